@@ -1,0 +1,3 @@
+from csmine.cli import cli
+
+cli()

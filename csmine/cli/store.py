@@ -1,0 +1,272 @@
+"""Commands of the write side: init, open, record, correct, retract, import, export, stats."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from csmine.cli.options import (
+    echo_json,
+    filter_options,
+    json_option,
+    parse_time,
+    quiet_option,
+    show_progress,
+    store_option,
+)
+from csmine.cli.render import console, progress_bar, table
+
+
+def open_existing(store: str, *, create: bool = False) -> Any:
+    from event_store import open_store
+
+    return open_store(store, create=create)
+
+
+def _kv(items: tuple[str, ...], what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not key=value", param_hint=what)
+        out[key.strip()] = _typed(value)
+    return out
+
+
+def _typed(value: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value
+
+
+def _now(value: str | None, param: str) -> datetime:
+    return parse_time(value, param=param) or datetime.now(UTC)
+
+
+@click.command("init")
+@store_option
+def init_cmd(store: str) -> None:
+    """Create an empty csmine store (SQLite file or PostgreSQL database).
+
+    \b
+    Example:
+        csmine init --store tickets.db
+        csmine init --store postgresql://csmine@localhost/csmine
+    """
+    with open_existing(store, create=True) as s:
+        click.echo(f"csmine store ready: {s.location.display}")
+
+
+@click.command("open")
+@click.argument("ticket")
+@click.option("--at", "at", metavar="TIME", help="Business time it was opened (default: now).")
+@click.option("--by", "actor", help="Who opened it.")
+@click.option("--channel")
+@click.option("--category")
+@click.option("--priority")
+@click.option("--emotion", type=click.Choice(["calm", "dissatisfied", "angry", "anxious"]))
+@click.option("--customer", help="Customer reference (pseudonymous).")
+@click.option("--team")
+@click.option("--region")
+@click.option("--attr", multiple=True, metavar="KEY=VALUE", help="Further ticket attribute (repeatable).")
+@store_option
+def open_cmd(ticket: str, at: str | None, actor: str | None, attr: tuple[str, ...], store: str, **case: Any) -> None:
+    """Open a ticket with its case attributes.
+
+    \b
+    Example:
+        csmine open CS-1001 --channel phone --category complaint --priority P2 --emotion angry
+    """
+    fields = {k: v for k, v in case.items() if v is not None}
+    fields.update(_kv(attr, "--attr"))
+    with open_existing(store, create=True) as s:
+        s.open_ticket(ticket, _now(at, "--at"), fields, actor=actor)
+    click.echo(f"opened {ticket}")
+
+
+@click.command("record")
+@click.argument("ticket")
+@click.argument("activity")
+@click.option("--at", "at", metavar="TIME", help="Business time of the step (default: now).")
+@click.option("--started", metavar="TIME", help="When work on the step began.")
+@click.option("--by", "actor", help="Who did it.")
+@click.option("--team", help="Team that did it.")
+@click.option("--attr", multiple=True, metavar="KEY=VALUE", help="Step attribute (repeatable).")
+@store_option
+def record_cmd(ticket: str, activity: str, at: str | None, started: str | None, actor: str | None,
+               team: str | None, attr: tuple[str, ...], store: str) -> None:
+    """Record one lifecycle step of a ticket (history is accepted as it happened).
+
+    \b
+    Example:
+        csmine record CS-1001 Record --at 2025-03-03T09:12+08:00 --by A-E-03
+        csmine record CS-1001 Callback --attr satisfaction=92
+    """
+    with open_existing(store) as s:
+        version = s.record_activity(ticket, activity, _now(at, "--at"), actor=actor, team=team,
+                                    started_at=parse_time(started, param="--started"), attrs=_kv(attr, "--attr"))
+    click.echo(f"recorded {ticket} #{version} {activity}")
+
+
+@click.command("correct")
+@click.argument("ticket")
+@click.argument("version", type=int)
+@click.argument("changes", nargs=-1, required=True, metavar="FIELD=VALUE...")
+@click.option("--reason", required=True, help="Why (kept in history).")
+@click.option("--by", "actor")
+@store_option
+def correct_cmd(ticket: str, version: int, changes: tuple[str, ...], reason: str, actor: str | None, store: str) -> None:
+    """Correct fields of one recorded event (version 0: the ticket's attributes).
+
+    The original stays in history; the correction is a new event.
+
+    \b
+    Example:
+        csmine correct CS-1001 3 activity=Handle --reason "mis-keyed step"
+        csmine correct CS-1001 0 channel=email --reason "came in by email"
+    """
+    parsed = _kv(changes, "FIELD=VALUE")
+    for key in ("occurred_at", "started_at"):
+        if key in parsed:
+            parsed[key] = parse_time(str(parsed[key]), param=key)
+    with open_existing(store) as s:
+        v = s.correct(ticket, version, parsed, reason, actor=actor)
+    click.echo(f"corrected {ticket} #{version} (recorded as #{v})")
+
+
+@click.command("retract")
+@click.argument("ticket")
+@click.argument("version", type=int)
+@click.option("--reason", required=True, help="Why (kept in history).")
+@click.option("--by", "actor")
+@store_option
+def retract_cmd(ticket: str, version: int, reason: str, actor: str | None, store: str) -> None:
+    """Mark one recorded event as recorded in error (it stays in history).
+
+    \b
+    Example:
+        csmine retract CS-1001 4 --reason "duplicate entry"
+    """
+    with open_existing(store) as s:
+        v = s.retract(ticket, version, reason, actor=actor)
+    click.echo(f"retracted {ticket} #{version} (recorded as #{v})")
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["xes", "csv", "parquet"]), help="Default: from the file name.")
+@click.option("--lifecycle", type=click.Choice(["auto", "status", "start-complete", "ignore"]), default="auto",
+              show_default=True, help="How to read lifecycle:transition: statuses become part of the activity.")
+@click.option("--case-column", default="case:concept:name", show_default=True)
+@click.option("--activity-column", default="concept:name", show_default=True)
+@click.option("--timestamp-column", default="time:timestamp", show_default=True)
+@click.option("--resource-column", default="org:resource", show_default=True)
+@click.option("--team-column", default="org:group", show_default=True)
+@click.option("--start-column", default="start_timestamp", show_default=True)
+@click.option("--lifecycle-column", default="lifecycle:transition", show_default=True)
+@click.option("--case-attr", multiple=True, metavar="ATTR=COLUMN", help="Ticket attribute from a column (repeatable).")
+@click.option("--timestamp-format", help="strptime format, e.g. '%d.%m.%Y %H:%M' (default ISO 8601).")
+@click.option("--tz", help="Time zone for naive timestamps, e.g. UTC or Asia/Shanghai.")
+@click.option("--batch-size", default=500, show_default=True, help="Tickets per transaction.")
+@json_option
+@quiet_option
+@store_option
+def import_cmd(path: str, fmt: str | None, lifecycle: str, case_column: str, activity_column: str,
+               timestamp_column: str, resource_column: str, team_column: str, start_column: str,
+               lifecycle_column: str, case_attr: tuple[str, ...], timestamp_format: str | None, tz: str | None,
+               batch_size: int, as_json: bool, quiet: bool, store: str) -> None:
+    """Import an event log (XES, CSV, Parquet); running it again adds nothing.
+
+    \b
+    Example:
+        csmine import BPI_Challenge_2013_incidents.xes.gz
+        csmine import tickets.csv --case-column id --activity-column step \\
+            --timestamp-column at --tz Asia/Shanghai --case-attr channel=Channel
+    """
+    from event_store.importing import ColumnMapping, read_histories
+
+    mapping = ColumnMapping(
+        case=case_column, activity=activity_column, timestamp=timestamp_column, resource=resource_column,
+        team=team_column, start=start_column, lifecycle=lifecycle_column,
+        case_attrs={k: str(v) for k, v in _kv(case_attr, "--case-attr").items()},
+        timestamp_format=timestamp_format, tz=tz,
+    )
+    histories = read_histories(path, fmt=fmt, lifecycle=lifecycle, mapping=mapping)
+    total = sum(len(h.steps) for h in histories)
+    with open_existing(store, create=True) as s, progress_bar("importing", total, show_progress(quiet)) as advance:
+        result = s.import_histories(histories, batch_size=batch_size, progress=lambda t, e: advance(e))
+    if as_json:
+        echo_json(dataclasses.asdict(result))
+        return
+    click.echo(
+        f"imported {path}: {result.tickets_added:,} new tickets, {result.events_added:,} new events "
+        f"({result.tickets_seen:,} tickets / {result.events_seen:,} events in the file, "
+        f"{result.tickets_unchanged:,} already complete)"
+    )
+
+
+@click.command("export")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["xes", "csv", "parquet"]), help="Default: from the file name.")
+@click.option("--view", type=click.Choice(["corrected", "recorded"]), default="corrected", show_default=True,
+              help="With corrections applied, or every event as first recorded.")
+@quiet_option
+@store_option
+def export_cmd(path: str, fmt: str | None, view: str, quiet: bool, store: str) -> None:
+    """Export the store as XES, CSV or Parquet.
+
+    \b
+    Example:
+        csmine export tickets.xes.gz
+        csmine export raw.parquet --view recorded
+    """
+    from event_store.export import export_store
+
+    with open_existing(store) as s:
+        n = s.db.query("SELECT COUNT(*) FROM tickets")[0][0]
+        with progress_bar("exporting", n, show_progress(quiet)) as advance:
+            tickets, events = export_store(s, path, fmt=fmt, view=view, progress=advance)
+    click.echo(f"exported {tickets:,} tickets, {events:,} events to {path}")
+
+
+@click.command("stats")
+@filter_options
+@json_option
+@store_option
+def stats_cmd(log_filter: Any, as_json: bool, store: str) -> None:
+    """Tickets, events, activities, variants, time range and attribute counts.
+
+    \b
+    Example:
+        csmine stats
+        csmine stats --channel phone --json
+    """
+    from csmine.eventlog import load_event_log
+    from csmine.stats import compute_stats
+
+    with open_existing(store) as s:
+        stats = compute_stats(load_event_log(s, log_filter))
+    if as_json:
+        echo_json(dataclasses.asdict(stats))
+        return
+    out = console()
+    out.print(f"[bold]{log_filter.describe()}[/bold]")
+    out.print(table(["", "value"], [
+        ["tickets", f"{stats.tickets:,}"], ["events", f"{stats.events:,}"],
+        ["activities", f"{stats.activities:,}"], ["variants", f"{stats.variants:,}"],
+        ["first event", stats.first_event or "-"], ["last event", stats.last_event or "-"],
+    ]))
+    out.print(table(["activity", "events"], [[k, f"{v:,}"] for k, v in stats.activity_counts.items()]))
+    for attr, counts in stats.attribute_counts.items():
+        out.print(table([attr, "tickets"], [[k, f"{v:,}"] for k, v in counts.items()]))
+
+
+def register(cli: click.Group) -> None:
+    for command in (init_cmd, open_cmd, record_cmd, correct_cmd, retract_cmd, import_cmd, export_cmd, stats_cmd):
+        cli.add_command(command)

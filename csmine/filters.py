@@ -1,0 +1,55 @@
+"""Filters shared by every analytic command (time window, phase, attributes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from csmine.errors import FilterError
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    """Which tickets and events to analyse.
+
+    Attributes:
+        start: keep tickets opened at or after this business time (tz-aware).
+        end: keep tickets opened before this business time (tz-aware).
+        phase: keep tickets that belong to this phase (see ``csmine phase``).
+        where: attribute equality tests, ``{"channel": ("phone", "email")}``;
+            several values of one key are alternatives, several keys must all hold.
+            Case columns (channel, category, priority, emotion, customer, team,
+            region) and free attributes are both accepted.
+    """
+
+    start: datetime | None = None
+    end: datetime | None = None
+    phase: str | None = None
+    where: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def is_empty(self) -> bool:
+        return self.start is None and self.end is None and not self.phase and not self.where
+
+    def describe(self) -> str:
+        parts = []
+        if self.start is not None:
+            parts.append(f"from {self.start.isoformat()}")
+        if self.end is not None:
+            parts.append(f"to {self.end.isoformat()}")
+        if self.phase:
+            parts.append(f"phase={self.phase}")
+        for key, values in sorted(self.where.items()):
+            parts.append(f"{key}={'|'.join(values)}")
+        return ", ".join(parts) or "all tickets"
+
+
+def parse_where(items: tuple[str, ...] | list[str]) -> dict[str, tuple[str, ...]]:
+    """Parse ``key=value`` strings (``key=a,b`` for alternatives) into a dict."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise FilterError(f"cannot read filter {item!r}: expected key=value (e.g. region=East)")
+        out.setdefault(key, []).extend(v.strip() for v in value.split(","))
+    return {k: tuple(v) for k, v in out.items()}

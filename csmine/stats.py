@@ -1,0 +1,61 @@
+"""Summary statistics of an event log (``csmine stats``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from csmine.eventlog import ACTIVITY, CASE_ID, TIMESTAMP
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True, slots=True)
+class LogStats:
+    """What a log holds.
+
+    Attributes:
+        tickets: distinct tickets.  events: lifecycle events.
+        activities: distinct activity names.  variants: distinct activity sequences.
+        first_event / last_event: ISO times of the earliest and latest event (None if empty).
+        activity_counts: events per activity, most frequent first.
+        attribute_counts: for each case attribute, tickets per value (top 10).
+    """
+
+    tickets: int
+    events: int
+    activities: int
+    variants: int
+    first_event: str | None
+    last_event: str | None
+    activity_counts: dict[str, int]
+    attribute_counts: dict[str, dict[str, int]]
+
+
+def variant_keys(df: pd.DataFrame, *, case_id_key: str = CASE_ID, activity_key: str = ACTIVITY) -> pd.Series:
+    """Each ticket's variant (tuple of activities in order), indexed by ticket."""
+    return df.groupby(case_id_key, sort=False)[activity_key].agg(tuple)
+
+
+def compute_stats(df: pd.DataFrame) -> LogStats:
+    """Count tickets, events, activities, variants, time range and attribute values."""
+    attrs: dict[str, dict[str, int]] = {}
+    if len(df):
+        first = df.drop_duplicates(CASE_ID)
+        for col in ("case:channel", "case:category", "case:priority", "case:emotion", "case:team",
+                    "case:region", "case:phase"):
+            if col in first.columns:
+                counts = first[col].dropna().value_counts().head(10)
+                if len(counts):
+                    attrs[col[5:]] = {str(k): int(v) for k, v in counts.items()}
+    return LogStats(
+        tickets=int(df[CASE_ID].nunique()),
+        events=len(df),
+        activities=int(df[ACTIVITY].nunique()),
+        variants=int(variant_keys(df).nunique()) if len(df) else 0,
+        first_event=df[TIMESTAMP].min().isoformat() if len(df) else None,
+        last_event=df[TIMESTAMP].max().isoformat() if len(df) else None,
+        activity_counts={str(k): int(v) for k, v in df[ACTIVITY].value_counts().items()},
+        attribute_counts=attrs,
+    )

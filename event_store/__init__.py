@@ -1,0 +1,33 @@
+"""The write side of csmine: ticket events, the store, integrity, import and export."""
+
+from event_store.application import ImportResult, TicketStore, open_store
+from event_store.domain import PhasePlan, Ticket, ticket_id
+from event_store.errors import (
+    ConcurrencyConflictError,
+    EventStoreError,
+    ImportFormatError,
+    IntegrityError,
+    StoreConfigError,
+    TicketExistsError,
+    TicketNotFoundError,
+)
+from event_store.records import CASE_FIELDS, ActivityRow, TicketHistory
+
+__all__ = [
+    "CASE_FIELDS",
+    "ActivityRow",
+    "ConcurrencyConflictError",
+    "EventStoreError",
+    "ImportFormatError",
+    "ImportResult",
+    "IntegrityError",
+    "PhasePlan",
+    "StoreConfigError",
+    "Ticket",
+    "TicketExistsError",
+    "TicketHistory",
+    "TicketNotFoundError",
+    "TicketStore",
+    "open_store",
+    "ticket_id",
+]

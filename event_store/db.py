@@ -1,0 +1,118 @@
+"""A thin adapter over the two SQL backends, for csmine's own tables.
+
+The event tables belong to the ``eventsourcing`` library; the read model
+(``event_log``, ``tickets``, ``phases``), the hash chain and the metadata are
+csmine's. SQL is written with ``?`` placeholders and translated for PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+
+class Cursor:
+    """A cursor that speaks ``?`` placeholders on both backends."""
+
+    def __init__(self, raw: Any, postgres: bool) -> None:
+        self.raw = raw
+        self.postgres = postgres
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.postgres else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        self.raw.execute(self._sql(sql), params)
+        return self
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.raw.executemany(self._sql(sql), rows)
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self.raw.fetchall()]
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        row = self.raw.fetchone()
+        return None if row is None else tuple(row)
+
+    @property
+    def description(self) -> Any:
+        return self.raw.description
+
+
+class Database:
+    """Connections to the store's database for csmine's own reads and writes."""
+
+    def __init__(self, *, sqlite_path: str | None = None, pg_conninfo: str | None = None,
+                 pg_schema: str = "public") -> None:
+        if (sqlite_path is None) == (pg_conninfo is None):
+            raise ValueError("give exactly one of sqlite_path and pg_conninfo")
+        self.sqlite_path = sqlite_path
+        self.pg_conninfo = pg_conninfo
+        self.pg_schema = pg_schema
+        self.postgres = pg_conninfo is not None
+        self._conn: Any = None
+
+    def _connect(self) -> Any:
+        if self._conn is None:
+            if self.postgres:
+                import psycopg
+
+                self._conn = psycopg.connect(self.pg_conninfo, autocommit=False)
+                if self.pg_schema != "public":
+                    with self._conn.cursor() as c:
+                        c.execute(f'SET search_path TO "{self.pg_schema}"')
+                    self._conn.commit()
+            else:
+                assert self.sqlite_path is not None
+                self._conn = sqlite3.connect(self.sqlite_path, timeout=30, isolation_level=None,
+                                             check_same_thread=False)
+                self._conn.execute("PRAGMA busy_timeout = 30000")
+        return self._conn
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[Cursor]:
+        """A transaction; on SQLite a write transaction takes the write lock up front."""
+        conn = self._connect()
+        if self.postgres:
+            try:
+                with conn.cursor() as raw:
+                    yield Cursor(raw, True)
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+        else:
+            raw = conn.cursor()
+            raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield Cursor(raw, False)
+                raw.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    raw.execute("ROLLBACK")
+                raise
+            finally:
+                raw.close()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.transaction() as c:
+            return c.execute(sql, params).fetchall()
+
+    def table_exists(self, name: str) -> bool:
+        if self.postgres:
+            rows = self.query(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                (self.pg_schema, name),
+            )
+        else:
+            rows = self.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name = ?", (name,))
+        return bool(rows)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

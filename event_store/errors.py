@@ -1,0 +1,31 @@
+"""Errors raised by the event store."""
+
+from __future__ import annotations
+
+
+class EventStoreError(Exception):
+    """Base class for event store errors."""
+
+
+class StoreConfigError(EventStoreError):
+    """The store location is not usable (not a csmine store, bad URL, ...)."""
+
+
+class TicketNotFoundError(EventStoreError):
+    """No ticket with that id is recorded."""
+
+
+class TicketExistsError(EventStoreError):
+    """A ticket with that id is already recorded."""
+
+
+class ConcurrencyConflictError(EventStoreError):
+    """Another writer recorded on the same ticket first."""
+
+
+class ImportFormatError(EventStoreError):
+    """An input file cannot be read as an event log."""
+
+
+class IntegrityError(EventStoreError):
+    """Stored history does not match its hash chain or checkpoint."""

@@ -1,0 +1,276 @@
+"""Where the events live: store locations, the hash-chaining recorders, the schema.
+
+A store is a SQLite file (the embedded default) or a PostgreSQL database. The
+``eventsourcing`` library owns the events table; csmine adds, in the same database:
+
+* ``event_chain`` / ``chain_head``: the per-ticket hash chain and the log head,
+  written **in the same transaction** as the events by the recorders below;
+* ``event_log`` / ``tickets`` / ``phases`` / ``projection_state``: the read model;
+* ``csmine_meta``: marks the database as a csmine store (schema version).
+
+On SQLite, triggers refuse UPDATE and DELETE on the events and chain tables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+from event_store.db import Cursor, Database
+from event_store.errors import StoreConfigError
+from event_store.integrity import ZERO, head_link, stream_link
+
+SCHEMA_VERSION = "1"
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLocation:
+    """A parsed ``--store`` value.
+
+    Attributes:
+        kind: ``"sqlite"`` or ``"postgres"``.
+        display: the location as shown to users (password removed).
+        sqlite_path: the file, for SQLite.
+        pg: connection settings for PostgreSQL (dbname, host, port, user, password, schema).
+    """
+
+    kind: str
+    display: str
+    sqlite_path: str | None = None
+    pg: dict[str, str] | None = None
+
+    def library_env(self) -> dict[str, str]:
+        """The ``eventsourcing`` settings for this location (never in-memory)."""
+        recorder = "event_store.persistence:"
+        if self.kind == "sqlite":
+            assert self.sqlite_path is not None
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": self.sqlite_path,
+                "SQLITE_LOCK_TIMEOUT": "30",
+                "APPLICATION_RECORDER_TOPIC": recorder + "ChainedSQLiteApplicationRecorder",
+                "IS_SNAPSHOTTING_ENABLED": "no",
+            }
+        assert self.pg is not None
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": self.pg["dbname"],
+            "POSTGRES_HOST": self.pg["host"],
+            "POSTGRES_PORT": self.pg["port"],
+            "POSTGRES_USER": self.pg["user"],
+            "POSTGRES_PASSWORD": self.pg["password"],
+            "POSTGRES_SCHEMA": self.pg["schema"],
+            "POSTGRES_LOCK_TIMEOUT": "30",
+            "APPLICATION_RECORDER_TOPIC": recorder + "ChainedPostgresApplicationRecorder",
+            "IS_SNAPSHOTTING_ENABLED": "no",
+        }
+        return env
+
+    def database(self) -> Database:
+        if self.kind == "sqlite":
+            return Database(sqlite_path=self.sqlite_path)
+        assert self.pg is not None
+        p = self.pg
+        conninfo = f"dbname={p['dbname']} host={p['host']} port={p['port']} user={p['user']}"
+        if p["password"]:
+            conninfo += f" password={p['password']}"
+        return Database(pg_conninfo=conninfo, pg_schema=p["schema"])
+
+
+def parse_location(value: str) -> StoreLocation:
+    """Parse a path (SQLite) or a ``postgresql://`` URL.
+
+    Raises:
+        StoreConfigError: for an unusable value (e.g. an unknown URL scheme).
+    """
+    value = value.strip()
+    if not value:
+        raise StoreConfigError("empty --store: give a file path or a postgresql:// URL")
+    if value.startswith(("postgresql://", "postgres://")):
+        url = urlparse(value)
+        query = parse_qs(url.query)
+        dbname = unquote(url.path.lstrip("/")) or "csmine"
+        host = url.hostname or query.get("host", ["127.0.0.1"])[0]
+        pg = {
+            "dbname": dbname,
+            "host": host,
+            "port": str(url.port or query.get("port", ["5432"])[0]),
+            "user": unquote(url.username or os.environ.get("PGUSER", "postgres")),
+            "password": unquote(url.password or ""),
+            "schema": query.get("schema", ["public"])[0],
+        }
+        shown = f"postgresql://{pg['user']}@{host}:{pg['port']}/{dbname}"
+        return StoreLocation("postgres", shown, pg=pg)
+    if "://" in value:
+        scheme = value.split("://", 1)[0]
+        raise StoreConfigError(
+            f"unknown store URL scheme {scheme!r} in {value!r}: use a file path for SQLite "
+            "or a postgresql:// URL"
+        )
+    return StoreLocation("sqlite", value, sqlite_path=os.path.abspath(value))
+
+
+def check_sqlite_file(path: str, *, create: bool) -> None:
+    """Refuse paths that are not (and cannot become) a csmine SQLite store."""
+    if os.path.isdir(path):
+        raise StoreConfigError(f"store path {path!r} is a directory: give a file such as {os.path.join(path, 'csmine.db')!r}")
+    if not os.path.exists(path):
+        if not create:
+            raise StoreConfigError(
+                f"no csmine store at {path!r}: run `csmine init --store {path}` or "
+                f"`csmine import FILE --store {path}` first"
+            )
+        parent = os.path.dirname(path) or "."
+        if not os.path.isdir(parent):
+            raise StoreConfigError(f"cannot create store {path!r}: folder {parent!r} does not exist")
+        return
+    with open(path, "rb") as fh:
+        header = fh.read(16)
+    if header and header != SQLITE_HEADER:
+        raise StoreConfigError(
+            f"{path!r} is not a csmine store (not an SQLite database): choose another --store path"
+        )
+
+
+def schema_statements(postgres: bool, events_table: str) -> list[str]:
+    """DDL for csmine's own tables (idempotent)."""
+    blob = "BYTEA" if postgres else "BLOB"
+    big = "BIGINT" if postgres else "INTEGER"
+    statements = [
+        "CREATE TABLE IF NOT EXISTS csmine_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS event_chain (seq {big} PRIMARY KEY, notification_id {big} NOT NULL UNIQUE, "
+        f"originator_id TEXT NOT NULL, originator_version {big} NOT NULL, link {blob} NOT NULL, "
+        "UNIQUE (originator_id, originator_version))",
+        f"CREATE TABLE IF NOT EXISTS chain_head (id INTEGER PRIMARY KEY CHECK (id = 1), size {big} NOT NULL, head {blob} NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS projection_state (name TEXT PRIMARY KEY, position "
+        f"{big} NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS tickets (ticket TEXT PRIMARY KEY, ticket_uuid TEXT NOT NULL, "
+        f"opened_at {big} NOT NULL, recorded_at {big} NOT NULL, notification_id {big} NOT NULL, "
+        "channel TEXT, category TEXT, priority TEXT, emotion TEXT, customer TEXT, team TEXT, region TEXT, "
+        "case_attrs TEXT, opened_by TEXT, source_ref TEXT)",
+        f"CREATE TABLE IF NOT EXISTS event_log (notification_id {big} PRIMARY KEY, ticket TEXT NOT NULL, "
+        f"version {big} NOT NULL, activity TEXT NOT NULL, occurred_at {big} NOT NULL, started_at {big}, "
+        f"recorded_at {big} NOT NULL, actor TEXT, team TEXT, source_ref TEXT, attrs TEXT, "
+        "retracted INTEGER NOT NULL DEFAULT 0, corrected INTEGER NOT NULL DEFAULT 0, "
+        f"opened_at {big} NOT NULL, channel TEXT, category TEXT, priority TEXT, emotion TEXT, "
+        "customer TEXT, case_team TEXT, region TEXT)",
+        "CREATE INDEX IF NOT EXISTS event_log_ticket ON event_log (ticket, version)",
+        "CREATE INDEX IF NOT EXISTS event_log_opened ON event_log (opened_at)",
+        f"CREATE TABLE IF NOT EXISTS phases (name TEXT PRIMARY KEY, start_at {big} NOT NULL, end_at {big}, "
+        f"cohort TEXT NOT NULL, note TEXT, notification_id {big} NOT NULL)",
+    ]
+    if not postgres:
+        for table in (events_table, "event_chain"):
+            for op in ("UPDATE", "DELETE"):
+                statements.append(
+                    f"CREATE TRIGGER IF NOT EXISTS {table}_append_only_{op.lower()} BEFORE {op} ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, 'csmine: {table} is append-only ({op} refused)'); END"
+                )
+    return statements
+
+
+def canonical_id(originator_id: UUID | str) -> str:
+    """Ticket ids are hashed in canonical UUID form on every backend."""
+    if isinstance(originator_id, UUID):
+        return str(originator_id)
+    try:
+        return str(UUID(originator_id))
+    except ValueError:
+        return originator_id
+
+
+def write_chain(cur: Cursor, stored_events: Sequence[StoredEvent], notification_ids: Sequence[int]) -> None:
+    """Append chain links and advance the head, inside the caller's transaction."""
+    if not stored_events:
+        return
+    row = cur.execute("SELECT size, head FROM chain_head WHERE id = 1").fetchone()
+    size, head = (int(row[0]), bytes(row[1])) if row else (0, ZERO)
+    last: dict[str, tuple[int, bytes]] = {}
+    need = {
+        canonical_id(s.originator_id): s.originator_version - 1
+        for s in reversed(stored_events)
+        if s.originator_version > 0
+    }
+    for oid, version in need.items():
+        found = cur.execute(
+            "SELECT link FROM event_chain WHERE originator_id = ? AND originator_version = ?",
+            (oid, version),
+        ).fetchone()
+        if found is not None:
+            last[oid] = (version, bytes(found[0]))
+    rows = []
+    for s, nid in zip(stored_events, notification_ids, strict=True):
+        oid = canonical_id(s.originator_id)
+        prev_version, prev = last.get(oid, (-1, ZERO))
+        if s.originator_version > 0 and prev_version != s.originator_version - 1:
+            # Missing predecessor link: the chain is broken; refuse to extend it.
+            from event_store.errors import IntegrityError
+
+            raise IntegrityError(
+                f"cannot chain ticket {oid} version {s.originator_version}: "
+                "its previous link is missing (run `csmine verify`)"
+            )
+        link = stream_link(prev, oid, s.originator_version, s.topic, s.state)
+        last[oid] = (s.originator_version, link)
+        size += 1
+        head = head_link(head, size, link)
+        rows.append((size, nid, oid, s.originator_version, link))
+    cur.executemany(
+        "INSERT INTO event_chain (seq, notification_id, originator_id, originator_version, link) "
+        "VALUES (?, ?, ?, ?, ?)",
+        rows,
+    )
+    if cur.postgres:
+        cur.execute(
+            "INSERT INTO chain_head (id, size, head) VALUES (1, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET size = EXCLUDED.size, head = EXCLUDED.head",
+            (size, head),
+        )
+    else:
+        cur.execute("INSERT OR REPLACE INTO chain_head (id, size, head) VALUES (1, ?, ?)", (size, head))
+
+
+class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    """The library's SQLite recorder, plus hash chain and schema, in one transaction."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        return super().construct_create_table_statements() + schema_statements(False, self.events_table_name)
+
+    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        assert ids is not None
+        write_chain(Cursor(c, False), stored_events, ids)
+        return ids
+
+
+class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
+    """The library's PostgreSQL recorder, plus hash chain and schema, in one transaction.
+
+    The chain is written after the insert, while the library's EXCLUSIVE table lock
+    is held, so links are appended in notification order.
+    """
+
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        from psycopg.sql import SQL
+
+        for statement in schema_statements(True, events_table_name):
+            self.sql_create_statements.append(SQL(statement))  # type: ignore[arg-type]
+
+    def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        assert ids is not None
+        from psycopg.rows import tuple_row
+
+        with curs.connection.cursor(row_factory=tuple_row) as c:
+            write_chain(Cursor(c, True), stored_events, ids)
+        return ids

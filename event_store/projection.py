@@ -1,0 +1,236 @@
+"""The read model: one ``event_log`` row per recorded activity, kept in the store.
+
+The projection reads the notification log after its last position, decodes the
+stored JSON directly (no domain objects), and writes rows and its new position in
+one transaction, so it can be interrupted at any point and caught up again. It is
+derived data: :meth:`EventLogProjection.rebuild` recreates it from the log.
+
+Times are stored as integer microseconds since the Unix epoch, UTC.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from event_store.db import Cursor, Database
+from event_store.domain import (
+    CORRECTABLE_STEP_FIELDS,
+    TOPIC_ACTIVITY,
+    TOPIC_CORRECTED,
+    TOPIC_OPENED,
+    TOPIC_PHASE_DEFINED,
+    TOPIC_PHASE_REMOVED,
+    TOPIC_RETRACTED,
+)
+from event_store.records import CASE_FIELDS
+
+NAME = "event_log"
+PAGE = 20_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+EVENT_LOG_COLUMNS = (
+    "notification_id", "ticket", "version", "activity", "occurred_at", "started_at", "recorded_at",
+    "actor", "team", "source_ref", "attrs", "retracted", "corrected", "opened_at",
+    "channel", "category", "priority", "emotion", "customer", "case_team", "region",
+)
+
+
+def to_us(value: Any) -> int | None:
+    """Microseconds since the epoch for a datetime or the transcoder's encoded form."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        value = value["_data_"]
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return (value - EPOCH) // _US
+
+
+def from_us(value: int | None) -> datetime | None:
+    return None if value is None else EPOCH + timedelta(microseconds=value)
+
+
+def _decode(state: bytes) -> dict[str, Any]:
+    return json.loads(state)  # type: ignore[no-any-return]
+
+
+def _plain(value: Any) -> Any:
+    """Turn the transcoder's encoded values back into JSON-friendly plain values."""
+    if isinstance(value, dict):
+        if set(value) == {"_type_", "_data_"}:
+            return value["_data_"]
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+class EventLogProjection:
+    """Keeps ``tickets``, ``event_log`` and ``phases`` caught up with the event log."""
+
+    def __init__(self, db: Database, recorder: Any) -> None:
+        self.db = db
+        self.recorder = recorder
+        self._case_cache: dict[str, tuple[Any, ...]] = {}
+
+    def position(self) -> int:
+        rows = self.db.query("SELECT position FROM projection_state WHERE name = ?", (NAME,))
+        return int(rows[0][0]) if rows else 0
+
+    def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
+        """Process every notification after the stored position; returns how many."""
+        total = 0
+        while True:
+            start = self.position()
+            items = self.recorder.select_notifications(start, PAGE, inclusive_of_start=False)
+            if not items:
+                return total
+            with self.db.transaction(write=True) as cur:
+                # Another process may have advanced meanwhile: re-read under the lock.
+                row = cur.execute("SELECT position FROM projection_state WHERE name = ?", (NAME,)).fetchone()
+                current = int(row[0]) if row else 0
+                items = [n for n in items if n.id > current]
+                if items:
+                    self._apply(cur, items)
+                    if row is None:
+                        cur.execute("INSERT INTO projection_state (name, position) VALUES (?, ?)", (NAME, items[-1].id))
+                    else:
+                        cur.execute("UPDATE projection_state SET position = ? WHERE name = ?", (items[-1].id, NAME))
+            total += len(items)
+            if progress is not None:
+                progress(len(items))
+
+    def rebuild(self) -> int:
+        """Drop the read model and recreate it from the whole event log."""
+        with self.db.transaction(write=True) as cur:
+            for table in ("event_log", "tickets", "phases"):
+                cur.execute(f"DELETE FROM {table}")
+            cur.execute("DELETE FROM projection_state WHERE name = ?", (NAME,))
+        self._case_cache.clear()
+        return self.catch_up()
+
+    def _case_row(self, cur: Cursor, ticket_uuid: str) -> tuple[Any, ...] | None:
+        cached = self._case_cache.get(ticket_uuid)
+        if cached is not None:
+            return cached
+        row = cur.execute(
+            "SELECT ticket, opened_at, channel, category, priority, emotion, customer, team, region "
+            "FROM tickets WHERE ticket_uuid = ?",
+            (ticket_uuid,),
+        ).fetchone()
+        if row is not None:
+            self._case_cache[ticket_uuid] = row
+        return row
+
+    def _apply(self, cur: Cursor, items: Sequence[Any]) -> None:
+        tickets: list[tuple[Any, ...]] = []
+        rows: list[tuple[Any, ...]] = []
+        pending_cases: dict[str, tuple[Any, ...]] = {}
+        if len(self._case_cache) > 200_000:
+            self._case_cache.clear()
+
+        def flush() -> None:
+            cur.executemany(
+                "INSERT INTO tickets (ticket, ticket_uuid, opened_at, recorded_at, notification_id, channel, category, "
+                "priority, emotion, customer, team, region, case_attrs, opened_by, source_ref) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                tickets,
+            )
+            cur.executemany(
+                f"INSERT INTO event_log ({', '.join(EVENT_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_LOG_COLUMNS))})",
+                rows,
+            )
+            tickets.clear()
+            rows.clear()
+
+        for n in items:
+            topic = n.topic
+            oid = str(n.originator_id)
+            if topic == TOPIC_ACTIVITY:
+                d = _decode(n.state)
+                case = pending_cases.get(oid) or self._case_row(cur, oid)
+                if case is None:
+                    raise RuntimeError(f"activity for unknown ticket {oid} at log position {n.id}")
+                attrs = d.get("attrs")
+                rows.append((
+                    n.id, case[0], n.originator_version, d["activity"], to_us(d["occurred_at"]),
+                    to_us(d.get("started_at")), to_us(d["timestamp"]), d.get("actor"),
+                    d.get("team") or case[7], d.get("source_ref"),
+                    json.dumps(_plain(attrs), ensure_ascii=False) if attrs else None, 0, 0, case[1],
+                    case[2], case[3], case[4], case[5], case[6], case[7], case[8],
+                ))
+            elif topic == TOPIC_OPENED:
+                d = _decode(n.state)
+                c = d.get("case") or {}
+                extra = {k: v for k, v in c.items() if k not in CASE_FIELDS}
+                opened = to_us(d["occurred_at"])
+                fields = tuple(c.get(k) for k in CASE_FIELDS)
+                tickets.append((
+                    d["external_id"], oid, opened, to_us(d["timestamp"]), n.id, *fields,
+                    json.dumps(_plain(extra), ensure_ascii=False) if extra else None,
+                    d.get("actor"), d.get("source_ref"),
+                ))
+                case = (d["external_id"], opened, *fields)
+                pending_cases[oid] = case
+                self._case_cache[oid] = case
+            elif topic in (TOPIC_CORRECTED, TOPIC_RETRACTED):
+                flush()
+                self._apply_correction(cur, n, oid, _decode(n.state), topic == TOPIC_RETRACTED)
+                pending_cases.clear()
+            elif topic in (TOPIC_PHASE_DEFINED, TOPIC_PHASE_REMOVED):
+                flush()
+                d = _decode(n.state)
+                cur.execute("DELETE FROM phases WHERE name = ?", (d["name"],))
+                if topic == TOPIC_PHASE_DEFINED:
+                    cur.execute(
+                        "INSERT INTO phases (name, start_at, end_at, cohort, note, notification_id) VALUES (?, ?, ?, ?, ?, ?)",
+                        (d["name"], to_us(d["start"]), to_us(d.get("end")),
+                         json.dumps(_plain(d.get("cohort") or {}), ensure_ascii=False), d.get("note"), n.id),
+                    )
+        flush()
+
+    def _apply_correction(self, cur: Cursor, n: Any, oid: str, d: dict[str, Any], retract: bool) -> None:
+        case = self._case_row(cur, oid)
+        if case is None:
+            raise RuntimeError(f"correction for unknown ticket {oid} at log position {n.id}")
+        target = int(d["target_version"])
+        if retract:
+            cur.execute("UPDATE event_log SET retracted = 1 WHERE ticket = ? AND version = ?", (case[0], target))
+            return
+        changes = _plain(d.get("changes") or {})
+        if target == 0:
+            case_changes = {k: v for k, v in changes.items() if k in CASE_FIELDS}
+            extra = {k: v for k, v in changes.items() if k not in CASE_FIELDS}
+            for key, value in case_changes.items():
+                value = None if value is None else str(value)
+                cur.execute(f"UPDATE tickets SET {key} = ? WHERE ticket_uuid = ?", (value, oid))
+                column = "case_team" if key == "team" else key
+                cur.execute(f"UPDATE event_log SET {column} = ?, corrected = 1 WHERE ticket = ?", (value, case[0]))
+            if extra:
+                row = cur.execute("SELECT case_attrs FROM tickets WHERE ticket_uuid = ?", (oid,)).fetchone()
+                merged = json.loads(row[0]) if row and row[0] else {}
+                merged.update(extra)
+                cur.execute("UPDATE tickets SET case_attrs = ? WHERE ticket_uuid = ?",
+                            (json.dumps(merged, ensure_ascii=False), oid))
+            self._case_cache.pop(oid, None)
+            return
+        sets: list[str] = []
+        params: list[Any] = []
+        for key, value in changes.items():
+            if key in CORRECTABLE_STEP_FIELDS:
+                sets.append(f"{key} = ?")
+                params.append(to_us(value) if key in ("occurred_at", "started_at") else value)
+        extra = {k: v for k, v in changes.items() if k not in CORRECTABLE_STEP_FIELDS}
+        if extra:
+            row = cur.execute("SELECT attrs FROM event_log WHERE ticket = ? AND version = ?", (case[0], target)).fetchone()
+            merged = json.loads(row[0]) if row and row[0] else {}
+            merged.update(extra)
+            sets.append("attrs = ?")
+            params.append(json.dumps(merged, ensure_ascii=False))
+        sets.append("corrected = 1")
+        cur.execute(f"UPDATE event_log SET {', '.join(sets)} WHERE ticket = ? AND version = ?",
+                    (*params, case[0], target))

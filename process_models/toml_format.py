@@ -1,0 +1,237 @@
+"""The SOP file format (TOML): writing it, and finding keys' line numbers in it.
+
+Reading is done by :mod:`tomllib` plus the schema checks in
+:mod:`process_models.validation`; tomllib does not report where a key is, so
+:func:`locate` scans the text once and remembers the line of every key, table
+header and string value, for error messages that point at a line.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from process_models.model import SOP, flow_to_list, format_duration, targets_to_dict
+
+Key = tuple[str, int | None, str | None]
+
+
+@dataclass(slots=True)
+class Locator:
+    """Line numbers (1-based) of the keys and string values of a TOML text.
+
+    Keys are ``(table, index, key)``: ``table`` is ``""`` for the root, ``index`` the
+    position of an ``[[array table]]`` entry (None for a plain table) and ``key``
+    None for the table header itself.
+    """
+
+    keys: dict[Key, int] = field(default_factory=dict)
+    literals: list[tuple[Key, str, int]] = field(default_factory=list)
+
+    def line(self, table: str, index: int | None = None, key: str | None = None) -> int | None:
+        """Line of a key (or of the table header when ``key`` is None)."""
+        found = self.keys.get((table, index, key))
+        if found is None and key is not None:
+            return self.keys.get((table, index, None))
+        return found
+
+    def literal_line(
+        self, table: str, index: int | None, key: str, value: str, occurrence: int = 0
+    ) -> int | None:
+        """Line of the ``occurrence``-th string ``value`` inside a key's value."""
+        seen = 0
+        for where, text, line in self.literals:
+            if where == (table, index, key) and text == value:
+                if seen == occurrence:
+                    return line
+                seen += 1
+        return self.line(table, index, key)
+
+
+def _unquote(raw: str) -> str:
+    raw = raw.strip()
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        try:
+            value: str = json.loads(raw)
+            return value
+        except ValueError:
+            return raw[1:-1]
+    if len(raw) >= 2 and raw[0] == raw[-1] == "'":
+        return raw[1:-1]
+    return raw
+
+
+def locate(text: str) -> Locator:
+    """Scan a TOML text for the lines of its keys, headers and string values."""
+    loc = Locator()
+    counts: dict[str, int] = {}
+    table, index = "", None
+    i, n, line = 0, len(text), 1
+    in_value, depth = False, 0
+    key: Key = ("", None, None)
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            line += 1
+            i += 1
+            if in_value and depth == 0:
+                in_value = False
+            continue
+        if c in " \t\r,":
+            i += 1
+            continue
+        if c == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+            continue
+        if c in "\"'":
+            start_line = line
+            triple = text.startswith(c * 3, i)
+            quote = c * 3 if triple else c
+            j = i + len(quote)
+            while j < n and not text.startswith(quote, j):
+                if text[j] == "\\" and c == '"':
+                    j += 1
+                elif text[j] == "\n":
+                    line += 1
+                j += 1
+            raw = text[i : j + len(quote)]
+            i = j + len(quote)
+            if in_value:
+                loc.literals.append((key, _unquote(raw) if not triple else raw, start_line))
+                continue
+            # A quoted key: read up to '='.
+            rest_end = text.find("=", i)
+            name = raw + (text[i:rest_end] if rest_end >= 0 else "")
+            key = (table, index, _unquote(name.strip()))
+            loc.keys[key] = start_line
+            i = rest_end + 1 if rest_end >= 0 else n
+            in_value, depth = True, 0
+            continue
+        if in_value:
+            if c in "[{":
+                depth += 1
+            elif c in "]}":
+                depth -= 1
+            i += 1
+            continue
+        if c == "[":
+            end = text.find("\n", i)
+            end = n if end < 0 else end
+            header = text[i:end].split("#", 1)[0].strip()
+            if header.startswith("[["):
+                table = _unquote(header[2:].rstrip("]").strip())
+                index = counts.get(table, 0)
+                counts[table] = index + 1
+            else:
+                table = _unquote(header[1:].rstrip("]").strip())
+                index = None
+            loc.keys[(table, index, None)] = line
+            i = end
+            continue
+        # A bare key.
+        end = text.find("=", i)
+        if end < 0 or "\n" in text[i:end]:
+            i = text.find("\n", i) if "\n" in text[i:] else n
+            continue
+        key = (table, index, _unquote(text[i:end].strip()))
+        loc.keys[key] = line
+        i = end + 1
+        in_value, depth = True, 0
+    return loc
+
+
+# -- writing -------------------------------------------------------------------
+
+
+def _s(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _flow_lines(value: Any, indent: int) -> list[str]:
+    """Nested flow list as TOML, one step per line, short operator nodes inline."""
+    if isinstance(value, str):
+        return [_s(value)]
+    inline = "[" + ", ".join(_inline(v) for v in value) + "]"
+    if len(inline) + indent <= 72:
+        return [inline]
+    pad = "  " * (indent + 1)
+    lines = [f"[{_s(value[0])},"]
+    for child in value[1:]:
+        sub = _flow_lines(child, indent + 1)
+        lines.append(pad + sub[0])
+        lines.extend(sub[1:])
+        lines[-1] += ","
+    lines.append("  " * indent + "]")
+    return lines
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, str):
+        return _s(value)
+    return "[" + ", ".join(_inline(v) for v in value) + "]"
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return _s(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def _key(name: str) -> str:
+    bare = name and all(c.isascii() and (c.isalnum() or c in "-_") for c in name)
+    return name if bare else _s(name)
+
+
+def dump_sop(sop: SOP) -> str:
+    """Write an SOP as TOML text in the shipped files' layout.
+
+    ``load_sop`` of the written text gives an SOP equal to ``sop`` (same
+    fingerprint).
+    """
+    out = [
+        f"id = {_s(sop.id)}",
+        f"title = {_s(sop.title)}",
+    ]
+    if sop.title_zh:
+        out.append(f"title_zh = {_s(sop.title_zh)}")
+    out.append(f"version = {_s(sop.version)}")
+    if sop.description:
+        out.append(f"description = {_s(sop.description)}")
+    out.append("")
+    out.append("flow = " + "\n".join(_flow_lines(flow_to_list(sop.flow), 0)))
+    out.append("")
+    out.append("[targets]")
+    for name, value in targets_to_dict(sop.targets).items():
+        out.append(f"{_key(name)} = {_value(value)}")
+    for step in sop.steps:
+        out += ["", "[[steps]]", f"name = {_s(step.name)}"]
+        out.append(f"label_zh = {_s(step.label_zh)}")
+        out.append(f"role = {_s(step.role)}")
+        if step.description:
+            out.append(f"description = {_s(step.description)}")
+        if step.off_flow:
+            out.append("off_flow = true")
+    for limit in sop.limits:
+        out += ["", "[[limits]]", f"step = {_s(limit.step)}"]
+        out.append(f"within = {_s(format_duration(limit.within))}")
+        out.append(f"since = {_s(limit.since)}")
+        out.append(f"business_hours = {_value(limit.business_hours)}")
+    if sop.roles:
+        out += ["", "[roles]"]
+        for role, steps in sop.roles.items():
+            out.append(f"{_key(role)} = {_value(list(steps))}")
+    if sop.aliases:
+        out += ["", "[aliases]"]
+        for source, step in sop.aliases.items():
+            out.append(f"{_key(source)} = {_s(step)}")
+    return "\n".join(out) + "\n"
