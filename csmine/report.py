@@ -1,0 +1,441 @@
+"""The HTML report: every analysis of a set of tickets on one self-contained page.
+
+:func:`build_report` runs the analyses (KPIs, process maps at several simplification
+levels, conformance, bottlenecks, the optional phase comparison, variants, backlog,
+a sample of traces, the animation) and returns the page as text. Rendering of
+each map goes through Graphviz ``dot`` once; everything is inlined.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from csmine.errors import CsmineError, EmptyLogError
+from csmine.filters import LogFilter
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from event_store.application import TicketStore
+    from process_models import SOP
+
+ACTIVITY_LEVELS = (1.0, 0.9, 0.75)
+PATH_LEVELS = (1.0, 0.8, 0.6)
+ANIMATED_TICKETS = 400
+
+
+@dataclass(frozen=True, slots=True)
+class ReportResult:
+    """What :func:`build_report` produced.
+
+    Attributes:
+        html: the page.  tickets / events: size of the analysed log.
+        sop: SOP id used.  sections: section ids present.
+        findings: headline figures (plain data, also used by tests and --json).
+    """
+
+    html: str
+    tickets: int
+    events: int
+    sop: str | None
+    sections: tuple[str, ...]
+    findings: dict[str, Any]
+
+
+def _svg(dot: str) -> str:
+    import shutil
+    import subprocess
+
+    exe = shutil.which("dot")
+    if exe is None:
+        raise CsmineError("the report needs Graphviz `dot` to draw maps: install graphviz (scripts/bootstrap.sh does)")
+    proc = subprocess.run([exe, "-Tsvg"], input=dot.encode(), capture_output=True, timeout=300, check=False)
+    if proc.returncode != 0:
+        raise CsmineError(f"Graphviz failed to draw a map: {proc.stderr.decode(errors='replace')[:300]}")
+    svg = proc.stdout.decode("utf-8")
+    start = svg.find("<svg")
+    return svg[start:] if start >= 0 else svg
+
+
+def _fmt_value(k: Any) -> tuple[str, str]:
+    from csmine.render import human_duration, human_share
+
+    if k.value is None:
+        return "–", ""
+    if k.unit == "seconds":
+        value = human_duration(k.value)
+        target = f"target ≤ {human_duration(k.target)}" if k.target is not None else ""
+        if k.within_target is not None:
+            target += f" · {human_share(k.within_target)} within"
+        return value, target
+    if k.unit == "share":
+        return human_share(k.value), (f"target ≥ {human_share(k.target)}" if k.target is not None else "")
+    if k.unit == "points":
+        return f"{k.value:.1f}", (f"target ≥ {k.target:.0f}" if k.target is not None else "")
+    return f"{k.value:,.0f}", ""
+
+
+def _change_text(unit: str, c: Any) -> tuple[str, str, str, str]:
+    from csmine.render import human_duration
+
+    def v(x: float) -> str:
+        if x is None or (isinstance(x, float) and math.isnan(x)):
+            return "–"
+        if unit == "share":
+            return f"{100 * x:.1f}%"
+        if unit == "seconds":
+            return human_duration(x)
+        return f"{x:.1f}"
+
+    def d(x: float) -> str:
+        if x is None or (isinstance(x, float) and math.isnan(x)):
+            return "–"
+        if unit == "share":
+            return f"{100 * x:+.1f} pts"
+        if unit == "seconds":
+            return ("+" if x >= 0 else "−") + human_duration(abs(x))
+        return f"{x:+.1f}"
+
+    ci = f"[{d(c.ci_low)}, {d(c.ci_high)}]" if not math.isnan(c.ci_low) else "–"
+    return v(c.a), v(c.b), d(c.diff), ci
+
+
+def _node_ids(pmap: Any) -> dict[str, str]:
+    from csmine.mining import END, START
+    from csmine.render.maps import _node_id
+
+    ids: dict[str, str] = {START: "start", END: "end"}
+    for node in pmap.nodes:
+        _node_id(node.activity, ids)
+    return ids
+
+
+def _animation(df: pd.DataFrame, pmap: Any) -> dict[str, Any]:
+    """Token moves ``[edge title, start ms, end ms]`` for a sample of tickets."""
+    import numpy as np
+
+    from csmine.mining import END, START
+
+    ids = _node_ids(pmap)
+    edges = {(e.source, e.target) for e in pmap.all_edges()}
+    cases = df["case:concept:name"].drop_duplicates()
+    if len(cases) > ANIMATED_TICKETS:
+        idx = np.linspace(0, len(cases) - 1, ANIMATED_TICKETS).round().astype(int)
+        cases = cases.iloc[idx]
+    sub = df[df["case:concept:name"].isin(set(cases))]
+    ms = (sub["time:timestamp"].astype("int64") // 1000).to_numpy()
+    case = sub["case:concept:name"].to_numpy()
+    act = sub["concept:name"].to_numpy()
+    moves: list[list[Any]] = []
+    lead = 30 * 60 * 1000
+    for i in range(len(sub)):
+        first = i == 0 or case[i - 1] != case[i]
+        last = i == len(sub) - 1 or case[i + 1] != case[i]
+        if first and (START, act[i]) in edges:
+            moves.append([f"{ids[START]}->{ids[act[i]]}", int(ms[i] - lead), int(ms[i])])
+        if not last and (act[i], act[i + 1]) in edges and act[i] in ids and act[i + 1] in ids:
+            moves.append([f"{ids[act[i]]}->{ids[act[i + 1]]}", int(ms[i]), int(ms[i + 1])])
+        if last and (act[i], END) in edges and act[i] in ids:
+            moves.append([f"{ids[act[i]]}->{ids[END]}", int(ms[i]), int(ms[i] + lead)])
+    start = int(ms.min() - lead) if len(ms) else 0
+    end = int(ms.max() + lead) if len(ms) else 1
+    return {"start": start, "end": end, "moves": moves,
+            "note": f"{len(cases):,} tickets sampled evenly over the period; each dot is a ticket travelling a path "
+                    "between two steps, so dots that linger show where tickets wait. The whole period plays in about 30 s."}
+
+
+def unusual_days(df: pd.DataFrame, *, minimum: int = 10) -> list[dict[str, Any]]:
+    """Days on which a step's working time jumped: per step and UTC day of work start,
+    the median working time (completion - start) against the step's median over all
+    days; days with at least ``minimum`` events, largest ratio first."""
+    import pandas as pd
+
+    if "start_timestamp" not in df.columns:
+        return []
+    work = df[df["start_timestamp"].notna()]
+    if work.empty:
+        return []
+    minutes = (work["time:timestamp"] - work["start_timestamp"]).dt.total_seconds() / 60.0
+    frame = pd.DataFrame({"step": work["concept:name"].to_numpy(),
+                          "day": work["start_timestamp"].dt.strftime("%Y-%m-%d").to_numpy(),
+                          "minutes": minutes.to_numpy()})
+    overall = frame.groupby("step")["minutes"].median()
+    daily = frame.groupby(["step", "day"])["minutes"].agg(["median", "count"]).reset_index()
+    daily = daily[daily["count"] >= minimum]
+    daily["ratio"] = daily["median"] / daily["step"].map(overall)
+    daily = daily.sort_values("ratio", ascending=False).head(5)
+    return [{"step": r.step, "date": r.day, "median_minutes": float(r.median), "events": int(r.count),
+             "ratio": float(r.ratio)} for r in daily.itertuples()]
+
+
+def build_report(
+    store: TicketStore,
+    log_filter: LogFilter | None = None,
+    *,
+    sop: SOP | None = None,
+    compare: tuple[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
+    sample: int = 8,
+) -> ReportResult:
+    """Analyse the tickets and render the report page.
+
+    Args:
+        store: the store.  log_filter: which tickets.
+        sop: the SOP to hold the tickets against (default: the one the activity names fit).
+        compare: two phase names (A = baseline, B = pilot) to compare; default:
+            ``baseline`` and ``pilot`` when both phases exist.
+        progress: called with a short label before each stage.
+        sample: how many ticket traces to show.
+    """
+    import pandas as pd
+
+    from csmine.bottlenecks import find_bottlenecks
+    from csmine.conformance import check_conformance, render_conformance_dot
+    from csmine.demo import demo_truth
+    from csmine.eventlog import list_phases, load_event_log
+    from csmine.kpi import backlog_series, suggest_sop, summarise_kpis, ticket_kpis
+    from csmine.mining import discover_map, discover_variants
+    from csmine.render import human_duration, human_share
+    from csmine.render.html_report import line_chart_svg, render_report_html
+    from csmine.render.maps import render_map
+    from process_models import load_sop
+
+    step = progress or (lambda _label: None)
+    step("loading events")
+    log_filter = log_filter or LogFilter()
+    df = load_event_log(store, log_filter, attributes=["satisfaction"])
+    if df.empty:
+        raise EmptyLogError(f"no tickets match {log_filter.describe()} in {store.location.display}: nothing to report")
+    if sop is None:
+        name, _share = suggest_sop(df)
+        sop = load_sop(name) if name else None
+    labels = {s.name: sop.label(s.name) for s in sop.steps} if sop else {}
+    findings: dict[str, Any] = {"tickets": int(df["case:concept:name"].nunique()), "events": len(df),
+                                "sop": sop.id if sop else None}
+
+    step("KPIs")
+    tickets = ticket_kpis(df, sop)
+    kpis = summarise_kpis(tickets, sop)
+    kpi_tiles = []
+    for k in kpis.kpis:
+        value, target = _fmt_value(k)
+        kpi_tiles.append({"name": k.label, "value": value, "target": target, "met": k.met,
+                          "detail": f"n = {k.n:,}" + (f" · P90 {human_duration(k.p90_s)}" if k.p90_s else "")})
+    findings["kpis"] = {k.name: k.value for k in kpis.kpis}
+
+    step("bottlenecks")
+    bn = find_bottlenecks(df, sop)
+    highlight = bn.highlight(3)
+    notes = bn.highlight_notes(3)
+
+    days = unusual_days(df)
+    findings["unusual_days"] = days
+    if days:
+        findings["slowest_handle_day"] = days[0]
+        bottlenecks_days = [[d["date"], labels.get(d["step"], d["step"]), f"{d['median_minutes']:.0f} min",
+                             f"×{d['ratio']:.1f}", d["events"]] for d in days]
+    else:
+        bottlenecks_days = []
+
+    step("process maps")
+    map_svgs: dict[str, str] = {}
+    full_map = None
+    for i, a in enumerate(ACTIVITY_LEVELS):
+        for j, p in enumerate(PATH_LEVELS):
+            pmap = discover_map(df, activities=a, paths=p)
+            if i == 0 and j == 0:
+                full_map = pmap
+            for mode in ("frequency", "performance"):
+                dot = render_map(pmap, mode=mode, labels=labels,
+                                 highlight=highlight if mode == "performance" else None,
+                                 notes=notes if mode == "performance" else None)
+                map_svgs[f"{mode}-{i}-{j}"] = _svg(dot)
+    assert full_map is not None
+    anim_svg = _svg(render_map(full_map, mode="frequency", labels=labels))
+
+    step("conformance")
+    conformance = None
+    sop_svg = None
+    if sop is not None:
+        conf = check_conformance(df, sop)
+        sop_svg = _svg(render_conformance_dot(sop, conf))
+        rows = [[r.label, f"{r.tickets:,}", human_share(r.skipped_share), r.extra, r.out_of_order, r.repeated,
+                 r.wrong_branch] for r in conf.steps]
+        conformance = {
+            "summary": (f"SOP {sop.title} (v{sop.version}): fitness {conf.log_fitness:.3f}, "
+                        f"{human_share(conf.fitting_share)} of tickets follow it exactly"
+                        + (f", precision {conf.precision:.3f}" if conf.precision is not None else "")
+                        + f"; {conf.deviations:,} deviations in {conf.deviating_tickets:,} tickets."),
+            "step_headers": ["step", "tickets", "skipped", "extra", "out of order", "repeated", "wrong branch"],
+            "step_rows": rows,
+            "unknown": ", ".join(u.activity for u in conf.unknown_activities[:10]),
+        }
+        findings["conformance"] = {"fitness": conf.log_fitness, "fitting_share": conf.fitting_share,
+                                   "precision": conf.precision,
+                                   "skipped": {r.step: r.skipped_share for r in conf.steps}}
+        worst = [w.ticket for w in conf.worst]
+    else:
+        worst = []
+
+    bottlenecks = {
+        "headers": ["#", "where", "kind", "time saved per ticket", "share of throughput", "median", "P90",
+                    "occurrences"],
+        "rows": [[b.rank, labels.get(b.where, b.where), b.kind, human_duration(b.mean_impact_s),
+                  human_share(b.share_of_throughput), human_duration(b.median_s), human_duration(b.p90_s),
+                  f"{b.occurrences:,}"] for b in bn.bottlenecks[:10]],
+        "pingpong_headers": ["team", "bounced to", "direct (A→B→A)", "indirect", "tickets"],
+        "pingpong": [[p.team_a, p.team_b, p.direct, p.indirect, p.tickets] for p in bn.ping_pong[:6]],
+        "days_headers": ["day", "step", "median work", "vs usual", "events"],
+        "days": bottlenecks_days,
+    }
+    findings["bottlenecks"] = [{"kind": b.kind, "where": b.where, "key": list(b.key), "impact_s": b.impact_s}
+                               for b in bn.bottlenecks[:5]]
+    findings["ping_pong"] = [[p.team_a, p.team_b, p.direct, p.indirect] for p in bn.ping_pong[:5]]
+
+    step("comparison")
+    phases = {p.name for p in list_phases(store)}
+    if compare is None and {"baseline", "pilot"} <= phases:
+        compare = ("baseline", "pilot")
+    comparison = None
+    compare_svg = None
+    if compare is not None and sop is not None:
+        from csmine.compare import compare_logs
+
+        a, b = compare
+        df_a = load_event_log(store, LogFilter(phase=a, where=log_filter.where), attributes=["satisfaction"])
+        df_b = load_event_log(store, LogFilter(phase=b, where=log_filter.where), attributes=["satisfaction"])
+        cmp = compare_logs(df_a, df_b, sop, label_a=a, label_b=b, filter_a=f"phase {a}", filter_b=f"phase {b}")
+        rows = []
+        for k in cmp.kpis:
+            va, vb, diff, ci = _change_text(k.unit, k.change)
+            rows.append([k.label, va, vb, diff, ci, k.verdict])
+        comparison = {
+            "summary": f"{b} ({cmp.b.tickets:,} tickets) against {a} ({cmp.a.tickets:,} tickets); "
+                       f"95% bootstrap intervals over tickets ({cmp.resamples:,} resamples).",
+            "headers": ["KPI", a, b, "change", "95% interval", "verdict"],
+            "rows": rows,
+            "map_note": f"Map of {b} against {a}: paths coloured by the change in their share of tickets "
+                        "(red = more, blue = fewer); dashed paths no longer occur.",
+            "variants": f"{cmp.appeared_total} variants appeared ({human_share(cmp.appeared_share)} of {b}'s tickets), "
+                        f"{cmp.vanished_total} vanished ({human_share(cmp.vanished_share)} of {a}'s).",
+        }
+        if cmp.map_a is not None and cmp.map_b is not None:
+            compare_svg = _svg(render_map(cmp.map_b, compare=cmp.map_a, labels=labels))
+        findings["comparison"] = {k.key: {"a": k.change.a, "b": k.change.b, "diff": k.change.diff,
+                                          "ci": [k.change.ci_low, k.change.ci_high],
+                                          "significant": k.change.significant} for k in cmp.kpis}
+
+    step("variants and backlog")
+    variants = discover_variants(df, top=15)
+    vrows = [[" → ".join(v.activities), v.share, f"{v.tickets:,}", human_duration(v.median_throughput_s)]
+             for v in variants]
+    cover = variants[-1].cumulative_share if variants else 0.0
+    series = backlog_series(tickets)
+    points = [(str(d)[:10], float(o)) for d, o in zip(series["date"], series["open"], strict=True)]
+    marks = [(p.start.astimezone(UTC).isoformat(), p.name) for p in list_phases(store)]
+    backlog_svg = line_chart_svg(points, label="open tickets per day", marks=marks)
+
+    step("ticket traces")
+    chosen = list(dict.fromkeys(worst[: sample // 2]))
+    all_cases = df["case:concept:name"].drop_duplicates().tolist()
+    stride = max(1, len(all_cases) // max(1, sample))
+    for c in all_cases[::stride]:
+        if len(chosen) >= sample:
+            break
+        if c not in chosen:
+            chosen.append(c)
+    traces = []
+    for c in chosen:
+        t = df[df["case:concept:name"] == c]
+        times = t["time:timestamp"].tolist()
+        rows = []
+        for i, (_, r) in enumerate(t.iterrows()):
+            wait = human_duration((times[i] - times[i - 1]).total_seconds()) if i else ""
+            rows.append([times[i].strftime("%Y-%m-%d %H:%M"), labels.get(r["concept:name"], r["concept:name"]),
+                         r["org:resource"] if isinstance(r["org:resource"], str) else "",
+                         r["org:group"] if isinstance(r["org:group"], str) else "", wait])
+        first = t.iloc[0]
+        summary = ", ".join(str(first[k]) for k in ("case:channel", "case:category", "case:priority")
+                            if isinstance(first.get(k), str))
+        traces.append({"ticket": c, "summary": f"{summary} · {len(t)} events"
+                       + (" · among the least conforming" if c in worst else ""), "rows": rows})
+
+    truth_rows = None
+    truth = demo_truth(store)
+    if truth is not None:
+        truth_rows = _truth_rows(truth, findings, labels)
+
+    step("writing the page")
+    first_t, last_t = df["time:timestamp"].min(), df["time:timestamp"].max()
+    data = {
+        "title": "csmine report" + (f" — {sop.title}" if sop else ""),
+        "subtitle": (f"{findings['tickets']:,} tickets, {len(df):,} events, {first_t:%Y-%m-%d} to {last_t:%Y-%m-%d}; "
+                     f"{log_filter.describe()}; store {store.location.display}; generated "
+                     f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"),
+        "kpis": kpi_tiles,
+        "levels": {"activities": list(ACTIVITY_LEVELS), "paths": list(PATH_LEVELS)},
+        "map_note": "Frequency: numbers are tickets per path; Performance: median waiting time per path, "
+                    "the top bottlenecks drawn in purple. Sliders keep the activities/paths that cover the "
+                    "given share of events (like Disco).",
+        "animation": _animation(df, full_map),
+        "conformance": conformance,
+        "bottlenecks": bottlenecks,
+        "comparison": comparison,
+        "variants": {"rows": vrows, "note": f"The {len(variants)} most frequent of "
+                     f"{df.groupby('case:concept:name', sort=False)['concept:name'].agg(tuple).nunique():,} variants "
+                     f"cover {human_share(cover)} of tickets."},
+        "backlog_svg": backlog_svg,
+        "tickets": traces,
+        "truth": truth_rows,
+        "footer": "Made by csmine from the event store; every figure can be reproduced with the CLI "
+                  "(csmine kpi, discover, conform, bottlenecks, compare, trace).",
+    }
+    text = " ".join(labels.values()) + " ".join(map_svgs.values())[:0]
+    page = render_report_html(data, map_svgs=map_svgs, anim_svg=anim_svg, sop_svg=sop_svg,
+                              compare_svg=compare_svg, font_text=text)
+    sections = tuple(k for k in ("kpis", "map", "animation", "sop", "bottlenecks", "compare", "variants",
+                                 "backlog", "tickets", "truth") if k != "truth" or truth_rows)
+    return ReportResult(html=page, tickets=findings["tickets"], events=len(df), sop=sop.id if sop else None,
+                        sections=sections, findings=findings)
+
+
+def _truth_rows(truth: dict[str, Any], findings: dict[str, Any], labels: dict[str, str]) -> list[list[str]]:
+    """Designed vs realised vs found, for the demo's built-in effects."""
+    from csmine.render import human_share
+
+    rows: list[list[str]] = []
+    rates = {r["phase"]: r for r in truth["first_response"]["rates"]}
+    found = findings.get("comparison", {}).get("first_response_timeouts")
+    found_text = (f"{human_share(found['a'])} → {human_share(found['b'])} "
+                  f"(change {100 * found['diff']:+.1f} pts, 95% CI {100 * found['ci'][0]:+.1f} to {100 * found['ci'][1]:+.1f})"
+                  if found else "–")
+    rows.append(["first-response timeouts, baseline → pilot",
+                 f"{human_share(rates['baseline']['designed'])} → {human_share(rates['pilot']['designed'])}",
+                 f"{human_share(rates['baseline']['share'])} → {human_share(rates['pilot']['share'])}", found_text])
+    top = truth["bottleneck"]["top"]
+    fb = findings.get("bottlenecks") or []
+    rows.append(["top bottleneck", " → ".join(truth["bottleneck"]["designed_top"][:2]) + f" ({top['team']})",
+                 f"median wait {top['median_wait_hours']:.1f} h",
+                 fb[0]["where"] if fb else "–"])
+    cb = {r["phase"]: r for r in truth["callback_skips"]["rates"]}
+    skipped = (findings.get("conformance") or {}).get("skipped", {}).get("Callback")
+    rows.append(["callbacks skipped (complaints, baseline → pilot)",
+                 f"{human_share(cb['baseline']['designed'])} → {human_share(cb['pilot']['designed'])}",
+                 f"{human_share(cb['baseline']['share'])} → {human_share(cb['pilot']['share'])}",
+                 f"all tickets, all phases: {human_share(skipped)}" if skipped is not None else "–"])
+    pp = truth["ping_pong"]
+    found_pp = findings.get("ping_pong") or []
+    rows.append(["ping-pong pair", " ⇄ ".join(pp["teams"]),
+                 f"{pp['tickets']:,} tickets ({human_share(pp['share'])})",
+                 " ⇄ ".join(found_pp[0][:2]) + f" ({found_pp[0][2]} direct)" if found_pp else "–"])
+    kb = truth["knowledge_base_down"]
+    day = findings.get("slowest_handle_day")
+    rows.append(["knowledge base down", f"{kb['date']}, Handle work ×{kb['designed_factor']:.0f}",
+                 f"median Handle {kb['median_handle_minutes_that_day']:.0f} min vs "
+                 f"{kb['median_handle_minutes_other_days']:.0f} min (×{kb['ratio']:.1f})",
+                 f"slowest day: {day['date']} (median {day['median_minutes']:.0f} min)" if day else "–"])
+    return rows
