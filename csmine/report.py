@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 ACTIVITY_LEVELS = (1.0, 0.9, 0.75)
 PATH_LEVELS = (1.0, 0.8, 0.6)
-ANIMATED_TICKETS = 400
+ANIMATED_TICKETS = 3000
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +145,8 @@ def _animation(df: pd.DataFrame, pmap: Any) -> dict[str, Any]:
     end = int(ms.max() + lead) if len(ms) else 1
     return {"start": start, "end": end, "moves": moves,
             "note": f"{len(cases):,} tickets sampled evenly over the period; each dot is a ticket travelling a path "
-                    "between two steps, so dots that linger show where tickets wait. The whole period plays in about 30 s."}
+                    "between two steps, so dots that linger show where tickets wait. Drag the time slider to a day, "
+                    "choose a speed and press play."}
 
 
 def unusual_days(df: pd.DataFrame, *, minimum: int = 10) -> list[dict[str, Any]]:

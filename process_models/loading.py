@@ -38,8 +38,10 @@ def load_sop(name_or_path: str | Path) -> SOP:
         UnsupportedConstructError: A BPMN file uses an element csmine cannot map.
     """
     path = Path(name_or_path)
-    is_path = isinstance(name_or_path, Path) or path.suffix.lower() in _SUFFIXES or (
-        path.exists() and path.is_file()
+    is_path = (
+        isinstance(name_or_path, Path)
+        or path.suffix.lower() in _SUFFIXES
+        or (path.exists() and path.is_file())
     )
     if not is_path:
         shipped = shipped_path(str(name_or_path))

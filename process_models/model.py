@@ -72,7 +72,7 @@ class TimeLimit:
     def describe_zh(self) -> str:
         """Short Chinese description, e.g. ``"受理后 30 分钟内"``."""
         since = "受理" if self.since == OPENED else self.since
-        clock = "（工作时间）" if self.business_hours else ""
+        clock = "（工作时间）" if self.business_hours else ""  # noqa: RUF001
         return f"{since}后 {format_duration_zh(self.within)}内{clock}"
 
 
@@ -343,6 +343,30 @@ def flow_to_list(flow: Flow) -> Any:
     return [flow.operator, *(flow_to_list(c) for c in children)]
 
 
+def flow_to_text(flow: Flow) -> str:
+    """One-line reading of a flow: ``Receive → [Escalate] → (Handle ↺ Wait) → …``.
+
+    ``a → b`` sequence, ``(a | b)`` exclusive choice, ``[a]`` optional,
+    ``(a ‖ b)`` parallel, ``(do ↺ redo)`` loop, ``(do ↺)`` repeatable, ``τ`` silent.
+    """
+    if flow is None:
+        return "τ"
+    if isinstance(flow, str):
+        return flow
+    parts = [flow_to_text(c) for c in flow.children]
+    if flow.operator == "seq":
+        return " → ".join(parts)
+    if flow.operator == "xor":
+        if len(flow.children) == 2 and flow.children[1] is None:
+            return f"[{parts[0]}]"
+        return "(" + " | ".join(parts) + ")"
+    if flow.operator == "and":
+        return "(" + " ‖ ".join(parts) + ")"
+    if len(flow.children) == 1 or flow.children[1] is None:
+        return f"({parts[0]} ↺)"
+    return f"({parts[0]} ↺ {parts[1]})"
+
+
 def targets_to_dict(targets: Targets) -> dict[str, Any]:
     """Targets as a plain dict (durations as strings, unset targets left out)."""
     out: dict[str, Any] = {}
@@ -417,8 +441,8 @@ def _duration_parts(value: timedelta) -> list[tuple[int, str]]:
     total = round(value.total_seconds())
     parts = []
     for unit, size in _FORMAT_UNITS:
-        # Days only from three days on: "48 h" reads better than "2 d" for SLA clocks.
-        if unit == "d" and total < 3 * 86400:
+        # Days only beyond three days: "72 h" reads better than "3 d" for SLA clocks.
+        if unit == "d" and total <= 3 * 86400:
             continue
         if total >= size:
             parts.append((total // size, unit))
@@ -454,6 +478,7 @@ __all__ = [
     "Targets",
     "TimeLimit",
     "flow_to_list",
+    "flow_to_text",
     "format_duration",
     "format_duration_zh",
     "iter_flow_steps",

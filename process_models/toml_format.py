@@ -29,7 +29,9 @@ class Locator:
     keys: dict[Key, int] = field(default_factory=dict)
     literals: list[tuple[Key, str, int]] = field(default_factory=list)
 
-    def line(self, table: str, index: int | None = None, key: str | None = None) -> int | None:
+    def line(
+        self, table: str, index: int | None = None, key: str | None = None
+    ) -> int | None:
         """Line of a key (or of the table header when ``key`` is None)."""
         found = self.keys.get((table, index, key))
         if found is None and key is not None:
@@ -99,7 +101,9 @@ def locate(text: str) -> Locator:
             raw = text[i : j + len(quote)]
             i = j + len(quote)
             if in_value:
-                loc.literals.append((key, _unquote(raw) if not triple else raw, start_line))
+                loc.literals.append(
+                    (key, _unquote(raw) if not triple else raw, start_line)
+                )
                 continue
             # A quoted key: read up to '='.
             rest_end = text.find("=", i)
@@ -232,6 +236,6 @@ def dump_sop(sop: SOP) -> str:
             out.append(f"{_key(role)} = {_value(list(steps))}")
     if sop.aliases:
         out += ["", "[aliases]"]
-        for source, step in sop.aliases.items():
-            out.append(f"{_key(source)} = {_s(step)}")
+        for source, target in sop.aliases.items():
+            out.append(f"{_key(source)} = {_s(target)}")
     return "\n".join(out) + "\n"

@@ -61,8 +61,10 @@ class ValidationIssue:
         where = source
         if self.line is not None:
             where = f"{where}:{self.line}" if where else f"line {self.line}"
-        return f"{where}: {self.severity}: {self.message}" if where else (
-            f"{self.severity}: {self.message}"
+        return (
+            f"{where}: {self.severity}: {self.message}"
+            if where
+            else (f"{self.severity}: {self.message}")
         )
 
 
@@ -99,15 +101,22 @@ class _Checker:
         self.issues.append(ValidationIssue(WARNING, message, line, step))
 
     def unknown_keys(
-        self, data: dict[str, Any], known: tuple[str, ...], table: str, index: int | None
+        self,
+        data: dict[str, Any],
+        known: tuple[str, ...],
+        table: str,
+        index: int | None,
     ) -> None:
-        where = f"[[{table}]] #{index + 1}" if index is not None else (
-            f"[{table}]" if table else "the top level"
+        where = (
+            f"[[{table}]] #{index + 1}"
+            if index is not None
+            else (f"[{table}]" if table else "the top level")
         )
         for key in data:
             if key not in known:
                 self.error(
-                    f"unknown key {key!r} in {where} (expected one of: {', '.join(known)})",
+                    f"unknown key {key!r} in {where} (expected one of: "
+                    f"{', '.join(known)})",
                     self.loc.line(table, index, key),
                 )
 
@@ -147,7 +156,9 @@ def _read_text(path_or_text: str | Path) -> tuple[str, str]:
         raise ModelNotFoundError(f"cannot read SOP file '{path}': {exc}") from exc
 
 
-def check_toml(text: str, source: str | None = None) -> tuple[SOP | None, list[ValidationIssue]]:
+def check_toml(
+    text: str, source: str | None = None
+) -> tuple[SOP | None, list[ValidationIssue]]:
     """Check an SOP's TOML text and build it if it has no errors.
 
     Returns:
@@ -179,12 +190,22 @@ def _sorted(issues: list[ValidationIssue]) -> list[ValidationIssue]:
     return sorted(issues, key=lambda i: (i.line is None, i.line or 0))
 
 
-def _str(ck: _Checker, data: dict[str, Any], key: str, table: str, index: int | None,
-         *, required: bool, what: str) -> str | None:
+def _str(
+    ck: _Checker,
+    data: dict[str, Any],
+    key: str,
+    table: str,
+    index: int | None,
+    *,
+    required: bool,
+    what: str,
+) -> str | None:
     value = data.get(key)
     if value is None:
         if required:
-            ck.error(f"{what} has no {key!r} (add {key} = \"...\")", ck.loc.line(table, index))
+            ck.error(
+                f'{what} has no {key!r} (add {key} = "...")', ck.loc.line(table, index)
+            )
         return None
     if not isinstance(value, str):
         ck.error(
@@ -206,8 +227,12 @@ def _build(data: dict[str, Any], ck: _Checker, source: str | None) -> SOP | None
             loc.line("", None, "id"),
         )
     title = _str(ck, data, "title", "", None, required=True, what="the SOP") or ""
-    title_zh = _str(ck, data, "title_zh", "", None, required=False, what="the SOP") or ""
-    description = _str(ck, data, "description", "", None, required=False, what="the SOP")
+    title_zh = (
+        _str(ck, data, "title_zh", "", None, required=False, what="the SOP") or ""
+    )
+    description = _str(
+        ck, data, "description", "", None, required=False, what="the SOP"
+    )
     version: Any = data.get("version")
     if version is None:
         ck.error("the SOP has no 'version' (add version = \"1\")", 1)
@@ -225,7 +250,9 @@ def _build(data: dict[str, Any], ck: _Checker, source: str | None) -> SOP | None
     off_flow = {s["name"] for s in steps if s["off_flow"]}
     flow: Flow = None
     if "flow" not in data:
-        ck.error("the SOP has no 'flow' (add flow = [\"seq\", ...] before any table)", 1)
+        ck.error(
+            "the SOP has no 'flow' (add flow = [\"seq\", ...] before any table)", 1
+        )
     else:
         flow = _flow(data["flow"], ck, names, off_flow, occurrences={})
         used = set(iter_flow_steps(flow))
@@ -270,7 +297,9 @@ def _build(data: dict[str, Any], ck: _Checker, source: str | None) -> SOP | None
 def _steps(value: Any, ck: _Checker) -> list[dict[str, Any]]:
     loc = ck.loc
     if value is None:
-        ck.error("the SOP has no steps (add [[steps]] tables with name, label_zh, role)", 1)
+        ck.error(
+            "the SOP has no steps (add [[steps]] tables with name, label_zh, role)", 1
+        )
         return []
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         ck.error("'steps' must be [[steps]] tables", loc.line("", None, "steps") or 1)
@@ -285,8 +314,12 @@ def _steps(value: Any, ck: _Checker) -> list[dict[str, Any]]:
             continue
         line = loc.line("steps", i, "name")
         if not name.strip() or name != name.strip():
-            ck.error(f"step name {name!r} must be non-empty without leading or trailing spaces",
-                     line, name)
+            ck.error(
+                f"step name {name!r} must be non-empty without leading or trailing "
+                "spaces",
+                line,
+                name,
+            )
             continue
         if name in _RESERVED:
             ck.error(f"{name!r} is reserved and cannot name a step", line, name)
@@ -300,29 +333,55 @@ def _steps(value: Any, ck: _Checker) -> list[dict[str, Any]]:
             )
             continue
         first_line[name] = line
-        label = _str(ck, raw, "label_zh", "steps", i, required=False, what=f"step {name!r}")
+        label = _str(
+            ck, raw, "label_zh", "steps", i, required=False, what=f"step {name!r}"
+        )
         if not label:
-            ck.warn(f"step {name!r} has no Chinese label (add label_zh = \"...\")", line, name)
+            ck.warn(
+                f'step {name!r} has no Chinese label (add label_zh = "...")', line, name
+            )
         role = _str(ck, raw, "role", "steps", i, required=False, what=f"step {name!r}")
         if role is None and "role" not in raw:
-            ck.warn(f"step {name!r} has no responsible role (add role = \"agent\"); "
-                    "'agent' is assumed", line, name)
-        desc = _str(ck, raw, "description", "steps", i, required=False, what=f"step {name!r}")
+            ck.warn(
+                f'step {name!r} has no responsible role (add role = "agent"); '
+                "'agent' is assumed",
+                line,
+                name,
+            )
+        desc = _str(
+            ck, raw, "description", "steps", i, required=False, what=f"step {name!r}"
+        )
         off = raw.get("off_flow", False)
         if not isinstance(off, bool):
-            ck.error(f"'off_flow' of step {name!r} must be true or false",
-                     loc.line("steps", i, "off_flow"), name)
+            ck.error(
+                f"'off_flow' of step {name!r} must be true or false",
+                loc.line("steps", i, "off_flow"),
+                name,
+            )
             off = False
-        out.append({"name": name, "label_zh": label or "", "role": role or "agent",
-                    "description": desc or "", "off_flow": off, "line": line})
+        out.append(
+            {
+                "name": name,
+                "label_zh": label or "",
+                "role": role or "agent",
+                "description": desc or "",
+                "off_flow": off,
+                "line": line,
+            }
+        )
     return out
 
 
-def _duration(ck: _Checker, value: Any, line: int | None, what: str, step: str | None = None
-              ) -> timedelta | None:
+def _duration(
+    ck: _Checker, value: Any, line: int | None, what: str, step: str | None = None
+) -> timedelta | None:
     if isinstance(value, bool) or not isinstance(value, str):
-        ck.error(f"{what} must be a duration string such as \"30 min\", \"2 h\" or \"3 d\", "
-                 f"not {_type_name(value)}", line, step)
+        ck.error(
+            f'{what} must be a duration string such as "30 min", "2 h" or "3 d", '
+            f"not {_type_name(value)}",
+            line,
+            step,
+        )
         return None
     try:
         return parse_duration(value)
@@ -334,7 +393,9 @@ def _duration(ck: _Checker, value: Any, line: int | None, what: str, step: str |
 def _limits(value: Any, ck: _Checker, names: set[str]) -> list[TimeLimit]:
     loc = ck.loc
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        ck.error("'limits' must be [[limits]] tables", loc.line("", None, "limits") or 1)
+        ck.error(
+            "'limits' must be [[limits]] tables", loc.line("", None, "limits") or 1
+        )
         return []
     out: list[TimeLimit] = []
     seen: dict[str, int | None] = {}
@@ -345,39 +406,63 @@ def _limits(value: Any, ck: _Checker, names: set[str]) -> list[TimeLimit]:
         line = loc.line("limits", i, "step")
         ok = step is not None
         if step is not None and step not in names:
-            ck.error(f"unknown step {step!r} in {what} (steps: {', '.join(sorted(names))})",
-                     line, step)
+            ck.error(
+                f"unknown step {step!r} in {what} (steps: {', '.join(sorted(names))})",
+                line,
+                step,
+            )
             ok = False
         if step is not None and step in seen:
-            ck.error(f"step {step!r} has a second time limit (first at line {seen[step]}); "
-                     "keep one [[limits]] table per step", line, step)
+            ck.error(
+                f"step {step!r} has a second time limit (first at line {seen[step]}); "
+                "keep one [[limits]] table per step",
+                line,
+                step,
+            )
             ok = False
         if "within" not in raw:
             ck.error(f"{what} has no 'within' (add within = \"30 min\")", line, step)
             ok = False
             within = None
         else:
-            within = _duration(ck, raw["within"], loc.line("limits", i, "within"),
-                               f"'within' of {what}", step)
+            within = _duration(
+                ck,
+                raw["within"],
+                loc.line("limits", i, "within"),
+                f"'within' of {what}",
+                step,
+            )
             ok = ok and within is not None
         since = raw.get("since", OPENED)
         if not isinstance(since, str):
-            ck.error(f"'since' of {what} must be \"opened\" or a step name",
-                     loc.line("limits", i, "since"), step)
+            ck.error(
+                f"'since' of {what} must be \"opened\" or a step name",
+                loc.line("limits", i, "since"),
+                step,
+            )
             ok = False
         elif since != OPENED and since not in names:
-            ck.error(f"unknown step {since!r} in 'since' of {what} "
-                     f"(use \"opened\" or one of: {', '.join(sorted(names))})",
-                     loc.line("limits", i, "since"), step)
+            ck.error(
+                f"unknown step {since!r} in 'since' of {what} "
+                f'(use "opened" or one of: {", ".join(sorted(names))})',
+                loc.line("limits", i, "since"),
+                step,
+            )
             ok = False
         elif since == step:
-            ck.error(f"the limit of step {step!r} cannot start at the step itself",
-                     loc.line("limits", i, "since"), step)
+            ck.error(
+                f"the limit of step {step!r} cannot start at the step itself",
+                loc.line("limits", i, "since"),
+                step,
+            )
             ok = False
         bh = raw.get("business_hours", False)
         if not isinstance(bh, bool):
-            ck.error(f"'business_hours' of {what} must be true or false",
-                     loc.line("limits", i, "business_hours"), step)
+            ck.error(
+                f"'business_hours' of {what} must be true or false",
+                loc.line("limits", i, "business_hours"),
+                step,
+            )
             ok = False
         if step is not None:
             seen.setdefault(step, line)
@@ -391,8 +476,11 @@ def _fraction(ck: _Checker, key: str, value: Any, line: int | None) -> float | N
         ck.error(f"target {key!r} must be a number, not {_type_name(value)}", line)
         return None
     if 1 < value <= 100:
-        ck.error(f"target {key!r} = {value} looks like a percentage; write it as a "
-                 f"fraction ({value / 100:g})", line)
+        ck.error(
+            f"target {key!r} = {value} looks like a percentage; write it as a "
+            f"fraction ({value / 100:g})",
+            line,
+        )
         return None
     if not 0 <= value <= 1:
         ck.error(f"target {key!r} must be between 0 and 1, not {value}", line)
@@ -424,8 +512,15 @@ def _targets(value: Any, ck: _Checker) -> Targets:
             if frac is not None:
                 fields[key] = frac
         elif key == "satisfaction":
-            if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not 0 <= raw <= 100:
-                ck.error(f"target 'satisfaction' must be a score from 0 to 100, not {raw!r}", line)
+            if (
+                isinstance(raw, bool)
+                or not isinstance(raw, (int, float))
+                or not 0 <= raw <= 100
+            ):
+                ck.error(
+                    f"target 'satisfaction' must be a score from 0 to 100, not {raw!r}",
+                    line,
+                )
             else:
                 fields[key] = float(raw)
         elif isinstance(raw, (int, float)) and not isinstance(raw, bool):
@@ -444,16 +539,23 @@ def _roles(value: Any, ck: _Checker, names: set[str]) -> dict[str, tuple[str, ..
     for role, raw in value.items():
         line = loc.line("roles", None, role)
         if role not in KPI_ROLES:
-            ck.warn(f"unknown KPI role {role!r} (csmine uses: {', '.join(KPI_ROLES)})", line)
+            ck.warn(
+                f"unknown KPI role {role!r} (csmine uses: {', '.join(KPI_ROLES)})", line
+            )
         steps = [raw] if isinstance(raw, str) else raw
         if not isinstance(steps, list) or not all(isinstance(s, str) for s in steps):
-            ck.error(f"role {role!r} must list step names, e.g. {role} = [\"Record\"]", line)
+            ck.error(
+                f'role {role!r} must list step names, e.g. {role} = ["Record"]', line
+            )
             continue
         for s in steps:
             if s not in names:
-                ck.error(f"unknown step {s!r} in role {role!r} "
-                         f"(steps: {', '.join(sorted(names))})",
-                         loc.literal_line("roles", None, role, s), s)
+                ck.error(
+                    f"unknown step {s!r} in role {role!r} "
+                    f"(steps: {', '.join(sorted(names))})",
+                    loc.literal_line("roles", None, role, s),
+                    s,
+                )
         out[role] = tuple(steps)
     return out
 
@@ -470,19 +572,32 @@ def _aliases(value: Any, ck: _Checker, names: set[str]) -> dict[str, str]:
             ck.error(f"alias {source!r} must name a step, not {_type_name(step)}", line)
             continue
         if step not in names:
-            ck.error(f"alias {source!r} points to unknown step {step!r} "
-                     f"(steps: {', '.join(sorted(names))})", line, step)
+            ck.error(
+                f"alias {source!r} points to unknown step {step!r} "
+                f"(steps: {', '.join(sorted(names))})",
+                line,
+                step,
+            )
             continue
         if source in names and source != step:
-            ck.error(f"alias {source!r} would rename step {source!r} to {step!r}; "
-                     "an alias cannot shadow a step name", line, step)
+            ck.error(
+                f"alias {source!r} would rename step {source!r} to {step!r}; "
+                "an alias cannot shadow a step name",
+                line,
+                step,
+            )
             continue
         out[source] = step
     return out
 
 
-def _flow(value: Any, ck: _Checker, names: set[str], off_flow: set[str],
-          occurrences: dict[str, int]) -> Flow:
+def _flow(
+    value: Any,
+    ck: _Checker,
+    names: set[str],
+    off_flow: set[str],
+    occurrences: dict[str, int],
+) -> Flow:
     loc = ck.loc
 
     def line_of(text: str) -> int | None:
@@ -495,25 +610,41 @@ def _flow(value: Any, ck: _Checker, names: set[str], off_flow: set[str],
         if value == SILENT:
             return None
         if value not in names:
-            ck.error(f"unknown step {value!r} in flow (steps: {', '.join(sorted(names))}; "
-                     f"\"{SILENT}\" for a silent step)", line, value)
+            ck.error(
+                f"unknown step {value!r} in flow (steps: {', '.join(sorted(names))}; "
+                f'"{SILENT}" for a silent step)',
+                line,
+                value,
+            )
         elif value in off_flow:
-            ck.error(f"step {value!r} is marked off_flow but used in the flow; "
-                     "remove off_flow = true or take it out of the flow", line, value)
+            ck.error(
+                f"step {value!r} is marked off_flow but used in the flow; "
+                "remove off_flow = true or take it out of the flow",
+                line,
+                value,
+            )
         return value
     if not isinstance(value, list) or not value:
-        ck.error(f"flow entries must be step names or [\"operator\", ...] arrays, "
-                 f"not {value!r}", loc.line("", None, "flow"))
+        ck.error(
+            f'flow entries must be step names or ["operator", ...] arrays, '
+            f"not {value!r}",
+            loc.line("", None, "flow"),
+        )
         return None
     op = value[0]
     if not isinstance(op, str):
-        ck.error("a flow array must start with an operator: "
-                 f"{', '.join(_FLOW_OPERATORS)}", loc.line("", None, "flow"))
+        ck.error(
+            f"a flow array must start with an operator: {', '.join(_FLOW_OPERATORS)}",
+            loc.line("", None, "flow"),
+        )
         return None
     line = line_of(op)
     if op not in _FLOW_OPERATORS:
-        ck.error(f"unknown flow operator {op!r} (use one of: {', '.join(_FLOW_OPERATORS)}); "
-                 "a flow array starts with its operator", line)
+        ck.error(
+            f"unknown flow operator {op!r} (use one of: {', '.join(_FLOW_OPERATORS)}); "
+            "a flow array starts with its operator",
+            line,
+        )
         return None
     children = tuple(_flow(v, ck, names, off_flow, occurrences) for v in value[1:])
     arity = len(children)
@@ -522,12 +653,18 @@ def _flow(value: Any, ck: _Checker, names: set[str], off_flow: set[str],
         return None
     if op == "optional":
         if arity != 1:
-            ck.error(f"'optional' takes exactly one child, not {arity} "
-                     "(wrap several in [\"seq\", ...])", line)
+            ck.error(
+                f"'optional' takes exactly one child, not {arity} "
+                '(wrap several in ["seq", ...])',
+                line,
+            )
         return FlowNode("xor", (children[0], None))
     if op == "loop" and arity > 2:
-        ck.error(f"'loop' takes a do part and an optional redo part, not {arity} children "
-                 "(wrap several in [\"seq\", ...] or [\"xor\", ...])", line)
+        ck.error(
+            f"'loop' takes a do part and an optional redo part, not {arity} children "
+            '(wrap several in ["seq", ...] or ["xor", ...])',
+            line,
+        )
     if op == "loop" and arity == 1:
         return FlowNode("loop", (children[0], None))
     return FlowNode(op, children)
@@ -547,28 +684,49 @@ def check_sop(sop: SOP) -> list[ValidationIssue]:
     used = set(iter_flow_steps(sop.flow))
     for step in sop.steps:
         if not step.label_zh:
-            issues.append(ValidationIssue(
-                WARNING, f"step {step.name!r} has no Chinese label", None, step.name))
+            issues.append(
+                ValidationIssue(
+                    WARNING, f"step {step.name!r} has no Chinese label", None, step.name
+                )
+            )
         if step.name not in used and not step.off_flow:
-            issues.append(ValidationIssue(
-                ERROR, f"step {step.name!r} is never used in the flow (unreachable)",
-                None, step.name))
+            issues.append(
+                ValidationIssue(
+                    ERROR,
+                    f"step {step.name!r} is never used in the flow (unreachable)",
+                    None,
+                    step.name,
+                )
+            )
     for name in used - names:
-        issues.append(ValidationIssue(ERROR, f"unknown step {name!r} in flow", None, name))
+        issues.append(
+            ValidationIssue(ERROR, f"unknown step {name!r} in flow", None, name)
+        )
     for role, steps in sop.roles.items():
         for s in steps:
             if s not in names:
-                issues.append(ValidationIssue(
-                    ERROR, f"unknown step {s!r} in role {role!r}", None, s))
+                issues.append(
+                    ValidationIssue(
+                        ERROR, f"unknown step {s!r} in role {role!r}", None, s
+                    )
+                )
     for source, s in sop.aliases.items():
         if s not in names:
-            issues.append(ValidationIssue(
-                ERROR, f"alias {source!r} points to unknown step {s!r}", None, s))
+            issues.append(
+                ValidationIssue(
+                    ERROR, f"alias {source!r} points to unknown step {s!r}", None, s
+                )
+            )
     for limit in sop.limits:
         if limit.since != OPENED and limit.since not in names:
-            issues.append(ValidationIssue(
-                ERROR, f"unknown step {limit.since!r} in the limit of {limit.step!r}",
-                None, limit.step))
+            issues.append(
+                ValidationIssue(
+                    ERROR,
+                    f"unknown step {limit.since!r} in the limit of {limit.step!r}",
+                    None,
+                    limit.step,
+                )
+            )
     return issues
 
 
@@ -579,16 +737,28 @@ def check_flow_soundness(sop: SOP) -> list[ValidationIssue]:
     net, im, fm = sop.to_petri_net()
     result = check_soundness(net, im, fm)
     if not result.easy_sound:
-        return [ValidationIssue(
-            ERROR, f"the workflow net of the flow is not easy-sound: {result.message}; "
-            "alignments need a reachable end", None)]
+        return [
+            ValidationIssue(
+                ERROR,
+                f"the workflow net of the flow is not easy-sound: {result.message}; "
+                "alignments need a reachable end",
+                None,
+            )
+        ]
     if result.sound is False:
-        return [ValidationIssue(
-            WARNING, f"the workflow net is easy-sound but not sound: {result.message}", None)]
+        return [
+            ValidationIssue(
+                WARNING,
+                f"the workflow net is easy-sound but not sound: {result.message}",
+                None,
+            )
+        ]
     return []
 
 
-def validate_sop(path_or_text: str | Path, *, soundness: bool = True) -> list[ValidationIssue]:
+def validate_sop(
+    path_or_text: str | Path, *, soundness: bool = True
+) -> list[ValidationIssue]:
     """Check an SOP file (TOML or BPMN) and report every problem found.
 
     Args:

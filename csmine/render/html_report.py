@@ -180,7 +180,8 @@ JS = r"""
   });
   const t0 = anim.start, t1 = anim.end;
   let now = t0, playing = false, last = null, drawn = 0;
-  const speed = (t1 - t0) / 30;   // whole period in ~30 s
+  let speed = 3600 * 1000;   // business milliseconds per real second (1 s = 1 h)
+  $('#speed').addEventListener('change', e => { speed = +e.target.value; });
   const tokens = anim.moves.map(() => null);
   function fmt(ms){ return new Date(ms).toISOString().slice(0,16).replace('T',' ') + ' UTC'; }
   function draw(){
@@ -237,6 +238,7 @@ JS = r"""
     now = t0 + (t1 - t0) * 0.5; draw();
     out.checks.clock_moved = $('#clock').textContent;
     out.checks.tokens_mid = drawn;
+    const sp = $('#speed'); sp.value = '86400000'; sp.dispatchEvent(new Event('change'));
     play();
     setTimeout(() => {
       pause();
@@ -309,6 +311,9 @@ def render_report_html(data: dict[str, Any], *, map_svgs: dict[str, str], anim_s
     anim = data["animation"]
     add('<section id="animation"><h2>Tickets moving over the map</h2><div class="controls">'
         '<button id="play">▶ play</button><input id="time-slider" type="range" min="0" max="1000" value="0" style="width:420px">'
+        '<label>speed <select id="speed"><option value="600000">1 s = 10 min</option>'
+        '<option value="3600000" selected>1 s = 1 hour</option><option value="21600000">1 s = 6 hours</option>'
+        '<option value="86400000">1 s = 1 day</option><option value="604800000">1 s = 1 week</option></select></label>'
         '<span class="clock" id="clock"></span><span>active tokens: <b id="active">0</b></span></div>'
         f'<div class="mapbox" id="anim-map">{anim_svg}</div>'
         f'<p class="note">{_e(anim.get("note", ""))}</p></section>')
