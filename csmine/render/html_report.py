@@ -124,8 +124,8 @@ section{margin-top:26px} h2{font-size:18px;border-bottom:2px solid #e4e7ec;paddi
 .controls{display:flex;gap:18px;align-items:center;flex-wrap:wrap;margin:8px 0;font-size:14px}
 .switch button{border:1px solid var(--accent);background:#fff;color:var(--accent);padding:4px 12px;cursor:pointer}
 .switch button.on{background:var(--accent);color:#fff}
-.mapbox{border:1px solid #e4e7ec;border-radius:8px;overflow:auto;max-height:760px;background:#fff;position:relative}
-.mapbox svg{max-width:100%;height:auto}
+.mapbox{border:1px solid #e4e7ec;border-radius:8px;overflow:auto;max-height:880px;background:#fff;position:relative}
+.mapbox svg{max-width:100%;max-height:840px;width:auto;height:auto;display:block;margin:0 auto}
 .muted{color:var(--muted)} table{border-collapse:collapse;font-size:13px;margin:6px 0}
 th,td{border-bottom:1px solid #e4e7ec;padding:4px 10px;text-align:right;vertical-align:top}
 th:first-child,td:first-child{text-align:left} th{background:#f2f4f7}
