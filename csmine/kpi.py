@@ -1,0 +1,963 @@
+"""Service KPIs per ticket and their summary against the SOP's targets.
+
+:func:`ticket_kpis` computes one row per ticket (first response, resolution,
+first-contact resolution, handling time, reopen, escalation, satisfaction, SOP
+time limits, SLA); :func:`summarise_kpis` turns that frame into a
+:class:`KpiReport` with each KPI's value, target and whether it is met. Pilot
+comparisons bootstrap over the per-ticket frame.
+
+The SOP says which steps play which role (``sop.roles``) and maps the source
+system's activity names onto its steps (``sop.aliases``). Every definition is
+written out in ``docs/analytics.md``; in short:
+
+* **SLA clocks** (first response, resolution, SOP time limits) run from their
+  start to their stop event and **pause** while the ticket waits on the customer:
+  from an event of the SOP's ``waiting`` role (its start, else its time) until
+  the next event of the ticket starts (its start, else its time). With a business
+  calendar only business time counts; a limit marked ``business_hours`` uses the
+  calendar given, else Mon-Fri 08:00-20:00 UTC.
+* A step "happens" at its completion (``time:timestamp``).
+* **Time limits** use first-occurrence semantics: the first event of the step is
+  measured, from the ticket's opening (``since = "opened"``) or from the latest
+  event of the ``since`` step before it. A limit whose step has not happened is
+  breached (``overdue``) when the ticket is still open and the clock has already
+  run past the limit at the end of the log; if the ticket was closed without the
+  step, the limit is not applicable (the skipped step is a conformance finding).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from csmine.calendar import BusinessCalendar
+from csmine.errors import CsmineError
+from csmine.mining import (
+    ACTIVITY,
+    CASE_ID,
+    GROUP,
+    START_TS,
+    TIMESTAMP,
+    EncodedLog,
+    encode_log,
+    first_line_tickets,
+    seconds_between,
+    split_time,
+)
+
+if TYPE_CHECKING:
+    from process_models import SOP
+
+#: Share of tickets that must meet a time target for the KPI to count as met,
+#: unless the SOP's targets set ``sla_attainment``.
+DEFAULT_ATTAINMENT = 0.9
+
+#: Satisfaction bins (points, 0-100), lower bound inclusive.
+SATISFACTION_BINS = ((0, 60, "<60"), (60, 70, "60-69"), (70, 80, "70-79"), (80, 90, "80-89"), (90, 101, "90-100"))
+
+
+class KpiError(CsmineError):
+    """KPIs could not be computed on this log."""
+
+
+# -- preparation ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A log encoded once, with SOP steps and roles per event (shared building block).
+
+    Attributes:
+        log: the encoded log (sorted by ticket, time).
+        step: per event, the SOP step of its activity (None when unknown / no SOP).
+        roles: role name -> per-event mask (only roles the SOP defines).
+        opened: per ticket, opening time (epoch seconds).
+        as_of: the end of the log (latest event), epoch seconds.
+        teams: per event, the team (object array, None when missing).
+        cases: per-ticket attribute frame (priority, channel, team, phase).
+    """
+
+    log: EncodedLog
+    step: np.ndarray
+    roles: dict[str, np.ndarray]
+    opened: np.ndarray
+    as_of: float
+    teams: np.ndarray
+    cases: pd.DataFrame
+    df: pd.DataFrame = field(repr=False)
+
+
+def prepare(
+    df: pd.DataFrame,
+    sop: SOP | None,
+    *,
+    case_id_key: str = CASE_ID,
+    activity_key: str = ACTIVITY,
+    timestamp_key: str = TIMESTAMP,
+    start_timestamp_key: str | None = START_TS,
+    group_key: str = GROUP,
+    priority_key: str = "case:priority",
+) -> Prepared:
+    """Encode ``df`` and map its activities onto ``sop``'s steps and roles."""
+    if len(df) == 0:
+        from csmine.errors import EmptyLogError
+
+        raise EmptyLogError("the event log is empty: no tickets to measure (check the filters)")
+    log = encode_log(df, case_id_key=case_id_key, activity_key=activity_key,
+                     timestamp_key=timestamp_key, start_timestamp_key=start_timestamp_key)
+    if sop is not None:
+        mapping = sop.activity_map()
+        step_of_code = np.array([mapping.get(str(a)) for a in log.activities], dtype=object)
+        step = step_of_code[log.act]
+        roles = {
+            role: np.isin(step, np.array(steps, dtype=object)) for role, steps in sop.roles.items() if steps
+        }
+    else:
+        step = np.full(log.n, None, dtype=object)
+        roles = {}
+    if "case:opened_at" in df.columns:
+        from csmine.mining import epoch_seconds
+
+        opened_ev = epoch_seconds(df["case:opened_at"])[log.order]
+    else:
+        opened_ev = np.full(log.n, np.nan)
+    starts = np.flatnonzero(log.first)
+    opened = np.fmin.reduceat(opened_ev, starts)
+    first_arrival = np.fmin.reduceat(log.arrival(), starts)
+    opened = np.where(np.isnan(opened), first_arrival, opened)
+    teams = (df[group_key].to_numpy(dtype=object)[log.order] if group_key in df.columns
+             else np.full(log.n, None, dtype=object))
+    teams = np.where(pd.isna(teams), None, teams)
+    cases = pd.DataFrame(index=pd.Index(log.cases.astype(str), name="ticket"))
+    for name, col in (("channel", "case:channel"), ("team", "case:team"), ("phase", "case:phase")):
+        cases[name] = (df[col].to_numpy(dtype=object)[log.order][log.first] if col in df.columns
+                       else np.full(len(starts), None, dtype=object))
+    if priority_key in df.columns:
+        pr = pd.Series(df[priority_key].to_numpy(dtype=object)[log.order]).groupby(log.case).last()
+        cases["priority"] = pr.reindex(range(len(starts))).to_numpy(dtype=object)
+    else:
+        cases["priority"] = np.full(len(starts), None, dtype=object)
+    for name in ("channel", "team", "phase", "priority"):
+        cases[name] = cases[name].where(pd.notna(cases[name]), None).astype(object)
+    return Prepared(log=log, step=step, roles=roles, opened=opened, as_of=float(np.nanmax(log.ts)),
+                    teams=teams, cases=cases, df=df)
+
+
+def waiting_statuses(prep: Prepared, sop: SOP | None) -> np.ndarray:
+    """Per event: does it open a waiting status (nobody works on the ticket)?
+
+    With an SOP: its ``waiting`` role, names that say the ticket queues
+    (:data:`csmine.mining.QUEUE_PATTERN`), and -- in status logs -- the statuses of
+    the ``resolution`` and ``close`` roles (resolved, waiting to be closed).
+    Without an SOP: names matching :data:`csmine.mining.WAIT_PATTERN`.
+    """
+    import re
+
+    from csmine.mining import QUEUE_PATTERN, WAIT_PATTERN
+
+    log = prep.log
+    pattern = re.compile(QUEUE_PATTERN if sop is not None else WAIT_PATTERN)
+    by_code = np.array([bool(pattern.search(str(a))) for a in log.activities], dtype=bool)
+    mask = by_code[log.act] if log.n else np.zeros(0, dtype=bool)
+    if "waiting" in prep.roles:
+        mask = mask | prep.roles["waiting"]
+    if not log.has_start:
+        for role in ("resolution", "close"):
+            if role in prep.roles:
+                mask = mask | prep.roles[role]
+    return np.asarray(mask, dtype=bool)
+
+
+def _pauses(prep: Prepared) -> pd.DataFrame:
+    """Customer-wait intervals (SOP waiting role): ticket code, begin, end (epoch s)."""
+    mask = prep.roles.get("waiting")
+    if mask is None or not mask.any():
+        return pd.DataFrame({"c": np.array([], dtype=np.int64), "ws": np.array([]), "we": np.array([])})
+    log = prep.log
+    arrival = log.arrival()
+    idx = np.flatnonzero(mask)
+    nxt = np.minimum(idx + 1, log.n - 1)
+    end = np.where(log.last[idx], log.ts[idx], arrival[nxt])
+    return pd.DataFrame({"c": log.case[idx], "ws": arrival[idx], "we": np.maximum(end, arrival[idx])})
+
+
+def _clock(case: np.ndarray, a: np.ndarray, b: np.ndarray, pauses: pd.DataFrame,
+           calendar: BusinessCalendar | None) -> np.ndarray:
+    """Seconds from ``a`` to ``b`` per row, minus the ticket's pauses inside; NaN if either is NaN."""
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    out = seconds_between(a, b, calendar)
+    if len(pauses) == 0 or len(a) == 0:
+        return out
+    rows = pd.DataFrame({"r": np.arange(len(a)), "c": case, "a": a, "b": b})
+    rows = rows[np.isfinite(rows["a"]) & np.isfinite(rows["b"])]
+    m = rows.merge(pauses, on="c", how="inner")
+    lo = np.maximum(m["a"].to_numpy(), m["ws"].to_numpy())
+    hi = np.minimum(m["b"].to_numpy(), m["we"].to_numpy())
+    keep = hi > lo
+    if not keep.any():
+        return out
+    overlap = seconds_between(lo[keep], hi[keep], calendar)
+    paused = pd.Series(overlap).groupby(m["r"].to_numpy()[keep]).sum()
+    out[paused.index.to_numpy()] -= paused.to_numpy()
+    return out
+
+
+def _first_pos(mask: np.ndarray, log: EncodedLog, last: bool = False) -> np.ndarray:
+    """Per ticket code, position of the first (or last) event where ``mask`` holds; -1 if none."""
+    n_cases = len(log.cases)
+    out = np.full(n_cases, -1, dtype=np.int64)
+    pos = np.flatnonzero(mask)
+    if len(pos) == 0:
+        return out
+    cases = log.case[pos]
+    if last:
+        uniq, idx = np.unique(cases[::-1], return_index=True)
+        out[uniq] = pos[::-1][idx]
+    else:
+        uniq, idx = np.unique(cases, return_index=True)
+        out[uniq] = pos[idx]
+    return out
+
+
+def _latest_before(mask: np.ndarray, log: EncodedLog, positions: np.ndarray) -> np.ndarray:
+    """For each position, the latest earlier position in the same ticket where ``mask`` holds (-1 if none)."""
+    cand = np.flatnonzero(mask)
+    if len(cand) == 0 or len(positions) == 0:
+        return np.full(len(positions), -1, dtype=np.int64)
+    k = np.searchsorted(cand, positions, side="left") - 1
+    found = k >= 0
+    q = np.where(found, cand[np.maximum(k, 0)], -1)
+    same = found & (log.case[np.maximum(q, 0)] == log.case[positions])
+    return np.where(same, q, -1)
+
+
+def _limit_calendar(business_hours: bool, calendar: BusinessCalendar | None) -> BusinessCalendar | None:
+    if calendar is not None:
+        return calendar
+    return BusinessCalendar() if business_hours else None
+
+
+def _closed(prep: Prepared) -> tuple[np.ndarray, np.ndarray]:
+    """Per ticket: closed (bool) and closing time (epoch s, NaN if open)."""
+    log = prep.log
+    close = prep.roles.get("close")
+    if close is None:
+        # no close role: a historic log, every ticket ended with its last event
+        last = np.flatnonzero(log.last)
+        return np.ones(len(last), dtype=bool), log.ts[last]
+    last_close = _first_pos(close, log, last=True)
+    reopen = prep.roles.get("reopen")
+    last_reopen = _first_pos(reopen, log, last=True) if reopen is not None else np.full(len(last_close), -1)
+    closed = (last_close >= 0) & (last_close > last_reopen)
+    at = np.where(closed, log.ts[np.maximum(last_close, 0)], np.nan)
+    return closed, at
+
+
+def _limits(prep: Prepared, sop: SOP | None, calendar: BusinessCalendar | None,
+            pauses: pd.DataFrame, closed: np.ndarray) -> pd.DataFrame:
+    columns = ["ticket", "step", "since", "within_s", "business_hours", "start_at", "at",
+               "elapsed_s", "breached", "overdue"]
+    if sop is None or not sop.limits:
+        return pd.DataFrame({c: [] for c in columns})
+    log = prep.log
+    frames = []
+    for limit in sop.limits:
+        cal = _limit_calendar(limit.business_hours, calendar)
+        within = limit.within.total_seconds()
+        target = _first_pos(prep.step == limit.step, log)
+        has = target >= 0
+        codes = np.flatnonzero(has)
+        tpos = target[has]
+        if limit.since == "opened":
+            start = prep.opened[codes]
+        else:
+            spos = _latest_before(prep.step == limit.since, log, tpos)
+            ok = spos >= 0
+            codes, tpos, spos = codes[ok], tpos[ok], spos[ok]
+            start = log.ts[spos]
+        at = log.ts[tpos]
+        elapsed = _clock(codes, start, at, pauses, cal)
+        happened = pd.DataFrame({
+            "code": codes, "start": start, "at": at, "elapsed_s": elapsed,
+            "breached": elapsed > within + 1e-9, "overdue": False,
+        })
+        # tickets without the step: overdue if still open and the clock has run out
+        missing = np.flatnonzero(~has & ~closed)
+        if limit.since == "opened":
+            m_start = prep.opened[missing]
+        else:
+            spos = _first_pos(prep.step == limit.since, log, last=True)[missing]
+            ok = spos >= 0
+            missing, spos = missing[ok], spos[ok]
+            m_start = log.ts[spos]
+        m_elapsed = _clock(missing, m_start, np.full(len(missing), prep.as_of), pauses, cal)
+        late = m_elapsed > within + 1e-9
+        pending = pd.DataFrame({
+            "code": missing[late], "start": m_start[late], "at": np.nan, "elapsed_s": m_elapsed[late],
+            "breached": True, "overdue": True,
+        })
+        both = pd.concat([happened, pending], ignore_index=True)
+        both["step"] = limit.step
+        both["since"] = limit.since
+        both["within_s"] = within
+        both["business_hours"] = bool(limit.business_hours or calendar is not None)
+        frames.append(both)
+    out = pd.concat(frames, ignore_index=True)
+    out["ticket"] = log.cases[out["code"].to_numpy(dtype=np.int64)].astype(str)
+    out["start_at"] = pd.to_datetime(out["start"], unit="s", utc=True)
+    out["at"] = pd.to_datetime(out["at"], unit="s", utc=True)
+    out["breached"] = out["breached"].astype(bool)
+    out["overdue"] = out["overdue"].astype(bool)
+    out = out.sort_values(["ticket", "step"], kind="stable").reset_index(drop=True)
+    return out[columns]
+
+
+def check_limits(
+    df: pd.DataFrame,
+    sop: SOP,
+    *,
+    calendar: BusinessCalendar | None = None,
+    case_id_key: str = CASE_ID,
+    activity_key: str = ACTIVITY,
+    timestamp_key: str = TIMESTAMP,
+    start_timestamp_key: str | None = START_TS,
+) -> pd.DataFrame:
+    """Evaluate the SOP's time limits on every ticket (see the module doc for the rules).
+
+    Returns:
+        One row per ticket and applicable limit: ``ticket``, ``step``, ``since``,
+        ``within_s`` (the limit), ``business_hours`` (clock in business time),
+        ``start_at`` (clock start), ``at`` (first occurrence of the step, NaT if it
+        has not happened), ``elapsed_s`` (clock time, pauses excluded),
+        ``breached`` (bool) and ``overdue`` (breached without the step having happened).
+    """
+    prep = prepare(df, sop, case_id_key=case_id_key, activity_key=activity_key,
+                   timestamp_key=timestamp_key, start_timestamp_key=start_timestamp_key)
+    pauses = _pauses(prep)
+    closed, _ = _closed(prep)
+    return _limits(prep, sop, calendar, pauses, closed)
+
+
+# -- per-ticket KPIs ------------------------------------------------------------------
+
+
+def _bool_col(values: np.ndarray | None, n: int) -> pd.array:
+    if values is None:
+        return pd.array([pd.NA] * n, dtype="boolean")
+    return pd.array(np.asarray(values, dtype=bool), dtype="boolean")
+
+
+def analyse_tickets(prep: Prepared, sop: SOP | None, calendar: BusinessCalendar | None = None,
+                    satisfaction_key: str = "satisfaction") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The per-ticket KPI frame and the limit frame of a prepared log (see :func:`ticket_kpis`)."""
+    log = prep.log
+    n_cases = len(log.cases)
+    roles = prep.roles
+    pauses = _pauses(prep)
+    case_idx = np.arange(n_cases)
+    closed, closed_at = _closed(prep)
+    last_pos = np.flatnonzero(log.last)
+    last_ts = log.ts[last_pos]
+    targets = sop.targets if sop is not None else None
+
+    # first response
+    fr = roles.get("first_response")
+    if fr is not None:
+        pos = _first_pos(fr, log)
+        at = np.where(pos >= 0, log.ts[np.maximum(pos, 0)], np.nan)
+        first_response = _clock(case_idx, prep.opened, at, pauses, calendar)
+        first_response = np.where(pos >= 0, np.clip(first_response, 0, None), np.nan)
+    else:
+        first_response = np.full(n_cases, np.nan)
+    fr_target = targets.first_response.total_seconds() if targets and targets.first_response else None
+    if fr is not None and fr_target is not None:
+        fr_ok = _ok(first_response, fr_target)
+    else:
+        fr_ok = _bool_col(None, n_cases)
+
+    # resolution
+    res = roles.get("resolution")
+    if res is not None:
+        rpos = _first_pos(res, log, last=True)
+        resolved = rpos >= 0
+        resolved_at = np.where(resolved, log.ts[np.maximum(rpos, 0)], np.nan)
+        resolution = np.where(resolved, np.clip(_clock(case_idx, prep.opened, resolved_at, pauses, calendar), 0, None),
+                              np.nan)
+    else:
+        resolved = None
+        resolved_at = np.full(n_cases, np.nan)
+        resolution = np.full(n_cases, np.nan)
+    res_target = targets.resolution_time.total_seconds() if targets and targets.resolution_time else None
+    res_ok = _ok(resolution, res_target) if (res is not None and res_target is not None) else _bool_col(None, n_cases)
+
+    # reopen: the SOP's reopen role, else work restarting (first-response role) after a resolution
+    reopen_mask = roles.get("reopen")
+    if reopen_mask is None and res is not None and fr is not None:
+        first_res = _first_pos(res, log)
+        after = np.zeros(log.n, dtype=bool)
+        fr_pos = np.flatnonzero(fr)
+        fres = first_res[log.case[fr_pos]]
+        after[fr_pos[(fres >= 0) & (fr_pos > fres)]] = True
+        reopen_mask = after
+    reopened = (np.bincount(log.case[reopen_mask], minlength=n_cases) > 0) if reopen_mask is not None else None
+    esc = roles.get("escalation")
+    escalated = (np.bincount(log.case[esc], minlength=n_cases) > 0) if esc is not None else None
+    waiting = roles.get("waiting")
+    waited = (np.bincount(log.case[waiting], minlength=n_cases) > 0) if waiting is not None else np.zeros(n_cases, bool)
+
+    # teams: handovers and first line
+    handovers, n_teams = _team_counts(prep)
+    fl = first_line_tickets(prep.df)
+    first_line = fl.tickets.reindex(pd.Index(log.cases.astype(str))).astype("boolean").to_numpy()
+
+    # handling: working time (waiting statuses of every kind excluded);
+    # waiting_s: time waiting on the customer (the SOP's waiting role)
+    split = split_time(log, waiting_statuses(prep, sop), calendar)
+    handling = np.bincount(log.case, weights=split.work_s, minlength=n_cases)
+    if waiting is not None:
+        paused = np.clip(seconds_between(pauses["ws"].to_numpy(), pauses["we"].to_numpy(), calendar), 0, None)
+        waiting_s = np.bincount(pauses["c"].to_numpy(dtype=np.int64), weights=paused, minlength=n_cases)
+    else:
+        waiting_s = np.full(n_cases, np.nan)
+    throughput = np.clip(seconds_between(prep.opened, last_ts, calendar), 0, None)
+
+    fcr = None
+    if resolved is not None:
+        fcr = resolved.copy()
+        if escalated is not None:
+            fcr &= ~escalated
+        if reopened is not None:
+            fcr &= ~reopened
+        fcr &= handovers == 0
+        fcr &= ~waited
+
+    satisfaction = _satisfaction(prep, satisfaction_key)
+    limits = _limits(prep, sop, calendar, pauses, closed)
+    if len(limits):
+        codes = pd.Index(log.cases.astype(str))
+        breaches = limits.groupby("ticket")["breached"].sum().reindex(codes, fill_value=0).to_numpy()
+        checked = limits.groupby("ticket").size().reindex(codes, fill_value=0).to_numpy()
+    else:
+        breaches = np.zeros(n_cases, dtype=np.int64)
+        checked = np.zeros(n_cases, dtype=np.int64)
+
+    sla = _sla(breaches, checked, fr_ok, res_ok)
+    to_ts = lambda v: pd.to_datetime(v, unit="s", utc=True)  # noqa: E731
+    frame = pd.DataFrame({
+        "opened_at": to_ts(prep.opened),
+        "first_response_s": first_response,
+        "first_response_ok": fr_ok,
+        "resolved": _bool_col(resolved, n_cases),
+        "resolved_at": to_ts(resolved_at),
+        "resolution_s": resolution,
+        "resolution_ok": res_ok,
+        "fcr": _bool_col(fcr, n_cases),
+        "handling_s": handling,
+        "waiting_s": waiting_s,
+        "throughput_s": throughput,
+        "reopened": _bool_col(reopened, n_cases),
+        "escalated": _bool_col(escalated, n_cases),
+        "satisfaction": satisfaction,
+        "breaches": breaches.astype(np.int64),
+        "limits_checked": checked.astype(np.int64),
+        "sla_met": sla,
+        "closed": closed,
+        "closed_at": to_ts(closed_at),
+        "last_event_at": to_ts(last_ts),
+        "handovers": handovers,
+        "teams": n_teams,
+        "first_line": pd.array(first_line, dtype="boolean"),
+        "events": np.bincount(log.case, minlength=n_cases),
+    }, index=pd.Index(log.cases.astype(str), name="ticket"))
+    for col in ("priority", "channel", "team", "phase"):
+        frame[col] = prep.cases[col].to_numpy(dtype=object)
+    frame.attrs["first_line_method"] = fl.method
+    frame.attrs["sop"] = sop.id if sop is not None else None
+    frame.attrs["calendar"] = calendar.describe() if calendar is not None else None
+    return frame, limits
+
+
+def _ok(values: np.ndarray, target: float | None) -> pd.array:
+    if target is None:
+        return _bool_col(None, len(values))
+    ok = pd.array(values <= target + 1e-9, dtype="boolean")
+    ok[np.isnan(values)] = pd.NA
+    return ok
+
+
+def _sla(breaches: np.ndarray, checked: np.ndarray, fr_ok: pd.array, res_ok: pd.array) -> pd.array:
+    known = (checked > 0) | ~pd.isna(fr_ok) | ~pd.isna(res_ok)
+    fail = (breaches > 0) | np.asarray(pd.array(fr_ok, dtype="boolean").fillna(True) == False) | \
+        np.asarray(pd.array(res_ok, dtype="boolean").fillna(True) == False)  # noqa: E712
+    out = pd.array(~fail, dtype="boolean")
+    out[~np.asarray(known, dtype=bool)] = pd.NA
+    return out
+
+
+def _team_counts(prep: Prepared) -> tuple[np.ndarray, np.ndarray]:
+    log = prep.log
+    n_cases = len(log.cases)
+    has = pd.notna(prep.teams)
+    idx = np.flatnonzero(has)
+    if len(idx) == 0:
+        return np.zeros(n_cases, dtype=np.int64), np.zeros(n_cases, dtype=np.int64)
+    teams = pd.factorize(pd.Series(prep.teams[idx], dtype=object))[0]
+    cases = log.case[idx]
+    change = np.zeros(len(idx), dtype=bool)
+    change[1:] = (cases[1:] == cases[:-1]) & (teams[1:] != teams[:-1])
+    handovers = np.bincount(cases[change], minlength=n_cases)
+    distinct = pd.DataFrame({"c": cases, "t": teams}).drop_duplicates()
+    n_teams = np.bincount(distinct["c"].to_numpy(), minlength=n_cases)
+    return handovers.astype(np.int64), n_teams.astype(np.int64)
+
+
+def _satisfaction(prep: Prepared, key: str) -> np.ndarray:
+    log = prep.log
+    n_cases = len(log.cases)
+    if key not in prep.df.columns:
+        return np.full(n_cases, np.nan)
+    values = pd.to_numeric(pd.Series(prep.df[key].to_numpy(dtype=object)[log.order]), errors="coerce").to_numpy(
+        dtype=float)
+    callback = prep.roles.get("callback")
+    if callback is not None and np.isfinite(values[callback]).any():
+        values = np.where(callback, values, np.nan)
+    s = pd.Series(values).groupby(log.case).last()
+    return s.reindex(range(n_cases)).to_numpy(dtype=float)
+
+
+def ticket_kpis(
+    df: pd.DataFrame,
+    sop: SOP | None,
+    *,
+    calendar: BusinessCalendar | None = None,
+    case_id_key: str = CASE_ID,
+    activity_key: str = ACTIVITY,
+    timestamp_key: str = TIMESTAMP,
+    start_timestamp_key: str | None = START_TS,
+    group_key: str = GROUP,
+    priority_key: str = "case:priority",
+    satisfaction_key: str = "satisfaction",
+) -> pd.DataFrame:
+    """Service KPIs of every ticket.
+
+    Args:
+        df: event log frame (see :mod:`csmine.eventlog`); free attribute
+            ``satisfaction`` (0-100) is read when present.
+        sop: the SOP giving roles, targets, limits and aliases; None computes only
+            what needs no SOP (throughput, handling, handovers, first line,
+            satisfaction) and leaves the rest NA.
+        calendar: count business time only (None: wall clock).
+        priority_key: column giving the SLA priority (e.g. ``"impact"`` for BPIC 2013;
+            an event attribute takes the ticket's last value).
+        satisfaction_key: column with the satisfaction score.
+
+    Returns:
+        One row per ticket (index ``ticket``) with columns
+
+        * ``opened_at``, ``resolved_at``, ``closed_at``, ``last_event_at`` (UTC);
+        * ``first_response_s``: clock seconds from opening to the first event of
+          the ``first_response`` role (NaN if none); ``first_response_ok``: within
+          ``targets.first_response`` (NA if unknown);
+        * ``resolved``: has an event of the ``resolution`` role; ``resolution_s``:
+          clock seconds to the last such event; ``resolution_ok`` vs
+          ``targets.resolution_time``;
+        * ``fcr`` (first-contact resolution): resolved, not escalated, not
+          reopened, no handover between teams and no wait for the customer;
+        * ``handling_s``: working time (see :class:`csmine.mining.TimeSplit`);
+          ``waiting_s``: time waiting on the customer; ``throughput_s``: opening to
+          last event (no pauses);
+        * ``reopened``: an event of the ``reopen`` role (SOPs without one: work of
+          the ``first_response`` role after the first resolution); ``escalated``:
+          an event of the ``escalation`` role;
+        * ``satisfaction``: last score on a ``callback`` event (any event if none);
+        * ``breaches``: SOP time limits breached; ``limits_checked``: applicable;
+          ``sla_met``: no breach, first response and resolution time within target
+          (NA when none of them applies);
+        * ``closed``: closed at the end of the log (last ``close`` event not
+          followed by a reopen; every ticket when the SOP has no close role);
+        * ``handovers``: changes of team between consecutive events; ``teams``:
+          distinct teams; ``first_line``: never left the first support line
+          (:func:`csmine.mining.first_line_tickets`); ``events``;
+        * ``priority``, ``channel``, ``team``, ``phase``.
+
+        ``frame.attrs`` holds ``first_line_method``, ``sop`` and ``calendar``.
+    """
+    prep = prepare(df, sop, case_id_key=case_id_key, activity_key=activity_key, timestamp_key=timestamp_key,
+                   start_timestamp_key=start_timestamp_key, group_key=group_key, priority_key=priority_key)
+    frame, _ = analyse_tickets(prep, sop, calendar, satisfaction_key)
+    return frame
+
+
+# -- summary ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Kpi:
+    """One KPI against its target.
+
+    Attributes:
+        name: key (``first_response``, ``resolution_rate``, ...).
+        label: English label.
+        unit: ``seconds``, ``share`` (0-1), ``points`` (0-100), ``tickets`` or ``count``.
+        value: the KPI (median for times); None when it cannot be computed.
+        target: the SOP's target in the same unit (None if the SOP sets none).
+        met: value meets target (times: share within target >= the attainment
+            goal); None without a target or value.
+        n: tickets the value is based on.
+        median_s / p90_s / mean_s: for times, the distribution (seconds).
+        within_target: for times, share of measured tickets within the target.
+        note: what the KPI measures, or why it could not be computed.
+    """
+
+    name: str
+    label: str
+    unit: str
+    value: float | None
+    target: float | None = None
+    met: bool | None = None
+    n: int = 0
+    median_s: float | None = None
+    p90_s: float | None = None
+    mean_s: float | None = None
+    within_target: float | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SlaRow:
+    """SLA attainment of one priority.
+
+    Attributes:
+        priority: the priority value (``"(none)"`` when missing).
+        tickets: tickets of this priority.
+        measured: tickets with a known SLA outcome.
+        attainment: share of measured tickets meeting the SLA (None if none measured).
+        first_response_within: share within the first-response target.
+        resolution_within: share within the resolution-time target.
+        breaches: SOP time limits breached in total.
+    """
+
+    priority: str
+    tickets: int
+    measured: int
+    attainment: float | None
+    first_response_within: float | None
+    resolution_within: float | None
+    breaches: int
+
+
+@dataclass(frozen=True, slots=True)
+class BacklogSummary:
+    """Open tickets.
+
+    Attributes:
+        as_of: end of the log (ISO time).
+        open_now: tickets open at the end of the log.
+        median_age_s: median age of those tickets at the end of the log.
+        mean_daily_open: mean of the daily backlog (tickets open at the end of each day).
+        peak_open: largest daily backlog.
+        peak_date: the day of the peak (ISO date).
+    """
+
+    as_of: str
+    open_now: int
+    median_age_s: float | None
+    mean_daily_open: float
+    peak_open: int
+    peak_date: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class KpiReport:
+    """KPIs of a set of tickets against an SOP's targets.
+
+    Attributes:
+        sop: SOP id (None without one).
+        tickets: tickets measured.
+        calendar: business calendar used (None: wall clock).
+        kpis: the KPIs (see :class:`Kpi`), in a fixed order.
+        sla_by_priority: SLA attainment per priority.
+        satisfaction_distribution: tickets per satisfaction bin.
+        backlog: backlog summary.
+        first_line_method: how first-line tickets were identified.
+    """
+
+    sop: str | None
+    tickets: int
+    calendar: str | None
+    kpis: tuple[Kpi, ...]
+    sla_by_priority: tuple[SlaRow, ...]
+    satisfaction_distribution: dict[str, int]
+    backlog: BacklogSummary
+    first_line_method: str
+
+    def kpi(self, name: str) -> Kpi:
+        """The KPI called ``name`` (KeyError if absent)."""
+        for k in self.kpis:
+            if k.name == name:
+                return k
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data."""
+        return _clean(asdict(self))
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, np.generic):
+        return _clean(value.item())
+    return value
+
+
+def _f(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) else v
+
+
+def _share(mask: Any) -> tuple[float | None, int]:
+    s = pd.Series(mask, dtype="boolean").dropna()
+    if len(s) == 0:
+        return None, 0
+    return float(s.astype(bool).mean()), len(s)
+
+
+def _seconds(value: timedelta | float | None) -> float | None:
+    if value is None:
+        return None
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _time_kpi(name: str, label: str, values: pd.Series, target: float | None, ok: pd.Series | None,
+              attainment: float, note: str) -> Kpi:
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    if len(v) == 0:
+        return Kpi(name, label, "seconds", None, target, None, 0, note=note)
+    within, _ = _share(ok) if ok is not None else (None, 0)
+    met = None if (target is None or within is None) else bool(within >= attainment - 1e-12)
+    return Kpi(name, label, "seconds", float(v.median()), target, met, len(v), float(v.median()),
+               float(np.quantile(v.to_numpy(), 0.9)), float(v.mean()), within, note)
+
+
+def _rate_kpi(name: str, label: str, mask: Any, target: float | None, note: str, *,
+              higher_is_better: bool = True) -> Kpi:
+    value, n = _share(mask)
+    met = None
+    if value is not None and target is not None:
+        met = bool(value >= target - 1e-12) if higher_is_better else bool(value <= target + 1e-12)
+    return Kpi(name, label, "share", value, target, met, n, note=note if value is not None or not note else note)
+
+
+def backlog_series(tickets: pd.DataFrame, *, tz: str = "UTC") -> pd.DataFrame:
+    """Daily backlog from a per-ticket frame (``opened_at``, ``closed_at``, ``last_event_at``).
+
+    Returns:
+        One row per local day from the first opening to the end of the log:
+        ``date``, ``opened`` (tickets opened that day), ``closed`` (closed that day),
+        ``open`` (open at the end of the day: opened before the day's end and not
+        closed by then). A ticket without a closing time stays open.
+    """
+    if len(tickets) == 0:
+        return pd.DataFrame({"date": [], "opened": [], "closed": [], "open": []})
+    opened = tickets["opened_at"].dt.tz_convert(tz).dt.tz_localize(None)
+    closed = tickets["closed_at"].dt.tz_convert(tz).dt.tz_localize(None)
+    end = tickets["last_event_at"].max().tz_convert(tz).tz_localize(None)
+    days = pd.date_range(opened.min().normalize(), end.normalize(), freq="D")
+    day_end = (days + pd.Timedelta(days=1)).to_numpy()
+    o = np.sort(opened.to_numpy(dtype="datetime64[ns]"))
+    c = np.sort(closed.dropna().to_numpy(dtype="datetime64[ns]"))
+    opened_by = np.searchsorted(o, day_end, side="left")
+    closed_by = np.searchsorted(c, day_end, side="left")
+    start = np.concatenate([[0], opened_by[:-1]])
+    cstart = np.concatenate([[0], closed_by[:-1]])
+    return pd.DataFrame({
+        "date": [d.date().isoformat() for d in days],
+        "opened": (opened_by - start).astype(np.int64),
+        "closed": (closed_by - cstart).astype(np.int64),
+        "open": (opened_by - closed_by).astype(np.int64),
+    })
+
+
+def summarise_backlog(tickets: pd.DataFrame, *, tz: str = "UTC") -> BacklogSummary:
+    """Backlog at the end of the log, its age, and the daily backlog's mean and peak."""
+    series = backlog_series(tickets, tz=tz)
+    as_of = tickets["last_event_at"].max()
+    open_mask = ~tickets["closed"].astype(bool)
+    ages = (as_of - tickets.loc[open_mask, "opened_at"]).dt.total_seconds()
+    peak = int(series["open"].max()) if len(series) else 0
+    peak_date = str(series.loc[series["open"].idxmax(), "date"]) if len(series) else None
+    return BacklogSummary(
+        as_of=as_of.isoformat() if pd.notna(as_of) else "",
+        open_now=int(open_mask.sum()),
+        median_age_s=_f(ages.median()) if len(ages) else None,
+        mean_daily_open=float(series["open"].mean()) if len(series) else 0.0,
+        peak_open=peak,
+        peak_date=peak_date,
+    )
+
+
+def summarise_kpis(tickets: pd.DataFrame, sop: SOP | None, *, attainment: float | None = None) -> KpiReport:
+    """Summarise a :func:`ticket_kpis` frame against the SOP's targets.
+
+    Args:
+        tickets: the per-ticket frame (any subset of its rows, e.g. one phase).
+        sop: the SOP whose targets apply (None: no targets).
+        attainment: share of tickets that must meet a time target for the time
+            KPI to count as met (default: ``targets.other['sla_attainment']`` or 0.9).
+
+    Returns:
+        The report. KPIs that need an SOP role the SOP lacks have ``value`` None and
+        a ``note`` saying what is missing.
+    """
+    t = sop.targets if sop is not None else None
+    goal = attainment
+    if goal is None:
+        goal = float(t.get("sla_attainment") or DEFAULT_ATTAINMENT) if t is not None else DEFAULT_ATTAINMENT
+    roles = sop.roles if sop is not None else {}
+
+    def needs(role: str) -> str:
+        if sop is None:
+            return f"needs an SOP (--sop) with a {role} role"
+        return f"SOP {sop.id!r} has no {role} role"
+
+    n = len(tickets)
+    kpis: list[Kpi] = []
+    kpis.append(_time_kpi(
+        "first_response", "First response time", tickets["first_response_s"],
+        _seconds(t.first_response) if t else None, tickets["first_response_ok"], goal,
+        "opening to first response, customer waits excluded" if "first_response" in roles else needs("first_response"),
+    ))
+    kpis.append(_rate_kpi(
+        "resolution_rate", "Resolution rate", tickets["resolved"], t.resolution_rate if t else None,
+        "tickets with a resolution step / all tickets" if "resolution" in roles else needs("resolution"),
+    ))
+    kpis.append(_time_kpi(
+        "resolution_time", "Resolution time", tickets["resolution_s"],
+        _seconds(t.resolution_time) if t else None, tickets["resolution_ok"], goal,
+        "opening to last resolution, customer waits excluded" if "resolution" in roles else needs("resolution"),
+    ))
+    kpis.append(_rate_kpi(
+        "first_contact_resolution", "First-contact resolution", tickets["fcr"],
+        t.first_contact_resolution if t else None,
+        "resolved without escalation, reopen, handover or customer wait / all tickets"
+        if "resolution" in roles else needs("resolution"),
+    ))
+    kpis.append(_time_kpi("handling_time", "Handling time", tickets["handling_s"], None, None, goal,
+                          "working time per ticket"))
+    kpis.append(_time_kpi("throughput_time", "Throughput time", tickets["throughput_s"], None, None, goal,
+                          "opening to last event"))
+    resolved = tickets["resolved"].astype("boolean")
+    reopen_base = tickets.loc[resolved.fillna(False).to_numpy(dtype=bool), "reopened"]
+    reopen_note = ("reopened / resolved tickets" if "reopen" in roles else
+                   "work restarted after a resolution / resolved tickets" if "resolution" in roles
+                   else needs("reopen"))
+    kpis.append(_rate_kpi("reopen_rate", "Reopen rate", reopen_base, None, reopen_note))
+    kpis.append(_rate_kpi("escalation_rate", "Escalation rate", tickets["escalated"], None,
+                          "escalated / all tickets" if "escalation" in roles else needs("escalation")))
+    total_wait = pd.to_numeric(tickets["waiting_s"], errors="coerce")
+    total_time = pd.to_numeric(tickets["throughput_s"], errors="coerce")
+    if total_wait.notna().any() and total_time.sum() > 0:
+        kpis.append(Kpi("customer_wait_share", "Time waiting on the customer", "share",
+                        float(total_wait.sum() / total_time.sum()), None, None, int(total_wait.notna().sum()),
+                        note="customer-wait time / total ticket time"))
+    else:
+        kpis.append(Kpi("customer_wait_share", "Time waiting on the customer", "share", None,
+                        note=needs("waiting")))
+    sat = pd.to_numeric(tickets["satisfaction"], errors="coerce").dropna()
+    sat_target = t.satisfaction if t else None
+    if len(sat):
+        kpis.append(Kpi("satisfaction", "Satisfaction", "points", float(sat.mean()), sat_target,
+                        None if sat_target is None else bool(sat.mean() >= sat_target - 1e-12), len(sat),
+                        note="mean score (0-100)"))
+    else:
+        kpis.append(Kpi("satisfaction", "Satisfaction", "points", None, sat_target,
+                        note="no satisfaction scores in the log (attribute 'satisfaction')"))
+    kpis.append(_rate_kpi("sla_attainment", "SLA attainment", tickets["sla_met"], goal,
+                          "tickets meeting every applicable time limit and target / measured tickets"))
+    method = str(tickets.attrs.get("first_line_method", ""))
+    if resolved.notna().any():
+        base = tickets.loc[resolved.fillna(False).to_numpy(dtype=bool), "first_line"]
+        fl_note = f"resolved tickets that never left the first line / resolved tickets ({method})"
+    else:
+        base = tickets["first_line"]
+        fl_note = f"tickets that never left the first line / all tickets ({method})"
+    kpis.append(_rate_kpi("first_line_resolution", "First-line resolution (push to front)", base, None, fl_note))
+    kpis.append(Kpi("handovers", "Handovers per ticket", "count",
+                    float(tickets["handovers"].mean()) if n else None, None, None, n,
+                    note="changes of team between consecutive events"))
+    backlog = summarise_backlog(tickets) if n else BacklogSummary("", 0, None, 0.0, 0, None)
+    kpis.append(Kpi("backlog", "Backlog (open tickets)", "tickets", float(backlog.open_now), None, None, n,
+                    median_s=backlog.median_age_s,
+                    note="open at the end of the log" + ("" if "close" in roles else " (no close role: none open)")))
+
+    sla_rows = []
+    if n:
+        pr = tickets["priority"].astype(object).where(tickets["priority"].notna(), "(none)").astype(str)
+        for value in sorted(pr.unique()):
+            part = tickets[(pr == value).to_numpy()]
+            att, measured = _share(part["sla_met"])
+            sla_rows.append(SlaRow(
+                priority=value,
+                tickets=len(part),
+                measured=measured,
+                attainment=att,
+                first_response_within=_share(part["first_response_ok"])[0],
+                resolution_within=_share(part["resolution_ok"])[0],
+                breaches=int(part["breaches"].sum()),
+            ))
+    dist = {label: int(((sat >= lo) & (sat < hi)).sum()) for lo, hi, label in SATISFACTION_BINS} if len(sat) else {}
+    return KpiReport(
+        sop=sop.id if sop is not None else None,
+        tickets=n,
+        calendar=tickets.attrs.get("calendar"),
+        kpis=tuple(kpis),
+        sla_by_priority=tuple(sla_rows),
+        satisfaction_distribution=dist,
+        backlog=backlog,
+        first_line_method=method,
+    )
+
+
+# -- choosing an SOP ------------------------------------------------------------------------
+
+
+def suggest_sop(df: pd.DataFrame, *, activity_key: str = ACTIVITY, minimum: float = 0.9) -> tuple[str | None, float]:
+    """The shipped SOP whose steps and aliases name the most events of ``df``.
+
+    Returns:
+        ``(name, coverage)``: the SOP and the share of events it maps, or
+        ``(None, best coverage)`` when no SOP maps at least ``minimum`` of them.
+        Ties go to the first name in :func:`process_models.list_sops` order
+        (``complaint`` before ``complaint-v2``).
+    """
+    from process_models import list_sops, load_sop
+
+    if len(df) == 0:
+        return None, 0.0
+    counts = df[activity_key].astype(str).value_counts()
+    best: tuple[str | None, float] = (None, 0.0)
+    for name in list_sops():
+        sop = load_sop(name)
+        mapping = sop.activity_map()
+        covered = float(counts[[a in mapping for a in counts.index]].sum()) / float(counts.sum())
+        if covered > best[1] + 1e-12:
+            best = (name, covered)
+    if best[1] < minimum:
+        return None, best[1]
+    return best

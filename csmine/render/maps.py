@@ -1,0 +1,366 @@
+"""Process maps as Graphviz DOT, and DOT to ``.svg`` / ``.png`` / ``.dot`` files.
+
+:func:`render_map` is pure: a :class:`~csmine.mining.ProcessMap` in, DOT source
+out. Frequency mode shades activities by their number of events and draws paths
+thicker the more often they are taken, labelled with the tickets taking them.
+Performance mode labels paths with the median waiting time and colours and thickens
+them by it. Bottlenecks can be highlighted, and a second map (e.g. the baseline of
+a pilot) can be compared against. Every text uses the "Noto Sans CJK SC" font so
+Chinese step names render.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import shutil
+import subprocess
+import unicodedata
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from csmine.errors import CsmineError
+from csmine.render import human_duration
+
+if TYPE_CHECKING:
+    from csmine.mining import MapEdge, MapNode, ProcessMap
+
+FONT = "Noto Sans CJK SC"
+_BLUES = ("#f3f7fc", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b")
+_REDS = ("#fff5f0", "#fee0d2", "#fcbba1", "#fc9272", "#fb6a4a", "#ef3b2c", "#cb181d", "#a50f15", "#67000d")
+_EDGE_GREYS = ("#b0b0b0", "#9a9a9a", "#858585", "#707070", "#5c5c5c", "#474747", "#333333")
+_EDGE_HEAT = ("#9e9e9e", "#c7a17a", "#e0853d", "#e8622b", "#d7301f", "#b30000", "#7f0000")
+_MORE = "#c62828"
+_LESS = "#1565c0"
+
+#: What a highlight key may be: an activity name or a ``(source, target)`` path.
+HighlightKey = str | tuple[str, str]
+
+
+class RenderError(CsmineError):
+    """A map could not be drawn or written."""
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def wrap_label(text: str, width: int = 20) -> list[str]:
+    """Break a name into lines of about ``width`` columns (CJK characters count 2).
+
+    Breaks after spaces and ``/``; a word longer than a line is cut.
+    """
+    if _width(text) <= width:
+        return [text]
+    tokens: list[str] = []
+    cur = ""
+    for ch in text:
+        cur += ch
+        if ch in " /" or unicodedata.east_asian_width(ch) in "WF":
+            tokens.append(cur)
+            cur = ""
+    if cur:
+        tokens.append(cur)
+    lines: list[str] = []
+    line = ""
+    for tok in tokens:
+        if line and _width(line + tok.rstrip()) > width:
+            lines.append(line.rstrip())
+            line = ""
+        while _width(tok) > width:
+            lines.append(tok[:width])
+            tok = tok[width:]
+        line += tok
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines
+
+
+def _q(text: str) -> str:
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
+def _h(text: str) -> str:
+    return html.escape(str(text), quote=False)
+
+
+def _level(value: float, lo: float, hi: float, n: int) -> int:
+    if not math.isfinite(value) or hi <= lo:
+        return n - 1 if hi > 0 and value >= hi else 0
+    t = (math.log1p(max(value, 0)) - math.log1p(max(lo, 0))) / (math.log1p(hi) - math.log1p(max(lo, 0)))
+    return max(0, min(n - 1, int(round(t * (n - 1)))))
+
+
+def _node_id(name: str, ids: dict[str, str]) -> str:
+    if name not in ids:
+        ids[name] = f"n{len(ids)}"
+    return ids[name]
+
+
+def render_map(
+    pmap: ProcessMap,
+    *,
+    mode: str = "frequency",
+    highlight: Mapping[HighlightKey, str] | None = None,
+    compare: ProcessMap | None = None,
+    title: str | None = None,
+    rankdir: str = "TB",
+    labels: Mapping[str, str] | None = None,
+    notes: Mapping[HighlightKey, str] | None = None,
+) -> str:
+    """Draw a process map as Graphviz DOT source.
+
+    Args:
+        pmap: the map (see :func:`csmine.mining.discover_map`).
+        mode: ``"frequency"`` (shade and width by events; paths labelled ``N cases``)
+            or ``"performance"`` (paths labelled ``median 2h 10m``, coloured and
+            thickened by median waiting time; activities by median work time when
+            start times exist).
+        highlight: activity names or ``(source, target)`` paths -> colour
+            (e.g. bottlenecks in red); they are drawn thick in that colour.
+        compare: a second map (e.g. the baseline); elements are coloured by the
+            change of their ticket share (frequency mode, red = more tickets now,
+            blue = fewer, in percentage points) or of their median waiting time
+            (performance mode, red = slower by > 10 %, blue = faster by > 10 %);
+            paths only in ``compare`` are drawn dashed.
+        title: a line shown above the map.
+        rankdir: ``"TB"`` (top to bottom) or ``"LR"`` (left to right).
+        labels: display names per activity (e.g. ``"Record / 记录登记"``).
+        notes: activity names or paths -> an extra line on their label (e.g.
+            ``"#1 bottleneck: 2d 4h per ticket"``).
+
+    Returns:
+        DOT source (UTF-8 text).
+
+    Raises:
+        RenderError: unknown ``mode`` or ``rankdir``.
+    """
+    from csmine.mining import END, START
+
+    if mode not in ("frequency", "performance"):
+        raise RenderError(f"unknown map mode {mode!r}: use frequency or performance")
+    if rankdir not in ("TB", "LR", "BT", "RL"):
+        raise RenderError(f"unknown direction {rankdir!r}: use TB or LR")
+    highlight = dict(highlight or {})
+    labels = dict(labels or {})
+    notes = dict(notes or {})
+    ids: dict[str, str] = {START: "start", END: "end"}
+    out = [
+        "digraph process_map {",
+        f"  graph [rankdir={rankdir}, fontname={_q(FONT)}, fontsize=13, nodesep=0.35, ranksep=0.5, "
+        'bgcolor="white", pad=0.3, splines=true, outputorder=edgesfirst];',
+        f"  node [fontname={_q(FONT)}, fontsize=12, shape=box, style=\"rounded,filled\", "
+        'color="#4a4a4a", penwidth=1.2, margin="0.18,0.08"];',
+        f"  edge [fontname={_q(FONT)}, fontsize=10, arrowsize=0.7, color=\"#8a8a8a\"];",
+    ]
+    caption = _caption(pmap, mode, compare)
+    head = f"<B>{_h(title)}</B><BR/>" if title else ""
+    out.append(f'  labelloc="t"; labeljust="l"; label=<{head}<FONT POINT-SIZE="10">{_h(caption)}</FONT>>;')
+
+    out.append(f'  start [label="", shape=circle, width=0.28, style=filled, fillcolor="#2e7d32", '
+               f'color="#1b5e20", tooltip={_q("start")}];')
+    out.append(f'  end [label="", shape=doublecircle, width=0.22, style=filled, fillcolor="#c62828", '
+               f'color="#8e0000", tooltip={_q("end")}];')
+
+    base_nodes = {n.activity: n for n in compare.nodes} if compare else {}
+    base_edges = {(e.source, e.target): e for e in compare.all_edges()} if compare else {}
+    events = [n.events for n in pmap.nodes] or [1]
+    works = [n.work_median_s for n in pmap.nodes if n.work_median_s is not None]
+    for node in pmap.nodes:
+        out.append("  " + _node_line(node, _node_id(node.activity, ids), mode, min(events), max(events),
+                                      (min(works), max(works)) if works else None, highlight.get(node.activity),
+                                      base_nodes.get(node.activity) if compare else None, compare is not None,
+                                      pmap, compare, labels.get(node.activity, node.activity),
+                                      notes.get(node.activity)))
+
+    edge_events = [e.events for e in pmap.all_edges()] or [1]
+    medians = [e.median_s for e in pmap.edges if e.median_s is not None and math.isfinite(e.median_s)]
+    for edge in pmap.all_edges():
+        key = (edge.source, edge.target)
+        color = highlight.get(key)
+        out.append("  " + _edge_line(edge, ids, mode, max(edge_events),
+                                      (min(medians), max(medians)) if medians else None, color,
+                                      base_edges.get(key) if compare else None, compare is not None,
+                                      pmap, compare, notes.get(key)))
+    if compare is not None:
+        shown = {(e.source, e.target) for e in pmap.all_edges()}
+        kept = {n.activity for n in pmap.nodes} | {START, END}
+        for key, old in base_edges.items():
+            if key in shown or key[0] not in kept or key[1] not in kept:
+                continue
+            src, dst = _node_id(key[0], ids), _node_id(key[1], ids)
+            out.append(f'  {src} -> {dst} [style=dashed, color="#9e9e9e", fontcolor="#757575", '
+                       f'label={_q(f" gone ({old.cases:,} cases before) ")}, penwidth=1];')
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def _caption(pmap: ProcessMap, mode: str, compare: ProcessMap | None) -> str:
+    parts = [f"{pmap.tickets:,} tickets, {pmap.events:,} events"]
+    if pmap.activities < 1.0 or pmap.paths < 1.0:
+        parts.append(f"activities {pmap.activity_coverage:.0%} of events, paths {pmap.path_coverage:.0%}")
+    if mode == "frequency":
+        parts.append("shade and width = frequency; labels = tickets")
+    else:
+        parts.append("labels = median waiting time; colour and width = waiting time")
+    if compare is not None:
+        what = "ticket share" if mode == "frequency" else "median waiting time"
+        parts.append(f"compared with {compare.tickets:,} tickets: red = {'more' if mode == 'frequency' else 'slower'}, "
+                     f"blue = {'fewer' if mode == 'frequency' else 'faster'} ({what})")
+    return " · ".join(parts)
+
+
+def _name_html(name: str) -> str:
+    return "<BR/>".join(f"<B>{_h(line)}</B>" for line in wrap_label(name))
+
+
+def _share_delta(cases: int, tickets: int, old_cases: int, old_tickets: int) -> float:
+    now = cases / tickets if tickets else 0.0
+    before = old_cases / old_tickets if old_tickets else 0.0
+    return 100.0 * (now - before)
+
+
+def _node_line(node: MapNode, nid: str, mode: str, lo: int, hi: int, work_range: tuple[float, float] | None,
+               color: str | None, old: MapNode | None, comparing: bool, pmap: ProcessMap,
+               compare: ProcessMap | None, display: str, note: str | None = None) -> str:
+    if mode == "performance" and work_range is not None and node.work_median_s is not None:
+        level = _level(node.work_median_s, work_range[0], work_range[1], len(_REDS))
+        fill = _REDS[level]
+        stats = f"work median {human_duration(node.work_median_s)} · {_n(node.events, 'event')}"
+    elif mode == "performance":
+        level = 1
+        fill = "#f5f5f5"
+        stats = f"{_n(node.events, 'event')} · {_n(node.cases, 'case')}"
+    else:
+        level = min(len(_BLUES) - 1, int(round(math.sqrt(node.events / hi) * (len(_BLUES) - 1)))) if hi else 0
+        fill = _BLUES[level]
+        stats = f"{_n(node.events, 'event')} · {_n(node.cases, 'case')}"
+    font = "white" if level >= 5 else "#1a1a1a"
+    border = "#4a4a4a"
+    width = 1.2
+    extra = ""
+    if comparing and compare is not None:
+        if old is None:
+            extra = "new"
+            border, width = _MORE, 2.5
+        else:
+            delta = _share_delta(node.cases, pmap.tickets, old.cases, compare.tickets)
+            extra = f"{delta:+.1f} pp tickets"
+            if delta > 1.0:
+                border, width = _MORE, 2.5
+            elif delta < -1.0:
+                border, width = _LESS, 2.5
+    if color:
+        border, width = color, 3.5
+    lines = [_name_html(display), f'<FONT POINT-SIZE="10">{_h(stats)}</FONT>']
+    if extra:
+        lines.append(f'<FONT POINT-SIZE="10">{_h(extra)}</FONT>')
+    if note:
+        lines.append(f'<FONT POINT-SIZE="10" COLOR="{color or _MORE}"><B>{_h(note)}</B></FONT>')
+    tooltip = f"{node.activity}: {node.events:,} events in {node.cases:,} tickets"
+    return (f'{nid} [label=<{"<BR/>".join(lines)}>, fillcolor="{fill}", fontcolor="{font}", '
+            f'color="{border}", penwidth={width:.1f}, tooltip={_q(tooltip)}];')
+
+
+def _edge_line(edge: MapEdge, ids: dict[str, str], mode: str, max_events: int,
+               median_range: tuple[float, float] | None, color: str | None, old: MapEdge | None,
+               comparing: bool, pmap: ProcessMap, compare: ProcessMap | None, note: str | None = None) -> str:
+    src, dst = _node_id(edge.source, ids), _node_id(edge.target, ids)
+    endpoint = edge.median_s is None
+    ratio = math.sqrt(edge.events / max_events) if max_events else 0.0
+    if mode == "frequency" or endpoint:
+        width = 1.0 + 6.0 * ratio
+        shade = _EDGE_GREYS[min(len(_EDGE_GREYS) - 1, int(round(ratio * (len(_EDGE_GREYS) - 1))))]
+        label = _n(edge.cases, "case") if mode == "frequency" or not endpoint else ""
+        if mode == "performance":
+            shade, width = "#c8c8c8", 1.0
+    else:
+        lo, hi = median_range or (0.0, 1.0)
+        level = _level(edge.median_s or 0.0, lo, hi, len(_EDGE_HEAT))
+        shade = _EDGE_HEAT[level]
+        width = 1.0 + 6.0 * level / (len(_EDGE_HEAT) - 1)
+        label = f"median {human_duration(edge.median_s)}"
+    fontcolor = "#333333"
+    style = "solid"
+    if comparing and compare is not None and not (mode == "performance" and endpoint):
+        if old is None:
+            label += " (new)"
+            shade = _MORE
+        elif mode == "frequency":
+            delta = _share_delta(edge.cases, pmap.tickets, old.cases, compare.tickets)
+            label += f" ({delta:+.1f} pp)"
+            if delta > 1.0:
+                shade = _MORE
+            elif delta < -1.0:
+                shade = _LESS
+        elif old.median_s and edge.median_s is not None:
+            change = edge.median_s / old.median_s - 1.0
+            label += f" ({change:+.0%})"
+            if change > 0.10:
+                shade = _MORE
+            elif change < -0.10:
+                shade = _LESS
+        fontcolor = shade if shade in (_MORE, _LESS) else fontcolor
+    if color:
+        shade, fontcolor = color, color
+        width = max(width, 4.0)
+        label = f"<B>{_h(label)}</B>"
+    else:
+        label = _h(label)
+    if note:
+        label += f'<BR/><FONT POINT-SIZE="10" COLOR="{color or _MORE}"><B>{_h(note)}</B></FONT>'
+
+    parts = [f"{edge.events:,} times in {edge.cases:,} tickets"]
+    if not endpoint:
+        parts.append(f"waiting median {human_duration(edge.median_s)}, mean {human_duration(edge.mean_s)}, "
+                     f"P90 {human_duration(edge.p90_s)}")
+    tooltip = f"{edge.source} → {edge.target}: " + "; ".join(parts)
+    label_attr = f"label=< {label} >, " if label else ""
+    return (f'{src} -> {dst} [{label_attr}color="{shade}", fontcolor="{fontcolor}", '
+            f'penwidth={width:.2f}, style={style}, tooltip={_q(tooltip)}];')
+
+
+def dot_to(dot: str, path: str | Path, *, dpi: int = 144) -> Path:
+    """Write DOT source to ``path``: ``.dot``/``.gv`` as text, ``.svg``/``.png``/``.pdf`` via ``dot``.
+
+    Args:
+        dot: DOT source.
+        path: output file; the extension picks the format.
+        dpi: resolution of PNG output.
+
+    Returns:
+        The path written.
+
+    Raises:
+        RenderError: unknown extension, Graphviz missing, or Graphviz failed.
+    """
+    target = Path(path)
+    ext = target.suffix.lower().lstrip(".")
+    if ext in ("dot", "gv"):
+        target.write_text(dot, encoding="utf-8")
+        return target
+    if ext not in ("svg", "png", "pdf"):
+        raise RenderError(f"cannot write a map to {str(path)!r}: use a .svg, .png, .pdf or .dot file name")
+    exe = shutil.which("dot")
+    if exe is None:
+        raise RenderError(
+            f"cannot draw {str(path)!r}: the Graphviz program `dot` is not installed "
+            "(install graphviz, or write the DOT source with a .dot file name)"
+        )
+    args = [exe, f"-T{ext}"]
+    if ext == "png":
+        args.append(f"-Gdpi={int(dpi)}")
+    try:
+        proc = subprocess.run(args, input=dot.encode("utf-8"), capture_output=True, timeout=300, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise RenderError(f"Graphviz took too long drawing {str(path)!r} (simplify with --activities/--paths)") from exc
+    if proc.returncode != 0 or not proc.stdout:
+        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise RenderError(f"Graphviz could not draw {str(path)!r}: {message[-1] if message else 'no output'}")
+    target.write_bytes(proc.stdout)
+    return target
