@@ -87,7 +87,7 @@ def assign_phases(df: pd.DataFrame, phases: Sequence[Phase], *, case_id_key: str
     opened = df["case:opened_at"]
     unassigned = np.ones(len(df), dtype=bool)
     for phase in sorted(phases, key=lambda p: p.start):
-        mask = (opened >= pd.Timestamp(phase.start)).to_numpy()
+        mask = (opened >= pd.Timestamp(phase.start)).to_numpy().copy()
         if phase.end is not None:
             mask &= (opened < pd.Timestamp(phase.end)).to_numpy()
         for key, values in phase.cohort.items():
@@ -165,7 +165,7 @@ def load_event_log(
         TIMESTAMP: times(cols[4]),
         START: times(cols[5], nullable=True),
         RESOURCE: strings(cols[7]),
-        GROUP: strings(cols[8]),
+        GROUP: strings([t if t is not None else ct for t, ct in zip(cols[8], cols[17], strict=True)]),
         "case:opened_at": times(cols[11]),
         "case:channel": strings(cols[12]),
         "case:category": strings(cols[13]),
@@ -186,7 +186,18 @@ def load_event_log(
         wanted = set(attributes)
     if free_filters or attributes:
         keys = set(free_filters) | (wanted or set())
-        parsed = [json.loads(a) if a else {} for a in cols[10]]
+        decode = store.mapper.transcoder.decode
+        memo: dict[str, dict[str, Any]] = {}
+
+        def attrs_of(text: str | None) -> dict[str, Any]:
+            if not text:
+                return {}
+            found = memo.get(text)
+            if found is None:
+                found = memo[text] = decode(text.encode())
+            return found
+
+        parsed = [attrs_of(a) for a in cols[10]]
         if wanted is None and attributes == "all":
             keys = set().union(*parsed) if parsed else set()
         for key in sorted(keys):

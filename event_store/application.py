@@ -7,6 +7,7 @@ the read model up.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -18,19 +19,50 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError as LibraryIntegrityError
 from eventsourcing.persistence import RecordConflictError
 
-from event_store.db import Database
-from event_store.domain import PHASE_PLAN_ID, PhasePlan, Ticket, check_aware, ticket_id
+from eventsourcing.persistence import StoredEvent
+
+from event_store.db import Cursor, Database
+from event_store.domain import (
+    PHASE_PLAN_ID,
+    TOPIC_ACTIVITY,
+    TOPIC_OPENED,
+    PhasePlan,
+    Ticket,
+    check_aware,
+    ticket_id,
+)
 from event_store.errors import (
     ConcurrencyConflictError,
+    InvalidEventError,
     StoreConfigError,
     TicketExistsError,
     TicketNotFoundError,
 )
-from event_store.persistence import SCHEMA_VERSION, StoreLocation, check_sqlite_file, parse_location
-from event_store.projection import EventLogProjection
-from event_store.records import CASE_FIELDS, TicketHistory
+from event_store.persistence import (
+    SCHEMA_VERSION,
+    StoreLocation,
+    check_sqlite_file,
+    insert_stored_events,
+    parse_location,
+    write_chain,
+)
+from event_store.projection import (
+    INSERT_EVENT_LOG,
+    INSERT_TICKETS,
+    EventLogProjection,
+    activity_row,
+    case_tuple,
+    lock_projection,
+    ticket_row,
+    to_us,
+)
+from event_store.projection import NAME as PROJECTION
+from event_store.records import CASE_FIELDS, ActivityRow, TicketHistory
+from event_store.bulk import pause_gc
 
 RETRIES = 5
+#: PostgreSQL advisory lock key held while a process creates or checks the schema.
+SCHEMA_LOCK = 0x63736D696E65  # "csmine"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +95,8 @@ class TicketStore(Application):
         super().__init__(env=env)
         self.location = location
         self.db: Database = location.database()
-        self.projection = EventLogProjection(self.db, self.recorder)
+        self.projection = EventLogProjection(self.db, self.recorder, self._decrypt)
+        self._attrs_cache: dict[tuple[Any, ...], str] = {}
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -150,7 +183,7 @@ class TicketStore(Application):
         check_aware(occurred_at, "occurred_at")
         check_aware(started_at, "started_at")
         if not activity.strip():
-            raise ValueError("activity name is empty")
+            raise InvalidEventError("activity name is empty")
         return self._retrying(
             external_id,
             lambda t: t.record_activity(activity, occurred_at, actor=actor, team=team,
@@ -161,7 +194,7 @@ class TicketStore(Application):
                 *, actor: str | None = None, occurred_at: datetime | None = None) -> int:
         """Record a correction of one event's fields (version 0: the case attributes)."""
         if not changes:
-            raise ValueError("a correction needs at least one field=value change")
+            raise InvalidEventError("a correction needs at least one field=value change")
 
         def command(t: Ticket) -> None:
             t.check_step(target_version)
@@ -173,7 +206,7 @@ class TicketStore(Application):
                 actor: str | None = None, occurred_at: datetime | None = None) -> int:
         """Record that an event was recorded in error (it stays in history)."""
         if target_version == 0:
-            raise ValueError("the opening of a ticket cannot be retracted; correct its attributes instead")
+            raise InvalidEventError("the opening of a ticket cannot be retracted; correct its attributes instead")
 
         def command(t: Ticket) -> None:
             t.check_step(target_version)
@@ -211,13 +244,41 @@ class TicketStore(Application):
     ) -> ImportResult:
         """Write whole ticket histories, batch by batch, idempotently.
 
-        Each batch is one transaction. Tickets already in the store are not opened
-        again; steps they already hold (same activity, time and source reference)
-        are not written again, others are appended. Running the same import twice,
-        or again after it was killed part-way, ends with exactly the source's events.
+        Each batch of ``batch_size`` tickets is **one transaction** holding the store's
+        write lock (SQLite ``BEGIN IMMEDIATE``; PostgreSQL the library's ``EXCLUSIVE``
+        lock on the events table): it checks which tickets exist, appends the new
+        events, their hash-chain links and, when the read model is caught up, their
+        ``event_log`` rows and the projection position. A batch is all or nothing, so
+        an import killed part-way leaves whole tickets, and running it again adds
+        exactly what is missing.
+
+        Tickets already in the store are not opened again; a step they already hold
+        (same activity, business time and actor, counted with multiplicity) is not
+        written again; other steps are appended after the stored ones.
+
+        The events are built directly (no aggregate replay) and encoded with the
+        application's own transcoder, so the stored bytes are exactly those that
+        ``Ticket`` would have produced, and ``repository.get`` reads them.
+
+        Args:
+            histories: the tickets, e.g. from :func:`event_store.importing.read_histories`.
+            batch_size: tickets per transaction (100-1000 is a good range).
+            progress: called after each committed batch with (tickets, events) in it.
+
+        Returns:
+            What was seen and what was added.
         """
+        if batch_size < 1:
+            raise InvalidEventError(f"batch size must be at least 1, got {batch_size}")
+        with pause_gc():
+            return self._import(histories, batch_size, progress)
+
+    def _import(self, histories: Iterable[TicketHistory], batch_size: int,
+                progress: Callable[[int, int], None] | None) -> ImportResult:
+        self.projection.catch_up()
         seen_t = seen_e = added_t = added_e = unchanged = 0
         batch: list[TicketHistory] = []
+        in_batch: set[str] = set()
 
         def flush() -> None:
             nonlocal added_t, added_e, unchanged
@@ -228,11 +289,15 @@ class TicketStore(Application):
             if progress is not None:
                 progress(len(batch), sum(len(h.steps) for h in batch))
             batch.clear()
+            in_batch.clear()
 
         for history in histories:
+            if history.ticket in in_batch:  # the same ticket twice: its second part goes in a later batch
+                flush()
             seen_t += 1
             seen_e += len(history.steps)
             batch.append(history)
+            in_batch.add(history.ticket)
             if len(batch) >= batch_size:
                 flush()
         if batch:
@@ -240,68 +305,223 @@ class TicketStore(Application):
         self.projection.catch_up()
         return ImportResult(seen_t, seen_e, added_t, added_e, unchanged)
 
-    def _existing(self, ids: list[UUID]) -> set[UUID]:
-        table = self.recorder.events_table_name  # type: ignore[attr-defined]
-        out: set[UUID] = set()
-        postgres = self.location.kind == "postgres"
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            params = [u if postgres else u.hex for u in chunk]
-            rows = self.db.query(
-                f"SELECT DISTINCT originator_id FROM {table} WHERE originator_id IN ({marks})", params
-            )
-            out.update(r[0] if isinstance(r[0], UUID) else UUID(r[0]) for r in rows)
-        return out
+    def _encode(self, state: dict[str, Any]) -> bytes:
+        """Stored bytes of an event state, exactly as the library's mapper makes them."""
+        return self._protect(self.mapper.transcoder.encode(state))
+
+    def _attrs_json(self, attrs: dict[str, Any]) -> str:
+        """Transcoded JSON text of a step's attributes (memoised: values repeat a lot)."""
+        try:
+            key = tuple(attrs.items())
+            cached = self._attrs_cache.get(key)
+        except TypeError:  # unhashable values (lists, dicts)
+            return self.mapper.transcoder.encode(attrs).decode()
+        if cached is None:
+            if len(self._attrs_cache) > 100_000:
+                self._attrs_cache.clear()
+            cached = self._attrs_cache[key] = self.mapper.transcoder.encode(attrs).decode()
+        return cached
+
+    def _protect(self, data: bytes) -> bytes:
+        """Compress and encrypt transcoded bytes when the store is configured to."""
+        if self.mapper.compressor:
+            data = self.mapper.compressor.compress(data)
+        if self.mapper.cipher:
+            data = self.mapper.cipher.encrypt(data)
+        return data
+
+    @property
+    def _plain_bytes(self) -> bool:
+        """Stored bytes are the transcoder's JSON as is (no compression or cipher)."""
+        return not self.mapper.compressor and not self.mapper.cipher
 
     def _write_batch(self, batch: list[TicketHistory]) -> tuple[int, int, int]:
         for attempt in range(RETRIES):
-            ids = [ticket_id(h.ticket) for h in batch]
-            existing = self._existing(ids)
-            aggregates: list[Ticket] = []
-            added_t = added_e = unchanged = 0
-            for history, tid in zip(batch, ids, strict=True):
-                if tid in existing:
-                    ticket = self.repository.get(tid)
-                    have: dict[tuple[Any, ...], int] = {}
-                    for step in ticket.steps.values():
-                        key = (step["activity"], step["occurred_at"], step["source_ref"])
-                        have[key] = have.get(key, 0) + 1
-                    fresh = []
-                    for row in history.steps:
-                        key = (row.activity, row.occurred_at, row.source_ref)
-                        if have.get(key):
-                            have[key] -= 1
-                        else:
-                            fresh.append(row)
-                    if not fresh:
-                        unchanged += 1
-                        continue
-                    steps: Iterable[Any] = fresh
-                else:
-                    check_aware(history.opened_at, f"ticket {history.ticket}: opened_at")
-                    ticket = Ticket(external_id=history.ticket, occurred_at=history.opened_at,
-                                    case=_clean_case(history.case), source_ref=history.source_ref)
-                    added_t += 1
-                    steps = history.steps
-                for row in steps:
-                    ticket.record_activity(row.activity, row.occurred_at, actor=row.actor, team=row.team,
-                                           started_at=row.started_at, source_ref=row.source_ref,
-                                           attrs=row.attrs or None)
-                    added_e += 1
-                aggregates.append(ticket)
-            if not aggregates:
-                return 0, 0, unchanged
             try:
-                self.save(*aggregates)
-            except (RecordConflictError, LibraryIntegrityError):
-                # Another writer got there first; pending events are gone, so rebuild.
+                with self.db.transaction(write=True) as cur:
+                    if cur.postgres:
+                        cur.execute(f"LOCK TABLE {self._events_table()} IN EXCLUSIVE MODE")
+                        lock_projection(cur)
+                    return self._write_batch_locked(cur, batch)
+            except Exception as exc:
+                if not _is_conflict(exc):
+                    raise
                 time.sleep(0.05 * (attempt + 1))
-                continue
-            return added_t, added_e, unchanged
         raise ConcurrencyConflictError(
             "another writer kept changing the same tickets during the import; run it again"
         )
+
+    def _events_table(self) -> str:
+        table = str(self.recorder.events_table_name)  # type: ignore[attr-defined]
+        if self.location.kind == "postgres":
+            schema = self.recorder.datastore.schema  # type: ignore[attr-defined]
+            return f'"{schema}"."{table}"'
+        return table
+
+    def _stored_state(self, cur: Cursor, ids: list[UUID]) -> dict[UUID, tuple[int, dict[tuple[Any, ...], int]]]:
+        """For tickets already stored: last version and the recorded steps' keys (with counts)."""
+        table = self._events_table()
+        postgres = cur.postgres
+        found: dict[UUID, tuple[int, dict[tuple[Any, ...], int]]] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            if postgres:
+                rows = cur.execute(
+                    f"SELECT originator_id, MAX(originator_version) FROM {table} WHERE originator_id = ANY(?) "
+                    "GROUP BY originator_id", (chunk,)).fetchall()
+            else:
+                marks = ",".join("?" * len(chunk))
+                rows = cur.execute(
+                    f"SELECT originator_id, MAX(originator_version) FROM {table} WHERE originator_id IN ({marks}) "
+                    "GROUP BY originator_id", [u.hex for u in chunk]).fetchall()
+            for oid, version in rows:
+                found[oid if isinstance(oid, UUID) else UUID(oid)] = (int(version), {})
+        if not found:
+            return found
+        existing = list(found)
+        for i in range(0, len(existing), 500):
+            chunk = existing[i : i + 500]
+            if postgres:
+                rows = cur.execute(
+                    f"SELECT originator_id, state FROM {table} WHERE originator_id = ANY(?) AND topic = ?",
+                    (chunk, TOPIC_ACTIVITY)).fetchall()
+            else:
+                marks = ",".join("?" * len(chunk))
+                rows = cur.execute(
+                    f"SELECT originator_id, state FROM {table} WHERE originator_id IN ({marks}) AND topic = ?",
+                    [*(u.hex for u in chunk), TOPIC_ACTIVITY]).fetchall()
+            for oid, state in rows:
+                d = self.mapper.transcoder.decode(self._decrypt(bytes(state)))
+                key = (d["activity"], d["occurred_at"], d.get("actor"))
+                have = found[oid if isinstance(oid, UUID) else UUID(oid)][1]
+                have[key] = have.get(key, 0) + 1
+        return found
+
+    def _decrypt(self, data: bytes) -> bytes:
+        if self.mapper.cipher:
+            data = self.mapper.cipher.decrypt(data)
+        if self.mapper.compressor:
+            data = self.mapper.compressor.decompress(data)
+        return data
+
+    def _write_batch_locked(self, cur: Cursor, batch: list[TicketHistory]) -> tuple[int, int, int]:
+        ids = [ticket_id(h.ticket) for h in batch]
+        stored_before = self._stored_state(cur, ids)
+        now = datetime.now(UTC)
+        stamp = {"_type_": "datetime_iso", "_data_": now.isoformat()}
+        stamp_json = f'{{"timestamp":{{"_type_":"datetime_iso","_data_":"{now.isoformat()}"}},"activity":'
+        recorded_us = to_us(now)
+        encode = self._encode
+        encode_plain = self._protect
+        attrs_text = self._attrs_json
+        stored: list[StoredEvent] = []
+        # What the read model needs, in the same order as ``stored``.
+        plan: list[tuple[str, Any, Any]] = []
+        added_t = added_e = unchanged = 0
+        for history, tid in zip(batch, ids, strict=True):
+            oid = str(tid)
+            if tid in stored_before:
+                version, have = stored_before[tid]
+                steps: list[ActivityRow] = []
+                for row in history.steps:
+                    key = (row.activity, row.occurred_at, row.actor)
+                    if have.get(key):
+                        have[key] -= 1
+                    else:
+                        steps.append(row)
+                if not steps:
+                    unchanged += 1
+                    continue
+                plan_case: Any = None  # read from the tickets table below
+            else:
+                check_aware(history.opened_at, f"ticket {history.ticket}: opened_at")
+                case = _clean_case(history.case)
+                state = {
+                    "timestamp": stamp,
+                    "originator_topic": Ticket.TOPIC,
+                    "external_id": history.ticket,
+                    "occurred_at": _iso(history.opened_at),
+                    "case": case,
+                    "actor": None,
+                    "source_ref": history.source_ref,
+                }
+                stored.append(StoredEvent(tid, 0, TOPIC_OPENED, encode(state)))
+                extra = {k: v for k, v in case.items() if k not in CASE_FIELDS}
+                plan_case = case_tuple(history.ticket, to_us(history.opened_at), case)
+                extra_json = self.mapper.transcoder.encode(extra).decode() if extra else None
+                plan.append(("ticket", plan_case, (oid, extra_json, history.source_ref)))
+                version = 0
+                added_t += 1
+                steps = list(history.steps)
+            plain = self._plain_bytes
+            for row in steps:
+                occurred = row.occurred_at
+                if occurred.tzinfo is None or occurred.utcoffset() is None:
+                    raise InvalidEventError(f"ticket {history.ticket}: step {row.activity!r} time {occurred} has no time zone")
+                if not row.activity:
+                    raise InvalidEventError(f"ticket {history.ticket}: a step has an empty activity name ({row.source_ref})")
+                version += 1
+                attrs = row.attrs
+                attrs_json = attrs_text(attrs) if attrs else "null"
+                data = _activity_json(stamp_json, row, attrs_json)
+                if data is None:  # a value the shortcut does not cover: the generic path
+                    started = row.started_at
+                    data = self.mapper.transcoder.encode({
+                        "timestamp": stamp, "activity": row.activity, "occurred_at": _iso(occurred),
+                        "actor": row.actor, "team": row.team,
+                        "started_at": None if started is None else _iso(started),
+                        "source_ref": row.source_ref, "attrs": attrs or None,
+                    })
+                stored.append(StoredEvent(tid, version, TOPIC_ACTIVITY, data if plain else encode_plain(data)))
+                plan.append(("step", plan_case, (oid, version, row, None if attrs_json == "null" else attrs_json)))
+                added_e += 1
+        if not stored:
+            return 0, 0, unchanged
+        table = self._events_table()
+        before = cur.execute(
+            f"SELECT MAX({'notification_id' if cur.postgres else 'rowid'}) FROM {table}").fetchone()
+        last_before = int(before[0]) if before and before[0] is not None else 0
+        nids = insert_stored_events(cur, table, stored, channel=self._notify_channel())
+        write_chain(cur, stored, nids)
+        position = cur.execute("SELECT position FROM projection_state WHERE name = ?", (PROJECTION,)).fetchone()
+        if (int(position[0]) if position else 0) == last_before:
+            self._project(cur, plan, nids, recorded_us, position is None)
+        return added_t, added_e, unchanged
+
+    def _notify_channel(self) -> str | None:
+        if self.location.kind != "postgres":
+            return None
+        return str(self.recorder.events_table_name).replace(".", "_")  # type: ignore[attr-defined]
+
+    def _project(self, cur: Cursor, plan: list[tuple[str, Any, Any]], nids: list[int], recorded_us: int,
+                 insert_position: bool) -> None:
+        """Write the batch's read-model rows and position in the batch's own transaction."""
+        tickets: list[tuple[Any, ...]] = []
+        rows: list[tuple[Any, ...]] = []
+        cases: dict[str, tuple[Any, ...]] = {}
+        for (kind, case, data), nid in zip(plan, nids, strict=True):
+            if kind == "ticket":
+                oid, extra_json, source_ref = data
+                tickets.append(ticket_row(nid, oid, case, recorded_us, extra_json, None, source_ref))
+                continue
+            oid, version, row, attrs_json = data
+            if case is None:
+                case = cases.get(oid)
+                if case is None:
+                    case = self.projection.case_row(cur, oid)
+                    if case is None:
+                        raise RuntimeError(f"read model has no ticket {oid}: run `csmine` with a rebuild")
+                    cases[oid] = case
+            started = row.started_at
+            rows.append(activity_row(nid, case, version, row.activity, to_us(row.occurred_at),
+                                     None if started is None else to_us(started), recorded_us, row.actor,
+                                     row.team, row.source_ref, attrs_json))
+        cur.executemany(INSERT_TICKETS, tickets)
+        cur.executemany(INSERT_EVENT_LOG, rows)
+        if insert_position:
+            cur.execute("INSERT INTO projection_state (name, position) VALUES (?, ?)", (PROJECTION, nids[-1]))
+        else:
+            cur.execute("UPDATE projection_state SET position = ? WHERE name = ?", (nids[-1], PROJECTION))
 
     # -- phases -----------------------------------------------------------------------
 
@@ -320,7 +540,7 @@ class TicketStore(Application):
         check_aware(start, "phase start")
         check_aware(end, "phase end")
         if end is not None and end <= start:
-            raise ValueError(f"phase {name!r}: end {end.isoformat()} is not after start {start.isoformat()}")
+            raise InvalidEventError(f"phase {name!r}: end {end.isoformat()} is not after start {start.isoformat()}")
         for _ in range(RETRIES):
             plan = self._plan()
             plan.define_phase(name, start, end, {k: list(v) for k, v in (cohort or {}).items()}, note, actor)
@@ -364,6 +584,55 @@ class TicketStore(Application):
             position = items[-1].id
 
 
+_STR = json.encoder.encode_basestring  # the function the library's encoder uses (ensure_ascii=False)
+_TYPES_OK = (str, type(None))
+
+
+def _activity_json(head: str, row: ActivityRow, attrs_json: str) -> bytes | None:
+    """The transcoder's bytes for an ActivityRecorded state, built as text.
+
+    Equal byte for byte to ``JSONTranscoder.encode`` of the event's ``__dict__``
+    (same key order, compact separators, non-ASCII kept, datetimes as
+    ``{"_type_":"datetime_iso","_data_":isoformat}``), which the tests check;
+    ``None`` when a value is not a plain string/None and the generic path must run.
+    """
+    activity, actor, team, ref, started = row.activity, row.actor, row.team, row.source_ref, row.started_at
+    if (type(activity) is not str or type(actor) not in _TYPES_OK or type(team) not in _TYPES_OK
+            or type(ref) not in _TYPES_OK):
+        return None
+    return "".join((
+        head, _STR(activity),
+        ',"occurred_at":{"_type_":"datetime_iso","_data_":"', row.occurred_at.isoformat(),
+        '"},"actor":', "null" if actor is None else _STR(actor),
+        ',"team":', "null" if team is None else _STR(team),
+        ',"started_at":', "null" if started is None else
+        '{"_type_":"datetime_iso","_data_":"' + started.isoformat() + '"}',
+        ',"source_ref":', "null" if ref is None else _STR(ref),
+        ',"attrs":', attrs_json, "}",
+    )).encode()
+
+
+def _iso(value: datetime) -> dict[str, str]:
+    """A datetime as the library's JSON transcoder writes it."""
+    return {"_type_": "datetime_iso", "_data_": value.isoformat()}
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    """A unique-key clash or a lock timeout: another writer got in first; try again."""
+    import sqlite3
+
+    if isinstance(exc, (sqlite3.IntegrityError, LibraryIntegrityError, RecordConflictError)):
+        return True
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        return True
+    try:
+        import psycopg.errors
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, (psycopg.errors.UniqueViolation, psycopg.errors.LockNotAvailable,
+                            psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected))
+
+
 def _clean_case(case: dict[str, Any]) -> dict[str, Any]:
     return {k: (str(v) if k in CASE_FIELDS and v is not None else v) for k, v in case.items() if v is not None}
 
@@ -381,10 +650,15 @@ def open_store(location: str, *, create: bool = False, catch_up: bool = True) ->
         db = loc.database()
         try:
             fresh = not db.table_exists("csmine_meta")
-            if fresh and (db.table_exists("stored_events") or not create):
+            if fresh and db.query("SELECT COUNT(*) FROM sqlite_master")[0][0]:
                 raise StoreConfigError(
-                    f"{loc.display!r} is an SQLite database but not a csmine store: "
+                    f"{loc.display!r} is an SQLite database but not a csmine store (it holds other tables): "
                     "choose another --store path"
+                )
+            if fresh and not create:
+                raise StoreConfigError(
+                    f"{loc.display!r} is an empty SQLite file, not a csmine store: run "
+                    f"`csmine init --store {loc.display}` or choose another --store path"
                 )
         except StoreConfigError:
             db.close()
@@ -409,7 +683,21 @@ def open_store(location: str, *, create: bool = False, catch_up: bool = True) ->
                 f"no csmine store in {loc.display}: run `csmine init --store URL` first"
             )
     try:
-        store = TicketStore(loc, loc.library_env())
+        if loc.kind == "postgres" and not fresh:
+            # An existing store is opened without DDL: an application role that may
+            # only read and append (docs/event-store.md) has no CREATE privilege.
+            store = TicketStore(loc, {**loc.library_env(), "CREATE_TABLE": "false"})
+        elif loc.kind == "postgres":
+            # Creating tables and functions at the same moment from two processes
+            # fails in PostgreSQL ("tuple concurrently updated"): one at a time.
+            guard = loc.database()
+            try:
+                guard.query("SELECT pg_advisory_lock(?)", (SCHEMA_LOCK,))
+                store = TicketStore(loc, loc.library_env())
+            finally:
+                guard.close()  # ends the session, which releases the lock
+        else:
+            store = TicketStore(loc, loc.library_env())
     except Exception as exc:
         raise StoreConfigError(f"cannot open store {loc.display}: {exc}") from exc
     if fresh:

@@ -71,6 +71,9 @@ class Database:
                 self._conn = sqlite3.connect(self.sqlite_path, timeout=30, isolation_level=None,
                                              check_same_thread=False)
                 self._conn.execute("PRAGMA busy_timeout = 30000")
+                # A bigger page cache for bulk writes into the indexes (per connection).
+                self._conn.execute("PRAGMA cache_size = -65536")
+                self._conn.execute("PRAGMA synchronous = NORMAL")
         return self._conn
 
     @contextmanager

@@ -17,6 +17,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from event_store.errors import InvalidEventError
+
 TICKET_NAMESPACE = "csmine:ticket:"
 PHASE_PLAN_ID = uuid5(NAMESPACE_URL, "csmine:phase-plan")
 
@@ -39,7 +41,7 @@ def ticket_id(external_id: str) -> UUID:
 
 def check_aware(value: datetime | None, what: str) -> None:
     if value is not None and (value.tzinfo is None or value.utcoffset() is None):
-        raise ValueError(f"{what} must be timezone-aware, got {value.isoformat()}")
+        raise InvalidEventError(f"{what} must be timezone-aware, got {value.isoformat()}")
 
 
 class Ticket(Aggregate):
@@ -128,15 +130,15 @@ class Ticket(Aggregate):
         self.retracted[target_version] = reason
 
     def check_step(self, target_version: int) -> None:
-        """Raise ValueError unless ``target_version`` is a correctable event."""
+        """Raise InvalidEventError unless ``target_version`` is a correctable event."""
         if target_version != 0 and target_version not in self.steps:
-            raise ValueError(
+            raise InvalidEventError(
                 f"ticket {self.external_id} has no recorded activity at version "
                 f"{target_version} (versions with activities: "
                 f"{', '.join(map(str, sorted(self.steps))) or 'none'}; 0 is the opening)"
             )
         if target_version in self.retracted:
-            raise ValueError(
+            raise InvalidEventError(
                 f"ticket {self.external_id} version {target_version} is already retracted"
             )
 

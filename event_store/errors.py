@@ -29,3 +29,7 @@ class ImportFormatError(EventStoreError):
 
 class IntegrityError(EventStoreError):
     """Stored history does not match its hash chain or checkpoint."""
+
+
+class InvalidEventError(EventStoreError, ValueError):
+    """A command or record cannot become an event (e.g. a naive time, an unknown version)."""

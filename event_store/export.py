@@ -14,12 +14,10 @@ export re-imports to the same tickets, events, order, timestamps and attributes.
 from __future__ import annotations
 
 import gzip
-import json
 import os
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
-from xml.sax.saxutils import quoteattr
 
 from event_store.domain import TOPIC_ACTIVITY, TOPIC_OPENED
 from event_store.errors import ImportFormatError
@@ -40,23 +38,45 @@ def iter_tickets(store: Any, view: str = "corrected") -> Iterator[tuple[str, dic
         yield from _iter_recorded(store)
 
 
+class _Typed:
+    """Attributes from the read model's JSON, typed values (times, ...) decoded.
+
+    Memoised by text: the same attribute sets repeat across many events. The
+    dicts returned are shared, so callers must not change them.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self.decode = store.mapper.transcoder.decode
+        self.cache: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, text: str | None) -> dict[str, Any]:
+        if not text:
+            return {}
+        found = self.cache.get(text)
+        if found is None:
+            if len(self.cache) > 100_000:
+                self.cache.clear()
+            found = self.cache[text] = dict(self.decode(text.encode()))
+        return found
+
+
 def _iter_corrected(store: Any) -> Iterator[tuple[str, dict[str, Any], list[dict[str, Any]]]]:
     tickets = store.db.query(
         "SELECT ticket, channel, category, priority, emotion, customer, team, region, case_attrs "
         "FROM tickets ORDER BY notification_id"
     )
     events: dict[str, list[dict[str, Any]]] = {}
+    typed = _Typed(store)
     for row in store.db.query(
         "SELECT ticket, activity, occurred_at, started_at, actor, team, attrs FROM event_log "
         "WHERE retracted = 0 ORDER BY ticket, version"
     ):
         ev = {"activity": row[1], "occurred_at": from_us(row[2]), "started_at": from_us(row[3]),
-              "actor": row[4], "team": row[5], "attrs": json.loads(row[6]) if row[6] else {}}
+              "actor": row[4], "team": row[5], "attrs": typed(row[6])}
         events.setdefault(row[0], []).append(ev)
     for t in tickets:
         case = {k: v for k, v in zip(CASE_FIELDS, t[1:8], strict=True) if v is not None}
-        if t[8]:
-            case.update(json.loads(t[8]))
+        case.update(typed(t[8]))
         yield t[0], case, events.get(t[0], [])
 
 
@@ -104,8 +124,17 @@ def export_store(store: Any, path: str, *, fmt: str | None = None, view: str = "
     return counts
 
 
+_XES_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;",
+                               "\r": "&#13;", "\t": "&#9;"})
+
+
+def _q(text: str) -> str:
+    """An XML attribute value, always in double quotes (line breaks kept as references)."""
+    return '"' + text.translate(_XES_ESCAPES) + '"'
+
+
 def _xes_attr(key: str, value: Any) -> str:
-    k = quoteattr(str(key))
+    k = _q(str(key))
     if isinstance(value, bool):
         return f"<boolean key={k} value=\"{'true' if value else 'false'}\"/>"
     if isinstance(value, int):
@@ -114,13 +143,25 @@ def _xes_attr(key: str, value: Any) -> str:
         return f"<float key={k} value=\"{value!r}\"/>"
     if isinstance(value, datetime):
         return f"<date key={k} value=\"{value.isoformat(timespec='microseconds')}\"/>"
-    return f"<string key={k} value={quoteattr(str(value))}/>"
+    return f"<string key={k} value={_q(str(value))}/>"
 
 
 def _write_xes(store: Any, path: str, view: str, progress: Callable[[int], None] | None, *, gz: bool) -> tuple[int, int]:
-    opener: Any = gzip.open if gz else open
+    fh: Any = gzip.open(path, "wt", encoding="utf-8", compresslevel=6) if gz else open(path, "w", encoding="utf-8")
     n_t = n_e = 0
-    with opener(path, "wt", encoding="utf-8") as fh:
+    rendered: dict[tuple[str, str, Any], str] = {}
+
+    def attr(indent: str, key: str, value: Any) -> str:
+        if type(value) is not str:
+            return indent + _xes_attr(key, value)
+        found = rendered.get((indent, key, value))
+        if found is None:
+            if len(rendered) > 200_000:
+                rendered.clear()
+            found = rendered[(indent, key, value)] = indent + _xes_attr(key, value)
+        return found
+
+    with fh:
         fh.write('<?xml version="1.0" encoding="UTF-8"?>\n')
         fh.write('<log xes.version="1.0" xes.features="nested-attributes" xmlns="http://www.xes-standard.org/">\n')
         fh.write('  <extension name="Concept" prefix="concept" uri="http://www.xes-standard.org/concept.xesext"/>\n')
@@ -128,18 +169,18 @@ def _write_xes(store: Any, path: str, view: str, progress: Callable[[int], None]
         fh.write('  <extension name="Organizational" prefix="org" uri="http://www.xes-standard.org/org.xesext"/>\n')
         for ticket, case, events in iter_tickets(store, view):
             parts = ["  <trace>", "    " + _xes_attr("concept:name", ticket)]
-            parts += ["    " + _xes_attr(k if k in CASE_FIELDS else k, v) for k, v in case.items()]
+            parts += [attr("    ", k, v) for k, v in case.items() if v is not None]
             for ev in events:
                 parts.append("    <event>")
-                parts.append("      " + _xes_attr("concept:name", ev["activity"]))
+                parts.append(attr("      ", "concept:name", ev["activity"]))
                 parts.append("      " + _xes_attr("time:timestamp", ev["occurred_at"]))
                 if ev["started_at"] is not None:
                     parts.append("      " + _xes_attr("start_timestamp", ev["started_at"]))
                 if ev["actor"] is not None:
-                    parts.append("      " + _xes_attr("org:resource", ev["actor"]))
+                    parts.append(attr("      ", "org:resource", ev["actor"]))
                 if ev["team"] is not None:
-                    parts.append("      " + _xes_attr("org:group", ev["team"]))
-                parts += ["      " + _xes_attr(k, v) for k, v in ev["attrs"].items() if v is not None]
+                    parts.append(attr("      ", "org:group", ev["team"]))
+                parts += [attr("      ", k, v) for k, v in ev["attrs"].items() if v is not None]
                 parts.append("    </event>")
                 n_e += 1
             parts.append("  </trace>\n")
@@ -152,33 +193,73 @@ def _write_xes(store: Any, path: str, view: str, progress: Callable[[int], None]
 
 
 def _write_table(store: Any, path: str, fmt: str, view: str, progress: Callable[[int], None] | None) -> tuple[int, int]:
-    import pandas as pd
+    """One row per event; ticket attributes as ``case:<name>`` columns.
 
-    rows: list[dict[str, Any]] = []
-    n_t = 0
+    Parquet keeps each column's type (text, integers, floats, booleans, times in
+    UTC to the microsecond; a column whose values differ in type is written as
+    text). CSV is text: times in ISO 8601 with their UTC offset.
+    """
+    columns: dict[str, list[Any]] = {}
+    n_t = n_e = 0
+    fixed = ("case:concept:name", "concept:name", "time:timestamp", "start_timestamp", "org:resource", "org:group")
+    for key in fixed:
+        columns[key] = []
     for ticket, case, events in iter_tickets(store, view):
         n_t += 1
-        base = {"case:concept:name": ticket, **{f"case:{k}": v for k, v in case.items()}}
         for ev in events:
-            row = dict(base)
-            row["concept:name"] = ev["activity"]
-            row["time:timestamp"] = ev["occurred_at"]
-            row["start_timestamp"] = ev["started_at"]
-            row["org:resource"] = ev["actor"]
-            row["org:group"] = ev["team"]
-            row.update(ev["attrs"])
-            rows.append(row)
+            values = {"case:concept:name": ticket, "concept:name": ev["activity"],
+                      "time:timestamp": ev["occurred_at"], "start_timestamp": ev["started_at"],
+                      "org:resource": ev["actor"], "org:group": ev["team"]}
+            values.update({f"case:{k}": v for k, v in case.items()})
+            values.update({k: v for k, v in ev["attrs"].items() if k not in fixed})
+            for key, value in values.items():
+                column = columns.get(key)
+                if column is None:
+                    column = columns[key] = [None] * n_e
+                column.append(value)
+            n_e += 1
+            for column in columns.values():
+                if len(column) < n_e:
+                    column.append(None)
         if progress is not None:
             progress(1)
-    df = pd.DataFrame(rows)
-    for col in ("time:timestamp", "start_timestamp"):
-        if col in df.columns:
-            df[col] = pd.to_datetime(df[col], utc=True)
     if fmt == "csv":
-        for col in ("time:timestamp", "start_timestamp"):
-            if col in df.columns:
-                df[col] = df[col].dt.strftime("%Y-%m-%dT%H:%M:%S.%f%z").str.replace(r"(\d\d)(\d\d)$", r"\1:\2", regex=True)
-        df.to_csv(path, index=False)
+        _write_csv(path, columns, n_e)
     else:
-        df.to_parquet(path, index=False)
-    return n_t, len(df)
+        _write_parquet(path, columns)
+    return n_t, n_e
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="microseconds")
+    return str(value)
+
+
+def _write_csv(path: str, columns: dict[str, list[Any]], n: int) -> None:
+    import csv
+
+    keys = list(columns)
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(keys)
+        cols = [columns[k] for k in keys]
+        for i in range(n):
+            writer.writerow([_text(c[i]) for c in cols])
+
+
+def _write_parquet(path: str, columns: dict[str, list[Any]]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrays = {}
+    for key, values in columns.items():
+        try:
+            arrays[key] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            arrays[key] = pa.array([None if v is None else _text(v) for v in values], type=pa.string())
+        if pa.types.is_null(arrays[key].type):
+            arrays[key] = arrays[key].cast(pa.string())
+    pq.write_table(pa.table(arrays), path)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -28,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from event_store.errors import ImportFormatError
 from event_store.records import CASE_FIELDS, ActivityRow, TicketHistory
+from event_store.bulk import pause_gc
 
 XES_LIFECYCLE_STANDARD = {
     "schedule", "assign", "reassign", "start", "suspend", "resume", "autoskip", "manualskip",
@@ -93,10 +95,12 @@ def detect_format(path: str) -> str:
 def read_histories(path: str, *, fmt: str | None = None, lifecycle: str = "auto",
                    mapping: ColumnMapping | None = None) -> list[TicketHistory]:
     """Read a whole file into ticket histories (raises ImportFormatError)."""
+    if os.path.isdir(path):
+        raise ImportFormatError(f"{path!r} is a directory: give an event-log file (.xes, .xes.gz, .csv, .parquet)")
     if not os.path.exists(path):
-        raise ImportFormatError(f"no such file: {path!r}")
+        raise ImportFormatError(f"no such file: {path!r} (check the path)")
     if os.path.getsize(path) == 0:
-        raise ImportFormatError(f"{path!r} is empty: nothing to import")
+        raise ImportFormatError(f"{os.path.basename(path)} is empty: nothing to import (check the export that made it)")
     if lifecycle not in LIFECYCLE_MODES:
         raise ImportFormatError(f"unknown lifecycle mode {lifecycle!r}: use one of {', '.join(LIFECYCLE_MODES)}")
     fmt = fmt or detect_format(path)
@@ -110,114 +114,61 @@ def read_histories(path: str, *, fmt: str | None = None, lifecycle: str = "auto"
 # -- XES ------------------------------------------------------------------------------------
 
 
-def _xes_value(tag: str, value: str | None, zone: tzinfo | None, where: str) -> Any:
-    if value is None:
-        return None
-    if tag == "date":
-        try:
-            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ImportFormatError(f"{where}: cannot read date {value!r} (expected ISO 8601)") from None
-        if dt.tzinfo is None:
-            if zone is None:
-                raise ImportFormatError(f"{where}: date {value!r} has no time zone (give --tz, e.g. --tz UTC)")
-            dt = dt.replace(tzinfo=zone)
-        return dt
-    if tag == "int":
-        try:
-            return int(value)
-        except ValueError:
-            raise ImportFormatError(f"{where}: {value!r} is not an int") from None
-    if tag == "float":
-        try:
-            return float(value)
-        except ValueError:
-            raise ImportFormatError(f"{where}: {value!r} is not a float") from None
-    if tag == "boolean":
-        return value.strip().lower() == "true"
-    return value
-
-
-def read_xes(path: str, *, lifecycle: str = "auto", tz: str | None = None) -> list[TicketHistory]:
-    """Parse an XES file (optionally gzipped) into ticket histories, in file order."""
-    from lxml import etree
-
-    zone = _zone(tz, path)
-    opener = gzip.open if path.lower().endswith(".gz") else open
-    traces: list[tuple[dict[str, Any], list[tuple[dict[str, Any], int]], int]] = []
-    trace_attrs: dict[str, Any] = {}
-    events: list[tuple[dict[str, Any], int]] = []
-    depth_in_event = False
-    lifecycles: set[str] = set()
+def _read_bytes(path: str) -> bytes:
     name = os.path.basename(path)
     try:
-        with opener(path, "rb") as fh:
-            context = etree.iterparse(fh, events=("start", "end"), huge_tree=True, remove_comments=True)
-            for action, elem in context:
-                tag = elem.tag
-                if "}" in tag:
-                    tag = tag.rsplit("}", 1)[1]
-                if action == "start":
-                    if tag == "event":
-                        depth_in_event = True
-                    elif tag == "trace":
-                        trace_attrs = {}
-                        events = []
-                    continue
-                if tag == "event":
-                    attrs: dict[str, Any] = {}
-                    line = elem.sourceline or 0
-                    where = f"{name}:{line}"
-                    for child in elem:
-                        ctag = child.tag.rsplit("}", 1)[-1] if isinstance(child.tag, str) else ""
-                        key = child.get("key")
-                        if key is None or ctag in ("list", "container"):
-                            continue
-                        attrs[key] = _xes_value(ctag, child.get("value"), zone, where)
-                    lc = attrs.get(LIFECYCLE_KEY)
-                    if lc is not None:
-                        lifecycles.add(str(lc))
-                    events.append((attrs, line))
-                    depth_in_event = False
-                    elem.clear()
-                elif tag == "trace":
-                    traces.append((trace_attrs, events, elem.sourceline or 0))
-                    elem.clear()
-                    while elem.getprevious() is not None:
-                        del elem.getparent()[0]
-                elif not depth_in_event and tag in ("string", "date", "int", "float", "boolean", "id"):
-                    parent = elem.getparent()
-                    if parent is not None and parent.tag.rsplit("}", 1)[-1] == "trace":
-                        key = elem.get("key")
-                        if key is not None:
-                            trace_attrs[key] = _xes_value(tag, elem.get("value"), zone,
-                                                          f"{name}:{elem.sourceline}")
-    except etree.XMLSyntaxError as exc:
-        raise ImportFormatError(f"{name}: malformed XML at line {exc.lineno}: {exc.msg} (is the file complete?)") from None
-    except (OSError, EOFError) as exc:
-        raise ImportFormatError(f"{name}: cannot read ({exc}); is it really {'gzipped ' if opener is gzip.open else ''}XES?") from None
-    if not traces:
-        raise ImportFormatError(f"{name}: no <trace> elements: not an XES event log, or an empty one")
-    mode = _lifecycle_mode(lifecycle, lifecycles)
-    out: list[TicketHistory] = []
-    seen: set[str] = set()
-    for tattrs, evs, tline in traces:
-        case_id = tattrs.pop("concept:name", None)
-        if case_id is None:
-            raise ImportFormatError(f"{name}:{tline}: trace without concept:name (every ticket needs an id)")
-        case_id = str(case_id)
-        if case_id in seen:
-            raise ImportFormatError(f"{name}:{tline}: ticket id {case_id!r} appears in two traces")
-        seen.add(case_id)
-        rows = []
-        for attrs, line in evs:
-            rows.append(_row_from_attrs(attrs, mode, f"{name}:{line}"))
-        steps = _fold_lifecycle(rows, mode)
-        if not steps:
-            continue
-        case = {k: v for k, v in tattrs.items()}
-        case = _case_from(case, steps)
-        out.append(TicketHistory(case_id, _opened_at(steps), case, tuple(s for s, _ in steps), f"{name}:{tline}"))
+        if path.lower().endswith(".gz"):
+            with gzip.open(path, "rb") as fh:
+                return fh.read()
+        with open(path, "rb") as fh:
+            return fh.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ImportFormatError(
+            f"{name}: cannot read ({exc}); is it really a {'gzipped ' if path.lower().endswith('.gz') else ''}"
+            "XES file? (check the file is complete)"
+        ) from None
+
+
+def read_xes(path: str, *, lifecycle: str = "auto", tz: str | None = None, fast: bool = True) -> list[TicketHistory]:
+    """Parse an XES file (optionally gzipped) into ticket histories, in file order.
+
+    Args:
+        path: the file.
+        lifecycle: how to read ``lifecycle:transition`` (see the module docstring).
+        tz: time zone for dates without an offset.
+        fast: use the fast scanner where the layout allows (lxml otherwise).
+    """
+    from event_store.xes import scan_xes
+
+    zone = _zone(tz, path)
+    name = os.path.basename(path)
+    raw = _read_bytes(path)
+    if not raw.strip():
+        raise ImportFormatError(f"{name} is empty: nothing to import")
+    with pause_gc():
+        traces = scan_xes(raw, name, zone, fast=fast)
+        del raw
+        if not traces:
+            raise ImportFormatError(f"{name}: no <trace> elements: not an XES event log, or an empty one")
+        lifecycles = {str(a[LIFECYCLE_KEY]) for t in traces for a, _ in t.events if LIFECYCLE_KEY in a}
+        mode = _lifecycle_mode(lifecycle, lifecycles)
+        out: list[TicketHistory] = []
+        seen: set[str] = set()
+        for trace in traces:
+            tattrs = trace.attrs
+            case_id = tattrs.pop("concept:name", None)
+            if case_id is None:
+                raise ImportFormatError(f"{name}:{trace.line}: trace without concept:name (every ticket needs an id)")
+            case_id = str(case_id)
+            if case_id in seen:
+                raise ImportFormatError(f"{name}:{trace.line}: ticket id {case_id!r} appears in two traces")
+            seen.add(case_id)
+            rows = [_row_from_attrs(attrs, mode, name, line) for attrs, line in trace.events]
+            steps = _fold_lifecycle(rows, mode)
+            if not steps:
+                continue
+            case = _case_from(tattrs, steps)
+            out.append(TicketHistory(case_id, _opened_at(steps), case, tuple(s for s, _ in steps), f"{name}:{trace.line}"))
     return out
 
 
@@ -234,31 +185,32 @@ def _lifecycle_mode(requested: str, values: set[str]) -> str:
     return "ignore"
 
 
-def _row_from_attrs(attrs: dict[str, Any], mode: str, where: str) -> tuple[ActivityRow, str | None]:
+def _row_from_attrs(attrs: dict[str, Any], mode: str, name: str, line: int) -> tuple[ActivityRow, str | None]:
     activity = attrs.pop(ACTIVITY_KEY, None)
     if activity is None:
-        raise ImportFormatError(f"{where}: event without concept:name (the activity)")
+        raise ImportFormatError(f"{name}:{line}: event without concept:name (the activity); add it or drop the event")
     ts = attrs.pop(TIME_KEY, None)
     if ts is None:
-        raise ImportFormatError(f"{where}: event without time:timestamp")
+        raise ImportFormatError(f"{name}:{line}: event without time:timestamp; add it or drop the event")
     if not isinstance(ts, datetime):
-        raise ImportFormatError(f"{where}: time:timestamp is not a date")
+        raise ImportFormatError(f"{name}:{line}: time:timestamp is not a <date> (it is {ts!r})")
     lc = attrs.pop(LIFECYCLE_KEY, None)
-    if mode == "status" and lc is not None:
-        activity = f"{activity}/{lc}"
-    elif mode == "ignore" and lc is not None and str(lc).lower() not in ("complete",):
-        attrs[LIFECYCLE_KEY] = lc
+    if lc is not None:
+        if mode == "status":
+            activity = f"{activity}/{lc}"
+        elif mode == "ignore" and str(lc).lower() != "complete":
+            attrs[LIFECYCLE_KEY] = lc
     started = attrs.pop(START_KEY, None)
     actor = attrs.pop(RESOURCE_KEY, None)
     team = attrs.pop(TEAM_KEY, None)
     row = ActivityRow(
-        activity=str(activity),
-        occurred_at=ts,
-        actor=None if actor is None else str(actor),
-        team=None if team is None else str(team),
-        started_at=started if isinstance(started, datetime) else None,
-        source_ref=where,
-        attrs=attrs,
+        str(activity),
+        ts,
+        None if actor is None else str(actor),
+        None if team is None else str(team),
+        started if isinstance(started, datetime) else None,
+        f"{name}:{line}",
+        attrs,
     )
     return row, (str(lc).lower() if lc is not None and mode == "start-complete" else None)
 
@@ -301,95 +253,131 @@ def _case_from(case: dict[str, Any], steps: list[tuple[ActivityRow, str | None]]
 
 
 def read_table(path: str, *, fmt: str, lifecycle: str, mapping: ColumnMapping) -> list[TicketHistory]:
-    """Read CSV or Parquet with a column mapping into ticket histories."""
+    """Read CSV or Parquet with a column mapping into ticket histories.
+
+    Rows are grouped by ticket in order of first appearance; within a ticket they
+    keep file order. CSV values are text; Parquet columns keep their types (ints,
+    floats, booleans, times), missing cells are left out of the attributes.
+    """
     import pandas as pd
 
     name = os.path.basename(path)
     try:
         if fmt == "csv":
-            sep = "\t" if path.lower().endswith(".tsv") else None
-            df = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c", dtype=str,
-                             keep_default_na=False, na_values=[""])
+            sep = "\t" if path.lower().endswith(".tsv") else ","
+            df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""])
         else:
-            df = pd.read_parquet(path)
+            import pyarrow.parquet as pq
+
+            df = pq.read_table(path).to_pandas(types_mapper={}.get, timestamp_as_object=False)
+    except pd.errors.EmptyDataError:
+        raise ImportFormatError(f"{name} is empty: nothing to import (check the export that made it)") from None
     except Exception as exc:
-        raise ImportFormatError(f"{name}: cannot read as {fmt.upper()}: {exc}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImportFormatError(
+            f"{name}: cannot read as {fmt.upper()}: {first} (is it really a {fmt.upper()} file?)"
+        ) from None
     if df.empty:
-        raise ImportFormatError(f"{name}: no rows to import")
-    line0 = 2 if fmt == "csv" else 1  # CSV: header is line 1
+        raise ImportFormatError(f"{name}: no rows to import (only a header?)")
+    line0 = 2 if fmt == "csv" else 1  # CSV: the header is line 1
+    row_word = "line" if fmt == "csv" else "row"
     for role, col, opt in (("ticket id", mapping.case, "--case-column"),
                            ("activity", mapping.activity, "--activity-column"),
                            ("timestamp", mapping.timestamp, "--timestamp-column")):
         if col not in df.columns:
             raise ImportFormatError(
-                f"{name}: missing {role} column {col!r} (columns are: {', '.join(map(str, df.columns[:12]))}; "
-                f"use {opt})"
+                f"{name}: missing {role} column {col!r} (columns are: {', '.join(map(str, df.columns[:12]))}"
+                f"{', ...' if len(df.columns) > 12 else ''}; name the right one with {opt})"
             )
     for attr, col in mapping.case_attrs.items():
         if col not in df.columns:
-            raise ImportFormatError(f"{name}: missing column {col!r} mapped to ticket attribute {attr!r} (fix --case-attr)")
+            raise ImportFormatError(
+                f"{name}: missing column {col!r} mapped to ticket attribute {attr!r} "
+                f"(columns are: {', '.join(map(str, df.columns[:12]))}; fix --case-attr {attr}=COLUMN)"
+            )
     zone = _zone(mapping.tz, name)
-    ts = _parse_times(df[mapping.timestamp], mapping.timestamp_format, zone, name, line0, mapping.timestamp)
+    ts = _parse_times(df[mapping.timestamp], mapping.timestamp_format, zone, name, line0, mapping.timestamp, row_word)
     start = None
     if mapping.start and mapping.start in df.columns:
-        start = _parse_times(df[mapping.start], mapping.timestamp_format, zone, name, line0, mapping.start, allow_missing=True)
+        start = _parse_times(df[mapping.start], mapping.timestamp_format, zone, name, line0, mapping.start,
+                             row_word, allow_missing=True)
     bad = df[mapping.case].isna() | df[mapping.activity].isna()
     if bad.any():
         i = int(bad.to_numpy().nonzero()[0][0])
-        raise ImportFormatError(f"{name}: line {i + line0}: empty ticket id or activity")
+        which = "ticket id" if pd.isna(df[mapping.case].iloc[i]) else "activity"
+        raise ImportFormatError(f"{name}: {row_word} {i + line0}: empty {which}; fill it in or drop the {row_word}")
 
     special = {mapping.case, mapping.activity, mapping.timestamp, mapping.resource, mapping.team, mapping.start,
                mapping.lifecycle, *mapping.case_attrs.values()}
-    case_cols = {attr: col for attr, col in mapping.case_attrs.items()}
+    case_cols = dict(mapping.case_attrs)
     for col in df.columns:
         if isinstance(col, str) and col.startswith("case:") and col != mapping.case and col not in special:
             case_cols.setdefault(col[5:], col)
     attr_cols = [c for c in df.columns if c not in special and c not in case_cols.values() and not str(c).startswith("@@")]
 
-    lc_values: set[str] = set()
-    if mapping.lifecycle and mapping.lifecycle in df.columns:
-        lc_values = {str(v) for v in df[mapping.lifecycle].dropna().unique()}
+    lc_col = _column(df, mapping.lifecycle)
+    lc_values = {str(v) for v in lc_col if v is not None} if lc_col is not None else set()
     mode = _lifecycle_mode(lifecycle, lc_values)
 
-    records = df.to_dict("records")
-    ts_list = ts.tolist()
-    start_list = start.tolist() if start is not None else None
+    cases = [str(v) for v in df[mapping.case].tolist()]
+    activities = [str(v) for v in df[mapping.activity].tolist()]
+    times = ts.dt.to_pydatetime().tolist() if hasattr(ts.dt, "to_pydatetime") else list(ts)
+    starts = [None if pd.isna(v) else v for v in start.dt.to_pydatetime().tolist()] if start is not None else None
+    actors = _column(df, mapping.resource)
+    teams = _column(df, mapping.team)
+    attr_values = [(str(c), _column(df, c)) for c in attr_cols]
+    case_values_cols = [(a, _column(df, c)) for a, c in case_cols.items()]
     by_case: dict[str, list[tuple[ActivityRow, str | None]]] = {}
     case_values: dict[str, dict[str, Any]] = {}
-    for i, rec in enumerate(records):
-        where = f"{name}:{i + line0}"
-        cid = str(rec[mapping.case])
-        activity = str(rec[mapping.activity])
-        lc = rec.get(mapping.lifecycle) if mapping.lifecycle else None
-        lc = None if _missing(lc) else str(lc)
-        attrs = {str(c): _py(rec[c]) for c in attr_cols if not _missing(rec[c])}
-        if mode == "status" and lc is not None:
-            activity = f"{activity}/{lc}"
-        elif mode == "ignore" and lc is not None and lc.lower() != "complete":
-            attrs[LIFECYCLE_KEY] = lc
-        actor = rec.get(mapping.resource) if mapping.resource else None
-        team = rec.get(mapping.team) if mapping.team else None
-        started = start_list[i] if start_list is not None else None
+    for i in range(len(df)):
+        cid = cases[i]
+        activity = activities[i]
+        lc = lc_col[i] if lc_col is not None else None
+        lc = None if lc is None else str(lc)
+        attrs = {c: col[i] for c, col in attr_values if col[i] is not None}  # type: ignore[index]
+        if lc is not None:
+            if mode == "status":
+                activity = f"{activity}/{lc}"
+            elif mode == "ignore" and lc.lower() != "complete":
+                attrs[LIFECYCLE_KEY] = lc
+        actor = actors[i] if actors is not None else None
+        team = teams[i] if teams is not None else None
         row = ActivityRow(
-            activity=activity,
-            occurred_at=ts_list[i].to_pydatetime(),
-            actor=None if _missing(actor) else str(actor),
-            team=None if _missing(team) else str(team),
-            started_at=None if started is None or pd.isna(started) else started.to_pydatetime(),
-            source_ref=where,
-            attrs=attrs,
+            activity,
+            times[i],
+            None if actor is None else str(actor),
+            None if team is None else str(team),
+            starts[i] if starts is not None else None,
+            f"{name}:{i + line0}",
+            attrs,
         )
-        by_case.setdefault(cid, []).append((row, lc.lower() if (lc and mode == "start-complete") else None))
-        if cid not in case_values:
-            case_values[cid] = {a: _py(rec[c]) for a, c in case_cols.items() if not _missing(rec[c])}
+        steps = by_case.get(cid)
+        if steps is None:
+            steps = by_case[cid] = []
+            case_values[cid] = {a: col[i] for a, col in case_values_cols if col[i] is not None}  # type: ignore[index]
+        steps.append((row, lc.lower() if (lc and mode == "start-complete") else None))
     out = []
     for cid, rows in by_case.items():
         steps = _fold_lifecycle(rows, mode)
         if not steps:
             continue
         out.append(TicketHistory(cid, _opened_at(steps), _case_from(case_values[cid], steps),
-                                 tuple(s for s, _ in steps), f"{name}:{steps[0][0].source_ref}"))
+                                 tuple(s for s, _ in steps), steps[0][0].source_ref))
     return out
+
+
+def _column(df: Any, col: str | None) -> list[Any] | None:
+    """A column as Python values, missing cells as None (None when there is no such column)."""
+    import pandas as pd
+
+    if col is None or col not in df.columns:
+        return None
+    series = df[col]
+    if pd.api.types.is_datetime64_any_dtype(series):
+        values = series.dt.to_pydatetime().tolist()
+        return [None if pd.isna(v) else v for v in values]
+    mask = series.isna().tolist()
+    return [None if m else _py(v) for v, m in zip(series.tolist(), mask, strict=True)]
 
 
 def _missing(value: Any) -> bool:
@@ -415,35 +403,71 @@ def _py(value: Any) -> Any:
 
 
 def _parse_times(col: Any, fmt: str | None, zone: tzinfo | None, name: str, line0: int, column: str,
-                 *, allow_missing: bool = False) -> Any:
+                 row_word: str = "line", *, allow_missing: bool = False) -> Any:
     import pandas as pd
 
     if pd.api.types.is_datetime64_any_dtype(col):
         parsed = col
-    else:
-        text = col.astype("string")
-        try:
-            parsed = pd.to_datetime(text, format=fmt or "ISO8601", errors="coerce", utc=False)
-        except (ValueError, TypeError):
-            # mixed offsets: parse to UTC directly
+        if getattr(parsed.dt, "tz", None) is None:
+            parsed = _localize(parsed, col, zone, name, line0, column, row_word)
+        return parsed
+    text = col.astype("string")
+    try:
+        parsed = pd.to_datetime(text, format=fmt or "ISO8601", errors="coerce", utc=False)
+    except (ValueError, TypeError):
+        parsed = None  # mixed offsets (or mixed naive and aware): sorted out below
+    if parsed is None or getattr(parsed.dt, "tz", None) is None and fmt is None:
+        aware = text.str.contains(r"(?:Z|[+-]\d\d(?::?\d\d)?)\s*$", regex=True).fillna(False).to_numpy(dtype=bool)
+        if aware.any() and not aware[text.notna().to_numpy(dtype=bool)].all():
+            naive_rows = (~aware & text.notna().to_numpy(dtype=bool)).nonzero()[0]
+            if zone is None:
+                i = int(naive_rows[0])
+                raise ImportFormatError(
+                    f"{name}: {row_word} {i + line0}: time {str(col.iloc[i])!r} in column {column!r} has no time "
+                    "zone while others have one; give --tz for the naive ones, e.g. --tz UTC"
+                )
+            naive = pd.to_datetime(text.where(~pd.Series(aware, index=text.index)), format="ISO8601", errors="coerce")
+            naive = naive.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+            withtz = pd.to_datetime(text.where(pd.Series(aware, index=text.index)), format="ISO8601",
+                                    errors="coerce", utc=True)
+            parsed = withtz.where(pd.Series(aware, index=text.index), naive)
+        elif parsed is None:
             parsed = pd.to_datetime(text, format=fmt or "ISO8601", errors="coerce", utc=True)
-        bad = parsed.isna() & text.notna()
-        if not allow_missing:
-            bad = bad | text.isna()
-        if bad.any():
-            i = int(bad.to_numpy().nonzero()[0][0])
-            hint = f"--timestamp-format {fmt!r} does not match" if fmt else "give --timestamp-format, e.g. '%d.%m.%Y %H:%M'"
-            raise ImportFormatError(
-                f"{name}: line {i + line0}: cannot read {column!r} value {col.iloc[i]!r} as a time ({hint})"
-            )
-    if getattr(parsed.dt, "tz", None) is None:
-        if zone is None:
-            raise ImportFormatError(
-                f"{name}: timestamps in {column!r} have no time zone (e.g. {str(col.dropna().iloc[0])!r}); "
-                "give --tz, e.g. --tz UTC or --tz Asia/Shanghai"
-            )
-        parsed = parsed.dt.tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward")
+    bad = parsed.isna() & text.notna()
+    if not allow_missing:
+        bad = bad | text.isna()
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        hint = f"--timestamp-format {fmt!r} does not match" if fmt else "give --timestamp-format, e.g. '%d.%m.%Y %H:%M'"
+        value = col.iloc[i]
+        what = "an empty cell" if pd.isna(value) else f"value {value!r}"
+        raise ImportFormatError(
+            f"{name}: {row_word} {i + line0}: cannot read {what} in column {column!r} as a time ({hint})"
+        )
+    if getattr(parsed.dt, "tz", None) is None and parsed.notna().any():
+        parsed = _localize(parsed, col, zone, name, line0, column, row_word)
     return parsed
+
+
+def _localize(parsed: Any, col: Any, zone: tzinfo | None, name: str, line0: int, column: str,
+              row_word: str) -> Any:
+    if zone is None:
+        first = col.dropna()
+        example = f" (e.g. {str(first.iloc[0])!r} on {row_word} {int(first.index[0]) + line0})" if len(first) else ""
+        raise ImportFormatError(
+            f"{name}: times in column {column!r} have no time zone{example}; "
+            "give --tz, e.g. --tz UTC or --tz Asia/Shanghai"
+        )
+    before = parsed.notna()
+    out = parsed.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT")
+    lost = before & out.isna()
+    if lost.any():
+        i = int(lost.to_numpy().nonzero()[0][0])
+        raise ImportFormatError(
+            f"{name}: {row_word} {i + line0}: time {str(col.iloc[i])!r} does not exist or is ambiguous in "
+            f"time zone {zone} (a daylight-saving change); give the time with its UTC offset"
+        )
+    return out
 
 
 def iter_histories(histories: list[TicketHistory]) -> Iterator[TicketHistory]:

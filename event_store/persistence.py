@@ -29,6 +29,8 @@ from event_store.errors import StoreConfigError
 from event_store.integrity import ZERO, head_link, stream_link
 
 SCHEMA_VERSION = "1"
+#: Seconds to wait for a PostgreSQL server before giving up (URL ``?connect_timeout=``).
+CONNECT_TIMEOUT = 5
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
@@ -70,6 +72,7 @@ class StoreLocation:
             "POSTGRES_PASSWORD": self.pg["password"],
             "POSTGRES_SCHEMA": self.pg["schema"],
             "POSTGRES_LOCK_TIMEOUT": "30",
+            "POSTGRES_CONNECT_TIMEOUT": self.pg["connect_timeout"],
             "APPLICATION_RECORDER_TOPIC": recorder + "ChainedPostgresApplicationRecorder",
             "IS_SNAPSHOTTING_ENABLED": "no",
         }
@@ -80,9 +83,10 @@ class StoreLocation:
             return Database(sqlite_path=self.sqlite_path)
         assert self.pg is not None
         p = self.pg
-        conninfo = f"dbname={p['dbname']} host={p['host']} port={p['port']} user={p['user']}"
-        if p["password"]:
-            conninfo += f" password={p['password']}"
+        from psycopg.conninfo import make_conninfo
+
+        conninfo = make_conninfo(dbname=p["dbname"], host=p["host"], port=p["port"], user=p["user"],
+                                 password=p["password"] or None, connect_timeout=p["connect_timeout"])
         return Database(pg_conninfo=conninfo, pg_schema=p["schema"])
 
 
@@ -99,14 +103,26 @@ def parse_location(value: str) -> StoreLocation:
         url = urlparse(value)
         query = parse_qs(url.query)
         dbname = unquote(url.path.lstrip("/")) or "csmine"
-        host = url.hostname or query.get("host", ["127.0.0.1"])[0]
+        try:
+            port = url.port
+            host = url.hostname or query.get("host", ["127.0.0.1"])[0]
+            timeout = int(query.get("connect_timeout", [str(CONNECT_TIMEOUT)])[0])
+        except ValueError as exc:
+            raise StoreConfigError(
+                f"cannot read store URL {_hide_password(value)!r}: {exc} "
+                "(expected postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME)"
+            ) from None
+        schema = query.get("schema", ["public"])[0]
+        if not schema.replace("_", "").isalnum():
+            raise StoreConfigError(f"schema {schema!r} in the store URL is not a plain SQL name")
         pg = {
             "dbname": dbname,
             "host": host,
-            "port": str(url.port or query.get("port", ["5432"])[0]),
+            "port": str(port or query.get("port", ["5432"])[0]),
             "user": unquote(url.username or os.environ.get("PGUSER", "postgres")),
             "password": unquote(url.password or ""),
-            "schema": query.get("schema", ["public"])[0],
+            "schema": schema,
+            "connect_timeout": str(max(1, timeout)),
         }
         shown = f"postgresql://{pg['user']}@{host}:{pg['port']}/{dbname}"
         return StoreLocation("postgres", shown, pg=pg)
@@ -117,6 +133,13 @@ def parse_location(value: str) -> StoreLocation:
             "or a postgresql:// URL"
         )
     return StoreLocation("sqlite", value, sqlite_path=os.path.abspath(value))
+
+
+def _hide_password(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@", 1)
+    return url
 
 
 def check_sqlite_file(path: str, *, create: bool) -> None:
@@ -164,6 +187,7 @@ def schema_statements(postgres: bool, events_table: str) -> list[str]:
         f"opened_at {big} NOT NULL, channel TEXT, category TEXT, priority TEXT, emotion TEXT, "
         "customer TEXT, case_team TEXT, region TEXT)",
         "CREATE INDEX IF NOT EXISTS event_log_ticket ON event_log (ticket, version)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS tickets_uuid ON tickets (ticket_uuid)",
         "CREATE INDEX IF NOT EXISTS event_log_opened ON event_log (opened_at)",
         f"CREATE TABLE IF NOT EXISTS phases (name TEXT PRIMARY KEY, start_at {big} NOT NULL, end_at {big}, "
         f"cohort TEXT NOT NULL, note TEXT, notification_id {big} NOT NULL)",
@@ -176,6 +200,52 @@ def schema_statements(postgres: bool, events_table: str) -> list[str]:
                     f"BEGIN SELECT RAISE(ABORT, 'csmine: {table} is append-only ({op} refused)'); END"
                 )
     return statements
+
+
+def insert_stored_events(cur: Cursor, table: str, stored_events: Sequence[StoredEvent], *,
+                         channel: str | None = None) -> list[int]:
+    """Append stored events in the caller's transaction; returns their notification ids.
+
+    The caller must hold the store's write lock (SQLite ``BEGIN IMMEDIATE``;
+    PostgreSQL ``LOCK TABLE ... IN EXCLUSIVE MODE``, as the library takes it), so
+    ids are assigned in insertion order and commit order equals id order. This is
+    the bulk path of imports; the rows are the library's own (same table, columns and
+    encodings), and the caller writes the hash chain with :func:`write_chain` in the
+    same transaction. ``stored_events`` are returned ordered by the ids.
+    """
+    if not stored_events:
+        return []
+    if cur.postgres:
+        rows = cur.execute(
+            f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(?::uuid[], ?::bigint[], ?::text[], ?::bytea[]) "
+            "RETURNING notification_id, originator_id, originator_version",
+            (
+                [s.originator_id for s in stored_events],
+                [s.originator_version for s in stored_events],
+                [s.topic for s in stored_events],
+                [s.state for s in stored_events],
+            ),
+        ).fetchall()
+        by_key = {(r[1], int(r[2])): int(r[0]) for r in rows}
+        ids = [by_key[(s.originator_id, s.originator_version)] for s in stored_events]
+        if ids != sorted(ids):
+            raise RuntimeError("PostgreSQL assigned notification ids out of insertion order")
+        if channel:
+            cur.execute(f'NOTIFY "{channel}"')
+        return ids
+    row = cur.execute(f"SELECT MAX(rowid) FROM {table}").fetchone()
+    first = (int(row[0]) if row and row[0] is not None else 0) + 1
+    cur.executemany(
+        f"INSERT INTO {table} (originator_id, originator_version, topic, state) VALUES (?, ?, ?, ?)",
+        [(s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
+          s.originator_version, s.topic, s.state) for s in stored_events],
+    )
+    row = cur.execute(f"SELECT MAX(rowid) FROM {table}").fetchone()
+    last = int(row[0]) if row and row[0] is not None else 0
+    if last - first + 1 != len(stored_events):
+        raise RuntimeError(f"SQLite assigned {last - first + 1} row ids for {len(stored_events)} events")
+    return list(range(first, last + 1))
 
 
 def canonical_id(originator_id: UUID | str) -> str:
@@ -195,11 +265,13 @@ def write_chain(cur: Cursor, stored_events: Sequence[StoredEvent], notification_
     row = cur.execute("SELECT size, head FROM chain_head WHERE id = 1").fetchone()
     size, head = (int(row[0]), bytes(row[1])) if row else (0, ZERO)
     last: dict[str, tuple[int, bytes]] = {}
-    need = {
-        canonical_id(s.originator_id): s.originator_version - 1
-        for s in reversed(stored_events)
-        if s.originator_version > 0
-    }
+    oids = [canonical_id(s.originator_id) for s in stored_events]
+    # The stored predecessor of each ticket's first event in this batch; a ticket
+    # opened in this batch (first event version 0) has none to look up.
+    first: dict[str, int] = {}
+    for oid, s in zip(oids, stored_events, strict=True):
+        first.setdefault(oid, s.originator_version)
+    need = {oid: version - 1 for oid, version in first.items() if version > 0}
     for oid, version in need.items():
         found = cur.execute(
             "SELECT link FROM event_chain WHERE originator_id = ? AND originator_version = ?",
@@ -208,8 +280,7 @@ def write_chain(cur: Cursor, stored_events: Sequence[StoredEvent], notification_
         if found is not None:
             last[oid] = (version, bytes(found[0]))
     rows = []
-    for s, nid in zip(stored_events, notification_ids, strict=True):
-        oid = canonical_id(s.originator_id)
+    for s, nid, oid in zip(stored_events, notification_ids, oids, strict=True):
         prev_version, prev = last.get(oid, (-1, ZERO))
         if s.originator_version > 0 and prev_version != s.originator_version - 1:
             # Missing predecessor link: the chain is broken; refuse to extend it.

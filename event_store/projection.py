@@ -54,10 +54,6 @@ def from_us(value: int | None) -> datetime | None:
     return None if value is None else EPOCH + timedelta(microseconds=value)
 
 
-def _decode(state: bytes) -> dict[str, Any]:
-    return json.loads(state)  # type: ignore[no-any-return]
-
-
 def _plain(value: Any) -> Any:
     """Turn the transcoder's encoded values back into JSON-friendly plain values."""
     if isinstance(value, dict):
@@ -69,13 +65,68 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def raw_json(value: Any) -> str:
+    """JSON text of already-transcoded values (typed values stay wrapped), compact.
+
+    Equal to the library transcoder's encoding of the original Python values, so the
+    read model's ``attrs``/``case_attrs`` text is the same whichever path wrote it.
+    """
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def case_tuple(external_id: str, opened_us: int, case: dict[str, Any]) -> tuple[Any, ...]:
+    """(ticket, opened_at, *CASE_FIELDS) as the projection caches it."""
+    return (external_id, opened_us, *(case.get(k) for k in CASE_FIELDS))
+
+
+def ticket_row(nid: int, oid: str, case: tuple[Any, ...], recorded_us: int | None, extra_json: str | None,
+               actor: str | None, source_ref: str | None) -> tuple[Any, ...]:
+    """A ``tickets`` row (column order of the INSERT in :meth:`EventLogProjection._flush`)."""
+    return (case[0], oid, case[1], recorded_us, nid, *case[2:], extra_json, actor, source_ref)
+
+
+def activity_row(nid: int, case: tuple[Any, ...], version: int, activity: str, occurred_us: int | None,
+                 started_us: int | None, recorded_us: int | None, actor: str | None, team: str | None,
+                 source_ref: str | None, attrs_json: str | None) -> tuple[Any, ...]:
+    """An ``event_log`` row in :data:`EVENT_LOG_COLUMNS` order."""
+    return (nid, case[0], version, activity, occurred_us, started_us, recorded_us, actor, team or None,
+            source_ref, attrs_json, 0, 0, case[1], case[2], case[3], case[4], case[5], case[6], case[7], case[8])
+
+
+INSERT_TICKETS = (
+    "INSERT INTO tickets (ticket, ticket_uuid, opened_at, recorded_at, notification_id, channel, category, "
+    "priority, emotion, customer, team, region, case_attrs, opened_by, source_ref) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+INSERT_EVENT_LOG = (
+    f"INSERT INTO event_log ({', '.join(EVENT_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_LOG_COLUMNS))})"
+)
+
+
+def lock_projection(cur: Cursor) -> None:
+    """Serialise writers of the read model (SQLite: the write transaction already does).
+
+    On PostgreSQL, two processes catching up at once would otherwise both write the
+    same rows. Bulk imports take the events-table lock first and this one second;
+    catch-up takes only this one, so the two cannot deadlock.
+    """
+    if cur.postgres:
+        cur.execute("LOCK TABLE projection_state IN EXCLUSIVE MODE")
+
+
 class EventLogProjection:
     """Keeps ``tickets``, ``event_log`` and ``phases`` caught up with the event log."""
 
-    def __init__(self, db: Database, recorder: Any) -> None:
+    def __init__(self, db: Database, recorder: Any, plaintext: Callable[[bytes], bytes] | None = None) -> None:
         self.db = db
         self.recorder = recorder
+        self._plaintext = plaintext or (lambda data: data)
         self._case_cache: dict[str, tuple[Any, ...]] = {}
+
+    def _decode(self, state: bytes) -> tuple[bytes, dict[str, Any]]:
+        """The stored state as transcoder JSON (decrypted) and parsed without type hooks."""
+        data = self._plaintext(bytes(state))
+        return data, json.loads(data)
 
     def position(self) -> int:
         rows = self.db.query("SELECT position FROM projection_state WHERE name = ?", (NAME,))
@@ -90,6 +141,9 @@ class EventLogProjection:
             if not items:
                 return total
             with self.db.transaction(write=True) as cur:
+                lock_projection(cur)
+                # Other processes may have corrected tickets: cached case rows are per transaction.
+                self._case_cache.clear()
                 # Another process may have advanced meanwhile: re-read under the lock.
                 row = cur.execute("SELECT position FROM projection_state WHERE name = ?", (NAME,)).fetchone()
                 current = int(row[0]) if row else 0
@@ -107,11 +161,16 @@ class EventLogProjection:
     def rebuild(self) -> int:
         """Drop the read model and recreate it from the whole event log."""
         with self.db.transaction(write=True) as cur:
+            lock_projection(cur)
             for table in ("event_log", "tickets", "phases"):
                 cur.execute(f"DELETE FROM {table}")
             cur.execute("DELETE FROM projection_state WHERE name = ?", (NAME,))
         self._case_cache.clear()
         return self.catch_up()
+
+    def case_row(self, cur: Cursor, ticket_uuid: str) -> tuple[Any, ...] | None:
+        """The cached (ticket, opened_at, *case fields) of a ticket, read in ``cur``."""
+        return self._case_row(cur, ticket_uuid)
 
     def _case_row(self, cur: Cursor, ticket_uuid: str) -> tuple[Any, ...] | None:
         cached = self._case_cache.get(ticket_uuid)
@@ -130,20 +189,10 @@ class EventLogProjection:
         tickets: list[tuple[Any, ...]] = []
         rows: list[tuple[Any, ...]] = []
         pending_cases: dict[str, tuple[Any, ...]] = {}
-        if len(self._case_cache) > 200_000:
-            self._case_cache.clear()
 
         def flush() -> None:
-            cur.executemany(
-                "INSERT INTO tickets (ticket, ticket_uuid, opened_at, recorded_at, notification_id, channel, category, "
-                "priority, emotion, customer, team, region, case_attrs, opened_by, source_ref) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                tickets,
-            )
-            cur.executemany(
-                f"INSERT INTO event_log ({', '.join(EVENT_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_LOG_COLUMNS))})",
-                rows,
-            )
+            cur.executemany(INSERT_TICKETS, tickets)
+            cur.executemany(INSERT_EVENT_LOG, rows)
             tickets.clear()
             rows.clear()
 
@@ -151,39 +200,34 @@ class EventLogProjection:
             topic = n.topic
             oid = str(n.originator_id)
             if topic == TOPIC_ACTIVITY:
-                d = _decode(n.state)
+                data, d = self._decode(n.state)
                 case = pending_cases.get(oid) or self._case_row(cur, oid)
                 if case is None:
                     raise RuntimeError(f"activity for unknown ticket {oid} at log position {n.id}")
-                attrs = d.get("attrs")
-                rows.append((
-                    n.id, case[0], n.originator_version, d["activity"], to_us(d["occurred_at"]),
-                    to_us(d.get("started_at")), to_us(d["timestamp"]), d.get("actor"),
-                    d.get("team") or case[7], d.get("source_ref"),
-                    json.dumps(_plain(attrs), ensure_ascii=False) if attrs else None, 0, 0, case[1],
-                    case[2], case[3], case[4], case[5], case[6], case[7], case[8],
+                # The attributes exactly as transcoded in the event (it is the last key).
+                attrs_json = data[data.find(b'"attrs":') + 8 : -1].decode() if d.get("attrs") else None
+                rows.append(activity_row(
+                    n.id, case, n.originator_version, d["activity"], to_us(d["occurred_at"]),
+                    to_us(d.get("started_at")), to_us(d["timestamp"]), d.get("actor"), d.get("team"),
+                    d.get("source_ref"), attrs_json,
                 ))
             elif topic == TOPIC_OPENED:
-                d = _decode(n.state)
+                _, d = self._decode(n.state)
                 c = d.get("case") or {}
                 extra = {k: v for k, v in c.items() if k not in CASE_FIELDS}
-                opened = to_us(d["occurred_at"])
-                fields = tuple(c.get(k) for k in CASE_FIELDS)
-                tickets.append((
-                    d["external_id"], oid, opened, to_us(d["timestamp"]), n.id, *fields,
-                    json.dumps(_plain(extra), ensure_ascii=False) if extra else None,
-                    d.get("actor"), d.get("source_ref"),
-                ))
-                case = (d["external_id"], opened, *fields)
+                case = case_tuple(d["external_id"], to_us(d["occurred_at"]), c)
+                tickets.append(ticket_row(n.id, oid, case, to_us(d["timestamp"]),
+                                          raw_json(extra) if extra else None,
+                                          d.get("actor"), d.get("source_ref")))
                 pending_cases[oid] = case
                 self._case_cache[oid] = case
             elif topic in (TOPIC_CORRECTED, TOPIC_RETRACTED):
                 flush()
-                self._apply_correction(cur, n, oid, _decode(n.state), topic == TOPIC_RETRACTED)
+                self._apply_correction(cur, n, oid, self._decode(n.state)[1], topic == TOPIC_RETRACTED)
                 pending_cases.clear()
             elif topic in (TOPIC_PHASE_DEFINED, TOPIC_PHASE_REMOVED):
                 flush()
-                d = _decode(n.state)
+                _, d = self._decode(n.state)
                 cur.execute("DELETE FROM phases WHERE name = ?", (d["name"],))
                 if topic == TOPIC_PHASE_DEFINED:
                     cur.execute(
@@ -201,12 +245,12 @@ class EventLogProjection:
         if retract:
             cur.execute("UPDATE event_log SET retracted = 1 WHERE ticket = ? AND version = ?", (case[0], target))
             return
-        changes = _plain(d.get("changes") or {})
+        changes = d.get("changes") or {}  # typed values still wrapped, as stored
         if target == 0:
             case_changes = {k: v for k, v in changes.items() if k in CASE_FIELDS}
             extra = {k: v for k, v in changes.items() if k not in CASE_FIELDS}
             for key, value in case_changes.items():
-                value = None if value is None else str(value)
+                value = None if value is None else str(_plain(value))
                 cur.execute(f"UPDATE tickets SET {key} = ? WHERE ticket_uuid = ?", (value, oid))
                 column = "case_team" if key == "team" else key
                 cur.execute(f"UPDATE event_log SET {column} = ?, corrected = 1 WHERE ticket = ?", (value, case[0]))
@@ -214,8 +258,7 @@ class EventLogProjection:
                 row = cur.execute("SELECT case_attrs FROM tickets WHERE ticket_uuid = ?", (oid,)).fetchone()
                 merged = json.loads(row[0]) if row and row[0] else {}
                 merged.update(extra)
-                cur.execute("UPDATE tickets SET case_attrs = ? WHERE ticket_uuid = ?",
-                            (json.dumps(merged, ensure_ascii=False), oid))
+                cur.execute("UPDATE tickets SET case_attrs = ? WHERE ticket_uuid = ?", (raw_json(merged), oid))
             self._case_cache.pop(oid, None)
             return
         sets: list[str] = []
@@ -223,14 +266,15 @@ class EventLogProjection:
         for key, value in changes.items():
             if key in CORRECTABLE_STEP_FIELDS:
                 sets.append(f"{key} = ?")
-                params.append(to_us(value) if key in ("occurred_at", "started_at") else value)
+                params.append(to_us(value) if key in ("occurred_at", "started_at") else
+                              None if value is None else str(_plain(value)))
         extra = {k: v for k, v in changes.items() if k not in CORRECTABLE_STEP_FIELDS}
         if extra:
             row = cur.execute("SELECT attrs FROM event_log WHERE ticket = ? AND version = ?", (case[0], target)).fetchone()
             merged = json.loads(row[0]) if row and row[0] else {}
             merged.update(extra)
             sets.append("attrs = ?")
-            params.append(json.dumps(merged, ensure_ascii=False))
+            params.append(raw_json(merged))
         sets.append("corrected = 1")
         cur.execute(f"UPDATE event_log SET {', '.join(sets)} WHERE ticket = ? AND version = ?",
                     (*params, case[0], target))

@@ -132,6 +132,11 @@ def correct_cmd(ticket: str, version: int, changes: tuple[str, ...], reason: str
         csmine correct CS-1001 0 channel=email --reason "came in by email"
     """
     parsed = _kv(changes, "FIELD=VALUE")
+    text_fields = {"activity", "actor", "team", "channel", "category", "priority", "emotion", "customer", "region"}
+    for item in changes:
+        key, _, raw = item.partition("=")
+        if key.strip() in text_fields:
+            parsed[key.strip()] = raw
     for key in ("occurred_at", "started_at"):
         if key in parsed:
             parsed[key] = parse_time(str(parsed[key]), param=key)
@@ -173,7 +178,8 @@ def retract_cmd(ticket: str, version: int, reason: str, actor: str | None, store
 @click.option("--case-attr", multiple=True, metavar="ATTR=COLUMN", help="Ticket attribute from a column (repeatable).")
 @click.option("--timestamp-format", help="strptime format, e.g. '%d.%m.%Y %H:%M' (default ISO 8601).")
 @click.option("--tz", help="Time zone for naive timestamps, e.g. UTC or Asia/Shanghai.")
-@click.option("--batch-size", default=500, show_default=True, help="Tickets per transaction.")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(min=1),
+              help="Tickets per transaction.")
 @json_option
 @quiet_option
 @store_option

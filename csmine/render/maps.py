@@ -102,6 +102,20 @@ def _node_id(name: str, ids: dict[str, str]) -> str:
     return ids[name]
 
 
+def node_ids(pmap: ProcessMap) -> dict[str, str]:
+    """The DOT node id :func:`render_map` gives each activity (and ``start`` / ``end``).
+
+    Graphviz writes these ids into SVG titles (``n2``, edges ``n2->n3``), which is how
+    the report's animation finds the path between two activities.
+    """
+    from csmine.mining import END, START
+
+    ids: dict[str, str] = {START: "start", END: "end"}
+    for node in pmap.nodes:
+        _node_id(node.activity, ids)
+    return ids
+
+
 def render_map(
     pmap: ProcessMap,
     *,
