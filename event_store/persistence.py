@@ -189,6 +189,9 @@ def schema_statements(postgres: bool, events_table: str) -> list[str]:
         "CREATE INDEX IF NOT EXISTS event_log_ticket ON event_log (ticket, version)",
         "CREATE UNIQUE INDEX IF NOT EXISTS tickets_uuid ON tickets (ticket_uuid)",
         "CREATE INDEX IF NOT EXISTS event_log_opened ON event_log (opened_at)",
+        # replay pages through the log in business-time order
+        "CREATE INDEX IF NOT EXISTS event_log_occurred ON event_log (occurred_at, notification_id)",
+        "CREATE INDEX IF NOT EXISTS tickets_opened ON tickets (opened_at, notification_id)",
         f"CREATE TABLE IF NOT EXISTS phases (name TEXT PRIMARY KEY, start_at {big} NOT NULL, end_at {big}, "
         f"cohort TEXT NOT NULL, note TEXT, notification_id {big} NOT NULL)",
     ]
