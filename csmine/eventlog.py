@@ -1,19 +1,32 @@
 """The only adapter from the store's read model to analysis: an event-log DataFrame.
 
-:func:`load_event_log` reads the ``event_log`` projection with **one** query (filters
-pushed into SQL where they are columns), converts integer-microsecond times to
-tz-aware pandas timestamps in bulk, assigns phases, and returns pm4py's column names.
+:func:`load_event_log` reads the ``event_log`` projection through its columnar copy,
+``event_log_columns``: Arrow IPC chunks of :data:`CHUNK` rows in notification order,
+kept in the same database. Chunks missing (new store, invalidated by a correction or
+retraction, emptied by a rebuild) are rebuilt from ``event_log`` rows and written in a
+short transaction; rows newer than the last full chunk are read with SQL. Filters on
+columns are applied to the Arrow table, the rows are sorted there, times become
+tz-aware pandas timestamps, phases are assigned, and pm4py's column names are returned.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from event_store.projection import EPOCH, _US
+from event_store.projection import (
+    COLUMNS_TABLE,
+    EPOCH,
+    EVENT_LOG_COLUMNS,
+    NAME,
+    _US,
+    ensure_columns_table,
+    lock_projection,
+)
 from event_store.records import CASE_FIELDS
 
 from csmine.errors import FilterError
@@ -102,25 +115,14 @@ def assign_phases(df: pd.DataFrame, phases: Sequence[Phase], *, case_id_key: str
     return result
 
 
-def load_event_log(
+def _load_rows_sql(
     store: TicketStore,
     log_filter: LogFilter | None = None,
     *,
     attributes: Sequence[str] | str | None = None,
     catch_up: bool = True,
 ) -> pd.DataFrame:
-    """Read the store's events as a pm4py-ready DataFrame.
-
-    Args:
-        store: an open store.
-        log_filter: tickets to keep (opening-time window, phase, attribute values).
-        attributes: free attributes to expand into columns (``"all"`` for every one).
-        catch_up: bring the read model up to date first.
-
-    Returns:
-        One row per recorded activity (retractions dropped, corrections applied),
-        sorted by ticket, time and version. See the brief's column list.
-    """
+    """:func:`load_event_log` straight from ``event_log`` rows (the reference for the columnar path)."""
     import numpy as np
     import pandas as pd
 
@@ -218,6 +220,259 @@ def load_event_log(
             continue
         df = df[df[key].astype("string").isin(list(values)).fillna(False).to_numpy(dtype=bool)]
     df = df.sort_values([CASE_ID, TIMESTAMP, "@@version"], kind="stable").reset_index(drop=True)
+    return df
+
+
+CHUNK = 16_384
+"""Rows per persisted Arrow chunk of ``event_log``."""
+
+_INT_COLUMNS = frozenset({
+    "notification_id", "version", "occurred_at", "started_at", "recorded_at", "retracted", "corrected", "opened_at",
+})
+_CHUNK_SELECT = f"SELECT {', '.join(EVENT_LOG_COLUMNS)} FROM event_log"
+# Frame column <- event_log column, in the frame's order (GROUP is team, else the ticket's team).
+_FRAME_COLUMNS = (
+    (CASE_ID, "ticket"), (ACTIVITY, "activity"), (TIMESTAMP, "occurred_at"), (START, "started_at"),
+    (RESOURCE, "actor"), (GROUP, None), ("case:opened_at", "opened_at"), ("case:channel", "channel"),
+    ("case:category", "category"), ("case:priority", "priority"), ("case:emotion", "emotion"),
+    ("case:customer", "customer"), ("case:team", "case_team"), ("case:region", "region"),
+    ("@@event_id", "notification_id"), ("@@version", "version"), ("recorded_at", "recorded_at"),
+    ("source_ref", "source_ref"),
+)
+_TIME_COLUMNS = frozenset({"occurred_at", "started_at", "opened_at", "recorded_at"})
+
+
+def _arrow_schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema([(c, pa.int64() if c in _INT_COLUMNS else pa.string()) for c in EVENT_LOG_COLUMNS])
+
+
+def _rows_to_arrow(rows: Sequence[Sequence[Any]]) -> Any:
+    """``event_log`` rows (in :data:`EVENT_LOG_COLUMNS` order) as an Arrow table."""
+    import pyarrow as pa
+
+    schema = _arrow_schema()
+    cols = list(zip(*rows, strict=True)) if rows else [()] * len(EVENT_LOG_COLUMNS)
+    return pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)], schema=schema)
+
+
+def _to_ipc(table: Any) -> bytes:
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=_COMPRESSION)) as w:
+        w.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _from_ipc(blob: bytes) -> Any:
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(pa.py_buffer(blob)).read_all()
+
+
+_COMPRESSION: str | None = None  # uncompressed IPC is read without copies; lz4/zstd were slower overall
+
+
+def _read_columnar(store: TicketStore) -> Any:
+    """The whole ``event_log`` as one Arrow table, from stored chunks plus SQL for the rest.
+
+    Reads in one snapshot; chunks found missing are built from the rows read and
+    written afterwards in a short write transaction, unless the read model moved on
+    meanwhile (then they are left for the next load).
+    """
+    import pyarrow as pa
+
+    db = store.db
+    ensure_columns_table(db)
+    tables: list[tuple[int, Any]] = []
+    new_chunks: list[tuple[int, int, int, bytes]] = []
+    with db.transaction() as cur:
+        if cur.postgres:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        row = cur.execute("SELECT position FROM projection_state WHERE name = ?", (NAME,)).fetchone()
+        position = int(row[0]) if row else 0
+        chunks = cur.execute(
+            f"SELECT first_nid, last_nid, arrow FROM {COLUMNS_TABLE} ORDER BY first_nid"
+        ).fetchall()
+        covered = 0  # highest notification id covered so far
+        gaps: list[tuple[int, int | None]] = []  # (first id, last id or None for the tail)
+        for first, last, blob in chunks:
+            if first > covered + 1:
+                gaps.append((covered + 1, first - 1))
+            tables.append((first, _from_ipc(bytes(blob))))
+            covered = max(covered, last)
+        gaps.append((covered + 1, None))
+        for lo, hi in gaps:
+            if hi is None:
+                rows = cur.execute(f"{_CHUNK_SELECT} WHERE notification_id >= ? ORDER BY notification_id",
+                                   (lo,)).fetchall()
+            else:
+                rows = cur.execute(
+                    f"{_CHUNK_SELECT} WHERE notification_id >= ? AND notification_id <= ? ORDER BY notification_id",
+                    (lo, hi),
+                ).fetchall()
+            if not rows:
+                continue
+            part = _rows_to_arrow(rows)
+            tables.append((lo, part))
+            # Persist pieces of CHUNK rows; a middle gap is persisted whole, the tail's remainder not.
+            start = lo
+            for offset in range(0, len(rows), CHUNK):
+                piece = rows[offset : offset + CHUNK]
+                if hi is None and len(piece) < CHUNK:
+                    break
+                end = hi if (hi is not None and offset + CHUNK >= len(rows)) else int(piece[-1][0])
+                new_chunks.append((start, end, len(piece), _to_ipc(part.slice(offset, len(piece)))))
+                start = end + 1
+    if new_chunks:
+        _write_chunks(store, position, new_chunks)
+    tables.sort(key=lambda t: t[0])
+    if not tables:
+        return _arrow_schema().empty_table()
+    return pa.concat_tables([t for _, t in tables])
+
+
+def _write_chunks(store: TicketStore, position: int, chunks: Sequence[tuple[int, int, int, bytes]]) -> None:
+    with store.db.transaction(write=True) as cur:
+        lock_projection(cur)
+        row = cur.execute("SELECT position FROM projection_state WHERE name = ?", (NAME,)).fetchone()
+        if (int(row[0]) if row else 0) != position:
+            return  # the read model changed since the rows were read: build on the next load
+        for first, last, _, _ in chunks:
+            cur.execute(f"DELETE FROM {COLUMNS_TABLE} WHERE first_nid <= ? AND last_nid >= ?", (last, first))
+        cur.executemany(
+            f"INSERT INTO {COLUMNS_TABLE} (chunk, first_nid, last_nid, rows, arrow) VALUES (?, ?, ?, ?, ?)",
+            [(first, first, last, n, blob) for first, last, n, blob in chunks],
+        )
+
+
+def load_event_log(
+    store: TicketStore,
+    log_filter: LogFilter | None = None,
+    *,
+    attributes: Sequence[str] | str | None = None,
+    catch_up: bool = True,
+) -> pd.DataFrame:
+    """Read the store's events as a pm4py-ready DataFrame.
+
+    The rows come from the columnar copy ``event_log_columns`` (built on first use, see
+    the module docstring), the filters on ticket columns are applied to the Arrow table
+    and the rows sorted there, so a million events load in about a second.
+
+    Args:
+        store: an open store.
+        log_filter: tickets to keep (opening-time window, phase, attribute values).
+        attributes: free attributes to expand into columns (``"all"`` for every one).
+        catch_up: bring the read model up to date first.
+
+    Returns:
+        One row per recorded activity (retractions dropped, corrections applied),
+        sorted by ticket, time and version. Columns: ``case:concept:name``,
+        ``concept:name``, ``time:timestamp``, ``start_timestamp`` (NaT if none),
+        ``org:resource``, ``org:group`` (the step's team, else the ticket's),
+        ``case:opened_at``, ``case:<field>`` for each case field, ``@@event_id``
+        (notification id), ``@@version``, ``recorded_at``, ``source_ref``, the
+        requested free attributes (objects), and ``case:phase`` (None outside phases).
+        Times are ``datetime64[us, UTC]``; text columns pandas' default string dtype
+        (object when every value is missing).
+    """
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if catch_up:
+        store.projection.catch_up()
+    log_filter = log_filter or LogFilter()
+    table = _read_columnar(store)
+    mask = pc.equal(table["retracted"], 0)
+    if log_filter.start is not None:
+        mask = pc.and_(mask, pc.greater_equal(table["opened_at"], _us(log_filter.start)))
+    if log_filter.end is not None:
+        mask = pc.and_(mask, pc.less(table["opened_at"], _us(log_filter.end)))
+    free_filters: dict[str, tuple[str, ...]] = {}
+    for key, values in log_filter.where.items():
+        if key in CASE_FIELDS:
+            column = {"team": "case_team"}.get(key, key)
+            hit = pc.is_in(table[column], value_set=pa.array(list(values), type=pa.string()))
+            mask = pc.and_(mask, pc.fill_null(hit, False))
+        else:
+            free_filters[key] = values
+    if pc.min(mask).as_py() is False:  # something to drop (an all-true mask copies nothing)
+        table = table.filter(mask)
+    n = table.num_rows
+    # Sort by (ticket, time, version): tickets ranked once in their dictionary, then an integer sort.
+    tickets = pc.dictionary_encode(table["ticket"].combine_chunks())
+    ticket_rank = pc.take(pc.rank(tickets.dictionary, sort_keys="ascending", tiebreaker="first"), tickets.indices)
+    order = pc.sort_indices(
+        pa.table({"t": ticket_rank, "o": table["occurred_at"], "v": table["version"]}),
+        sort_keys=[("t", "ascending"), ("o", "ascending"), ("v", "ascending")],
+    )
+    utc = pa.timestamp("us", tz="UTC")
+    names: list[str] = []
+    arrays: list[Any] = []
+    for name, source in _FRAME_COLUMNS:
+        col = pc.coalesce(table["team"], table["case_team"]) if source is None else table[source]
+        if source in _TIME_COLUMNS:
+            col = col.cast(utc)
+        names.append(name)
+        arrays.append(col)
+    if free_filters or attributes:
+        arrays.append(table["attrs"])
+    with ThreadPoolExecutor(2) as pool:  # gathering strings is the costly part; arrow releases the GIL
+        arrays = list(pool.map(lambda col: col.take(order), arrays))
+    attrs_column = arrays.pop() if free_filters or attributes else None
+    # Text columns with no value at all are object columns of None, as pandas infers them.
+    empty_text = [name for name, col in zip(names, arrays, strict=True)
+                  if pa.types.is_string(col.type) and col.null_count == n]
+    frame_table = pa.Table.from_arrays(arrays, names=names)
+    df = frame_table.to_pandas(split_blocks=True, self_destruct=True)
+    del frame_table, arrays
+    for name in empty_text:
+        df[name] = pd.Series(np.full(n, None, dtype=object), index=df.index, dtype=object)
+    wanted: set[str] | None = None
+    if attributes == "all":
+        wanted = None
+    elif attributes:
+        wanted = set(attributes)
+    if free_filters or attributes:
+        keys = set(free_filters) | (wanted or set())
+        decode = store.mapper.transcoder.decode
+        memo: dict[str, dict[str, Any]] = {}
+
+        def attrs_of(text: str | None) -> dict[str, Any]:
+            if not text:
+                return {}
+            found = memo.get(text)
+            if found is None:
+                found = memo[text] = decode(text.encode())
+            return found
+
+        assert attrs_column is not None
+        parsed = [attrs_of(a) for a in attrs_column.to_pylist()]
+        if wanted is None and attributes == "all":
+            keys = set().union(*parsed) if parsed else set()
+        for key in sorted(keys):
+            df[key] = pd.Series([p.get(key) for p in parsed], index=df.index, dtype=object)
+    phases = list_phases(store)
+    df["case:phase"] = assign_phases(df, phases)
+    if log_filter.phase:
+        known = {p.name for p in phases}
+        if log_filter.phase not in known:
+            raise FilterError(
+                f"no phase {log_filter.phase!r} (known: {', '.join(sorted(known)) or 'none'}; "
+                "define one with `csmine phase add`)"
+            )
+        df = df[df["case:phase"] == log_filter.phase]
+    for key, values in free_filters.items():
+        if key == "phase":
+            df = df[df["case:phase"].isin(values)]
+            continue
+        df = df[df[key].astype("string").isin(list(values)).fillna(False).to_numpy(dtype=bool)]
+    if len(df) != n:
+        df = df.reset_index(drop=True)
     return df
 
 

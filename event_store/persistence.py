@@ -5,7 +5,8 @@ A store is a SQLite file (the embedded default) or a PostgreSQL database. The
 
 * ``event_chain`` / ``chain_head``: the per-ticket hash chain and the log head,
   written **in the same transaction** as the events by the recorders below;
-* ``event_log`` / ``tickets`` / ``phases`` / ``projection_state``: the read model;
+* ``event_log`` / ``tickets`` / ``phases`` / ``projection_state``: the read model
+  (``event_log_columns``: a derived columnar copy of ``event_log``);
 * ``csmine_meta``: marks the database as a csmine store (schema version).
 
 On SQLite, triggers refuse UPDATE and DELETE on the events and chain tables.
@@ -27,6 +28,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from event_store.db import Cursor, Database
 from event_store.errors import StoreConfigError
 from event_store.integrity import ZERO, head_link, stream_link
+from event_store.projection import columns_table_ddl
 
 SCHEMA_VERSION = "1"
 #: Seconds to wait for a PostgreSQL server before giving up (URL ``?connect_timeout=``).
@@ -194,6 +196,7 @@ def schema_statements(postgres: bool, events_table: str) -> list[str]:
         "CREATE INDEX IF NOT EXISTS tickets_opened ON tickets (opened_at, notification_id)",
         f"CREATE TABLE IF NOT EXISTS phases (name TEXT PRIMARY KEY, start_at {big} NOT NULL, end_at {big}, "
         f"cohort TEXT NOT NULL, note TEXT, notification_id {big} NOT NULL)",
+        columns_table_ddl(postgres),
     ]
     if not postgres:
         for table in (events_table, "event_chain"):

@@ -103,6 +103,42 @@ INSERT_EVENT_LOG = (
 )
 
 
+COLUMNS_TABLE = "event_log_columns"
+
+
+def columns_table_ddl(postgres: bool) -> str:
+    """DDL of ``event_log_columns``: Arrow IPC chunks of ``event_log`` in notification order.
+
+    Each row covers the notification ids ``first_nid..last_nid`` (inclusive, contiguous
+    with the previous chunk) and holds ``rows`` ``event_log`` rows. It is derived data,
+    written lazily by :func:`csmine.eventlog.load_event_log`; the projection deletes the
+    chunks a correction or retraction touches and empties the table on rebuild.
+    """
+    big = "BIGINT" if postgres else "INTEGER"
+    blob = "BYTEA" if postgres else "BLOB"
+    return (f"CREATE TABLE IF NOT EXISTS {COLUMNS_TABLE} (chunk {big} PRIMARY KEY, first_nid {big} NOT NULL, "
+            f"last_nid {big} NOT NULL, rows {big} NOT NULL, arrow {blob} NOT NULL)")
+
+
+def ensure_columns_table(db: Database) -> None:
+    """Create ``event_log_columns`` in a store made before it existed (once per connection)."""
+    if getattr(db, "_columns_table_ready", False):
+        return
+    if not db.table_exists(COLUMNS_TABLE):
+        with db.transaction(write=True) as cur:
+            cur.execute(columns_table_ddl(cur.postgres))
+    db._columns_table_ready = True  # type: ignore[attr-defined]
+
+
+def drop_ticket_chunks(cur: Cursor, ticket: str) -> None:
+    """Delete the columnar chunks whose notification range holds any row of ``ticket``."""
+    cur.execute(
+        f"DELETE FROM {COLUMNS_TABLE} WHERE chunk IN (SELECT c.chunk FROM {COLUMNS_TABLE} c "
+        "JOIN event_log e ON e.notification_id BETWEEN c.first_nid AND c.last_nid WHERE e.ticket = ?)",
+        (ticket,),
+    )
+
+
 def lock_projection(cur: Cursor) -> None:
     """Serialise writers of the read model (SQLite: the write transaction already does).
 
@@ -140,6 +176,7 @@ class EventLogProjection:
             items = self.recorder.select_notifications(start, PAGE, inclusive_of_start=False)
             if not items:
                 return total
+            ensure_columns_table(self.db)
             with self.db.transaction(write=True) as cur:
                 lock_projection(cur)
                 # Other processes may have corrected tickets: cached case rows are per transaction.
@@ -159,10 +196,11 @@ class EventLogProjection:
                 progress(len(items))
 
     def rebuild(self) -> int:
-        """Drop the read model and recreate it from the whole event log."""
+        """Drop the read model (and its columnar copy) and recreate it from the whole event log."""
+        ensure_columns_table(self.db)
         with self.db.transaction(write=True) as cur:
             lock_projection(cur)
-            for table in ("event_log", "tickets", "phases"):
+            for table in ("event_log", "tickets", "phases", COLUMNS_TABLE):
                 cur.execute(f"DELETE FROM {table}")
             cur.execute("DELETE FROM projection_state WHERE name = ?", (NAME,))
         self._case_cache.clear()
@@ -242,6 +280,8 @@ class EventLogProjection:
         if case is None:
             raise RuntimeError(f"correction for unknown ticket {oid} at log position {n.id}")
         target = int(d["target_version"])
+        # The columnar copy of the ticket's rows is stale from here on.
+        drop_ticket_chunks(cur, case[0])
         if retract:
             cur.execute("UPDATE event_log SET retracted = 1 WHERE ticket = ? AND version = ?", (case[0], target))
             return
