@@ -218,7 +218,8 @@ def _load_rows_sql(
         if key == "phase":
             df = df[df["case:phase"].isin(values)]
             continue
-        df = df[df[key].astype("string").isin(list(values)).fillna(False).to_numpy(dtype=bool)]
+        hit = df[key].astype("string").isin(list(values)).fillna(False).to_numpy(dtype=bool)
+        df = df[df[CASE_ID].isin(df.loc[hit, CASE_ID].unique()).to_numpy(dtype=bool)]
     df = df.sort_values([CASE_ID, TIMESTAMP, "@@version"], kind="stable").reset_index(drop=True)
     return df
 
@@ -470,7 +471,10 @@ def load_event_log(
         if key == "phase":
             df = df[df["case:phase"].isin(values)]
             continue
-        df = df[df[key].astype("string").isin(list(values)).fillna(False).to_numpy(dtype=bool)]
+        # A free attribute may sit on some steps only (BPIC's impact): keep whole
+        # tickets with a matching step, so their processes stay complete.
+        hit = df[key].astype("string").isin(list(values)).fillna(False).to_numpy(dtype=bool)
+        df = df[df[CASE_ID].isin(df.loc[hit, CASE_ID].unique()).to_numpy(dtype=bool)]
     if len(df) != n:
         df = df.reset_index(drop=True)
     return df

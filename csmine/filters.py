@@ -16,7 +16,8 @@ class LogFilter:
         start: keep tickets opened at or after this business time (tz-aware).
         end: keep tickets opened before this business time (tz-aware).
         phase: keep tickets that belong to this phase (see ``csmine phase``).
-        where: attribute equality tests, ``{"channel": ("phone", "email")}``;
+        where: attribute equality tests, ``{"channel": ("phone", "email")}``; a free
+            attribute keeps whole tickets with at least one matching step;
             several values of one key are alternatives, several keys must all hold.
             Case columns (channel, category, priority, emotion, customer, team,
             region) and free attributes are both accepted.
@@ -53,3 +54,17 @@ def parse_where(items: tuple[str, ...] | list[str]) -> dict[str, tuple[str, ...]
             raise FilterError(f"cannot read filter {item!r}: expected key=value (e.g. region=East)")
         out.setdefault(key, []).extend(v.strip() for v in value.split(","))
     return {k: tuple(v) for k, v in out.items()}
+
+
+def attrs_match(attrs: dict[str, object], where: dict[str, tuple[str, ...]]) -> bool:
+    """Whether one event's free attributes pass every ``where`` test.
+
+    A value passes when its text is one of the accepted values (as
+    :func:`csmine.eventlog.load_event_log` compares them); a missing or null
+    attribute never passes.
+    """
+    for key, values in where.items():
+        value = attrs.get(key)
+        if value is None or str(value) not in values:
+            return False
+    return True

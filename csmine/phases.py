@@ -123,8 +123,9 @@ def define_phase(
         The phase as now defined.
 
     Raises:
-        PhaseError: empty name, naive times, ``end`` not after ``start``, or the phase
-            exists and ``replace`` is False.
+        PhaseError: empty name, naive times, ``end`` not after ``start``, a cohort key
+            that no ticket of the store has as a ticket attribute (only checked once the
+            store holds tickets), or the phase exists and ``replace`` is False.
     """
     name = name.strip()
     if not name:
@@ -143,6 +144,17 @@ def define_phase(
             raise PhaseError(f"phase {name!r}: a cohort cannot test the phase itself (drop --where phase=...)")
         if not values or any(not v for v in values):
             raise PhaseError(f"phase {name!r}: cohort {key}= has an empty value (write e.g. --where {key}=East)")
+    unknown = sorted(k for k in cohort if k not in CASE_FIELDS)
+    if unknown:
+        known_attrs = ticket_attributes(store)
+        if known_attrs is not None:
+            missing = [k for k in unknown if k not in known_attrs]
+            if missing:
+                raise PhaseError(
+                    f"phase {name!r}: no ticket has the attribute {', '.join(missing)} "
+                    f"(ticket attributes: {', '.join(sorted(known_attrs))}); a cohort tests attributes "
+                    "of the ticket, not of its steps, so this phase would hold no ticket"
+                )
     existing = {p.name for p in list_phases(store)}
     if name in existing and not replace:
         raise PhaseError(
@@ -151,6 +163,20 @@ def define_phase(
         )
     store.define_phase(name, start, end, {k: list(v) for k, v in cohort.items()}, note=note, actor=actor)
     return Phase(name=name, start=start, end=end, cohort=cohort, note=note)
+
+
+def ticket_attributes(store: TicketStore) -> set[str] | None:
+    """The attributes a cohort can test: the case columns and every free attribute
+    some ticket carries (keys of ``tickets.case_attrs``); None when the store holds
+    no ticket yet (nothing to check against)."""
+    store.projection.catch_up()
+    if not store.db.query("SELECT 1 FROM tickets LIMIT 1"):
+        return None
+    keys = set(CASE_FIELDS)
+    for (text,) in store.db.query("SELECT DISTINCT case_attrs FROM tickets WHERE case_attrs IS NOT NULL"):
+        if text:
+            keys.update(json.loads(text))
+    return keys
 
 
 def remove_phase(store: TicketStore, name: str, *, note: str = "", actor: str | None = None) -> None:
@@ -298,5 +324,6 @@ __all__ = [
     "phase_history",
     "phase_infos",
     "remove_phase",
+    "ticket_attributes",
     "tickets_frame",
 ]

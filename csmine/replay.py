@@ -53,7 +53,7 @@ from event_store.records import CASE_FIELDS
 
 from csmine.errors import CheckFailedError, CsmineError, FilterError
 from csmine.eventlog import assign_phases, list_phases
-from csmine.filters import LogFilter
+from csmine.filters import LogFilter, attrs_match
 
 if TYPE_CHECKING:
     from event_store.application import TicketStore
@@ -121,8 +121,10 @@ def stream_events(store: TicketStore, log_filter: LogFilter | None = None, *,
     ``(occurred_at, notification_id)``; both are read with keyset pagination
     (``page`` rows at a time) and merged, an opening before a step at the same
     instant. Retracted steps are left out and corrections applied (the projection
-    holds them). Only tickets the filter admits are streamed: the opening window and
-    case columns are tested in SQL, the phase and free case attributes per page.
+    holds them). Only tickets the filter admits are streamed, each whole: the opening
+    window and case columns are tested in SQL, the phase per page, and free
+    attributes select the tickets with at least one step carrying them (the tickets
+    :func:`csmine.eventlog.load_event_log` keeps), computed once up front.
 
     Args:
         store: an open store (its read model is caught up first).
@@ -139,6 +141,9 @@ def stream_events(store: TicketStore, log_filter: LogFilter | None = None, *,
     rejected: set[str] = set()
     ticket_sql, ticket_params = _ticket_conditions(log_filter)
     event_free = {k: v for k, v in log_filter.where.items() if k not in CASE_FIELDS and k != "phase"}
+    # Free attributes select whole tickets: those with a step that carries them (the
+    # tickets load_event_log keeps); all of such a ticket's steps are streamed.
+    matching = _tickets_with_attributes(store, log_filter, event_free) if event_free else None
 
     def admit_rows(rows: list[tuple[Any, ...]]) -> list[tuple[str, int, int, str | None]]:
         import pandas as pd
@@ -158,7 +163,7 @@ def stream_events(store: TicketStore, log_filter: LogFilter | None = None, *,
         phase = assign_phases(frame, phases).tolist()
         out = []
         for r, ph in zip(rows, phase, strict=True):
-            ok = True
+            ok = matching is None or r[0] in matching
             if log_filter.phase and ph != log_filter.phase:
                 ok = False
             wanted = log_filter.where.get("phase")
@@ -202,14 +207,13 @@ def stream_events(store: TicketStore, log_filter: LogFilter | None = None, *,
             admit_rows(rows)
 
     event_sql, event_params = _event_conditions(log_filter)
-    with_attrs = ", attrs" if event_free else ""
 
     def steps() -> Iterator[StreamEvent]:
         last = (-(2**62), -1)
         while True:
             with store.db.transaction() as cur:
                 cur.execute(
-                    f"SELECT occurred_at, notification_id, ticket, activity, actor{with_attrs} FROM event_log "
+                    "SELECT occurred_at, notification_id, ticket, activity, actor FROM event_log "
                     f"WHERE retracted = 0 AND (occurred_at, notification_id) > (?, ?)"
                     f"{event_sql} ORDER BY occurred_at, notification_id LIMIT ?",
                     (last[0], last[1], *event_params, page),
@@ -220,10 +224,8 @@ def stream_events(store: TicketStore, log_filter: LogFilter | None = None, *,
             last = (rows[-1][0], rows[-1][1])
             for row in rows:
                 ticket = row[2]
-                if event_free:
-                    attrs = json.loads(row[5]) if row[5] else {}
-                    if not all(str(attrs.get(k)) in v for k, v in event_free.items()):
-                        continue
+                if matching is not None and ticket not in matching:
+                    continue
                 yield StreamEvent(int(row[0]), "activity", ticket, row[3], int(row[1]), row[4])
 
     merged = heapq.merge(openings(), steps(), key=lambda e: (e.time_us, e.kind != "opened", e.event_id))
@@ -240,6 +242,30 @@ def stream_events(store: TicketStore, log_filter: LogFilter | None = None, *,
                 admitted[item.ticket])
         else:
             yield item
+
+
+def _tickets_with_attributes(store: TicketStore, log_filter: LogFilter,
+                             free: dict[str, tuple[str, ...]]) -> set[str]:
+    """The tickets (within the filter's window and case columns) with a live step whose
+    free attributes pass every test of ``free``: the tickets :func:`load_event_log` keeps."""
+    event_sql, event_params = _event_conditions(log_filter)
+    decode = store.mapper.transcoder.decode
+    memo: dict[str, bool] = {}
+    found: set[str] = set()
+    with store.db.transaction() as cur:
+        cur.execute(
+            f"SELECT ticket, attrs FROM event_log WHERE retracted = 0 AND attrs IS NOT NULL{event_sql}",
+            event_params,
+        )
+        for ticket, text in cur.raw.fetchall():
+            if ticket in found or not text:
+                continue
+            ok = memo.get(text)
+            if ok is None:
+                ok = memo[text] = attrs_match(decode(text.encode()), free)
+            if ok:
+                found.add(ticket)
+    return found
 
 
 def _ticket_conditions(log_filter: LogFilter) -> tuple[str, list[Any]]:
@@ -1018,6 +1044,8 @@ def limit_clocks(
     codes, t_us, eids = codes[order], t_us[order], eids[order]
     acts = df[activity_key].astype(str).to_numpy(dtype=object)[order]
     steps = pd.Series(acts).map(sop.activity_map()).to_numpy(dtype=object)
+    if not pd.notna(steps).any():  # no activity of the log belongs to the SOP: nothing to time
+        return empty
 
     def column(name: str) -> np.ndarray:
         if name in df.columns:
@@ -1058,7 +1086,7 @@ def limit_clocks(
         term = np.flatnonzero(is_step | close | is_since)
         pos = np.searchsorted(term, arm_rows, side="right")
         has = pos < len(term)
-        nxt = np.where(has, term[np.minimum(pos, len(term) - 1)], -1)
+        nxt = np.where(has, term[np.minimum(pos, len(term) - 1)], -1) if len(term) else np.full(len(pos), -1)
         has &= codes[np.maximum(nxt, 0)] == arm_codes
         nxt = np.where(has, nxt, -1)
         safe = np.maximum(nxt, 0)

@@ -180,7 +180,8 @@ def build_report(
         store: the store.  log_filter: which tickets.
         sop: the SOP to hold the tickets against (default: the one the activity names fit).
         compare: two phase names (A = baseline, B = pilot) to compare; default:
-            ``baseline`` and ``pilot`` when both phases exist.
+            ``baseline`` and ``pilot`` when both phases exist (skipped, with a note on
+            the page, when one of them holds no tickets; an explicit pair fails then).
         progress: called with a short label before each stage.
         sample: how many ticket traces to show.
     """
@@ -291,7 +292,8 @@ def build_report(
 
     step("comparison")
     phases = {p.name for p in list_phases(store)}
-    if compare is None and {"baseline", "pilot"} <= phases:
+    chosen_compare = compare is None and {"baseline", "pilot"} <= phases
+    if chosen_compare:
         compare = ("baseline", "pilot")
     comparison = None
     compare_svg = None
@@ -311,6 +313,18 @@ def build_report(
 
         df_a = phase_log(a)
         df_b = phase_log(b)
+        empty_sides = [n for n, d in ((a, df_a), (b, df_b)) if len(d) == 0]
+        if chosen_compare and empty_sides:
+            # Chosen for the user (both phases exist), not asked for: a side without
+            # tickets skips the section instead of failing the whole report.
+            note = (f"Comparison of {b} against {a} skipped: phase {' and '.join(empty_sides)} holds no tickets"
+                    f"{' matching ' + log_filter.describe() if log_filter.where else ''} "
+                    "(see `csmine phase list`; ask for another pair with --compare A B).")
+            comparison = {"summary": note, "headers": [], "rows": []}
+            findings["comparison_skipped"] = note
+            compare = None
+    if compare is not None and sop is not None:
+        a, b = compare
         cmp = compare_logs(df_a, df_b, sop, label_a=a, label_b=b, filter_a=f"phase {a}", filter_b=f"phase {b}")
         rows = []
         for k in cmp.kpis:

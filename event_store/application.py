@@ -44,6 +44,8 @@ from event_store.persistence import (
     check_sqlite_file,
     insert_stored_events,
     parse_location,
+    schema_revision,
+    schema_statements,
     write_chain,
 )
 from event_store.projection import (
@@ -637,6 +639,33 @@ def _clean_case(case: dict[str, Any]) -> dict[str, Any]:
     return {k: (str(v) if k in CASE_FIELDS and v is not None else v) for k, v in case.items() if v is not None}
 
 
+def ensure_schema(store: TicketStore) -> None:
+    """Bring csmine's own tables and indexes of an existing store up to this version.
+
+    The statements are idempotent (``IF NOT EXISTS``); they run only when the
+    store's ``schema_rev`` differs from this code's, in one write transaction.
+    """
+    rev = schema_revision(store.location.kind == "postgres", store.recorder.events_table_name)  # type: ignore[attr-defined]
+    rows = store.db.query("SELECT value FROM csmine_meta WHERE key = ?", ("schema_rev",))
+    if rows and rows[0][0] == rev:
+        return
+    postgres = store.location.kind == "postgres"
+    try:
+        with store.db.transaction(write=True) as cur:
+            for statement in schema_statements(postgres, store.recorder.events_table_name):  # type: ignore[attr-defined]
+                cur.execute(statement)
+            if postgres:
+                cur.execute("INSERT INTO csmine_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                            "SET value = EXCLUDED.value", ("schema_rev", rev))
+            else:
+                cur.execute("INSERT OR REPLACE INTO csmine_meta (key, value) VALUES (?, ?)", ("schema_rev", rev))
+    except Exception:
+        if not postgres:
+            raise
+        # An append-only application role may not run DDL (docs/event-store.md): the
+        # schema owner applies the upgrade by opening the store once.
+
+
 def open_store(location: str, *, create: bool = False, catch_up: bool = True) -> TicketStore:
     """Open (or, with ``create``, make) the csmine store at ``location``.
 
@@ -696,10 +725,16 @@ def open_store(location: str, *, create: bool = False, catch_up: bool = True) ->
                 store = TicketStore(loc, loc.library_env())
             finally:
                 guard.close()  # ends the session, which releases the lock
+        elif not fresh:
+            # An existing SQLite store is opened without the library's DDL, which
+            # would wait for the write lock behind a running import; csmine's own
+            # schema changes are applied once, by revision (see ensure_schema).
+            store = TicketStore(loc, {**loc.library_env(), "CREATE_TABLE": "false"})
         else:
             store = TicketStore(loc, loc.library_env())
     except Exception as exc:
         raise StoreConfigError(f"cannot open store {loc.display}: {exc}") from exc
+    ensure_schema(store)
     if fresh:
         with store.db.transaction(write=True) as cur:
             if loc.kind == "postgres":

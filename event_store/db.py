@@ -107,10 +107,10 @@ class Database:
 
     def table_exists(self, name: str) -> bool:
         if self.postgres:
-            rows = self.query(
-                "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                (self.pg_schema, name),
-            )
+            # to_regclass sees tables the current role has no privilege on (an
+            # append-only application role), unlike information_schema.
+            rows = self.query("SELECT to_regclass(?)", (f'"{self.pg_schema}"."{name}"',))
+            return bool(rows and rows[0][0] is not None)
         else:
             rows = self.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name = ?", (name,))
         return bool(rows)

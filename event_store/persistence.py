@@ -22,7 +22,6 @@ from urllib.parse import parse_qs, unquote, urlparse
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from event_store.db import Cursor, Database
@@ -75,7 +74,7 @@ class StoreLocation:
             "POSTGRES_SCHEMA": self.pg["schema"],
             "POSTGRES_LOCK_TIMEOUT": "30",
             "POSTGRES_CONNECT_TIMEOUT": self.pg["connect_timeout"],
-            "APPLICATION_RECORDER_TOPIC": recorder + "ChainedPostgresApplicationRecorder",
+            "APPLICATION_RECORDER_TOPIC": "event_store.postgres_recorder:ChainedPostgresApplicationRecorder",
             "IS_SNAPSHOTTING_ENABLED": "no",
         }
         return env
@@ -254,6 +253,13 @@ def insert_stored_events(cur: Cursor, table: str, stored_events: Sequence[Stored
     return list(range(first, last + 1))
 
 
+def schema_revision(postgres: bool, events_table: str) -> str:
+    """A fingerprint of csmine's DDL: a store whose recorded revision differs gets it applied."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(schema_statements(postgres, events_table)).encode()).hexdigest()[:16]
+
+
 def canonical_id(originator_id: UUID | str) -> str:
     """Ticket ids are hashed in canonical UUID form on every backend."""
     if isinstance(originator_id, UUID):
@@ -326,28 +332,4 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         ids = super()._insert_events(c, stored_events, **kwargs)
         assert ids is not None
         write_chain(Cursor(c, False), stored_events, ids)
-        return ids
-
-
-class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
-    """The library's PostgreSQL recorder, plus hash chain and schema, in one transaction.
-
-    The chain is written after the insert, while the library's EXCLUSIVE table lock
-    is held, so links are appended in notification order.
-    """
-
-    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
-        super().__init__(datastore, events_table_name=events_table_name)
-        from psycopg.sql import SQL
-
-        for statement in schema_statements(True, events_table_name):
-            self.sql_create_statements.append(SQL(statement))  # type: ignore[arg-type]
-
-    def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        assert ids is not None
-        from psycopg.rows import tuple_row
-
-        with curs.connection.cursor(row_factory=tuple_row) as c:
-            write_chain(Cursor(c, True), stored_events, ids)
         return ids

@@ -24,7 +24,8 @@ def generate() -> str:
     out = ["# CLI reference", "",
            "Generated from `--help` by `scripts/gen_cli_docs.py`; `tests/cli/test_docs.py` checks it is current.", ""]
     for path, cmd in walk(cli, ["csmine"]):
-        ctx = click.Context(cmd, info_name=" ".join(path), terminal_width=100, max_content_width=100)
+        ctx = click.Context(cmd, info_name=" ".join(path), terminal_width=100, max_content_width=100,
+                            help_option_names=["-h", "--help"])
         out.append(f"## `{' '.join(path)}`")
         out.append("")
         out.append("```text")

@@ -28,6 +28,14 @@ class CsmineGroup(click.Group):
         except EXPECTED_ERRORS as exc:
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(exit_code_for(exc))
+        except OSError as exc:
+            # A file that cannot be written or read (permission, disk full, ...):
+            # a message, not a traceback.
+            name = exc.filename if exc.filename is not None else "a file"
+            what = exc.strerror or str(exc)
+            label = repr(str(name)) if exc.filename is not None else name
+            click.echo(f"Error: cannot write/read {label}: {what}", err=True)
+            ctx.exit(3)
 
 
 @click.group(cls=CsmineGroup, context_settings={"help_option_names": ["-h", "--help"]})

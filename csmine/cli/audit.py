@@ -11,11 +11,16 @@ from typing import Any
 import click
 
 from csmine.cli.options import (
+    choose_sop,
     echo_json,
     filter_options,
     json_option,
+    out_folder,
+    out_path,
     parse_time,
+    sop_option,
     store_option,
+    to_jsonable,
 )
 from csmine.cli.render import console, table
 
@@ -37,29 +42,14 @@ def _open(store: str) -> Any:
 
 def _sop(name: str | None, df: Any, *, required: bool) -> Any:
     """The SOP asked for, ``none``, or the shipped one that names the log's activities."""
-    from process_models import load_sop
-
-    if name is not None and name.lower() == "none":
-        if required:
-            raise click.BadParameter("the audit checklist needs an SOP", param_hint="--sop")
+    if name is not None and name.strip().lower() == "none" and required:
+        raise click.BadParameter("the audit checklist needs an SOP", param_hint="--sop")
+    if not name and (df is None or not len(df)) and not required:
         return None
-    if name:
-        return load_sop(name)
-    from csmine.kpi import suggest_sop
-
-    if (df is None or not len(df)) and not required:
-        return None
-    guess, coverage = suggest_sop(df) if df is not None and len(df) else (None, 0.0)
-    if guess is None:
-        if required:
-            raise click.BadParameter(
-                f"no shipped SOP names the log's activities (best covers {coverage:.0%}): pass --sop NAME or a file",
-                param_hint="--sop")
-        click.echo("note: no shipped SOP names this ticket's activities; pass --sop to check one", err=True)
-        return None
-    click.echo(f"note: using SOP {guess!r} (its steps and aliases name {coverage:.0%} of the events; "
-               "pass --sop to choose another)", err=True)
-    return load_sop(guess)
+    model, note = choose_sop(name, df, allow_none=not required)
+    if note and not name:
+        click.echo(f"note: {note}", err=True)
+    return model
 
 
 def _calendar(spec: str | None) -> Any:
@@ -68,7 +58,7 @@ def _calendar(spec: str | None) -> Any:
     return parse_calendar(spec)
 
 
-_sop_option = click.option("--sop", metavar="NAME|FILE", help="SOP name or file; default: guessed from the activities.")
+_sop_option = sop_option(default_text="the shipped SOP that names the activities")
 _calendar_option = click.option(
     "--calendar", "calendar_spec", metavar="SPEC",
     help="Business calendar for SOP clocks, e.g. hours=8-20,days=mon-fri,tz=Asia/Shanghai.")
@@ -88,7 +78,7 @@ def keys_group() -> None:
 
 
 @keys_group.command("init")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), metavar="DIR",
+@click.option("--out", "out_dir", type=out_folder, metavar="DIR",
               help="Folder for the key pair (default: ~/.config/csmine/keys).")
 @click.option("--force", is_flag=True, help="Replace an existing key pair.")
 def keys_init_cmd(out_dir: str | None, force: bool) -> None:
@@ -113,7 +103,7 @@ def keys_init_cmd(out_dir: str | None, force: bool) -> None:
 @click.command("checkpoint")
 @click.option("--key", "key_path", envvar="CSMINE_KEY", metavar="FILE",
               help="Private key (env CSMINE_KEY; default ~/.config/csmine/keys/csmine-ed25519.key).")
-@click.option("--out", "out", metavar="FILE", help="Checkpoint file (default csmine-checkpoint-<time>.json; - for stdout).")
+@click.option("--out", "out", type=out_path, metavar="FILE", help="Checkpoint file (default csmine-checkpoint-<time>.json; - for stdout).")
 @json_option
 @store_option
 def checkpoint_cmd(key_path: str | None, out: str | None, as_json: bool, store: str) -> None:
@@ -217,7 +207,7 @@ def _print_verify(report: Any) -> None:
               help="Only what the store had recorded up to log position N.")
 @_sop_option
 @_calendar_option
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), metavar="FILE",
+@click.option("--html", "html_path", type=out_path, metavar="FILE",
               help="Also write a one-page HTML view (path drawn on the SOP flowchart).")
 @json_option
 @store_option
@@ -239,7 +229,7 @@ def trace_cmd(ticket: str, as_of: str | None, known_at: int | None, sop: str | N
 
     when = parse_time(as_of, param="--as-of")
     with _open(store) as s:
-        model = _sop(sop, _ticket_frame(s, ticket) if sop is None else None, required=False)
+        model = _sop(sop, _ticket_frame(s, ticket), required=False)
         result = trace_ticket(s, ticket, sop=model, as_of=when, known_at=known_at, calendar=_calendar(calendar_spec))
     if html_path:
         from csmine.render.trace_html import (
@@ -365,7 +355,7 @@ def audit_group() -> None:
 @_calendar_option
 @click.option("--inform-within", metavar="DURATION",
               help="Longest silence allowed by 'customer kept informed' (default: SOP target or 24 h).")
-@click.option("--out", "out", type=click.Path(dir_okay=False), metavar="FILE.csv|FILE.json",
+@click.option("--out", "out", type=out_path, metavar="FILE.csv|FILE.json",
               help="Also write the checklist as CSV or JSON.")
 @filter_options
 @json_option
@@ -399,7 +389,8 @@ def sample_cmd(rate: float, seed: str, sop: str | None, calendar_spec: str | Non
         if out.lower().endswith(".csv"):
             result.to_frame().to_csv(out, index=False)
         else:
-            Path(out).write_text(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            Path(out).write_text(json.dumps(to_jsonable(result.to_dict()), ensure_ascii=False, indent=2, allow_nan=False)
+                                 + "\n", encoding="utf-8")
         click.echo(f"wrote {out}", err=True)
     if as_json:
         echo_json(result.to_dict())
@@ -422,7 +413,7 @@ def sample_cmd(rate: float, seed: str, sop: str | None, calendar_spec: str | Non
 
 @audit_group.command("export")
 @click.argument("ticket")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), metavar="DIR",
+@click.option("--out", "out_dir", required=True, type=out_folder, metavar="DIR",
               help="Folder for the package.")
 @click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False, exists=True), metavar="FILE",
               help="Prove against this checkpoint (default: sign a new one with --key).")

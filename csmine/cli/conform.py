@@ -9,11 +9,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from csmine.cli.options import (
+    check_sop_covers,
     echo_json,
     filter_options,
     json_option,
+    out_path,
     quiet_option,
     show_progress,
+    sop_option,
     store_option,
 )
 from csmine.cli.render import console, table
@@ -156,11 +159,10 @@ def render_text(report: ConformanceReport, log_filter: LogFilter, *, top: int) -
 
 
 @click.command("conform")
-@click.option("--sop", "sop_ref", required=True, metavar="NAME|FILE",
-              help="Shipped SOP name (e.g. complaint, it-incident) or a .toml/.bpmn file.")
+@sop_option("sop_ref", required=True, help="Shipped SOP name (e.g. complaint, it-incident) or a .toml/.bpmn file")
 @click.option("--min-fitness", type=click.FloatRange(0.0, 1.0), metavar="X",
               help="Exit with code 5 when the log fitness is below X (for scripts and CI).")
-@click.option("--out", metavar="FILE", help="Write the SOP flowchart coloured by deviations (.svg, .png or .dot).")
+@click.option("--out", type=out_path, metavar="FILE", help="Write the SOP flowchart coloured by deviations (.svg, .png or .dot).")
 @click.option("--worst", default=10, show_default=True, type=click.IntRange(min=0),
               help="How many lowest-fitness tickets to list.")
 @click.option("--top", default=10, show_default=True, type=click.IntRange(min=1),
@@ -195,6 +197,7 @@ def conform_cmd(sop_ref: str, min_fitness: float | None, out: str | None, worst:
     sop = load_sop(sop_ref)
     with open_existing(store) as s:
         df = load_event_log(s, log_filter)
+    check_sop_covers(sop, df)
     if show_progress(quiet):
         click.echo(f"aligning {df['case:concept:name'].nunique():,} tickets with SOP {sop.id} …", err=True)
     report = check_conformance(df, sop, mapping=not no_aliases, worst=worst)

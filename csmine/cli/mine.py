@@ -6,7 +6,16 @@ from typing import Any
 
 import click
 
-from csmine.cli.options import echo_json, filter_options, json_option, quiet_option, store_option
+from csmine.cli.options import (
+    choose_sop,
+    echo_json,
+    filter_options,
+    json_option,
+    out_path,
+    quiet_option,
+    sop_option,
+    store_option,
+)
 from csmine.cli.render import console
 
 _SHARE = click.FloatRange(0.0, 1.0, min_open=True)
@@ -23,20 +32,10 @@ def _load(store: str, log_filter: Any, attributes: list[str] | None = None) -> A
 
 def _sop(name: str | None, df: Any) -> tuple[Any, str]:
     """The SOP asked for, or the shipped one that names the log's activities (note for stderr)."""
-    from process_models import load_sop
-
-    if name is not None and name.lower() == "none":
-        return None, "no SOP: roles, targets and time limits are not used"
-    if name:
-        return load_sop(name), ""
-    from csmine.kpi import suggest_sop
-
-    guess, coverage = suggest_sop(df)
-    if guess is None:
-        return None, (f"no shipped SOP names the log's activities (best covers {coverage:.0%} of events); "
-                      "KPIs that need SOP roles are not computed (pass --sop NAME or a file)")
-    return load_sop(guess), (f"using SOP {guess!r}: its steps and aliases name {coverage:.0%} of the events "
-                             "(pass --sop to choose another, --sop none for none)")
+    sop, note = choose_sop(name, df, allow_none=True)
+    if sop is None and not name:
+        note += "; KPIs that need SOP roles are not computed"
+    return sop, note
 
 
 def _calendar(spec: str | None) -> Any:
@@ -92,12 +91,12 @@ def _write_map(dot: str, out: str) -> None:
               help="Keep the most frequent paths covering this share (start/end stay connected).")
 @click.option("--mode", type=click.Choice(["frequency", "performance"]), default="frequency", show_default=True,
               help="Map overlay: tickets per path, or median waiting time.")
-@click.option("--out", metavar="FILE", help="Write the map: .svg, .png, .pdf or .dot.")
+@click.option("--out", type=out_path, metavar="FILE", help="Write the map: .svg, .png, .pdf or .dot.")
 @click.option("--direction", type=click.Choice(["TB", "LR"]), default="TB", show_default=True,
               help="Map layout: top to bottom or left to right.")
 @click.option("--variants", "n_variants", type=click.IntRange(0), default=10, show_default=True,
               help="How many variants to list.")
-@click.option("--bpmn", metavar="FILE", help="Write an inductive-miner model as BPMN 2.0.")
+@click.option("--bpmn", type=out_path, metavar="FILE", help="Write an inductive-miner model as BPMN 2.0.")
 @click.option("--noise", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.2, show_default=True,
               help="Inductive-miner noise threshold (0 keeps every path).")
 @click.option("--title", help="Title drawn on the map.")
@@ -185,11 +184,11 @@ def _print_discovery(pmap: Any, variants: list[Any], model: Any, mode: str) -> N
 
 
 @click.command("bottlenecks")
-@click.option("--sop", metavar="NAME", help="SOP name or file (waiting role, limits); default: guessed.")
+@sop_option(help="SOP (waiting role, limits): a shipped name or a .toml/.bpmn file; none for no SOP")
 @click.option("--calendar", "calendar_spec", metavar="SPEC",
               help="Business calendar, e.g. hours=8-20,days=mon-fri,holidays=2025-01-01;2025-05-01,tz=Asia/Shanghai")
 @click.option("--top", type=click.IntRange(1), default=10, show_default=True, help="Rows per table.")
-@click.option("--out", metavar="FILE", help="Write the map with the bottlenecks highlighted (.svg/.png/.dot).")
+@click.option("--out", type=out_path, metavar="FILE", help="Write the map with the bottlenecks highlighted (.svg/.png/.dot).")
 @click.option("--mode", type=click.Choice(["frequency", "performance"]), default="performance", show_default=True,
               help="Overlay of the map written with --out.")
 @click.option("--direction", type=click.Choice(["TB", "LR"]), default="TB", show_default=True,
@@ -305,12 +304,12 @@ def _print_bottlenecks(r: Any, top: int) -> None:
 
 
 @click.command("kpi")
-@click.option("--sop", metavar="NAME", help="SOP name or file (roles, targets, limits); default: guessed.")
+@sop_option(help="SOP (roles, targets, limits): a shipped name or a .toml/.bpmn file; none for no SOP")
 @click.option("--calendar", "calendar_spec", metavar="SPEC",
               help="Business calendar, e.g. hours=8-20,days=mon-fri,holidays=2025-01-01;2025-05-01,tz=Asia/Shanghai")
 @click.option("--priority-attr", default=None, metavar="ATTR",
               help="Attribute holding the SLA priority (default: the ticket priority; BPIC 2013: impact).")
-@click.option("--tickets", "tickets_out", metavar="FILE", help="Also write the per-ticket KPIs as CSV.")
+@click.option("--tickets", "tickets_out", type=out_path, metavar="FILE", help="Also write the per-ticket KPIs as CSV.")
 @filter_options
 @json_option
 @quiet_option

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
+import math
 import sys
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path, PurePath
 from typing import Any
 
 import click
@@ -34,8 +39,12 @@ def quiet_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--quiet", "-q", is_flag=True, help="No progress bars.")(f)
 
 
-def parse_time(value: str | None, *, param: str = "time") -> datetime | None:
-    """Parse an ISO date or date-time; naive values are taken as UTC."""
+def parse_time(value: str | None, *, param: str = "time", require_zone: bool = False) -> datetime | None:
+    """Parse an ISO date or date-time.
+
+    Naive values (no zone) are taken as UTC, or refused with ``require_zone``
+    (times that are recorded as business facts must say where they happened).
+    """
     if value is None:
         return None
     try:
@@ -46,13 +55,18 @@ def parse_time(value: str | None, *, param: str = "time") -> datetime | None:
             param_hint=param,
         ) from exc
     if dt.tzinfo is None:
+        if require_zone:
+            raise click.BadParameter(
+                f"{value!r} has no time zone: give a time zone, e.g. 2025-03-01T09:00+08:00 (or Z for UTC)",
+                param_hint=param,
+            )
         dt = dt.replace(tzinfo=UTC)
     return dt
 
 
 _FILTER_OPTIONS = [
-    click.option("--from", "from_", metavar="TIME", help="Tickets opened at or after TIME."),
-    click.option("--to", "to", metavar="TIME", help="Tickets opened before TIME."),
+    click.option("--from", "from_", metavar="TIME", help="Tickets opened at or after TIME (no zone given: UTC)."),
+    click.option("--to", "to", metavar="TIME", help="Tickets opened before TIME (no zone given: UTC)."),
     click.option("--phase", metavar="NAME", help="Tickets of this phase (see `csmine phase list`)."),
     click.option("--team", multiple=True, help="Only this team (repeatable)."),
     click.option("--channel", multiple=True, help="Only this channel (repeatable)."),
@@ -106,8 +120,174 @@ def build_filter(
     )
 
 
+def to_jsonable(value: Any) -> Any:
+    """``value`` as plain JSON data (dict, list, str, int, float, bool, None).
+
+    NaN and infinities become ``None``; numpy scalars and arrays, pandas objects,
+    datetimes and dates (ISO 8601), timedeltas (``str``), tuples and sets (lists),
+    dataclasses and enums are converted recursively; anything else becomes ``str``.
+    """
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if type(value).__name__ == "NaTType":
+        return None
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return str(value)
+    if isinstance(value, Enum):
+        return to_jsonable(value.value)
+    if isinstance(value, Decimal):
+        return to_jsonable(float(value))
+    if isinstance(value, PurePath):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(to_jsonable(k)) if not isinstance(k, str) else k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, set | frozenset):
+        items = [to_jsonable(v) for v in value]
+        try:
+            return sorted(items)
+        except TypeError:
+            return items
+    module = type(value).__module__.split(".")[0]
+    if module == "numpy":
+        if hasattr(value, "tolist"):  # ndarray and numpy scalars (item -> python type)
+            return to_jsonable(value.tolist())
+    if module == "pandas" and hasattr(value, "to_dict"):
+        return to_jsonable(value.to_dict())
+    return str(value)
+
+
 def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    """Print ``data`` as strict JSON (no NaN/Infinity tokens)."""
+    click.echo(json.dumps(to_jsonable(data), ensure_ascii=False, indent=2, allow_nan=False))
+
+
+class OutPath(click.ParamType):
+    """An output path whose folder must already exist (checked before any work).
+
+    ``-`` (stdout) passes through. With ``folder=True`` the value is a folder to be
+    made, and its parent must exist.
+    """
+
+    name = "path"
+
+    def __init__(self, *, folder: bool = False) -> None:
+        self.folder = folder
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or isinstance(value, PurePath) or str(value) == "-":
+            return value if not isinstance(value, PurePath) else str(value)
+        text = str(value)
+        path = Path(text).expanduser()
+        parent = path.parent if str(path.parent) else Path(".")
+        if not parent.exists():
+            self.fail(f"cannot write {text!r}: folder {str(parent)!r} does not exist", param, ctx)
+        if not parent.is_dir():
+            self.fail(f"cannot write {text!r}: {str(parent)!r} is not a folder", param, ctx)
+        if not self.folder and path.is_dir():
+            self.fail(f"cannot write {text!r}: it is a folder (give a file name)", param, ctx)
+        if self.folder and path.exists() and not path.is_dir():
+            self.fail(f"cannot write {text!r}: it is a file (give a folder)", param, ctx)
+        return text
+
+
+#: The parameter type of every option or argument naming a file csmine writes.
+out_path = OutPath()
+#: The same, for a folder csmine makes (its parent must exist).
+out_folder = OutPath(folder=True)
+
+
+def sop_option(
+    dest: str = "sop",
+    *,
+    required: bool = False,
+    default_text: str = "the shipped SOP that names the log's activities",
+    help: str = "SOP: a shipped name (see `csmine sop list`) or a .toml/.bpmn file",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The ``--sop NAME|FILE`` option; resolve its value with :func:`choose_sop`."""
+    text = f"{help}." if required else f"{help}; default: {default_text}."
+    return click.option("--sop", dest, required=required, metavar="NAME|FILE", help=text)
+
+
+def _activities(df: Any) -> Any:
+    from csmine.kpi import ACTIVITY
+
+    return df[ACTIVITY].astype(str)
+
+
+def check_sop_covers(sop: Any, df: Any) -> None:
+    """Raise :class:`SopMismatchError` when ``sop`` knows none of ``df``'s activities."""
+    if sop is None or df is None or len(df) == 0:
+        return
+    from csmine.cli.errors import SopMismatchError
+
+    activities = _activities(df)
+    mapping = sop.activity_map()
+    if activities.isin(list(mapping)).any():
+        return
+    seen = list(activities.value_counts().index[:3])
+    raise SopMismatchError(
+        f"SOP {sop.id!r} knows none of the log's activities (e.g. {', '.join(map(repr, seen))}): "
+        "pass --sop NAME|FILE with an SOP for this log (see `csmine sop list`, `csmine sop validate`)"
+    )
+
+
+def choose_sop(ref: str | None, df: Any = None, *, default: str | None = None,
+               allow_none: bool = False) -> tuple[Any, str]:
+    """The SOP for ``--sop REF`` and a note for stderr (empty when nothing to say).
+
+    ``REF`` names a shipped SOP or a file (unknown: ``ModelNotFoundError``, exit 4);
+    ``none`` means no SOP where ``allow_none``. Without ``REF``: the shipped SOP whose
+    steps and aliases name at least 90% of ``df``'s events (``csmine.kpi.suggest_sop``),
+    else ``default``, else ``None`` where ``allow_none``, else :class:`SopMismatchError`.
+    An SOP that knows none of ``df``'s activities raises :class:`SopMismatchError` (exit 4).
+    """
+    from process_models import load_sop
+
+    from csmine.cli.errors import SopMismatchError
+
+    if ref is not None and ref.strip().lower() == "none":
+        if not allow_none:
+            raise click.BadParameter("this command needs an SOP", param_hint="--sop")
+        return None, "no SOP: roles, targets and time limits are not used"
+    note = ""
+    if ref:
+        sop = load_sop(ref)
+    else:
+        have_log = df is not None and len(df) > 0
+        if have_log:
+            from csmine.kpi import suggest_sop
+
+            guess, coverage = suggest_sop(df)
+        else:
+            guess, coverage = None, 0.0
+        if guess is not None:
+            sop = load_sop(guess)
+            note = (f"using SOP {guess!r}: its steps and aliases name {coverage:.0%} of the events "
+                    "(pass --sop to choose another" + (", --sop none for none)" if allow_none else ")"))
+        elif default is not None:
+            sop = load_sop(default)
+            if have_log:
+                note = f"using the default SOP {default!r} (pass --sop to choose another)"
+        elif allow_none:
+            return None, ("no shipped SOP names the log's activities"
+                          + (f" (best covers {coverage:.0%} of events)" if have_log else "")
+                          + "; pass --sop NAME or a file to use one")
+        else:
+            raise SopMismatchError(
+                f"no shipped SOP names the log's activities (best covers {coverage:.0%} of events): "
+                "pass --sop NAME|FILE (see `csmine sop list`)")
+    check_sop_covers(sop, df)
+    return sop, note
 
 
 def show_progress(quiet: bool) -> bool:

@@ -11,12 +11,16 @@ from typing import Any
 import click
 
 from csmine.cli.options import (
+    choose_sop,
     echo_json,
     filter_options,
     json_option,
+    out_path,
     parse_time,
     quiet_option,
+    sop_option,
     store_option,
+    to_jsonable,
 )
 from csmine.cli.render import console
 
@@ -34,19 +38,8 @@ def _open(store: str) -> Any:
     return open_store(store)
 
 
-def _plain(value: Any) -> Any:
-    """Dataclasses, datetimes and tuples as JSON-ready values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, float) and value != value:
-        return None
-    return value
+#: Dataclasses, datetimes, tuples, numpy values as JSON-ready values (NaN as None).
+_plain = to_jsonable
 
 
 def _zone(name: str) -> tzinfo:
@@ -308,9 +301,9 @@ def _side_filter(positional: str | None, option: str | None, which: str) -> tupl
 @click.argument("side_b", required=False, metavar="[B]")
 @click.option("--a", "spec_a", metavar="SPEC", help="Side A as a filter: phase=NAME,from=TIME,to=TIME,KEY=V1|V2 ...")
 @click.option("--b", "spec_b", metavar="SPEC", help="Side B as a filter (same syntax).")
-@click.option("--sop", "sop_name", default="complaint", show_default=True, metavar="NAME",
-              help="SOP giving roles, targets, limits and the flow (the same for both sides).")
-@click.option("--out", "out_path", metavar="PATH",
+@sop_option("sop_name", default_text="the shipped SOP that names both sides' activities, else complaint",
+            help="SOP giving roles, targets, limits and the flow (the same for both sides)")
+@click.option("--out", "out_path", type=out_path, metavar="PATH",
               help="Draw B's map against A's: PATH (paths coloured by change in ticket share) and "
                    "PATH-wait (by change in median waiting time); .svg, .png, .pdf or .dot.")
 @click.option("--paths", "paths_share", type=click.FloatRange(0.0, 1.0, min_open=True), default=1.0, show_default=True,
@@ -345,10 +338,16 @@ def compare_cmd(side_a: str | None, side_b: str | None, spec_a: str | None, spec
         raise click.BadParameter("use at least 100 resamples", param_hint="--resamples")
     text_a, filter_a = _side_filter(side_a, spec_a, "A")
     text_b, filter_b = _side_filter(side_b, spec_b, "B")
-    sop = _load_sop(sop_name)
+    if sop_name:
+        _load_sop(sop_name)  # an unknown SOP fails before the logs are read
     with _open(store) as s:
         df_a = load_event_log(s, filter_a, attributes=["satisfaction"])
         df_b = load_event_log(s, filter_b, attributes=["satisfaction"])
+    import pandas as pd
+
+    sop, note = choose_sop(sop_name, pd.concat([df_a, df_b], ignore_index=True), default="complaint")
+    if note and not as_json and not quiet:
+        click.echo(note, err=True)
     comparison = compare_logs(
         df_a, df_b, sop, label_a=side_label(text_a, filter_a, "A"), label_b=side_label(text_b, filter_b, "B"),
         filter_a=filter_a.describe(), filter_b=filter_b.describe(), calendar=_calendar(calendar),
@@ -460,8 +459,8 @@ def _print_comparison(c: Any) -> None:
 @click.command("review")
 @click.option("--day", "day_text", metavar="DATE", help="Review this day (e.g. 2025-03-04).")
 @click.option("--week", "week_text", metavar="WEEK", help="Weekly bulletin of this ISO week (e.g. 2025-W10).")
-@click.option("--sop", "sop_name", default="complaint", show_default=True, metavar="NAME",
-              help="SOP to review against.")
+@sop_option("sop_name", default_text="the shipped SOP that names the log's activities, else complaint",
+            help="SOP to review against: a shipped name or a .toml/.bpmn file")
 @click.option("--baseline", "baseline_name", metavar="PHASE",
               help="Phase to hold the day's KPIs against (default: the phase named 'baseline', if defined).")
 @calendar_option
@@ -494,7 +493,8 @@ def review_cmd(day_text: str | None, week_text: str | None, sop_name: str, basel
     if (day_text is None) == (week_text is None):
         raise click.UsageError("give exactly one of --day DATE and --week WEEK")
     tz = _zone(tz_name)
-    sop = _load_sop(sop_name)
+    if sop_name:
+        _load_sop(sop_name)  # an unknown SOP fails before the log is read
     cal = _calendar(calendar)
     with _open(store) as s:
         df = load_event_log(s, log_filter, attributes=["satisfaction"])
@@ -513,6 +513,9 @@ def review_cmd(day_text: str | None, week_text: str | None, sop_name: str, basel
         from csmine.errors import EmptyLogError
 
         raise EmptyLogError(f"no events for {log_filter.describe()}: check --phase and the filters")
+    sop, note = choose_sop(sop_name, df, default="complaint")
+    if note and not as_json and not quiet:
+        click.echo(note, err=True)
     if day_text is not None:
         try:
             day = date.fromisoformat(day_text.strip())
@@ -631,7 +634,8 @@ def _alert_line(alert: Any, tz: tzinfo, tags: dict[str, str] | None) -> str:
 
 
 @click.command("replay")
-@click.option("--sop", "sop_name", metavar="NAME", help="SOP to monitor (shipped name or file).")
+@sop_option("sop_name", default_text="none: give --sop unless --rebuild",
+            help="SOP to monitor: a shipped name or a .toml/.bpmn file")
 @click.option("--compare-sop", "compare_name", metavar="OTHER",
               help="Also replay against this (revised) SOP and show the difference.")
 @click.option("--speed", type=float, metavar="X",

@@ -10,7 +10,16 @@ from typing import Any
 
 import click
 
-from csmine.cli.options import echo_json, filter_options, json_option, quiet_option, show_progress, store_option
+from csmine.cli.options import (
+    echo_json,
+    filter_options,
+    json_option,
+    out_path,
+    quiet_option,
+    show_progress,
+    sop_option,
+    store_option,
+)
 from csmine.cli.render import progress_bar
 
 
@@ -27,7 +36,7 @@ def _write_report(store: Any, log_filter: Any, sop_name: str | None, compare: tu
     from csmine.report import build_report
     from process_models import load_sop
 
-    sop = load_sop(sop_name) if sop_name else None
+    sop = load_sop(sop_name) if sop_name else None  # default: build_report picks the best fit
     result = build_report(store, log_filter, sop=sop, compare=compare, progress=_stages(show_progress(quiet)))
     Path(out).write_text(result.html, encoding="utf-8")
     return result
@@ -35,9 +44,9 @@ def _write_report(store: Any, log_filter: Any, sop_name: str | None, compare: tu
 
 @click.command("report")
 @filter_options
-@click.option("--sop", "sop_name", metavar="NAME|FILE", help="SOP to hold the tickets against (default: best fit).")
+@sop_option("sop_name", default_text="the best fit for the log", help="SOP to hold the tickets against")
 @click.option("--compare", nargs=2, metavar="A B", help="Two phases to compare (default: baseline pilot if defined).")
-@click.option("--out", default="report.html", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--out", default="report.html", show_default=True, type=out_path)
 @json_option
 @quiet_option
 @store_option
@@ -70,7 +79,7 @@ def report_cmd(log_filter: Any, sop_name: str | None, compare: tuple[str, str] |
 @click.command("demo")
 @click.option("--tickets", default=3000, show_default=True, help="Tickets to simulate.")
 @click.option("--seed", default=7, show_default=True, help="Random seed (same seed, same centre).")
-@click.option("--out", default="report.html", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--out", default="report.html", show_default=True, type=out_path)
 @click.option("--replace", is_flag=True, help="Start the SQLite store afresh if it holds another demo.")
 @json_option
 @quiet_option

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from csmine.cli.options import echo_json, json_option
+from csmine.cli.options import echo_json, json_option, out_path
 
 _IMAGE_FORMATS = {
     ".svg": "svg",
@@ -218,10 +218,10 @@ def validate_command(file: str, no_soundness: bool, as_json: bool) -> None:
     "--out",
     "out",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=out_path,
     help="Output file: .svg, .png, .pdf or .dot.",
 )
-def render_command(name: str, out: Path) -> None:
+def render_command(name: str, out: str | Path) -> None:
     """Draw an SOP as a flowchart (steps with Chinese labels, roles, time limits).
 
     NAME is a shipped SOP or a .toml/.bpmn file; the format follows the suffix
@@ -235,6 +235,7 @@ def render_command(name: str, out: Path) -> None:
     from process_models import load_sop
     from process_models.render import render_sop, render_sop_image
 
+    out = Path(out)
     fmt = _IMAGE_FORMATS.get(out.suffix.lower())
     if fmt is None:
         raise click.BadParameter(
@@ -261,10 +262,10 @@ def render_command(name: str, out: Path) -> None:
 @click.option(
     "--out",
     "out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=out_path,
     help="Write here instead of to stdout.",
 )
-def convert_command(file: str, to: str, out: Path | None) -> None:
+def convert_command(file: str, to: str, out: str | None) -> None:
     """Convert an SOP between TOML, BPMN 2.0 (with layout) and PNML.
 
     FILE is a .toml or .bpmn file or a shipped SOP name. BPMN output opens in
@@ -284,7 +285,7 @@ def convert_command(file: str, to: str, out: Path | None) -> None:
     if out is None:
         click.echo(text, nl=not text.endswith("\n"))
     else:
-        out.write_text(text, encoding="utf-8")
+        Path(out).write_text(text, encoding="utf-8")
         click.echo(f"wrote {out}", err=True)
 
 

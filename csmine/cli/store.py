@@ -12,6 +12,7 @@ from csmine.cli.options import (
     echo_json,
     filter_options,
     json_option,
+    out_path,
     parse_time,
     quiet_option,
     show_progress,
@@ -46,7 +47,8 @@ def _typed(value: str) -> Any:
 
 
 def _now(value: str | None, param: str) -> datetime:
-    return parse_time(value, param=param) or datetime.now(UTC)
+    """A recorded business time: must carry its zone (a naive time is refused, exit 2)."""
+    return parse_time(value, param=param, require_zone=True) or datetime.now(UTC)
 
 
 @click.command("init")
@@ -65,7 +67,8 @@ def init_cmd(store: str) -> None:
 
 @click.command("open")
 @click.argument("ticket")
-@click.option("--at", "at", metavar="TIME", help="Business time it was opened (default: now).")
+@click.option("--at", "at", metavar="TIME",
+              help="Business time it was opened, with its zone, e.g. 2025-03-01T09:00+08:00 (default: now).")
 @click.option("--by", "actor", help="Who opened it.")
 @click.option("--channel")
 @click.option("--category")
@@ -93,7 +96,8 @@ def open_cmd(ticket: str, at: str | None, actor: str | None, attr: tuple[str, ..
 @click.command("record")
 @click.argument("ticket")
 @click.argument("activity")
-@click.option("--at", "at", metavar="TIME", help="Business time of the step (default: now).")
+@click.option("--at", "at", metavar="TIME",
+              help="Business time of the step, with its zone, e.g. 2025-03-01T09:00+08:00 (default: now).")
 @click.option("--started", metavar="TIME", help="When work on the step began.")
 @click.option("--by", "actor", help="Who did it.")
 @click.option("--team", help="Team that did it.")
@@ -218,7 +222,7 @@ def import_cmd(path: str, fmt: str | None, lifecycle: str, case_column: str, act
 
 
 @click.command("export")
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path", type=out_path)
 @click.option("--format", "fmt", type=click.Choice(["xes", "csv", "parquet"]), help="Default: from the file name.")
 @click.option("--view", type=click.Choice(["corrected", "recorded"]), default="corrected", show_default=True,
               help="With corrections applied, or every event as first recorded.")

@@ -212,7 +212,7 @@ def test_compare_usage_errors(cli, days_db):
     r = cli("compare", "pilot", "region=North", "--store", days_db)
     assert r.exit_code == 3 and "holds no tickets" in r.stderr
     r = cli("compare", "pilot", "pilot", "--sop", "it-incident", "--store", days_db)
-    assert r.exit_code == 3 and "--sop" in r.stderr
+    assert r.exit_code == 4 and "--sop" in r.stderr
 
 
 def test_help_has_examples(cli):

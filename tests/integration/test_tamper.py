@@ -317,7 +317,7 @@ APP_GRANTS = """
 GRANT USAGE ON SCHEMA public TO {app};
 GRANT SELECT, INSERT ON ticketstore_events, event_chain TO {app};
 GRANT SELECT, INSERT, UPDATE ON chain_head TO {app};
-GRANT SELECT, INSERT, UPDATE, DELETE ON event_log, tickets, phases, projection_state TO {app};
+GRANT SELECT, INSERT, UPDATE, DELETE ON event_log, event_log_columns, tickets, phases, projection_state TO {app};
 GRANT SELECT ON csmine_meta TO {app};
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {app};
 """
