@@ -13,7 +13,9 @@ resolution or close status (resolved, waiting to be closed); without an SOP any
 name with ``wait`` counts too (:func:`csmine.kpi.waiting_statuses`).
 
 **Impact on throughput time** of a bottleneck (a step, a transition or a
-handover between two teams): the intervals of one ticket partition its time from
+handover between two teams; in status logs steps only, since the time from one
+event to the next *is* the time in the first one's status and ranking the
+transition or handover too would count it twice): the intervals of one ticket partition its time from
 the first to the last event, so shortening one interval shortens the ticket by
 the same amount. ``impact_s`` is the time saved over all tickets if every
 occurrence slower than the median occurrence took only the median time:
@@ -211,7 +213,8 @@ class Bottleneck:
         kind: ``"step"`` (an activity's own time: its work, or the time in the
             status it opens), ``"transition"`` (from one activity to the next,
             e.g. queueing for the next step) or ``"handover"`` (from the last event
-            of one team to the next event, of another team).
+            of one team to the next event, of another team). Status logs rank
+            steps only (the time in each status), never the same interval twice.
         where: readable name, e.g. ``"Accepted/Wait - User"`` or ``"A -> B"``.
         key: the activity, or ``[source, target]`` (to highlight on the map).
         impact_s: seconds saved over all tickets if every slower-than-median
@@ -494,16 +497,20 @@ def find_bottlenecks(
         resolved_share=res_share,
     )
 
-    # ranking: gather every candidate's impact, then build objects for the top ones only
+    # ranking: gather every candidate's impact, then build objects for the top ones only.
+    # Status logs: the time between two events is the time in the first one's status,
+    # already ranked as that step -- transitions and handovers would count the same
+    # interval again, so only steps are ranked (the tables still list them).
+    status_log = not log.has_start
     frames = []
     step_wait_share = (wait_sum / (wait_sum + work_sum)).fillna(0.0)
     frames.append(st.assign(kind="step", a=[str(names[c]) for c in st.index], b="",
                             wshare=step_wait_share.reindex(st.index).to_numpy()))
-    if len(i):
+    if len(i) and not status_log:
         frames.append(tt.assign(kind="transition", a=[str(names[k // n_act]) for k in tt.index],
                                 b=[str(names[k % n_act]) for k in tt.index],
                                 wshare=t_wait.reindex(tt.index).to_numpy()))
-    if ho_stats is not None:
+    if ho_stats is not None and not status_log:
         frames.append(ho_stats.assign(kind="handover", a=[ho_names[int(k)][0] for k in ho_stats.index],
                                       b=[ho_names[int(k)][1] for k in ho_stats.index], wshare=np.nan))
     cand = pd.concat(frames, ignore_index=True)
@@ -525,7 +532,7 @@ def find_bottlenecks(
         events=log.n,
         sop=sop.id if sop is not None else None,
         calendar=calendar.describe() if calendar is not None else None,
-        status_log=not log.has_start,
+        status_log=status_log,
         waiting_activities=tuple(sorted({str(a) for a in names[np.unique(log.act[waiting])]})),
         total_throughput_s=total_thr,
         median_throughput_s=float(np.nanmedian(throughput)) if n_tickets else 0.0,

@@ -151,9 +151,11 @@ def prepare(
 def waiting_statuses(prep: Prepared, sop: SOP | None) -> np.ndarray:
     """Per event: does it open a waiting status (nobody works on the ticket)?
 
-    With an SOP: its ``waiting`` role, names that say the ticket queues
-    (:data:`csmine.mining.QUEUE_PATTERN`), and -- in status logs -- the statuses of
-    the ``resolution`` and ``close`` roles (resolved, waiting to be closed).
+    With an SOP: its ``waiting`` role (waits for the customer), names that say the
+    ticket queues (:data:`csmine.mining.QUEUE_PATTERN`), and -- in status logs --
+    names that say it waits (:data:`csmine.mining.WAIT_PATTERN`, e.g. *Wait -
+    Vendor*: a waiting status, but not the customer's time) and the statuses of the
+    ``resolution`` and ``close`` roles (resolved, waiting to be closed).
     Without an SOP: names matching :data:`csmine.mining.WAIT_PATTERN`.
     """
     import re
@@ -161,7 +163,9 @@ def waiting_statuses(prep: Prepared, sop: SOP | None) -> np.ndarray:
     from csmine.mining import QUEUE_PATTERN, WAIT_PATTERN
 
     log = prep.log
-    pattern = re.compile(QUEUE_PATTERN if sop is not None else WAIT_PATTERN)
+    # start/complete logs with an SOP: an activity is an action ("Tell the wait"),
+    # so only queue names and the SOP's waiting role make the time after it waiting
+    pattern = re.compile(QUEUE_PATTERN if sop is not None and log.has_start else WAIT_PATTERN)
     by_code = np.array([bool(pattern.search(str(a))) for a in log.activities], dtype=bool)
     mask = by_code[log.act] if log.n else np.zeros(0, dtype=bool)
     if "waiting" in prep.roles:

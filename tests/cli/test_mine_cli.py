@@ -159,8 +159,17 @@ def test_bpic2013_commands(bpic_store, tmp_path):
     assert steps["Accepted/Wait - User"]["share_of_time"] == pytest.approx(0.212, abs=0.001)
     assert b["first_line"]["share"] == pytest.approx(4546 / 7554)
     assert (b["ping_pong"][0]["team_a"], b["ping_pong"][0]["team_b"]) == ("D5", "D4")
+    # a status log ranks the time in each status once (steps), never again as a transition
+    assert b["status_log"] and {x["kind"] for x in b["bottlenecks"]} == {"step"}
+    assert [x["where"] for x in b["bottlenecks"][:3]] == [
+        "Accepted/Wait - User", "Accepted/In Progress", "Queued/Awaiting Assignment"]
+    assert sum(x["share_of_throughput"] for x in b["bottlenecks"]) <= 1.0
     k = json.loads(timed("kpi", "kpi", "--store", bpic_store, "--priority-attr", "impact", "--json").stdout)
     assert k["sop"] == "it-incident" and k["tickets"] == 7554
+    kpis = {x["name"]: x for x in k["kpis"]}
+    # it-incident: Queue is no escalation; only Wait - User / Wait - Customer is the customer's time
+    assert kpis["escalation_rate"]["value"] is None
+    assert kpis["customer_wait_share"]["value"] == pytest.approx(0.217, abs=0.001)
     d = json.loads(timed("discover", "discover", "--store", bpic_store, "--activities", "0.8", "--paths", "0.6",
                          "--out", tmp_path / "bpic.svg", "--json").stdout)
     assert d["map"]["events"] == 65_533 and len(d["variants"]) == 10

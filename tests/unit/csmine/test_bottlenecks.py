@@ -45,22 +45,53 @@ def test_status_log_without_sop():
     assert sum(s.share_of_time for s in r.steps) == pytest.approx(1.0)
     assert r.total_throughput_s == 58 * H
     # Wait - User: 4 h and 2 h, median 3 h: cutting S1's 4 h to 3 h saves 1 h over the log.
-    # The transition Wait - User -> In Progress carries the same intervals; every other place has equal times.
-    top = r.bottlenecks[:2]
-    assert [(b.kind, b.where) for b in top] == [
-        ("step", "Accepted/Wait - User"), ("transition", "Accepted/Wait - User -> Accepted/In Progress")]
-    b = top[0]
+    # The transition Wait - User -> In Progress carries the same intervals: a status log ranks
+    # steps only; every other step has equal times.
+    assert {b.kind for b in r.bottlenecks} == {"step"}
+    b = r.bottlenecks[0]
+    assert (b.kind, b.where) == ("step", "Accepted/Wait - User")
     assert (b.impact_s, b.mean_impact_s, b.tickets, b.occurrences) == (H, H / 2, 1, 2)
     assert b.share_of_throughput == pytest.approx(1 / 58)
-    assert all(x.impact_s == 0 for x in r.bottlenecks[2:])
-    assert r.highlight(2) == {"Accepted/Wait - User": "#4a148c",
-                              ("Accepted/Wait - User", "Accepted/In Progress"): "#6a1b9a"}
+    assert all(x.impact_s == 0 for x in r.bottlenecks[1:])
+    assert list(r.highlight(1)) == ["Accepted/Wait - User"]
     assert r.highlight_notes(1) == {"Accepted/Wait - User": "#1 bottleneck: 30m per ticket"}
     # S1 went from G1 to the 2nd line team G2 2nd; S2 stayed in G1
     assert (r.first_line.method, r.first_line.share) == ("line-marker", 0.5)
     assert [(h.source_team, h.target_team, h.handovers, h.median_s) for h in r.handovers] == [
         ("G1", "G2 2nd", 1, 4 * H)]
     assert r.ping_pong == ()
+
+
+@pytest.mark.parametrize("sop", [None, "it-incident"])
+def test_status_log_ranks_each_interval_once(sop):
+    # T1: Queued 00:00 (G1), In Progress 10:00 (G2 2nd), Resolved 11:00 (G2 2nd)
+    # T2, T3: Queued 00:00 (G1), In Progress 00:30 (G2 2nd), Resolved 01:30 (G2 2nd)
+    # throughput 11 h + 1.5 h + 1.5 h = 14 h. Queued: 10 h, 30 min, 30 min (median 30 min): 9.5 h impact.
+    # The transition Queued -> In Progress and the handover G1 -> G2 2nd are the same three intervals:
+    # ranking them too would claim 3 x 9.5 h = 28.5 h of a 14 h total.
+    rows = []
+    for case, start in (("T1", 10 * 60), ("T2", 30), ("T3", 30)):
+        t0 = pd.Timestamp("2025-01-06T00:00Z")
+        rows += [(case, "Queued/Awaiting Assignment", t0, "G1"),
+                 (case, "Accepted/In Progress", t0 + pd.Timedelta(minutes=start), "G2 2nd"),
+                 (case, "Completed/Resolved", t0 + pd.Timedelta(minutes=start + 60), "G2 2nd")]
+    df = pd.DataFrame(rows, columns=["case:concept:name", "concept:name", "time:timestamp", "org:group"])
+    r = find_bottlenecks(df, None if sop is None else load_sop(sop))
+    assert r.status_log and r.total_throughput_s == 14 * H
+    top = r.bottlenecks[0]
+    assert (top.kind, top.where, top.impact_s) == ("step", "Queued/Awaiting Assignment", 9.5 * H)
+    assert top.share_of_throughput == pytest.approx(9.5 / 14)
+    # no ranked transition or handover re-counts a ranked status's interval
+    steps = {b.key[0] for b in r.bottlenecks if b.kind == "step"}
+    assert not [b for b in r.bottlenecks if b.kind != "step" and b.key[0] in steps]
+    assert not [b for b in r.bottlenecks if b.kind == "handover"]
+    assert sum(b.share_of_throughput for b in r.bottlenecks) <= 1.0
+    assert sum(b.share_of_throughput for b in r.bottlenecks) == pytest.approx(9.5 / 14)
+    # the tables still list the transition and the handover
+    t = {(x.source, x.target): x for x in r.transitions}
+    assert t[("Queued/Awaiting Assignment", "Accepted/In Progress")].total_s == 11 * H
+    assert [(h.source_team, h.target_team, h.handovers, h.median_s) for h in r.handovers] == [
+        ("G1", "G2 2nd", 3, 30 * MIN)]
 
 
 def test_status_log_with_sop_and_calendar():

@@ -251,7 +251,24 @@ def test_status_log_reopen_fallback():
     # status log: handling = time in working statuses; A: In Progress 1 h + 1 h (Resolved is waiting to close);
     # B: Queue is waiting, In Progress 30 min
     assert k["handling_s"].tolist() == [2 * H, 30 * MIN]
-    assert k["escalated"].tolist() == [False, True]
+    # it-incident has no escalation role (Queue is not an escalation)
+    assert k["escalated"].isna().all()
+
+
+def test_status_log_only_customer_waits_pause():
+    # C: In Progress 08:00-09:00, Wait - Vendor 09:00-13:00, In Progress 13:00-14:00,
+    # Wait - User 14:00-16:00, Resolved 16:00, Closed +1 d 16:00
+    rows = [("C", "Accepted/In Progress", "2025-01-06T08:00Z"), ("C", "Accepted/Wait - Vendor", "2025-01-06T09:00Z"),
+            ("C", "Accepted/In Progress", "2025-01-06T13:00Z"), ("C", "Accepted/Wait - User", "2025-01-06T14:00Z"),
+            ("C", "Completed/Resolved", "2025-01-06T16:00Z"), ("C", "Completed/Closed", "2025-01-07T16:00Z")]
+    df = pd.DataFrame(rows, columns=["case:concept:name", "concept:name", "time:timestamp"])
+    df["time:timestamp"] = pd.to_datetime(df["time:timestamp"], utc=True)
+    k = ticket_kpis(df, load_sop("it-incident"))
+    # customer wait: Wait - User only (2 h); the vendor wait is neither customer time nor work
+    assert k["waiting_s"].tolist() == [2 * H]
+    assert k["handling_s"].tolist() == [2 * H]
+    # resolution clock: 8 h from opening to Resolved, minus the 2 h customer pause (vendor wait not paused)
+    assert k["resolution_s"].tolist() == [6 * H]
 
 
 def test_suggest_sop(complaint):
