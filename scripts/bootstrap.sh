@@ -11,7 +11,7 @@ want_test=0
 
 missing=()
 command -v dot >/dev/null 2>&1 || missing+=(graphviz)
-fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing+=(fonts-noto-cjk)
+fc-list 2>/dev/null | grep -i "Noto Sans CJK" >/dev/null || missing+=(fonts-noto-cjk)
 if [[ $want_test == 1 ]]; then
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 fi
