@@ -113,7 +113,7 @@ def bench(n: int, seed: int, backends: list[str], repeats: int, pg: common.Postg
           workdir: Path, profile: str | None, render: bool) -> list[Record]:
     records: list[Record] = []
     print(f"== {label(n)} events: generating (cached after the first run) ...", file=sys.stderr, flush=True)
-    common.synthetic(n, seed)
+    common.ensure_synthetic(n, seed)
     csv = common.synthetic_csv(n, seed)
     pm_runs: list[common.ProcessRun] = []
     figures: dict[str, Any] = {}

@@ -206,7 +206,7 @@ def bench_size(n: int, seed: int, backends: list[str], repeats: int, workdir: Pa
                pg: common.PostgresHandle | None, with_report: bool) -> list[Record]:
     out: list[Record] = []
     print(f"== {label(n)} events: generating (cached after the first run) ...", file=sys.stderr, flush=True)
-    common.synthetic(n, seed)
+    common.ensure_synthetic(n, seed)
     csv = common.synthetic_csv(n, seed)
     ref = run_worker("pm4py-read", str(csv), str(repeats))
     ref_s = median(ref["times"])

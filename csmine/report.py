@@ -153,15 +153,23 @@ def unusual_days(df: pd.DataFrame, *, minimum: int = 10) -> list[dict[str, Any]]
     if work.empty:
         return []
     minutes = (work["time:timestamp"] - work["start_timestamp"]).dt.total_seconds() / 60.0
+    # The calendar day of work start in the column's own time zone, as a datetime64 day
+    # (formatting a million dates as text takes seconds; only the chosen days are).
+    start = work["start_timestamp"]
+    if start.dt.tz is not None:
+        start = start.dt.tz_localize(None)
     frame = pd.DataFrame({"step": work["concept:name"].to_numpy(),
-                          "day": work["start_timestamp"].dt.strftime("%Y-%m-%d").to_numpy(),
+                          "day": start.to_numpy().astype("datetime64[D]"),
                           "minutes": minutes.to_numpy()})
     overall = frame.groupby("step")["minutes"].median()
     daily = frame.groupby(["step", "day"])["minutes"].agg(["median", "count"]).reset_index()
     daily = daily[daily["count"] >= minimum]
+    if daily.empty:  # (an empty string column cannot be divided: no day qualifies)
+        return []
     daily["ratio"] = daily["median"] / daily["step"].map(overall)
     daily = daily.sort_values("ratio", ascending=False).head(5)
-    return [{"step": r.step, "date": r.day, "median_minutes": float(r.median), "events": int(r.count),
+    return [{"step": r.step, "date": r.day.strftime("%Y-%m-%d"), "median_minutes": float(r.median),
+             "events": int(r.count),
              "ratio": float(r.ratio)} for r in daily.itertuples()]
 
 
