@@ -16,7 +16,9 @@ Compared, each as a whole process (interpreter start and imports included), the
 runs alternating: ``python -m csmine report --store S --out report.html`` against
 ``python benchmarks/pm4py_report.py log.csv`` (pandas read, format_dataframe, DFG,
 performance DFG, variants, alignment fitness on the complaint SOP net, one process).
-Reported: median wall seconds, CPU seconds, peak RSS of the process tree, and the
+The first report after the import runs on its own first (it builds the store's columnar
+read cache) and is shown separately. Reported: median wall seconds, CPU seconds, peak RSS
+of the process tree, and the
 targets of issue 8 (report <= 60 s, <= 3 GB, at most half pm4py's time). The figures
 both produce are checked to agree (tickets, events, variants, alignment fitness).
 
@@ -124,6 +126,11 @@ def bench(n: int, seed: int, backends: list[str], repeats: int, pg: common.Postg
               file=sys.stderr, flush=True)
         runs: list[common.ProcessRun] = []
         html = workdir / f"report-{backend}.html"
+        # The first read of a store builds its columnar read cache (csmine.eventlog): the
+        # first report after an import is timed on its own, the repeats after it.
+        first = csmine_report(loc, html)
+        print(f"   [{backend}] csmine report, first after the import: {first.seconds:.1f} s wall, "
+              f"{first.cpu_s:.1f} s CPU, {first.peak_mb:,.0f} MB", file=sys.stderr, flush=True)
         for r in range(repeats):
             runs.append(csmine_report(loc, html))
             print(f"   [{backend}] csmine report #{r + 1}: {runs[-1].seconds:.1f} s wall, {runs[-1].cpu_s:.1f} s CPU, "
@@ -153,10 +160,13 @@ def bench(n: int, seed: int, backends: list[str], repeats: int, pg: common.Postg
             round(c_mb, 0), round(p_mb, 0), target="<= 60 s, <= 3 GB, >= 2x" if full else None,
             met=(met_time and met_mem and met_ratio) if full else None,
             repeats=repeats, memory="peak RSS of the process tree",
-            note=(f"CPU {c_cpu:.1f} s vs {p_cpu:.1f} s (ratio {p_cpu / c_cpu:.2f}x); "
-                  f"60 s {'met' if met_time else 'MISSED'}, 3 GB {'met' if met_mem else 'MISSED'}, "
-                  f"2x {'met' if met_ratio else 'MISSED'}; figures {'agree' if same else 'DIFFER'} ({account})"),
-            extra={"csmine_runs": [r.seconds for r in runs], "pm4py_runs": [r.seconds for r in pm_runs],
+            note=(f"CPU {c_cpu:.1f} s vs {p_cpu:.1f} s (ratio {p_cpu / c_cpu:.2f}x); first report after the import "
+                  f"{first.seconds:.1f} s ({first.cpu_s:.1f} s CPU, {first.peak_mb:,.0f} MB); "
+                  + (f"60 s {'met' if met_time else 'MISSED'}, 3 GB {'met' if met_mem else 'MISSED'}, "
+                     f"2x {'met' if met_ratio else 'MISSED'}; " if full else "")
+                  + f"figures {'agree' if same else 'DIFFER'} ({account})"),
+            extra={"csmine_first": {"seconds": first.seconds, "cpu_s": first.cpu_s, "peak_mb": first.peak_mb},
+                   "csmine_runs": [r.seconds for r in runs], "pm4py_runs": [r.seconds for r in pm_runs],
                    "csmine_cpu": [r.cpu_s for r in runs], "pm4py_cpu": [r.cpu_s for r in pm_runs],
                    "pm4py_stages": figures.get("stages"), "agree": same},
         ))
@@ -210,7 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {common.machine_note()}")
     common.print_records(records)
     common.write_json(args.json, records)
-    return 0 if all(r.met is not False for r in records) else 1
+    agree = all(r.extra.get("agree", True) for r in records)
+    if not agree:
+        print("the figures of csmine and pm4py DIFFER (see the notes)")
+    return 0 if agree and all(r.met is not False for r in records) else 1
 
 
 if __name__ == "__main__":
