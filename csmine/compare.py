@@ -26,7 +26,6 @@ The two sides are given as filters. :func:`parse_side` reads the compact syntax 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -340,10 +339,19 @@ def as_float(values: pd.Series, transform: str | None = None) -> np.ndarray:
             turns numbers into 1.0 where > 0.
     """
     s = values
-    if s.dtype == object or str(s.dtype) in ("boolean", "bool"):
-        s = s.map(lambda v: np.nan if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v))
-                  else float(v))
-    out = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    if str(s.dtype) in ("boolean", "bool"):
+        out = s.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    elif s.dtype == object:  # True/False/None or numbers with None: one C-level conversion
+        missing = s.isna().to_numpy()
+        raw = s.to_numpy(dtype=object, copy=True)
+        raw[missing] = 0.0
+        try:
+            out = raw.astype(float)
+        except (TypeError, ValueError):
+            out = pd.to_numeric(pd.Series(raw), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        out[missing] = np.nan
+    else:
+        out = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     if transform == "not":
         out = np.where(np.isnan(out), np.nan, 1.0 - out)
     elif transform == "positive":

@@ -10,9 +10,17 @@ tickets), the statistic is computed on every resample, and the interval is read
 from the 2.5th and 97.5th percentiles of the ``B* - A*`` differences. Resampling is
 vectorised: a ``(chunk, n)`` matrix of random indices is drawn at once and the
 statistic is taken along its rows; chunks bound the memory used on large logs.
-Medians and P90s count the draws per index of the sorted sample and read the
-order statistics off the cumulative counts (exactly ``np.quantile`` of each
-resample, without sorting every row).
+Medians and P90s need no resampling matrix at all. A resample is ``n`` uniform
+draws ``U`` mapped to the sorted sample by ``sorted[floor(U·n)]``, a non-decreasing
+map, so the resample's ``r``-th smallest value is ``sorted[floor(U_(r)·n)]`` with
+``U_(r)`` the ``r``-th order statistic of ``n`` uniforms, which is
+``Beta(r, n - r + 1)``; the next one is ``U_(r) + (1 - U_(r))·Beta(1, n - r)`` (the
+other draws are uniform above it). Two Beta draws per resample give exactly the
+distribution of ``np.quantile`` (linear interpolation) over resamples, at a cost
+that does not grow with ``n``.
+A mean over few distinct values (satisfaction scores) draws how often each value
+is picked, ``Multinomial(n, shares)``, per resample: again exactly the bootstrap
+distribution; other means resample indices in bounded chunks.
 For a rate (0/1 values) the mean of a resample is exactly ``Binomial(n, k/n) / n``
 (each draw picks a 1 with probability ``k/n``), so rates draw that directly: the
 same bootstrap distribution at a cost of ``resamples`` draws instead of
@@ -162,43 +170,46 @@ def bootstrap_statistic(values: np.ndarray, statistic: str, resamples: int, rng:
         raise ValueError(f"unknown statistic {statistic!r} (use rate, mean, median or p90)")
     if statistic == "rate" and n and bool(np.all((values == 0) | (values == 1))):
         return rng.binomial(n, float(values.mean()), size=resamples) / n
+    if statistic in ("median", "p90"):
+        return _bootstrap_quantile(np.sort(values), 0.5 if statistic == "median" else 0.9, resamples, rng)
+    distinct, counts = np.unique(values, return_counts=True)
+    if len(distinct) <= _MULTINOMIAL_MAX:
+        picks = rng.multinomial(n, counts / n, size=resamples)
+        return (picks @ distinct) / n
     out = np.empty(resamples, dtype=float)
     chunk = max(1, min(resamples, _CHUNK_CELLS // max(n, 1)))
-    if statistic in ("median", "p90"):
-        return _bootstrap_quantile(np.sort(values), 0.5 if statistic == "median" else 0.9, resamples, rng, chunk)
     for lo in range(0, resamples, chunk):
         hi = min(resamples, lo + chunk)
         out[lo:hi] = values[rng.integers(0, n, size=(hi - lo, n))].mean(axis=1)
     return out
 
 
-def _bootstrap_quantile(ordered: np.ndarray, q: float, resamples: int, rng: np.random.Generator,
-                        chunk: int) -> np.ndarray:
+#: Distinct values up to which a mean is bootstrapped by multinomial counts.
+_MULTINOMIAL_MAX = 200
+
+
+def _bootstrap_quantile(ordered: np.ndarray, q: float, resamples: int, rng: np.random.Generator) -> np.ndarray:
     """Quantile ``q`` (linear interpolation, numpy's default) of bootstrap resamples.
 
-    A resample is a matrix row of random indices into the *sorted* values; its k-th
-    smallest value is ``ordered[j]`` with ``j`` the smallest index whose cumulative
-    draw count exceeds ``k``. Counting draws per index (one ``bincount`` over the
-    whole chunk) and reading the ranks off the cumulative counts gives exactly
-    ``np.quantile(values[idx], q, axis=1)`` without sorting or partitioning each row.
+    ``np.quantile`` of a resample of size ``n`` reads its order statistics of
+    (0-based) ranks ``k = floor((n-1)q)`` and ``k + 1``. With the resample drawn as
+    ``ordered[floor(U_i·n)]`` for uniforms ``U_i``, those are ``ordered[floor(U_(k+1)·n)]``
+    and ``ordered[floor(U_(k+2)·n)]`` (1-based order statistics of the uniforms):
+    ``U_(k+1) ~ Beta(k+1, n-k)`` and, given it, ``U_(k+2) = U_(k+1) + (1-U_(k+1))·Beta(1, n-k-1)``.
+    The result has exactly the distribution of ``np.quantile(ordered[idx], q)`` over
+    uniformly random index vectors ``idx`` (the tests check it against that).
     """
     n = len(ordered)
     h = (n - 1) * q
     k = int(np.floor(h))
     frac = h - k
-    out = np.empty(resamples, dtype=float)
-    for lo in range(0, resamples, chunk):
-        rows = min(resamples, lo + chunk) - lo
-        idx = rng.integers(0, n, size=(rows, n), dtype=np.int64)
-        idx += (np.arange(rows, dtype=np.int64) * n)[:, None]
-        cum = np.bincount(idx.ravel(), minlength=rows * n).reshape(rows, n).cumsum(axis=1)
-        j0 = (cum <= k).sum(axis=1)
-        value = ordered[j0]
-        if frac > 0:
-            j1 = (cum <= k + 1).sum(axis=1)
-            value = value + frac * (ordered[j1] - value)
-        out[lo:lo + rows] = value
-    return out
+    u = rng.beta(k + 1, n - k, size=resamples)
+    value = ordered[np.minimum((u * n).astype(np.int64), n - 1)]
+    if frac > 0 and k + 1 < n:
+        u_next = u + (1.0 - u) * rng.beta(1, n - k - 1, size=resamples)
+        upper = ordered[np.minimum((u_next * n).astype(np.int64), n - 1)]
+        value = value + frac * (upper - value)
+    return value
 
 
 def compare_samples(

@@ -176,6 +176,34 @@ def test_rate_bootstrap_has_the_same_distribution_as_resampling_indices():
     assert np.percentile(binomial, [2.5, 97.5]) == pytest.approx(np.percentile(resampled, [2.5, 97.5]), abs=0.0051)
 
 
+@pytest.mark.parametrize("statistic,q", [("median", 0.5), ("p90", 0.9)])
+@pytest.mark.parametrize("n", [1, 2, 37, 40])
+def test_quantile_bootstrap_has_the_distribution_of_np_quantile_on_resampled_indices(statistic, q, n):
+    # The order-statistic sampler against the definition: np.quantile of uniformly
+    # resampled index vectors. Same distribution: the two CDFs agree within sampling noise.
+    rng = np.random.default_rng(5)
+    values = np.round(rng.exponential(10, n), 0)  # ties included
+    draws = 40_000
+    fast = bootstrap_statistic(values, statistic, draws, np.random.default_rng(1))
+    idx = np.random.default_rng(2).integers(0, n, size=(draws, n))
+    slow = np.quantile(values[idx], q, axis=1)
+    grid = np.unique(np.r_[fast, slow])
+    cdf_fast = np.searchsorted(np.sort(fast), grid, side="right") / draws
+    cdf_slow = np.searchsorted(np.sort(slow), grid, side="right") / draws
+    assert np.abs(cdf_fast - cdf_slow).max() < 0.015  # KS distance; about 3x its sampling noise
+    assert fast.min() >= values.min() and fast.max() <= values.max()
+
+
+def test_mean_bootstrap_over_few_distinct_values_matches_resampling_indices():
+    values = np.r_[np.full(50, 60.0), np.full(150, 80.0), np.full(100, 100.0)]  # scores, mean 83.33
+    fast = bootstrap_statistic(values, "mean", 20000, np.random.default_rng(1))
+    idx = np.random.default_rng(2).integers(0, len(values), size=(20000, len(values)))
+    slow = values[idx].mean(axis=1)
+    assert fast.mean() == pytest.approx(250 / 3, abs=0.05)
+    assert fast.std() == pytest.approx(values.std() / np.sqrt(len(values)), rel=0.03)
+    assert np.percentile(fast, [2.5, 97.5]) == pytest.approx(np.percentile(slow, [2.5, 97.5]), abs=0.15)
+
+
 def test_verdict_words():
     ch = compare_samples(np.r_[np.ones(60), np.zeros(340)], np.r_[np.ones(20), np.zeros(380)], "rate", name="v")
     assert verdict(ch, "lower") == "improved" and verdict(ch, "higher") == "worse" and verdict(ch, None) == "changed"
