@@ -14,17 +14,54 @@ animation of tickets moving over the map in business time. Opening the page with
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 CJK_FONT = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
 FONT_FAMILY = "Noto Sans CJK SC"
 
 
+def _font_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "csmine" / "fonts"
+
+
 def subset_font(text: str) -> str | None:
-    """A base64 OpenType subset of Noto Sans CJK SC covering ``text`` (None if absent)."""
+    """A base64 OpenType subset of Noto Sans CJK SC covering ``text`` (None if absent).
+
+    Subsetting the 20 MB collection takes seconds, so subsets are kept in
+    ``$XDG_CACHE_HOME/csmine/fonts`` (default ``~/.cache``), keyed by the font file
+    (path, size, modification time) and the characters; an unwritable cache is skipped.
+    """
+    chars = "".join(sorted(set(text)))
+    try:
+        st = os.stat(CJK_FONT)
+    except OSError:
+        return None
+    key = hashlib.sha256(f"{CJK_FONT}|{st.st_size}|{st.st_mtime_ns}|{FONT_FAMILY}|{chars}".encode()).hexdigest()
+    cached = _font_cache_dir() / f"{key}.b64"
+    try:
+        return cached.read_text(encoding="ascii")
+    except OSError:
+        pass
+    encoded = _subset_font(chars)
+    if encoded is not None:
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_name(f".{key}.{os.getpid()}.tmp")
+            tmp.write_text(encoded, encoding="ascii")
+            os.replace(tmp, cached)
+        except OSError:
+            pass
+    return encoded
+
+
+def _subset_font(chars: str) -> str | None:
     try:
         from fontTools import subset
         from fontTools.ttLib import TTCollection
@@ -41,7 +78,7 @@ def subset_font(text: str) -> str | None:
     options.layout_features = ["*"]
     options.name_IDs = ["*"]
     subsetter = subset.Subsetter(options)
-    subsetter.populate(text="".join(sorted(set(text))))
+    subsetter.populate(text=chars)
     subsetter.subset(font)
     buf = io.BytesIO()
     font.save(buf)
