@@ -417,13 +417,20 @@ def _indicator(tickets: np.ndarray, hit: set[str]) -> np.ndarray:
 
 
 def compare_steps(df_a: pd.DataFrame, df_b: pd.DataFrame, sop: SOP, *, calendar: BusinessCalendar | None = None,
-                  resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> list[StepChange]:
+                  resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                  deviations: pd.DataFrame | None = None) -> list[StepChange]:
     """Per SOP step: skip, other-deviation and late shares on both sides (see :class:`StepChange`).
 
     Deviations come from :func:`csmine.conformance.ticket_deviations` (optimal
     alignments), late shares from :func:`csmine.kpi.check_limits` (the KPI rules: one
     clock per ticket and limit, paused while waiting on the customer), so they add up
     with the ``breach_rate`` KPI.
+
+    Args:
+        deviations: :func:`~csmine.conformance.ticket_deviations` of a log holding
+            every ticket of both sides (e.g. the whole log already checked), used
+            instead of aligning each side again. A ticket's deviations depend on its
+            own events only, so the rows of a side's tickets are its deviations.
     """
     from csmine.conformance import ticket_deviations
     from csmine.kpi import check_limits
@@ -432,7 +439,10 @@ def compare_steps(df_a: pd.DataFrame, df_b: pd.DataFrame, sop: SOP, *, calendar:
     unknown: dict[str, None] = {}
     for df in (df_a, df_b):
         tickets = np.asarray(pd.unique(df["case:concept:name"].astype(str)), dtype=object)
-        dev = ticket_deviations(df, sop)
+        if deviations is None:
+            dev = ticket_deviations(df, sop)
+        else:
+            dev = deviations[deviations["ticket"].astype(str).isin(tickets).to_numpy(dtype=bool)]
         clocks = check_limits(df, sop, calendar=calendar)
         sides.append((tickets, dev, clocks))
         if len(dev):
@@ -580,6 +590,8 @@ def compare_logs(
     top_variants: int = 10,
     bottlenecks: bool = True,
     conformance: bool = True,
+    ticket_kpis_all: pd.DataFrame | None = None,
+    deviations: pd.DataFrame | None = None,
 ) -> Comparison:
     """Hold the tickets of ``df_b`` against those of ``df_a``.
 
@@ -597,6 +609,11 @@ def compare_logs(
         top_variants: how many appeared / vanished variants to list.
         bottlenecks: compare bottleneck ranks (needs :mod:`csmine.bottlenecks`).
         conformance: compare conformance per step (alignments on both sides).
+        ticket_kpis_all: :func:`csmine.kpi.ticket_kpis` (same SOP and calendar) of a
+            log holding every ticket of both sides, e.g. the whole log: each side's
+            rows are taken from it instead of computing them again (a ticket's KPIs
+            depend on its own events only).
+        deviations: the same for :func:`csmine.conformance.ticket_deviations`.
 
     Returns:
         The :class:`Comparison`.
@@ -614,9 +631,14 @@ def compare_logs(
     mapped = set(sop.activity_map())
     if not (set(df_a["concept:name"].unique()) | set(df_b["concept:name"].unique())) & mapped:
         raise CompareError(f"none of the log's activities is a step of SOP '{sop.id}': choose the SOP with --sop")
-    kpis, notes = compare_kpis(ticket_kpis(df_a, sop, calendar=calendar), ticket_kpis(df_b, sop, calendar=calendar),
-                               sop, resamples=resamples, seed=seed)
-    steps = compare_steps(df_a, df_b, sop, calendar=calendar, resamples=resamples, seed=seed) if conformance else []
+    def side_kpis(df: pd.DataFrame) -> pd.DataFrame:
+        if ticket_kpis_all is None:
+            return ticket_kpis(df, sop, calendar=calendar)
+        return ticket_kpis_all.loc[pd.unique(df["case:concept:name"].astype(str))]
+
+    kpis, notes = compare_kpis(side_kpis(df_a), side_kpis(df_b), sop, resamples=resamples, seed=seed)
+    steps = compare_steps(df_a, df_b, sop, calendar=calendar, resamples=resamples, seed=seed,
+                          deviations=deviations) if conformance else []
     map_a, map_b = discover_map(df_a), discover_map(df_b)
     appeared, n_app, s_app, vanished, n_van, s_van = compare_variants(df_a, df_b, top=top_variants)
     moves: list[BottleneckMove] = []

@@ -39,7 +39,7 @@ import pandas as pd
 from csmine.errors import CsmineError, EmptyLogError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
 CASE_ID = "case:concept:name"
 ACTIVITY = "concept:name"
@@ -432,12 +432,47 @@ def discover_map(
         EmptyLogError: The log has no events.
         MiningError: A slider is outside (0, 1] or a column is missing.
     """
-    _check_share("activities", activities)
-    _check_share("paths", paths)
+    return discover_maps(df, activities=(activities,), paths=(paths,), case_id_key=case_id_key,
+                         activity_key=activity_key, timestamp_key=timestamp_key,
+                         start_timestamp_key=start_timestamp_key, keep=keep)[(activities, paths)]
+
+
+def discover_maps(
+    df: pd.DataFrame,
+    *,
+    activities: Sequence[float] = (1.0,),
+    paths: Sequence[float] = (1.0,),
+    case_id_key: str = CASE_ID,
+    activity_key: str = ACTIVITY,
+    timestamp_key: str = TIMESTAMP,
+    start_timestamp_key: str | None = START_TS,
+    keep: Iterable[str | tuple[str, str]] = (),
+) -> dict[tuple[float, float], ProcessMap]:
+    """:func:`discover_map` at every pair of slider levels, sharing the work.
+
+    The log is encoded once and the directly-follows counts and waiting times are
+    computed once per activity level; each path level only filters those paths.
+
+    Returns:
+        ``{(activities, paths): map}`` for every pair of levels.
+    """
+    for a in activities:
+        _check_share("activities", a)
+    for p in paths:
+        _check_share("paths", p)
     if len(df) == 0:
         raise EmptyLogError("the event log is empty: nothing to discover (check the filters)")
     log = encode_log(df, case_id_key=case_id_key, activity_key=activity_key,
                      timestamp_key=timestamp_key, start_timestamp_key=start_timestamp_key)
+    keep = tuple(keep)
+    out: dict[tuple[float, float], ProcessMap] = {}
+    for a in activities:
+        out.update(_maps_at(log, a, paths, keep))
+    return out
+
+
+def _maps_at(log: EncodedLog, activities: float, path_levels: Sequence[float],
+             keep: tuple[str | tuple[str, str], ...]) -> dict[tuple[float, float], ProcessMap]:
     names = log.activities
     act_events = np.bincount(log.act, minlength=len(names))
     # most frequent first; ties by name so the result does not depend on row order
@@ -467,20 +502,6 @@ def discover_map(
     for s, e in zip(end_frame["source"], end_frame["events"], strict=True):
         arcs[(str(names[s]), END)] = int(e)
     arc_total = sum(arcs.values())
-    if paths < 1.0:
-        kept: set[tuple[str, str]] = set()
-        running = 0
-        for arc, w in sorted(arcs.items(), key=lambda kv: (-kv[1], kv[0])):
-            if kept and running >= paths * arc_total - 1e-9:
-                break
-            kept.add(arc)
-            running += w
-        kept |= {arc for arc in forced_paths if arc in arcs}
-        kept = _connect(kept, arcs, [str(names[a]) for a in keep_codes])
-    else:
-        kept = set(arcs)
-    kept_total = sum(arcs[a] for a in kept)
-
     node_cases = pd.DataFrame({"c": sub.case, "a": sub.act}).drop_duplicates().groupby("a").size()
     work_median: dict[int, float] = {}
     work_mean: dict[int, float] = {}
@@ -499,38 +520,55 @@ def discover_map(
         )
         for a in keep_codes
     )
-    edges = []
-    for row in path_frame.itertuples(index=False):
-        arc = (str(names[row.source]), str(names[row.target]))
-        if arc not in kept:
-            continue
-        edges.append(MapEdge(arc[0], arc[1], int(row.events), int(row.cases), float(row.median),
-                             float(row.mean), float(row.p90), float(row[7])))
-    edges.sort(key=lambda e: (-e.events, e.source, e.target))
-    start_edges = sorted(
-        (MapEdge(START, str(names[t]), int(e), int(e)) for t, e in
-         zip(start_frame["target"], start_frame["events"], strict=True) if (START, str(names[t])) in kept),
-        key=lambda e: (-e.events, e.target),
-    )
-    end_edges = sorted(
-        (MapEdge(str(names[s]), END, int(e), int(e)) for s, e in
-         zip(end_frame["source"], end_frame["events"], strict=True) if (str(names[s]), END) in kept),
-        key=lambda e: (-e.events, e.source),
-    )
-    return ProcessMap(
-        nodes=nodes,
-        edges=tuple(edges),
-        start_edges=tuple(start_edges),
-        end_edges=tuple(end_edges),
-        tickets=len(log.cases),
-        events=log.n,
-        activity_coverage=covered / total if total else 0.0,
-        path_coverage=kept_total / arc_total if arc_total else 1.0,
-        activities=activities,
-        paths=paths,
-        dropped_activities=dropped,
-        dropped_paths=len(arcs) - len(kept),
-    )
+    out: dict[tuple[float, float], ProcessMap] = {}
+    for paths in path_levels:
+        if paths < 1.0:
+            kept: set[tuple[str, str]] = set()
+            running = 0
+            for arc, w in sorted(arcs.items(), key=lambda kv: (-kv[1], kv[0])):
+                if kept and running >= paths * arc_total - 1e-9:
+                    break
+                kept.add(arc)
+                running += w
+            kept |= {arc for arc in forced_paths if arc in arcs}
+            kept = _connect(kept, arcs, [str(names[a]) for a in keep_codes])
+        else:
+            kept = set(arcs)
+        kept_total = sum(arcs[a] for a in kept)
+
+        edges = []
+        for row in path_frame.itertuples(index=False):
+            arc = (str(names[row.source]), str(names[row.target]))
+            if arc not in kept:
+                continue
+            edges.append(MapEdge(arc[0], arc[1], int(row.events), int(row.cases), float(row.median),
+                                 float(row.mean), float(row.p90), float(row[7])))
+        edges.sort(key=lambda e: (-e.events, e.source, e.target))
+        start_edges = sorted(
+            (MapEdge(START, str(names[t]), int(e), int(e)) for t, e in
+             zip(start_frame["target"], start_frame["events"], strict=True) if (START, str(names[t])) in kept),
+            key=lambda e: (-e.events, e.target),
+        )
+        end_edges = sorted(
+            (MapEdge(str(names[s]), END, int(e), int(e)) for s, e in
+             zip(end_frame["source"], end_frame["events"], strict=True) if (str(names[s]), END) in kept),
+            key=lambda e: (-e.events, e.source),
+        )
+        out[(activities, paths)] = ProcessMap(
+            nodes=nodes,
+            edges=tuple(edges),
+            start_edges=tuple(start_edges),
+            end_edges=tuple(end_edges),
+            tickets=len(log.cases),
+            events=log.n,
+            activity_coverage=covered / total if total else 0.0,
+            path_coverage=kept_total / arc_total if arc_total else 1.0,
+            activities=activities,
+            paths=paths,
+            dropped_activities=dropped,
+            dropped_paths=len(arcs) - len(kept),
+        )
+    return out
 
 
 # -- variants ---------------------------------------------------------------------

@@ -196,11 +196,11 @@ def build_report(
     import pandas as pd
 
     from csmine.bottlenecks import find_bottlenecks
-    from csmine.conformance import check_conformance, render_conformance_dot
+    from csmine.conformance import analyse_conformance, render_conformance_dot
     from csmine.demo import demo_truth
     from csmine.eventlog import list_phases, load_event_log
     from csmine.kpi import backlog_series, suggest_sop, summarise_kpis, ticket_kpis
-    from csmine.mining import discover_map, discover_variants
+    from csmine.mining import discover_maps, discover_variants
     from csmine.render import human_duration, human_share
     from csmine.render.html_report import line_chart_svg, render_report_html
     from csmine.render.maps import render_map
@@ -246,9 +246,10 @@ def build_report(
     step("process maps")
     map_svgs: dict[str, str] = {}
     full_map = None
+    maps = discover_maps(df, activities=ACTIVITY_LEVELS, paths=PATH_LEVELS)
     for i, a in enumerate(ACTIVITY_LEVELS):
         for j, p in enumerate(PATH_LEVELS):
-            pmap = discover_map(df, activities=a, paths=p)
+            pmap = maps[(a, p)]
             if i == 0 and j == 0:
                 full_map = pmap
             for mode in ("frequency", "performance"):
@@ -262,8 +263,11 @@ def build_report(
     step("conformance")
     conformance = None
     sop_svg = None
+    deviations = None
     if sop is not None:
-        conf = check_conformance(df, sop)
+        analysis = analyse_conformance(df, sop)
+        conf = analysis.report
+        deviations = analysis.deviations
         sop_svg = _svg(render_conformance_dot(sop, conf))
         rows = [[r.label, f"{r.tickets:,}", human_share(r.skipped_share), r.extra, r.out_of_order, r.repeated,
                  r.wrong_branch] for r in conf.steps]
@@ -333,7 +337,8 @@ def build_report(
             compare = None
     if compare is not None and sop is not None:
         a, b = compare
-        cmp = compare_logs(df_a, df_b, sop, label_a=a, label_b=b, filter_a=f"phase {a}", filter_b=f"phase {b}")
+        cmp = compare_logs(df_a, df_b, sop, label_a=a, label_b=b, filter_a=f"phase {a}", filter_b=f"phase {b}",
+                           ticket_kpis_all=tickets, deviations=deviations)
         rows = []
         for k in cmp.kpis:
             va, vb, diff, ci = _change_text(k.unit, k.change)

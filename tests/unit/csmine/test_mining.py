@@ -386,3 +386,15 @@ def test_wrap_label_and_durations():
     assert all(len(line) <= 10 for line in wrap_label("等待客户确认处理结果并回访归档", 20))
     assert [human_duration(x) for x in (None, 45, 720, 7800, 93600, 86400 * 3, -300)] == [
         "-", "45s", "12m", "2h 10m", "1d 2h", "3d", "-5m"]
+
+
+def test_discover_maps_equals_discover_map_at_every_level():
+    from csmine.mining import discover_map, discover_maps
+    df = bpic_frame()
+    levels_a, levels_p = (1.0, 0.9, 0.6), (1.0, 0.8, 0.5)
+    maps = discover_maps(df, activities=levels_a, paths=levels_p, keep=["Completed/Closed"])
+    assert len(maps) == 9
+    for a in levels_a:
+        for p in levels_p:
+            assert maps[(a, p)] == discover_map(df, activities=a, paths=p, keep=["Completed/Closed"])
+    assert maps[(0.6, 0.5)].dropped_paths > 0 and maps[(0.6, 0.5)].dropped_activities
