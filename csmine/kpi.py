@@ -28,6 +28,9 @@ written out in ``docs/analytics.md``; in short:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -92,6 +95,25 @@ class Prepared:
     df: pd.DataFrame = field(repr=False)
 
 
+_REUSE: ContextVar[dict[tuple[Any, ...], tuple[Any, ...]] | None] = ContextVar("csmine_kpi_reuse", default=None)
+
+
+@contextmanager
+def reuse_preparation() -> Iterator[None]:
+    """Within the block, :func:`prepare` and :func:`analyse_tickets` run once per frame.
+
+    The report asks for KPIs, bottlenecks and limit checks of the same frames; inside
+    this block the encoding of a frame and its per-ticket analysis are computed on
+    first use and reused (frames handed out are copies). The frames must not be
+    changed inside the block.
+    """
+    token = _REUSE.set({})
+    try:
+        yield
+    finally:
+        _REUSE.reset(token)
+
+
 def prepare(
     df: pd.DataFrame,
     sop: SOP | None,
@@ -104,6 +126,19 @@ def prepare(
     priority_key: str = "case:priority",
 ) -> Prepared:
     """Encode ``df`` and map its activities onto ``sop``'s steps and roles."""
+    args = (case_id_key, activity_key, timestamp_key, start_timestamp_key, group_key, priority_key)
+    memo = _REUSE.get()
+    if memo is None:
+        return _prepare(df, sop, *args)
+    key = ("prepare", id(df), id(sop), *args)
+    hit = memo.get(key)
+    if hit is None or hit[0] is not df or hit[1] is not sop:
+        hit = memo[key] = (df, sop, _prepare(df, sop, *args))
+    return hit[2]
+
+
+def _prepare(df: pd.DataFrame, sop: SOP | None, case_id_key: str, activity_key: str, timestamp_key: str,
+             start_timestamp_key: str | None, group_key: str, priority_key: str) -> Prepared:
     if len(df) == 0:
         from csmine.errors import EmptyLogError
 
@@ -360,6 +395,19 @@ def _bool_col(values: np.ndarray | None, n: int) -> pd.array:
 def analyse_tickets(prep: Prepared, sop: SOP | None, calendar: BusinessCalendar | None = None,
                     satisfaction_key: str = "satisfaction") -> tuple[pd.DataFrame, pd.DataFrame]:
     """The per-ticket KPI frame and the limit frame of a prepared log (see :func:`ticket_kpis`)."""
+    memo = _REUSE.get()
+    if memo is None:
+        return _analyse_tickets(prep, sop, calendar, satisfaction_key)
+    key = ("analyse", id(prep), id(sop), id(calendar), satisfaction_key)
+    hit = memo.get(key)
+    if hit is None or hit[0] is not prep or hit[1] is not sop or hit[2] is not calendar:
+        hit = memo[key] = (prep, sop, calendar, _analyse_tickets(prep, sop, calendar, satisfaction_key))
+    frame, limits = hit[3]
+    return frame.copy(), limits.copy()
+
+
+def _analyse_tickets(prep: Prepared, sop: SOP | None, calendar: BusinessCalendar | None,
+                     satisfaction_key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     log = prep.log
     n_cases = len(log.cases)
     roles = prep.roles

@@ -193,6 +193,15 @@ def build_report(
         progress: called with a short label before each stage.
         sample: how many ticket traces to show.
     """
+    from csmine.kpi import reuse_preparation
+
+    with reuse_preparation():
+        return _build_report(store, log_filter, sop=sop, compare=compare, progress=progress, sample=sample)
+
+
+def _build_report(store: TicketStore, log_filter: LogFilter | None, *, sop: SOP | None,
+                  compare: tuple[str, str] | None, progress: Callable[[str], None] | None,
+                  sample: int) -> ReportResult:
     import pandas as pd
 
     from csmine.bottlenecks import find_bottlenecks

@@ -301,3 +301,22 @@ def test_bpic2013_kpis_and_push_to_front():
     n_work = df.loc[df["concept:name"] == "Accepted/In Progress", "case:concept:name"].nunique()
     assert report.kpi("first_response").n == n_work
     assert np.isfinite(report.kpi("resolution_time").value)
+
+
+def test_reuse_preparation_computes_each_frame_once_and_hands_out_copies(complaint, sop, tickets, monkeypatch):
+    import csmine.kpi as kpi
+    from csmine.bottlenecks import find_bottlenecks
+
+    calls = []
+    real = kpi._prepare
+    monkeypatch.setattr(kpi, "_prepare", lambda *a: calls.append(a[0]) or real(*a))
+    with kpi.reuse_preparation():
+        first = ticket_kpis(complaint, sop)
+        first["throughput_s"] = -1.0  # a caller changing its copy...
+        again = ticket_kpis(complaint, sop)
+        find_bottlenecks(complaint, sop)
+        check_limits(complaint, sop)
+    assert len(calls) == 1  # one encoding for KPIs, bottlenecks and limits
+    pd.testing.assert_frame_equal(again, tickets)  # ...does not change what the next one gets
+    ticket_kpis(complaint, sop)
+    assert len(calls) == 2  # outside the block nothing is kept
