@@ -441,22 +441,20 @@ def load_event_log(
     if free_filters or attributes:
         keys = set(free_filters) | (wanted or set())
         decode = store.mapper.transcoder.decode
-        memo: dict[str, dict[str, Any]] = {}
-
-        def attrs_of(text: str | None) -> dict[str, Any]:
-            if not text:
-                return {}
-            found = memo.get(text)
-            if found is None:
-                found = memo[text] = decode(text.encode())
-            return found
-
         assert attrs_column is not None
-        parsed = [attrs_of(a) for a in attrs_column.to_pylist()]
+        # Attribute texts repeat a lot: decode each distinct text once, then spread
+        # the values with the dictionary indices (no per-event Python work).
+        encoded = pc.dictionary_encode(attrs_column.combine_chunks() if hasattr(attrs_column, "combine_chunks")
+                                       else attrs_column)
+        distinct = [decode(t.encode()) if t else {} for t in encoded.dictionary.to_pylist()]
+        index = pc.fill_null(encoded.indices, len(distinct)).to_numpy(zero_copy_only=False)
         if wanted is None and attributes == "all":
-            keys = set().union(*parsed) if parsed else set()
+            keys = set().union(*distinct) if distinct else set()
         for key in sorted(keys):
-            df[key] = pd.Series([p.get(key) for p in parsed], index=df.index, dtype=object)
+            values = np.empty(len(distinct) + 1, dtype=object)  # the last slot: no attributes
+            values[:-1] = [d.get(key) for d in distinct]
+            values[-1] = None
+            df[key] = pd.Series(values[index], index=df.index, dtype=object)
     phases = list_phases(store)
     df["case:phase"] = assign_phases(df, phases)
     if log_filter.phase:
