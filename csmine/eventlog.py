@@ -273,7 +273,7 @@ def _from_ipc(blob: bytes) -> Any:
     return pa.ipc.open_stream(pa.py_buffer(blob)).read_all()
 
 
-_COMPRESSION: str | None = None  # uncompressed IPC is read without copies; lz4/zstd were slower overall
+_COMPRESSION: str | None = "lz4"  # a third of the bytes: SQLite reads blob pages one by one, lz4 is faster
 
 
 def _read_columnar(store: TicketStore) -> Any:
@@ -422,8 +422,11 @@ def load_event_log(
         arrays.append(col)
     if free_filters or attributes:
         arrays.append(table["attrs"])
-    with ThreadPoolExecutor(2) as pool:  # gathering strings is the costly part; arrow releases the GIL
-        arrays = list(pool.map(lambda col: col.take(order), arrays))
+    positions = order.to_numpy(zero_copy_only=False)
+    if not (len(positions) and np.array_equal(positions, np.arange(len(positions)))):
+        # (an import writes tickets whole, so the rows are often in order already)
+        with ThreadPoolExecutor(2) as pool:  # gathering strings is the costly part; arrow releases the GIL
+            arrays = list(pool.map(lambda col: col.take(order), arrays))
     attrs_column = arrays.pop() if free_filters or attributes else None
     # Text columns with no value at all are object columns of None, as pandas infers them.
     empty_text = [name for name, col in zip(names, arrays, strict=True)

@@ -91,6 +91,22 @@ def test_columnar_frame_equals_sql_frame(store_url, monkeypatch):
         assert len(_chunks(store)) == 5
 
 
+@pytest.mark.slow
+def test_a_late_step_of_an_early_ticket_is_framed_with_its_ticket(store_url, monkeypatch):
+    monkeypatch.setattr(eventlog, "CHUNK", 7)
+    with open_store(store_url, create=True) as store:
+        store.import_histories([_history(i) for i in range(8)])
+        _same(store)  # rows already in frame order
+        store.record_activity("CS-002", "Callback", T0 + timedelta(days=2, hours=5), actor="a1")
+        for _ in range(5):  # enough new rows for a persisted chunk holding the late step
+            store.record_activity("CS-007", "Note", T0 + timedelta(days=7, hours=4), actor="a2")
+        df = _same(store)  # stored last, framed among CS-002's rows
+        rows = df.index[df["case:concept:name"] == "CS-002"]
+        assert list(df.loc[rows, "concept:name"]) == ["Receive", "Handle", "Close", "Callback"]
+        assert rows[-1] == 9 and len(df) == 30  # CS-000..CS-002 hold rows 0-9
+        assert [c[2] for c in _chunks(store)] == [7, 7, 7, 7]
+
+
 def test_empty_store_frame_equals_sql_frame(store_url):
     with open_store(store_url, create=True) as store:
         pd.testing.assert_frame_equal(load_event_log(store), _load_rows_sql(store))
