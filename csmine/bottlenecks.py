@@ -42,6 +42,7 @@ from csmine.mining import (
     TIMESTAMP,
     seconds_between,
     split_time,
+    unique_ints,
 )
 
 if TYPE_CHECKING:
@@ -533,7 +534,7 @@ def find_bottlenecks(
         sop=sop.id if sop is not None else None,
         calendar=calendar.describe() if calendar is not None else None,
         status_log=status_log,
-        waiting_activities=tuple(sorted({str(a) for a in names[np.unique(log.act[waiting])]})),
+        waiting_activities=tuple(sorted({str(a) for a in names[unique_ints(log.act[waiting])]})),
         total_throughput_s=total_thr,
         median_throughput_s=float(np.nanmedian(throughput)) if n_tickets else 0.0,
         steps=tuple(steps),

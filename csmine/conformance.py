@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from csmine.errors import CsmineError, EmptyLogError
+from csmine.mining import unique_ints
 
 if TYPE_CHECKING:
     from pm4py.objects.petri_net.obj import Marking, PetriNet
@@ -757,7 +758,7 @@ def _variant_ids(codes: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> 
     """
     variant_of = np.empty(len(starts), dtype=np.int64)
     sequences: list[np.ndarray] = []
-    for length in np.unique(lengths):
+    for length in unique_ints(lengths):
         members = np.flatnonzero(lengths == length)
         rows = codes[starts[members][:, None] + np.arange(length)[None, :]]
         uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
@@ -1329,7 +1330,7 @@ def _event_pairs(run: _Pass, column: str, fallback: str | None) -> tuple[np.ndar
         return np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64)
     codes, uniq = _codes(values)
     n = len(run.tickets)
-    keys = np.unique(codes * n + run.event_ticket)
+    keys = unique_ints(codes * n + run.event_ticket)
     return uniq[keys // n], keys % n
 
 
@@ -1347,12 +1348,12 @@ def _report(sop: SOP, run: _Pass, devs: _Devs, precision: float | None, *, worst
 
     # per step
     events_per_step = np.bincount(run.step_idx, minlength=s_count)
-    pairs = np.unique(ev_ticket * s_count + run.step_idx)
+    pairs = unique_ints(ev_ticket * s_count + run.step_idx)
     tickets_per_step = np.bincount(pairs % s_count, minlength=s_count)
     kinds = np.bincount(devs.step * nk + devs.kind, minlength=s_count * nk).reshape(s_count, nk)
 
     def tickets_with(mask: np.ndarray) -> np.ndarray:
-        keys = np.unique(devs.tidx[mask] * s_count + devs.step[mask])
+        keys = unique_ints(devs.tidx[mask] * s_count + devs.step[mask])
         return np.bincount(keys % s_count, minlength=s_count)
 
     anything = tickets_with(np.ones(len(devs.tidx), dtype=bool))
@@ -1435,7 +1436,7 @@ def _report(sop: SOP, run: _Pass, devs: _Devs, precision: float | None, *, worst
     for i in range(s_count):
         if run.status[i] != "unknown":
             continue
-        examples = run.tickets[np.unique(ev_ticket[run.step_idx == i])[:5]]
+        examples = run.tickets[unique_ints(ev_ticket[run.step_idx == i])[:5]]
         unknown.append(UnknownActivity(run.steps[i], int(events_per_step[i]), int(tickets_per_step[i]),
                                        tuple(str(x) for x in examples)))
 
@@ -1445,11 +1446,11 @@ def _report(sop: SOP, run: _Pass, devs: _Devs, precision: float | None, *, worst
         tickets=n, events=len(run.events), variants=len(run.variants),
         log_fitness=log_fitness, average_fitness=average, fitting_tickets=int(is_fit.sum()),
         fitting_share=float(is_fit.sum()) / n, precision=precision,
-        deviations=len(devs.tidx), deviating_tickets=len(np.unique(devs.tidx)),
+        deviations=len(devs.tidx), deviating_tickets=len(unique_ints(devs.tidx)),
         kinds={k: int(kind_totals[i]) for i, k in enumerate(KINDS)},
         steps=steps, by_team=by["team"], by_channel=by["channel"], by_phase=by["phase"], by_agent=by["agent"],
         worst=tuple(worst_rows), weeks=tuple(weeks), unknown_activities=tuple(unknown),
-        unknown_events=int(unknown_mask.sum()), unknown_tickets=len(np.unique(ev_ticket[unknown_mask])),
+        unknown_events=int(unknown_mask.sum()), unknown_tickets=len(unique_ints(ev_ticket[unknown_mask])),
         engine=run.engine,
     )
 

@@ -398,3 +398,12 @@ def test_discover_maps_equals_discover_map_at_every_level():
         for p in levels_p:
             assert maps[(a, p)] == discover_map(df, activities=a, paths=p, keep=["Completed/Closed"])
     assert maps[(0.6, 0.5)].dropped_paths > 0 and maps[(0.6, 0.5)].dropped_activities
+
+
+@pytest.mark.parametrize("values", [[], [5], [3, 1, 3, 2, 1], list(range(10, 0, -1)) * 3, [-2, 7, -2, 0]])
+def test_unique_ints_equals_np_unique(values):
+    from csmine.mining import unique_ints
+
+    a = np.asarray(values, dtype=np.int64)
+    assert np.array_equal(unique_ints(a), np.unique(a))
+    assert unique_ints(a).dtype == np.int64
