@@ -168,17 +168,25 @@ def _prepare(df: pd.DataFrame, sop: SOP | None, case_id_key: str, activity_key: 
     teams = (df[group_key].to_numpy(dtype=object)[log.order] if group_key in df.columns
              else np.full(log.n, None, dtype=object))
     teams = np.where(pd.isna(teams), None, teams)
-    cases = pd.DataFrame(index=pd.Index(log.cases.astype(str), name="ticket"))
+    first_rows = log.order[starts]  # each ticket's first event, as a row of df
+    columns: dict[str, np.ndarray] = {}
     for name, col in (("channel", "case:channel"), ("team", "case:team"), ("phase", "case:phase")):
-        cases[name] = (df[col].to_numpy(dtype=object)[log.order][log.first] if col in df.columns
-                       else np.full(len(starts), None, dtype=object))
+        columns[name] = (df[col].iloc[first_rows].to_numpy(dtype=object) if col in df.columns
+                         else np.full(len(starts), None, dtype=object))
     if priority_key in df.columns:
-        pr = pd.Series(df[priority_key].to_numpy(dtype=object)[log.order]).groupby(log.case).last()
-        cases["priority"] = pr.reindex(range(len(starts))).to_numpy(dtype=object)
+        # the ticket's last known value (an event attribute may change or be missing)
+        values = df[priority_key].to_numpy(dtype=object)[log.order]
+        known = np.where(pd.notna(values), np.arange(log.n), -1)
+        last_known = np.maximum.reduceat(known, starts)
+        columns["priority"] = np.where(last_known >= 0, values[np.maximum(last_known, 0)], None)
     else:
-        cases["priority"] = np.full(len(starts), None, dtype=object)
-    for name in ("channel", "team", "phase", "priority"):
-        cases[name] = cases[name].where(pd.notna(cases[name]), None).astype(object)
+        columns["priority"] = np.full(len(starts), None, dtype=object)
+    for name, values in columns.items():
+        values = np.asarray(values, dtype=object)
+        columns[name] = np.where(pd.isna(values), None, values)
+    cases = pd.DataFrame({name: pd.Series(columns[name], dtype=object) for name in ("channel", "team", "phase",
+                                                                                     "priority")})
+    cases.index = pd.Index(log.cases.astype(str), name="ticket")
     return Prepared(log=log, step=step, roles=roles, opened=opened, as_of=float(np.nanmax(log.ts)),
                     teams=teams, cases=cases, df=df)
 
