@@ -412,10 +412,6 @@ def compare_kpis(tickets_a: pd.DataFrame, tickets_b: pd.DataFrame, sop: SOP, *,
 # ---------------------------------------------------------------------------------
 
 
-def _indicator(tickets: np.ndarray, hit: set[str]) -> np.ndarray:
-    return np.asarray(pd.Index(tickets).isin(list(hit)), dtype=float)
-
-
 def compare_steps(df_a: pd.DataFrame, df_b: pd.DataFrame, sop: SOP, *, calendar: BusinessCalendar | None = None,
                   resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
                   deviations: pd.DataFrame | None = None) -> list[StepChange]:
@@ -439,16 +435,25 @@ def compare_steps(df_a: pd.DataFrame, df_b: pd.DataFrame, sop: SOP, *, calendar:
     unknown: dict[str, None] = {}
     for df in (df_a, df_b):
         tickets = np.asarray(pd.unique(df["case:concept:name"].astype(str)), dtype=object)
+        index = pd.Index(tickets)
         if deviations is None:
             dev = ticket_deviations(df, sop)
         else:
-            dev = deviations[deviations["ticket"].astype(str).isin(tickets).to_numpy(dtype=bool)]
+            dev = deviations[index.get_indexer(deviations["ticket"].astype(str)) >= 0]
         clocks = check_limits(df, sop, calendar=calendar)
-        sides.append((tickets, dev, clocks))
-        if len(dev):
-            for step in dev["step"].astype(str).unique():
-                if step not in sop.step_names:
-                    unknown.setdefault(step, None)
+        # Per deviation: its ticket's position on this side, its step, skipped or not.
+        dev_pos = index.get_indexer(dev["ticket"].astype(str)) if len(dev) else np.zeros(0, dtype=np.int64)
+        dev_step = dev["step"].astype(str).to_numpy(dtype=object) if len(dev) else np.zeros(0, dtype=object)
+        dev_skip = (dev["kind"] == "skipped").to_numpy(dtype=bool) if len(dev) else np.zeros(0, dtype=bool)
+        late_by_step: dict[str, np.ndarray] = {}
+        if len(clocks):
+            per = clocks.groupby(["step", "ticket"], sort=True)["breached"].any()
+            for step_name, flags in per.groupby(level=0):
+                late_by_step[str(step_name)] = flags.to_numpy(dtype=float)
+        sides.append((len(tickets), dev_pos, dev_step, dev_skip, late_by_step))
+        for step in pd.unique(dev_step):
+            if step not in sop.step_names:
+                unknown.setdefault(step, None)
     flow = set(sop.flow_steps)
     order = [(st.name, st.label, "flow" if st.name in flow else "off_flow") for st in sop.steps]
     order += [(name, name, "unknown") for name in sorted(unknown)]
@@ -456,18 +461,16 @@ def compare_steps(df_a: pd.DataFrame, df_b: pd.DataFrame, sop: SOP, *, calendar:
     out = []
     for step, label, status in order:
         skipped, violated, late = [], [], []
-        for tickets, dev, clocks in sides:
-            on_step = dev[dev["step"] == step] if len(dev) else dev
-            skip_t = set(on_step.loc[on_step["kind"] == "skipped", "ticket"].astype(str)) if len(on_step) else set()
-            other_t = set(on_step.loc[on_step["kind"] != "skipped", "ticket"].astype(str)) if len(on_step) else set()
-            skipped.append(_indicator(tickets, skip_t))
-            violated.append(_indicator(tickets, other_t))
-            if step in limits and len(clocks):
-                mine = clocks[clocks["step"] == step]
-                per_ticket = mine.groupby("ticket")["breached"].any()
-                late.append(per_ticket.to_numpy(dtype=float))
-            else:
-                late.append(np.array([], dtype=float))
+        for n_tickets, dev_pos, dev_step, dev_skip, late_by_step in sides:
+            on_step = dev_step == step
+            skip_ind = np.zeros(n_tickets, dtype=float)
+            skip_ind[dev_pos[on_step & dev_skip]] = 1.0
+            other_ind = np.zeros(n_tickets, dtype=float)
+            other_ind[dev_pos[on_step & ~dev_skip]] = 1.0
+            skipped.append(skip_ind)
+            violated.append(other_ind)
+            late.append(late_by_step.get(step, np.array([], dtype=float)) if step in limits
+                        else np.array([], dtype=float))
         lim = limits.get(step)
         out.append(StepChange(
             step=step, label=label, status=status,

@@ -293,3 +293,25 @@ def choose_sop(ref: str | None, df: Any = None, *, default: str | None = None,
 def show_progress(quiet: bool) -> bool:
     """Progress bars only on a terminal, and not with --quiet."""
     return not quiet and sys.stderr.isatty()
+
+
+def preload_pm4py() -> None:
+    """Start importing pm4py in a background thread.
+
+    Commands that build an SOP's Petri net need pm4py, whose import costs about two
+    seconds of CPU; it runs on the second core while the store is read (SQLite and
+    Arrow release the GIL), and the later ``import pm4py`` waits for it to finish.
+    """
+    import importlib
+    import threading
+
+    if "pm4py" in sys.modules:
+        return
+
+    def load() -> None:
+        try:
+            importlib.import_module("pm4py")
+        except Exception:  # noqa: BLE001 -- the real import later reports any problem
+            pass
+
+    threading.Thread(target=load, name="csmine-preload-pm4py", daemon=True).start()

@@ -15,6 +15,7 @@ from csmine.cli.options import (
     filter_options,
     json_option,
     out_path,
+    preload_pm4py,
     quiet_option,
     show_progress,
     sop_option,
@@ -66,6 +67,7 @@ def report_cmd(log_filter: Any, sop_name: str | None, compare: tuple[str, str] |
     """
     from csmine.cli.store import open_existing
 
+    preload_pm4py()
     with open_existing(store) as s:
         result = _write_report(s, log_filter, sop_name, compare or None, out, quiet)
     if as_json:
