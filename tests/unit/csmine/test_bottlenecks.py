@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -201,3 +202,16 @@ def test_bpic2013_against_per_ticket_loops():
     assert r.first_line.share == pytest.approx(4546 / 7554)
     assert (r.ping_pong[0].team_a, r.ping_pong[0].team_b) == ("D5", "D4")
     assert r.bottlenecks[0].where == "Accepted/Wait - User"
+
+
+@pytest.mark.parametrize("n", [1, 2, 9, 5000])
+def test_sorted_stats_equal_the_pandas_groupby(n):
+    from csmine.bottlenecks import _stats, _stats_pandas
+
+    rng = np.random.default_rng(n)
+    keys = rng.integers(0, 6, n)
+    values = rng.exponential(300.0, n)
+    cases = np.sort(rng.integers(0, max(1, n // 4), n))
+    fast = _stats(keys, values, cases)
+    slow = _stats_pandas(keys, values, cases)[fast.columns]
+    pd.testing.assert_frame_equal(fast, slow, check_exact=False, rtol=1e-12, check_dtype=False)
