@@ -386,6 +386,8 @@ def check_limits(
     """
     prep = prepare(df, sop, case_id_key=case_id_key, activity_key=activity_key,
                    timestamp_key=timestamp_key, start_timestamp_key=start_timestamp_key)
+    if _REUSE.get() is not None:  # the per-ticket analysis holds the same frame; share it
+        return analyse_tickets(prep, sop, calendar)[1]
     pauses = _pauses(prep)
     closed, _ = _closed(prep)
     return _limits(prep, sop, calendar, pauses, closed)

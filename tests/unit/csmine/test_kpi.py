@@ -315,8 +315,9 @@ def test_reuse_preparation_computes_each_frame_once_and_hands_out_copies(complai
         first["throughput_s"] = -1.0  # a caller changing its copy...
         again = ticket_kpis(complaint, sop)
         find_bottlenecks(complaint, sop)
-        check_limits(complaint, sop)
+        shared_limits = check_limits(complaint, sop)
     assert len(calls) == 1  # one encoding for KPIs, bottlenecks and limits
     pd.testing.assert_frame_equal(again, tickets)  # ...does not change what the next one gets
     ticket_kpis(complaint, sop)
     assert len(calls) == 2  # outside the block nothing is kept
+    pd.testing.assert_frame_equal(shared_limits, check_limits(complaint, sop))  # the same limit checks
