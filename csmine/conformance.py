@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from csmine.errors import CsmineError, EmptyLogError
-from csmine.mining import unique_ints
+from csmine.mining import unique_ints, variant_ids
 
 if TYPE_CHECKING:
     from pm4py.objects.petri_net.obj import Marking, PetriNet
@@ -750,23 +750,6 @@ def _classified(sop: SOP, engine: str, variants: list[tuple[str, ...]]) -> list[
     return [r for r in out if r is not None]
 
 
-def _variant_ids(codes: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Variant index per ticket and the code sequence of each variant.
-
-    Tickets are grouped by length; within a length the code rows are made unique
-    with numpy, so no Python work is done per ticket.
-    """
-    variant_of = np.empty(len(starts), dtype=np.int64)
-    sequences: list[np.ndarray] = []
-    for length in unique_ints(lengths):
-        members = np.flatnonzero(lengths == length)
-        rows = codes[starts[members][:, None] + np.arange(length)[None, :]]
-        uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
-        variant_of[members] = len(sequences) + inverse.reshape(-1)
-        sequences.extend(uniq)
-    return variant_of, sequences
-
-
 def _objects(values: Any) -> np.ndarray:
     """An object array with None for missing values."""
     out = np.asarray(values, dtype=object).copy()
@@ -829,7 +812,7 @@ def _run(
     boundary = np.r_[True, cases[1:] != cases[:-1]]
     starts = np.flatnonzero(boundary)
     lengths = np.diff(np.r_[starts, n])
-    variant_of, sequences = _variant_ids(step_idx, starts, lengths)
+    variant_of, sequences = variant_ids(step_idx, starts, lengths)
     variants = [tuple(steps[c] for c in seq) for seq in sequences]
 
     which = _resolve_engine(engine)

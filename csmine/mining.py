@@ -612,22 +612,42 @@ class Variant:
     example_ticket: str = ""
 
 
+def variant_ids(codes: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Variant index per ticket and the code sequence of each variant.
+
+    ``codes[starts[t]:starts[t] + lengths[t]]`` is ticket ``t``'s sequence. Tickets are
+    grouped by length; within a length the code rows are made unique with numpy, so
+    no Python work is done per ticket (variants are numbered by length, then by rows).
+    """
+    variant_of = np.empty(len(starts), dtype=np.int64)
+    sequences: list[np.ndarray] = []
+    for length in unique_ints(lengths):
+        members = np.flatnonzero(lengths == length)
+        rows = codes[starts[members][:, None] + np.arange(length)[None, :]]
+        uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
+        variant_of[members] = len(sequences) + inverse.reshape(-1)
+        sequences.extend(uniq)
+    return variant_of, sequences
+
+
 def case_variants(log: EncodedLog) -> tuple[np.ndarray, list[tuple[str, ...]]]:
-    """Per ticket code its variant code, and the variants' activity tuples."""
+    """Per ticket code its variant code, and the variants' activity tuples.
+
+    Variants are numbered in the order their first ticket appears.
+    """
     if log.n == 0:
         return np.array([], dtype=np.int64), []
     starts = np.flatnonzero(log.first)
+    lengths = np.diff(np.append(starts, log.n))
+    variant_of, sequences = variant_ids(log.act, starts, lengths)
+    first_ticket = np.full(len(sequences), len(starts), dtype=np.int64)
+    np.minimum.at(first_ticket, variant_of, np.arange(len(starts)))
+    by_appearance = np.argsort(first_ticket, kind="stable")
+    renumber = np.empty(len(sequences), dtype=np.int64)
+    renumber[by_appearance] = np.arange(len(sequences))
     names = np.asarray(log.activities, dtype=object)
-    # key each ticket by its activity sequence written as one character per activity
-    chars = np.array([chr(0x100 + a) if a < 0xD000 else chr(0x10000 + a) for a in range(len(names))], dtype=object)
-    keys = ["".join(p) for p in np.split(chars[log.act], starts[1:])]
-    codes, _ = pd.factorize(pd.Series(keys, dtype=object), sort=False)
-    codes = np.asarray(codes, dtype=np.int64)
-    # the sequence of each variant, read from its first ticket
-    _, first_case = np.unique(codes, return_index=True)
-    ends = np.append(starts[1:], log.n)
-    tuples = [tuple(names[log.act[starts[c]:ends[c]]].tolist()) for c in first_case]
-    return codes, tuples
+    tuples = [tuple(names[sequences[v]].tolist()) for v in by_appearance]
+    return renumber[variant_of], tuples
 
 
 def case_throughput(log: EncodedLog) -> np.ndarray:
