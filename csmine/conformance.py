@@ -784,32 +784,38 @@ def _run(
         raise EmptyLogError(
             f"no events to check against SOP {sop.id!r}: the log (after filters) is empty"
         )
-    cases_in = df[case_id_key].astype(str)
-    order = np.argsort(cases_in.to_numpy(dtype=object), kind="stable")
+    # tickets in id order (stable): ranks of the distinct ids, then an integer sort
+    case_codes, case_names = pd.factorize(df[case_id_key].astype(str), sort=True)
+    order = np.argsort(case_codes, kind="stable")
     events = df.iloc[order]
     row_labels = events.index.to_numpy()
     events = events.reset_index(drop=True)
     events["_row"] = row_labels
-    cases = cases_in.to_numpy(dtype=object)[order]
-    acts = events[activity_key].astype(str).to_numpy(dtype=object)
+    case_codes = case_codes[order]
+    # activities: each distinct name mapped once, then spread by its code
+    act_codes, act_names = pd.factorize(events[activity_key].astype(str), sort=False)
+    act_names = np.asarray(act_names, dtype=object)
+    acts = act_names[act_codes]
 
     # steps: the SOP's (flow steps first), then unknown activities by events
     vocabulary = sop.activity_map() if mapping else {n: n for n in sop.step_names}
-    mapped = pd.Series(acts, dtype=object).map(vocabulary).to_numpy(dtype=object)
-    known = ~pd.isna(mapped)
+    mapped_names = np.array([vocabulary.get(a) for a in act_names], dtype=object)
+    known_names = np.array([m is not None for m in mapped_names], dtype=bool)
+    known = known_names[act_codes]
     flow = set(sop.flow_steps)
     steps = [s for s in sop.step_names if s in flow] + [s for s in sop.step_names if s not in flow]
     status: list[StepStatus] = ["flow" if s in flow else "off_flow" for s in steps]
-    if not known.all():
-        counts = pd.Series(acts[~known], dtype=object).value_counts(sort=False)
-        unknown = sorted(counts.index, key=lambda a: (-int(counts[a]), str(a)))
-        steps += [str(a) for a in unknown]
+    if not known_names.all():
+        counts = np.bincount(act_codes, minlength=len(act_names))
+        events_of = {str(a): int(c) for a, c, k in zip(act_names, counts, known_names, strict=True) if not k}
+        unknown = sorted(events_of, key=lambda a: (-events_of[a], a))
+        steps += unknown
         status += ["unknown"] * len(unknown)
-    step_names = np.where(known, mapped, acts)
-    step_idx = pd.Index(steps).get_indexer(step_names).astype(np.int64)
+    step_of_name = pd.Index(steps).get_indexer(np.where(known_names, mapped_names, act_names)).astype(np.int64)
+    step_idx = step_of_name[act_codes]
 
     n = len(events)
-    boundary = np.r_[True, cases[1:] != cases[:-1]]
+    boundary = np.r_[True, case_codes[1:] != case_codes[:-1]]
     starts = np.flatnonzero(boundary)
     lengths = np.diff(np.r_[starts, n])
     variant_of, sequences = variant_ids(step_idx, starts, lengths)
@@ -835,7 +841,7 @@ def _run(
     }
     return _Pass(
         events=events, activities=acts, known=known, step_idx=step_idx, steps=steps, status=status,
-        tickets=cases[starts], starts=starts, lengths=lengths, variant_of=variant_of, variants=variants,
+        tickets=np.asarray(case_names, dtype=object)[case_codes[starts]], starts=starts, lengths=lengths, variant_of=variant_of, variants=variants,
         cost=np.fromiter((r.cost for r in results), dtype=np.int64, count=len(results)),
         fitness=np.fromiter((r.fitness for r in results), dtype=np.float64, count=len(results)),
         items=[r.items for r in results], best_worst_cost=best_worst_cost, engine=which, activity_key=activity_key,
