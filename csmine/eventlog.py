@@ -1,7 +1,7 @@
 """The only adapter from the store's read model to analysis: an event-log DataFrame.
 
 :func:`load_event_log` reads the ``event_log`` projection through its columnar copy,
-``event_log_columns``: Arrow IPC chunks of :data:`CHUNK` rows in notification order,
+``event_log_columns``: Arrow IPC chunks (lz4-compressed) of :data:`CHUNK` rows in notification order,
 kept in the same database. Chunks missing (new store, invalidated by a correction or
 retraction, emptied by a rebuild) are rebuilt from ``event_log`` rows and written in a
 short transaction; rows newer than the last full chunk are read with SQL. Filters on

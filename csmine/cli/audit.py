@@ -18,6 +18,7 @@ from csmine.cli.options import (
     out_folder,
     out_path,
     parse_time,
+    preload_pm4py,
     sop_option,
     store_option,
     to_jsonable,
@@ -225,6 +226,7 @@ def trace_cmd(ticket: str, as_of: str | None, known_at: int | None, sop: str | N
         csmine trace 1-364285768 --sop it-incident --as-of 2010-04-07
         csmine trace CS-1001 --known-at 5000 --json
     """
+    preload_pm4py()  # the SOP net needs pm4py; import it while the store is read
     from csmine.trace import trace_ticket
 
     when = parse_time(as_of, param="--as-of")

@@ -14,6 +14,7 @@ from csmine.cli.options import (
     filter_options,
     json_option,
     out_path,
+    preload_pm4py,
     quiet_option,
     show_progress,
     sop_option,
@@ -188,6 +189,7 @@ def conform_cmd(sop_ref: str, min_fitness: float | None, out: str | None, worst:
         csmine conform --sop it-incident --team V30 --json
         csmine conform --sop my-sop.toml --min-fitness 0.9 || echo "below target"
     """
+    preload_pm4py()  # the SOP net needs pm4py; import it while the store is read
     from csmine.cli.store import open_existing
     from csmine.conformance import check_conformance, render_conformance_dot
     from csmine.errors import CheckFailedError

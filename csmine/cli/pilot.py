@@ -17,6 +17,7 @@ from csmine.cli.options import (
     json_option,
     out_path,
     parse_time,
+    preload_pm4py,
     quiet_option,
     sop_option,
     store_option,
@@ -331,6 +332,7 @@ def compare_cmd(side_a: str | None, side_b: str | None, spec_a: str | None, spec
         csmine compare baseline pilot --sop complaint --out pilot-vs-baseline.png
         csmine compare --a "phase=baseline" --b "region=East,from=2025-03-01" --json
     """
+    preload_pm4py()  # the SOP net needs pm4py; import it while the store is read
     from csmine.compare import compare_logs, side_label
     from csmine.eventlog import load_event_log
 
@@ -484,6 +486,7 @@ def review_cmd(day_text: str | None, week_text: str | None, sop_name: str, basel
         csmine review --day 2025-03-04 --phase pilot --tz Asia/Shanghai
         csmine review --week 2025-W10 --phase pilot
     """
+    preload_pm4py()  # the SOP net needs pm4py; import it while the store is read
     from datetime import date
 
     from csmine.eventlog import list_phases, load_event_log
@@ -668,6 +671,7 @@ def replay_cmd(sop_name: str | None, compare_name: str | None, speed: float | No
         csmine replay --sop complaint --speed 3600 --tz Asia/Shanghai
         csmine replay --rebuild
     """
+    preload_pm4py()  # the SOP net needs pm4py; import it while the store is read
     from csmine.replay import Alert, DayStarted, Replayer, check_rebuild, diff_alerts, rebuild_read_model
     from csmine.replay import stream_events, summarise_alerts
 

@@ -100,6 +100,7 @@ def demo_cmd(tickets: int, seed: int, out: str, replace: bool, as_json: bool, qu
         csmine demo
         csmine demo --tickets 5000 --seed 11 --store demo.db --out demo.html
     """
+    preload_pm4py()  # the SOP net needs pm4py; import it while the store is read
     from csmine.demo import record_demo
     from event_store import open_store
     from event_store.persistence import parse_location
