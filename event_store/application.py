@@ -8,8 +8,10 @@ the read model up.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -272,8 +274,30 @@ class TicketStore(Application):
         """
         if batch_size < 1:
             raise InvalidEventError(f"batch size must be at least 1, got {batch_size}")
-        with pause_gc():
+        with pause_gc(), self._bulk_checkpoints():
             return self._import(histories, batch_size, progress)
+
+    @contextmanager
+    def _bulk_checkpoints(self) -> Iterator[None]:
+        """On SQLite, checkpoint the WAL every 64 MB instead of every 4 MB during an import.
+
+        A checkpoint copies the WAL's pages into the database file and syncs both; with
+        the default every batch of an import paid one (about 0.1 s each on BPIC 2013),
+        copying the same index pages again and again. Durability is unchanged: every
+        batch is still committed to the WAL. The default is restored afterwards and
+        the WAL checkpointed once.
+        """
+        if self.location.kind == "postgres":
+            yield
+            return
+        conn = self.db._connect()
+        conn.execute("PRAGMA wal_autocheckpoint = 16384")
+        try:
+            yield
+        finally:
+            conn.execute("PRAGMA wal_autocheckpoint = 1000")
+            with suppress(sqlite3.OperationalError):  # a reader in the way: the next writer checkpoints
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _import(self, histories: Iterable[TicketHistory], batch_size: int,
                 progress: Callable[[int, int], None] | None) -> ImportResult:

@@ -103,3 +103,17 @@ def _read_model(store):
         store.db.query("SELECT * FROM tickets ORDER BY notification_id"),
         store.db.query("SELECT position FROM projection_state"),
     )
+
+
+def test_import_checkpoints_the_wal_and_restores_the_default(tmp_path):
+    path = tmp_path / "wal.db"
+    t0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
+    histories = [TicketHistory(f"W-{i}", t0, {"channel": "phone"},
+                               (ActivityRow("Receive", t0 + timedelta(minutes=i)),)) for i in range(50)]
+    with open_store(str(path), create=True) as store:
+        store.import_histories(histories, batch_size=7)
+        conn = store.db._connect()
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+        assert store.db.query("SELECT COUNT(*) FROM event_log")[0][0] == 50
+    with open_store(str(path)) as again:  # everything committed is readable by a new connection
+        assert again.db.query("SELECT COUNT(*) FROM event_log")[0][0] == 50
