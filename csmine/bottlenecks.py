@@ -423,6 +423,7 @@ def find_bottlenecks(
     timestamp_key: str = TIMESTAMP,
     start_timestamp_key: str | None = START_TS,
     group_key: str = GROUP,
+    ticket_frames: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> BottleneckReport:
     """Find where tickets wait and what slows them down most.
 
@@ -432,6 +433,11 @@ def find_bottlenecks(
         calendar: count business time only (None: wall clock).
         top: how many ranked bottlenecks to keep.
         max_rows: how many handover and ping-pong pairs to keep (most frequent first).
+        ticket_frames: the per-ticket KPI frame and the limit frame
+            (:func:`csmine.kpi.ticket_kpis`, :func:`csmine.kpi.check_limits`, same SOP
+            and calendar) of a log holding every ticket of ``df``, e.g. the whole log
+            when ``df`` is one phase of it: their rows for ``df``'s tickets are used
+            instead of analysing the tickets again.
 
     Returns:
         The report; see :class:`BottleneckReport` and the module doc for the
@@ -446,7 +452,15 @@ def find_bottlenecks(
     names = np.asarray(log.activities, dtype=object)
     waiting = waiting_statuses(prep, sop)
     split = split_time(log, waiting, calendar)
-    tickets_frame, limits_frame = analyse_tickets(prep, sop, calendar)
+    if ticket_frames is None:
+        tickets_frame, limits_frame = analyse_tickets(prep, sop, calendar)
+    else:
+        ids = pd.Index(np.asarray(log.cases, dtype=object).astype(str))
+        tickets_frame = ticket_frames[0].reindex(ids)
+        tickets_frame.attrs = dict(ticket_frames[0].attrs)
+        limits_all = ticket_frames[1]
+        limits_frame = limits_all[ids.get_indexer(limits_all["ticket"].astype(str)) >= 0] if len(limits_all) \
+            else limits_all
     throughput = tickets_frame["throughput_s"].to_numpy(dtype=float)
     total_thr = float(np.nansum(throughput))
     n_tickets = len(log.cases)

@@ -414,7 +414,7 @@ def compare_kpis(tickets_a: pd.DataFrame, tickets_b: pd.DataFrame, sop: SOP, *,
 
 def compare_steps(df_a: pd.DataFrame, df_b: pd.DataFrame, sop: SOP, *, calendar: BusinessCalendar | None = None,
                   resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-                  deviations: pd.DataFrame | None = None) -> list[StepChange]:
+                  deviations: pd.DataFrame | None = None, limits: pd.DataFrame | None = None) -> list[StepChange]:
     """Per SOP step: skip, other-deviation and late shares on both sides (see :class:`StepChange`).
 
     Deviations come from :func:`csmine.conformance.ticket_deviations` (optimal
@@ -427,6 +427,7 @@ def compare_steps(df_a: pd.DataFrame, df_b: pd.DataFrame, sop: SOP, *, calendar:
             every ticket of both sides (e.g. the whole log already checked), used
             instead of aligning each side again. A ticket's deviations depend on its
             own events only, so the rows of a side's tickets are its deviations.
+        limits: likewise, :func:`~csmine.kpi.check_limits` of such a log.
     """
     from csmine.conformance import ticket_deviations
     from csmine.kpi import check_limits
@@ -440,7 +441,10 @@ def compare_steps(df_a: pd.DataFrame, df_b: pd.DataFrame, sop: SOP, *, calendar:
             dev = ticket_deviations(df, sop)
         else:
             dev = deviations[index.get_indexer(deviations["ticket"].astype(str)) >= 0]
-        clocks = check_limits(df, sop, calendar=calendar)
+        if limits is None:
+            clocks = check_limits(df, sop, calendar=calendar)
+        else:
+            clocks = limits[index.get_indexer(limits["ticket"].astype(str)) >= 0] if len(limits) else limits
         # Per deviation: its ticket's position on this side, its step, skipped or not.
         dev_pos = index.get_indexer(dev["ticket"].astype(str)) if len(dev) else np.zeros(0, dtype=np.int64)
         dev_step = dev["step"].astype(str).to_numpy(dtype=object) if len(dev) else np.zeros(0, dtype=object)
@@ -595,6 +599,7 @@ def compare_logs(
     conformance: bool = True,
     ticket_kpis_all: pd.DataFrame | None = None,
     deviations: pd.DataFrame | None = None,
+    limits_all: pd.DataFrame | None = None,
 ) -> Comparison:
     """Hold the tickets of ``df_b`` against those of ``df_a``.
 
@@ -617,6 +622,8 @@ def compare_logs(
             rows are taken from it instead of computing them again (a ticket's KPIs
             depend on its own events only).
         deviations: the same for :func:`csmine.conformance.ticket_deviations`.
+        limits_all: the same for :func:`csmine.kpi.check_limits` (with
+            ``ticket_kpis_all``, the bottleneck comparison uses both).
 
     Returns:
         The :class:`Comparison`.
@@ -641,15 +648,16 @@ def compare_logs(
 
     kpis, notes = compare_kpis(side_kpis(df_a), side_kpis(df_b), sop, resamples=resamples, seed=seed)
     steps = compare_steps(df_a, df_b, sop, calendar=calendar, resamples=resamples, seed=seed,
-                          deviations=deviations) if conformance else []
+                          deviations=deviations, limits=limits_all) if conformance else []
     map_a, map_b = discover_map(df_a), discover_map(df_b)
     appeared, n_app, s_app, vanished, n_van, s_van = compare_variants(df_a, df_b, top=top_variants)
     moves: list[BottleneckMove] = []
     if bottlenecks:
         from csmine.bottlenecks import find_bottlenecks
 
-        moves = compare_bottlenecks(find_bottlenecks(df_a, sop, calendar=calendar),
-                                    find_bottlenecks(df_b, sop, calendar=calendar))
+        frames = None if ticket_kpis_all is None or limits_all is None else (ticket_kpis_all, limits_all)
+        moves = compare_bottlenecks(find_bottlenecks(df_a, sop, calendar=calendar, ticket_frames=frames),
+                                    find_bottlenecks(df_b, sop, calendar=calendar, ticket_frames=frames))
     return Comparison(
         sop=sop.id,
         a=_side(label_a, filter_a, df_a),

@@ -208,7 +208,7 @@ def _build_report(store: TicketStore, log_filter: LogFilter | None, *, sop: SOP 
     from csmine.conformance import analyse_conformance, render_conformance_dot
     from csmine.demo import demo_truth
     from csmine.eventlog import list_phases, load_event_log
-    from csmine.kpi import backlog_series, suggest_sop, summarise_kpis, ticket_kpis
+    from csmine.kpi import backlog_series, check_limits, suggest_sop, summarise_kpis, ticket_kpis
     from csmine.mining import discover_maps, discover_variants
     from csmine.render import human_duration, human_share
     from csmine.render.html_report import line_chart_svg, render_report_html
@@ -347,7 +347,8 @@ def _build_report(store: TicketStore, log_filter: LogFilter | None, *, sop: SOP 
     if compare is not None and sop is not None:
         a, b = compare
         cmp = compare_logs(df_a, df_b, sop, label_a=a, label_b=b, filter_a=f"phase {a}", filter_b=f"phase {b}",
-                           ticket_kpis_all=tickets, deviations=deviations)
+                           ticket_kpis_all=tickets, deviations=deviations,
+                           limits_all=check_limits(df, sop))
         rows = []
         for k in cmp.kpis:
             va, vb, diff, ci = _change_text(k.unit, k.change)

@@ -125,7 +125,7 @@ def test_comparison_from_the_whole_log_frames_equals_computing_each_side(pilot_s
     # The report passes the whole log's per-ticket KPIs and deviations; each side's rows
     # of those must give exactly the comparison computed side by side.
     from csmine.conformance import ticket_deviations
-    from csmine.kpi import ticket_kpis
+    from csmine.kpi import check_limits, ticket_kpis
 
     sop = load_sop("complaint")
     with open_store(pilot_store) as s:
@@ -133,9 +133,11 @@ def test_comparison_from_the_whole_log_frames_equals_computing_each_side(pilot_s
         df_a = load_event_log(s, parse_side("baseline"))
         df_b = load_event_log(s, parse_side("pilot"))
     reused = compare_logs(df_a, df_b, sop, label_a="baseline", label_b="pilot",
-                          ticket_kpis_all=ticket_kpis(whole, sop), deviations=ticket_deviations(whole, sop))
+                          ticket_kpis_all=ticket_kpis(whole, sop), deviations=ticket_deviations(whole, sop),
+                          limits_all=check_limits(whole, sop))
     assert reused.kpis == comparison.kpis
     assert reused.steps == comparison.steps
+    assert reused.bottlenecks == comparison.bottlenecks and len(reused.bottlenecks) > 3
     assert len(whole["case:concept:name"].unique()) == reused.a.tickets + reused.b.tickets == 800  # both sides
 
 
