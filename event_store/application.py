@@ -542,8 +542,8 @@ class TicketStore(Application):
             rows.append(activity_row(nid, case, version, row.activity, to_us(row.occurred_at),
                                      None if started is None else to_us(started), recorded_us, row.actor,
                                      row.team, row.source_ref, attrs_json))
-        cur.executemany(INSERT_TICKETS, tickets)
-        cur.executemany(INSERT_EVENT_LOG, rows)
+        cur.insert_many(INSERT_TICKETS, tickets)
+        cur.insert_many(INSERT_EVENT_LOG, rows)
         if insert_position:
             cur.execute("INSERT INTO projection_state (name, position) VALUES (?, ?)", (PROJECTION, nids[-1]))
         else:

@@ -221,17 +221,18 @@ def insert_stored_events(cur: Cursor, table: str, stored_events: Sequence[Stored
     if not stored_events:
         return []
     if cur.postgres:
+        before = cur.execute(f"SELECT COALESCE(MAX(notification_id), 0) FROM {table}").fetchone()
+        cur.insert_many(
+            f"INSERT INTO {table} (originator_id, originator_version, topic, state) VALUES (?, ?, ?, ?)",
+            [(s.originator_id, s.originator_version, s.topic, s.state) for s in stored_events],
+        )
         rows = cur.execute(
-            f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(?::uuid[], ?::bigint[], ?::text[], ?::bytea[]) "
-            "RETURNING notification_id, originator_id, originator_version",
-            (
-                [s.originator_id for s in stored_events],
-                [s.originator_version for s in stored_events],
-                [s.topic for s in stored_events],
-                [s.state for s in stored_events],
-            ),
+            f"SELECT notification_id, originator_id, originator_version FROM {table} "
+            "WHERE notification_id > ? ORDER BY notification_id",
+            (int(before[0]) if before else 0,),
         ).fetchall()
+        if len(rows) != len(stored_events):
+            raise RuntimeError("another writer appended during a locked import batch")
         by_key = {(r[1], int(r[2])): int(r[0]) for r in rows}
         ids = [by_key[(s.originator_id, s.originator_version)] for s in stored_events]
         if ids != sorted(ids):
@@ -307,7 +308,7 @@ def write_chain(cur: Cursor, stored_events: Sequence[StoredEvent], notification_
         size += 1
         head = head_link(head, size, link)
         rows.append((size, nid, oid, s.originator_version, link))
-    cur.executemany(
+    cur.insert_many(
         "INSERT INTO event_chain (seq, notification_id, originator_id, originator_version, link) "
         "VALUES (?, ?, ?, ?, ?)",
         rows,

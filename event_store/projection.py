@@ -229,8 +229,8 @@ class EventLogProjection:
         pending_cases: dict[str, tuple[Any, ...]] = {}
 
         def flush() -> None:
-            cur.executemany(INSERT_TICKETS, tickets)
-            cur.executemany(INSERT_EVENT_LOG, rows)
+            cur.insert_many(INSERT_TICKETS, tickets)
+            cur.insert_many(INSERT_EVENT_LOG, rows)
             tickets.clear()
             rows.clear()
 
