@@ -150,10 +150,23 @@ def run_process(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: s
                             cwd=str(cwd) if cwd else None)
     peak = [0]
     done = threading.Event()
+    # Between fork and exec the child still shows this (maybe large) process's memory:
+    # sample only once its command line is the one asked for.
+    wanted = "\0".join(str(c) for c in cmd).encode()
+
+    def started() -> bool:
+        try:
+            with open(f"/proc/{proc.pid}/cmdline", "rb") as fh:
+                return fh.read().rstrip(b"\0") == wanted
+        except OSError:
+            return False
 
     def sample() -> None:
+        running = False
         while not done.is_set():
-            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            running = running or started()
+            if running:
+                peak[0] = max(peak[0], _tree_rss(proc.pid))
             done.wait(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)

@@ -159,3 +159,14 @@ def test_run_py_runs_a_benchmark_and_summarises(tmp_path: Path, monkeypatch: pyt
     assert "fake thing" in summary and "4.00x" in summary and ">= 5x MISSED" in summary and "quick" in summary
     data = json.loads(out_json.read_text())
     assert [(r["benchmark"], r["ratio"]) for r in data["records"]] == [("bench_fake", 4.0)]
+
+
+def test_peak_memory_is_the_child_s_own_not_the_parent_s() -> None:
+    # Between fork and exec a child shows its parent's resident memory; a large parent
+    # (the benchmark holding a million-event log) must not leak into the child's figure.
+    common = _load("common")
+    ballast = b"x" * 400_000_000  # resident in this process
+    run = common.run_process([sys.executable, "-c", "import time; x = b'y' * 60_000_000; time.sleep(0.3)"])
+    assert run.returncode == 0
+    assert 55 < run.peak_mb < 250, run.peak_mb
+    del ballast
