@@ -9,6 +9,7 @@ each map goes through Graphviz ``dot`` once; everything is inlined.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -181,6 +182,7 @@ def build_report(
     compare: tuple[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
     sample: int = 8,
+    parallel: bool | None = None,
 ) -> ReportResult:
     """Analyse the tickets and render the report page.
 
@@ -192,20 +194,113 @@ def build_report(
             the page, when one of them holds no tickets; an explicit pair fails then).
         progress: called with a short label before each stage.
         sample: how many ticket traces to show.
+        parallel: compute the phase comparison in a forked process on the second
+            core while this one does the other sections; None (the default) does so
+            for logs of :data:`PARALLEL_MIN_EVENTS` or more on a machine with two or
+            more cores, unless ``CSMINE_PARALLEL=0``. The page is the same either way.
     """
     from csmine.kpi import reuse_preparation
 
     with reuse_preparation():
-        return _build_report(store, log_filter, sop=sop, compare=compare, progress=progress, sample=sample)
+        return _build_report(store, log_filter, sop=sop, compare=compare, progress=progress, sample=sample,
+                             parallel=parallel)
+
+
+#: Events from which the report computes the comparison on a second core.
+PARALLEL_MIN_EVENTS = 200_000
+
+
+def _parallel(events: int, requested: bool | None) -> bool:
+    if not hasattr(os, "fork"):
+        return False
+    if requested is not None:
+        return requested
+    if os.environ.get("CSMINE_PARALLEL", "1") == "0":
+        return False
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cores >= 2 and events >= PARALLEL_MIN_EVENTS
+
+
+class _Pending:
+    """A computation running in a forked child (or already done in this process)."""
+
+    def __init__(self, fn: Callable[[], Any], forked: bool) -> None:
+        self._fn = fn
+        self._value: Any = None
+        self._pid = 0
+        self._fd = -1
+        if not forked:
+            self._value = fn()
+            return
+        import pickle
+
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: compute, send the result, leave without any clean-up
+            os.close(read_fd)
+            try:
+                try:
+                    payload = pickle.dumps(("ok", fn()), protocol=pickle.HIGHEST_PROTOCOL)
+                except BaseException as exc:  # noqa: BLE001 -- handed to the parent
+                    try:
+                        payload = pickle.dumps(("error", exc), protocol=pickle.HIGHEST_PROTOCOL)
+                    except Exception:  # noqa: BLE001
+                        payload = pickle.dumps(("error", RuntimeError(repr(exc))))
+                with os.fdopen(write_fd, "wb") as fh:
+                    fh.write(payload)
+            finally:
+                # Never return into the parent's code, run its atexit hooks or close
+                # its database connections (a PostgreSQL connection closed here
+                # would end the parent's session).
+                os._exit(0)
+        os.close(write_fd)
+        self._pid, self._fd = pid, read_fd
+
+    def result(self) -> Any:
+        if self._pid == 0:
+            return self._value
+        import pickle
+
+        with os.fdopen(self._fd, "rb") as fh:
+            data = fh.read()
+        os.waitpid(self._pid, 0)
+        self._pid = 0
+        if not data:  # the child died (killed, out of memory): compute it here
+            self._value = self._fn()
+            return self._value
+        kind, value = pickle.loads(data)
+        if kind == "error":
+            raise value
+        self._value = value
+        return value
+
+
+def _start(fn: Callable[[], Any], *, parallel: bool) -> _Pending:
+    return _Pending(fn, parallel)
+
+
+def _sop_checks(df: pd.DataFrame, sop: SOP, tickets: pd.DataFrame,
+                sides: tuple[pd.DataFrame, pd.DataFrame, str, str, pd.DataFrame] | None) -> tuple[Any, str, Any]:
+    """Conformance of ``df`` against ``sop`` (report, SOP overlay SVG) and the phase comparison."""
+    from csmine.compare import compare_logs
+    from csmine.conformance import analyse_conformance, render_conformance_dot
+
+    analysis = analyse_conformance(df, sop)
+    sop_svg = _svg(render_conformance_dot(sop, analysis.report))
+    cmp = None
+    if sides is not None:
+        df_a, df_b, a, b, limits_all = sides
+        cmp = compare_logs(df_a, df_b, sop, label_a=a, label_b=b, filter_a=f"phase {a}", filter_b=f"phase {b}",
+                           ticket_kpis_all=tickets, deviations=analysis.deviations, limits_all=limits_all)
+    return analysis.report, sop_svg, cmp
 
 
 def _build_report(store: TicketStore, log_filter: LogFilter | None, *, sop: SOP | None,
                   compare: tuple[str, str] | None, progress: Callable[[str], None] | None,
-                  sample: int) -> ReportResult:
+                  sample: int, parallel: bool | None) -> ReportResult:
     import pandas as pd
 
     from csmine.bottlenecks import find_bottlenecks
-    from csmine.conformance import analyse_conformance, render_conformance_dot
     from csmine.demo import demo_truth
     from csmine.eventlog import list_phases, load_event_log
     from csmine.kpi import backlog_series, check_limits, suggest_sop, summarise_kpis, ticket_kpis
@@ -238,6 +333,50 @@ def _build_report(store: TicketStore, log_filter: LogFilter | None, *, sop: SOP 
                           "detail": f"n = {k.n:,}" + (f" · P90 {human_duration(k.p90_s)}" if k.p90_s else "")})
     findings["kpis"] = {k.name: k.value for k in kpis.kpis}
 
+    step("conformance")
+    phases = {p.name for p in list_phases(store)}
+    chosen_compare = compare is None and {"baseline", "pilot"} <= phases
+    if chosen_compare:
+        compare = ("baseline", "pilot")
+    comparison = None
+    compare_svg = None
+    if compare is not None and sop is not None:
+        a, b = compare
+
+        def phase_log(name: str) -> pd.DataFrame:
+            # Without a time window or phase filter, ``df`` already holds every ticket the
+            # phase filter would read (same attribute filters, same columns and order):
+            # take its rows instead of reading the store again (a third of the report's
+            # time at 1M events). Otherwise, and for an unknown phase (the error), read.
+            if log_filter.start is None and log_filter.end is None and not log_filter.phase and name in phases:
+                return df[(df["case:phase"] == name).to_numpy(dtype=bool)].reset_index(drop=True)
+            return load_event_log(store, LogFilter(phase=name, where=log_filter.where), attributes=["satisfaction"])
+
+        df_a = phase_log(a)
+        df_b = phase_log(b)
+        empty_sides = [n for n, d in ((a, df_a), (b, df_b)) if len(d) == 0]
+        if chosen_compare and empty_sides:
+            # Chosen for the user (both phases exist), not asked for: a side without
+            # tickets skips the section instead of failing the whole report.
+            note = (f"Comparison of {b} against {a} skipped: phase {' and '.join(empty_sides)} holds no tickets"
+                    f"{' matching ' + log_filter.describe() if log_filter.where else ''} "
+                    "(see `csmine phase list`; ask for another pair with --compare A B).")
+            comparison = {"summary": note, "headers": [], "rows": []}
+            findings["comparison_skipped"] = note
+            compare = None
+    # Conformance and the phase comparison need only the frames computed so far: on a
+    # large log they run in a forked process on the second core while this one does the
+    # bottlenecks and maps (see ``parallel``).
+    conformance = None
+    sop_svg = None
+    pending: _Pending | None = None
+    if sop is not None:
+        sides = None
+        if compare is not None:
+            a, b = compare
+            sides = (df_a, df_b, a, b, check_limits(df, sop))
+        pending = _start(lambda: _sop_checks(df, sop, tickets, sides), parallel=_parallel(len(df), parallel))
+
     step("bottlenecks")
     bn = find_bottlenecks(df, sop)
     highlight = bn.highlight(3)
@@ -269,15 +408,25 @@ def _build_report(store: TicketStore, log_filter: LogFilter | None, *, sop: SOP 
     assert full_map is not None
     anim_svg = _svg(render_map(full_map, mode="frequency", labels=labels))
 
-    step("conformance")
-    conformance = None
-    sop_svg = None
-    deviations = None
-    if sop is not None:
-        analysis = analyse_conformance(df, sop)
-        conf = analysis.report
-        deviations = analysis.deviations
-        sop_svg = _svg(render_conformance_dot(sop, conf))
+    bottlenecks = {
+        "headers": ["#", "where", "kind", "time saved per ticket", "share of throughput", "median", "P90",
+                    "occurrences"],
+        "rows": [[b.rank, labels.get(b.where, b.where), b.kind, human_duration(b.mean_impact_s),
+                  human_share(b.share_of_throughput), human_duration(b.median_s), human_duration(b.p90_s),
+                  f"{b.occurrences:,}"] for b in bn.bottlenecks[:10]],
+        "pingpong_headers": ["team", "bounced to", "direct (A→B→A)", "indirect", "tickets"],
+        "pingpong": [[p.team_a, p.team_b, p.direct, p.indirect, p.tickets] for p in bn.ping_pong[:6]],
+        "days_headers": ["day", "step", "median work", "vs usual", "events"],
+        "days": bottlenecks_days,
+    }
+    findings["bottlenecks"] = [{"kind": b.kind, "where": b.where, "key": list(b.key), "impact_s": b.impact_s}
+                               for b in bn.bottlenecks[:5]]
+    findings["ping_pong"] = [[p.team_a, p.team_b, p.direct, p.indirect] for p in bn.ping_pong[:5]]
+
+    step("comparison")
+    cmp = None
+    if pending is not None:
+        conf, sop_svg, cmp = pending.result()
         rows = [[r.label, f"{r.tickets:,}", human_share(r.skipped_share), r.extra, r.out_of_order, r.repeated,
                  r.wrong_branch] for r in conf.steps]
         conformance = {
@@ -295,60 +444,8 @@ def _build_report(store: TicketStore, log_filter: LogFilter | None, *, sop: SOP 
         worst = [w.ticket for w in conf.worst]
     else:
         worst = []
-
-    bottlenecks = {
-        "headers": ["#", "where", "kind", "time saved per ticket", "share of throughput", "median", "P90",
-                    "occurrences"],
-        "rows": [[b.rank, labels.get(b.where, b.where), b.kind, human_duration(b.mean_impact_s),
-                  human_share(b.share_of_throughput), human_duration(b.median_s), human_duration(b.p90_s),
-                  f"{b.occurrences:,}"] for b in bn.bottlenecks[:10]],
-        "pingpong_headers": ["team", "bounced to", "direct (A→B→A)", "indirect", "tickets"],
-        "pingpong": [[p.team_a, p.team_b, p.direct, p.indirect, p.tickets] for p in bn.ping_pong[:6]],
-        "days_headers": ["day", "step", "median work", "vs usual", "events"],
-        "days": bottlenecks_days,
-    }
-    findings["bottlenecks"] = [{"kind": b.kind, "where": b.where, "key": list(b.key), "impact_s": b.impact_s}
-                               for b in bn.bottlenecks[:5]]
-    findings["ping_pong"] = [[p.team_a, p.team_b, p.direct, p.indirect] for p in bn.ping_pong[:5]]
-
-    step("comparison")
-    phases = {p.name for p in list_phases(store)}
-    chosen_compare = compare is None and {"baseline", "pilot"} <= phases
-    if chosen_compare:
-        compare = ("baseline", "pilot")
-    comparison = None
-    compare_svg = None
-    if compare is not None and sop is not None:
-        from csmine.compare import compare_logs
-
+    if cmp is not None and compare is not None:
         a, b = compare
-
-        def phase_log(name: str) -> pd.DataFrame:
-            # Without a time window or phase filter, ``df`` already holds every ticket the
-            # phase filter would read (same attribute filters, same columns and order):
-            # take its rows instead of reading the store again (a third of the report's
-            # time at 1M events). Otherwise, and for an unknown phase (the error), read.
-            if log_filter.start is None and log_filter.end is None and not log_filter.phase and name in phases:
-                return df[(df["case:phase"] == name).to_numpy(dtype=bool)].reset_index(drop=True)
-            return load_event_log(store, LogFilter(phase=name, where=log_filter.where), attributes=["satisfaction"])
-
-        df_a = phase_log(a)
-        df_b = phase_log(b)
-        empty_sides = [n for n, d in ((a, df_a), (b, df_b)) if len(d) == 0]
-        if chosen_compare and empty_sides:
-            # Chosen for the user (both phases exist), not asked for: a side without
-            # tickets skips the section instead of failing the whole report.
-            note = (f"Comparison of {b} against {a} skipped: phase {' and '.join(empty_sides)} holds no tickets"
-                    f"{' matching ' + log_filter.describe() if log_filter.where else ''} "
-                    "(see `csmine phase list`; ask for another pair with --compare A B).")
-            comparison = {"summary": note, "headers": [], "rows": []}
-            findings["comparison_skipped"] = note
-            compare = None
-    if compare is not None and sop is not None:
-        a, b = compare
-        cmp = compare_logs(df_a, df_b, sop, label_a=a, label_b=b, filter_a=f"phase {a}", filter_b=f"phase {b}",
-                           ticket_kpis_all=tickets, deviations=deviations,
-                           limits_all=check_limits(df, sop))
         rows = []
         for k in cmp.kpis:
             va, vb, diff, ci = _change_text(k.unit, k.change)

@@ -111,3 +111,29 @@ def test_the_knowledge_base_day_stands_out(demo):
     assert days[0]["step"] == "Handle"
     assert days[0]["date"] == truth["knowledge_base_down"]["date"]
     assert days[0]["ratio"] >= 2.0
+
+
+def test_report_is_the_same_page_computed_on_one_core_or_two(demo, tmp_path):
+    # On large logs the report checks conformance and compares the phases in a forked
+    # process; forced here on the demo, the page must equal the single-process one.
+    import re
+
+    from csmine.report import build_report
+
+    store, truth, df = demo
+    pages = [build_report(store, parallel=flag) for flag in (False, True)]
+    strip = [re.sub(r"generated \d{4}-\d\d-\d\d \d\d:\d\d UTC", "", p.html) for p in pages]
+    assert strip[0] == strip[1]
+    assert pages[1].findings["comparison"]["first_response_timeouts"]["significant"] is True
+    assert pages[1].findings["conformance"]["fitness"] == pages[0].findings["conformance"]["fitness"] > 0.5
+
+
+def test_report_child_errors_reach_the_caller(demo):
+    from csmine.errors import CsmineError
+    from csmine.report import build_report
+
+    store, truth, df = demo
+    # The pilot runs in region East only: asked for explicitly, the West's pilot side
+    # is empty, which compare_logs (in the child) refuses.
+    with pytest.raises(CsmineError, match="side pilot .* holds no tickets"):
+        build_report(store, LogFilter(where={"region": ("West",)}), compare=("baseline", "pilot"), parallel=True)
