@@ -58,7 +58,9 @@ def report_cmd(log_filter: Any, sop_name: str | None, compare: tuple[str, str] |
     KPI tiles against the SOP's targets, the process map with a frequency /
     performance switch and activity / path sliders, the SOP flowchart with
     conformance, ranked bottlenecks, the phase comparison, variants, the backlog,
-    ticket traces and an animation of tickets moving over the map.
+    ticket traces and an animation of tickets moving over the map. On logs of
+    200,000 events or more, conformance and the phase comparison run in a second
+    process on another core (CSMINE_PARALLEL=0 turns that off).
 
     \b
     Example:
