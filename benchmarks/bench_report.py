@@ -17,8 +17,8 @@ runs alternating: ``python -m csmine report --store S --out report.html`` agains
 ``python benchmarks/pm4py_report.py log.csv`` (pandas read, format_dataframe, DFG,
 performance DFG, variants, alignment fitness on the complaint SOP net, one process).
 The first report after the import runs on its own first (it builds the store's columnar
-read cache) and is shown separately. Reported: median wall seconds, CPU seconds, peak RSS
-of the process tree, and the
+read cache) and is shown separately. Reported: median wall seconds, CPU seconds, peak
+memory (PSS) of the process tree, and the
 targets of issue 8 (report <= 60 s, <= 3 GB, at most half pm4py's time). The figures
 both produce are checked to agree (tickets, events, variants, alignment fitness).
 
@@ -159,7 +159,7 @@ def bench(n: int, seed: int, backends: list[str], repeats: int, pg: common.Postg
             "bench_report", f"csmine report {label(n)} ev ({backend})", round(cs, 2), round(ps, 2), ratio(ps, cs),
             round(c_mb, 0), round(p_mb, 0), target="<= 60 s, <= 3 GB, >= 2x" if full else None,
             met=(met_time and met_mem and met_ratio) if full else None,
-            repeats=repeats, memory="peak RSS of the process tree",
+            repeats=repeats, memory="peak PSS of the process tree",
             note=(f"CPU {c_cpu:.1f} s vs {p_cpu:.1f} s (ratio {p_cpu / c_cpu:.2f}x); first report after the import "
                   f"{first.seconds:.1f} s ({first.cpu_s:.1f} s CPU, {first.peak_mb:,.0f} MB); "
                   + (f"60 s {'met' if met_time else 'MISSED'}, 3 GB {'met' if met_mem else 'MISSED'}, "

@@ -26,7 +26,7 @@ For each size and store backend, each step runs in a fresh process:
 * **report**: ``python -m csmine report --store ... --out ...`` as a user runs it,
   against ``python benchmarks/pm4py_report.py log.csv`` (read, format, DFG,
   performance DFG, variants, alignment fitness on the complaint SOP net); whole
-  processes, wall time and peak RSS of the process tree.
+  processes, wall time and peak PSS of the process tree.
 
 Times are medians over ``--repeats`` runs (default 1 at 1M events, 3 below).
 """
@@ -272,7 +272,7 @@ def bench_size(n: int, seed: int, backends: list[str], repeats: int, workdir: Pa
             out.append(Record(
                 "bench_scale", f"report {label(n)} ev ({backend})", round(cs, 2), round(ps, 2), ratio(ps, cs),
                 round(cmb, 0), round(pmb, 0), target="<= 60 s, <= 3 GB, >= 2x" if big else None, met=met,
-                repeats=repeats, memory="peak RSS of the process tree",
+                repeats=repeats, memory="peak PSS of the process tree",
                 note=f"whole processes (read cache built by the load step); "
                      f"csmine CPU {median([r.cpu_s for r in runs]):.1f} s, "
                      f"pm4py CPU {median([r.cpu_s for r in pm_runs]):.1f} s",

@@ -106,14 +106,34 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _tree_rss(pid: int) -> int:
+def _pss(pid: int) -> int | None:
+    """Proportional set size in bytes: private pages plus an equal share of shared ones."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _tree_memory(pid: int) -> int:
+    """Memory of a process and its descendants, each page counted once.
+
+    Summing RSS would count twice the pages a forked child shares with its parent
+    (csmine's report forks on large logs); PSS splits them. Falls back to RSS where
+    ``smaps_rollup`` is unavailable.
+    """
     total = 0
     stack = [pid]
     while stack:
         p = stack.pop()
-        rss = _proc_status("VmRSS", p)
-        if rss:
-            total += rss
+        size = _pss(p)
+        if size is None:
+            size = _proc_status("VmRSS", p)
+        if size:
+            total += size
         stack.extend(_children(p))
     return total
 
@@ -124,9 +144,10 @@ class ProcessRun:
 
     Attributes:
         seconds: wall time from start to exit (interpreter start and imports included).
-        peak_mb: peak resident memory of the process tree: the larger of the peak of
-            the sum of the tree's RSS sampled every 20 ms and the kernel's maximum RSS
-            of any single process of the tree (``wait4`` rusage).
+        peak_mb: peak memory of the process tree: its proportional set size (each
+            page counted once, shared pages split between their processes), sampled
+            every 20 ms once the child has started; the kernel's maximum RSS
+            (``wait4`` rusage) only when it ended before the first sample.
         cpu_s: user + system CPU seconds of the tree.
         returncode / stdout / stderr: as usual.
     """
@@ -141,7 +162,7 @@ class ProcessRun:
 
 def run_process(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | Path | None = None,
                 timeout: float | None = None) -> ProcessRun:
-    """Run ``cmd`` and measure its wall time, CPU time and the peak RSS of its process tree."""
+    """Run ``cmd`` and measure its wall time, CPU time and the peak memory (PSS) of its process tree."""
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
@@ -166,7 +187,7 @@ def run_process(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: s
         while not done.is_set():
             running = running or started()
             if running:
-                peak[0] = max(peak[0], _tree_rss(proc.pid))
+                peak[0] = max(peak[0], _tree_memory(proc.pid))
             done.wait(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)

@@ -170,3 +170,12 @@ def test_peak_memory_is_the_child_s_own_not_the_parent_s() -> None:
     assert run.returncode == 0
     assert 55 < run.peak_mb < 250, run.peak_mb
     del ballast
+
+
+def test_pages_a_forked_child_shares_are_counted_once() -> None:
+    common = _load("common")
+    code = ("import os, time; x = b'y' * 120_000_000; pid = os.fork(); time.sleep(0.6); "
+            "os._exit(0) if pid == 0 else os.waitpid(pid, 0)")
+    run = common.run_process([sys.executable, "-c", code])
+    assert run.returncode == 0
+    assert 110 < run.peak_mb < 200, run.peak_mb  # summed RSS would be about 240
