@@ -423,6 +423,17 @@ def _build_report(store: TicketStore, log_filter: LogFilter | None, *, sop: SOP 
                                for b in bn.bottlenecks[:5]]
     findings["ping_pong"] = [[p.team_a, p.team_b, p.direct, p.indirect] for p in bn.ping_pong[:5]]
 
+    step("variants and backlog")
+    all_variants = discover_variants(df)  # every variant once: the table's top 15 and the count
+    variants = all_variants[:15]
+    vrows = [[" → ".join(v.activities), v.share, f"{v.tickets:,}", human_duration(v.median_throughput_s)]
+             for v in variants]
+    cover = variants[-1].cumulative_share if variants else 0.0
+    series = backlog_series(tickets)
+    points = [(str(d)[:10], float(o)) for d, o in zip(series["date"], series["open"], strict=True)]
+    marks = [(p.start.astimezone(UTC).isoformat(), p.name) for p in list_phases(store)]
+    backlog_svg = line_chart_svg(points, label="open tickets per day", marks=marks)
+
     step("comparison")
     cmp = None
     if pending is not None:
@@ -465,17 +476,6 @@ def _build_report(store: TicketStore, log_filter: LogFilter | None, *, sop: SOP 
         findings["comparison"] = {k.key: {"a": k.change.a, "b": k.change.b, "diff": k.change.diff,
                                           "ci": [k.change.ci_low, k.change.ci_high],
                                           "significant": k.change.significant} for k in cmp.kpis}
-
-    step("variants and backlog")
-    all_variants = discover_variants(df)  # every variant once: the table's top 15 and the count
-    variants = all_variants[:15]
-    vrows = [[" → ".join(v.activities), v.share, f"{v.tickets:,}", human_duration(v.median_throughput_s)]
-             for v in variants]
-    cover = variants[-1].cumulative_share if variants else 0.0
-    series = backlog_series(tickets)
-    points = [(str(d)[:10], float(o)) for d, o in zip(series["date"], series["open"], strict=True)]
-    marks = [(p.start.astimezone(UTC).isoformat(), p.name) for p in list_phases(store)]
-    backlog_svg = line_chart_svg(points, label="open tickets per day", marks=marks)
 
     step("ticket traces")
     chosen = list(dict.fromkeys(worst[: sample // 2]))
