@@ -8,6 +8,7 @@ each map goes through Graphviz ``dot`` once; everything is inlined.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from collections.abc import Callable
@@ -201,9 +202,14 @@ def build_report(
     """
     from csmine.kpi import reuse_preparation
 
-    with reuse_preparation():
-        return _build_report(store, log_filter, sop=sop, compare=compare, progress=progress, sample=sample,
-                             parallel=parallel)
+    started: list[_Pending] = []
+    try:
+        with reuse_preparation():
+            return _build_report(store, log_filter, sop=sop, compare=compare, progress=progress, sample=sample,
+                                 parallel=parallel, started=started)
+    finally:
+        for job in started:  # a failure before a child's result was read: do not leave it behind
+            job.close()
 
 
 #: Events from which the report computes the comparison on a second core.
@@ -256,6 +262,18 @@ class _Pending:
         os.close(write_fd)
         self._pid, self._fd = pid, read_fd
 
+    def close(self) -> None:
+        """Stop a child whose result will not be read (no-op once it has been)."""
+        if self._pid == 0:
+            return
+        import signal
+
+        os.close(self._fd)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._pid, signal.SIGKILL)
+        os.waitpid(self._pid, 0)
+        self._pid = 0
+
     def result(self) -> Any:
         if self._pid == 0:
             return self._value
@@ -275,8 +293,10 @@ class _Pending:
         return value
 
 
-def _start(fn: Callable[[], Any], *, parallel: bool) -> _Pending:
-    return _Pending(fn, parallel)
+def _start(fn: Callable[[], Any], *, parallel: bool, started: list[_Pending]) -> _Pending:
+    job = _Pending(fn, parallel)
+    started.append(job)
+    return job
 
 
 def _sop_checks(df: pd.DataFrame, sop: SOP, tickets: pd.DataFrame,
@@ -297,7 +317,7 @@ def _sop_checks(df: pd.DataFrame, sop: SOP, tickets: pd.DataFrame,
 
 def _build_report(store: TicketStore, log_filter: LogFilter | None, *, sop: SOP | None,
                   compare: tuple[str, str] | None, progress: Callable[[str], None] | None,
-                  sample: int, parallel: bool | None) -> ReportResult:
+                  sample: int, parallel: bool | None, started: list[_Pending]) -> ReportResult:
     import pandas as pd
 
     from csmine.bottlenecks import find_bottlenecks
@@ -375,7 +395,8 @@ def _build_report(store: TicketStore, log_filter: LogFilter | None, *, sop: SOP 
         if compare is not None:
             a, b = compare
             sides = (df_a, df_b, a, b, check_limits(df, sop))
-        pending = _start(lambda: _sop_checks(df, sop, tickets, sides), parallel=_parallel(len(df), parallel))
+        pending = _start(lambda: _sop_checks(df, sop, tickets, sides), parallel=_parallel(len(df), parallel),
+                         started=started)
 
     step("bottlenecks")
     bn = find_bottlenecks(df, sop)

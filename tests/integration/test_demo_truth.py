@@ -137,3 +137,31 @@ def test_report_child_errors_reach_the_caller(demo):
     # is empty, which compare_logs (in the child) refuses.
     with pytest.raises(CsmineError, match="side pilot .* holds no tickets"):
         build_report(store, LogFilter(where={"region": ("West",)}), compare=("baseline", "pilot"), parallel=True)
+
+
+def test_a_failure_in_the_parent_stops_the_child(demo, monkeypatch):
+    import os
+
+    import csmine.bottlenecks
+    import csmine.report as report
+
+    jobs = []
+    real_init = report._Pending.__init__
+
+    def recording_init(self, fn, forked):
+        real_init(self, fn, forked)
+        jobs.append((self, self._pid))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bottlenecks failed")
+
+    monkeypatch.setattr(report._Pending, "__init__", recording_init)
+    monkeypatch.setattr(csmine.bottlenecks, "find_bottlenecks", broken)
+    store, truth, df = demo
+    with pytest.raises(RuntimeError, match="bottlenecks failed"):
+        report.build_report(store, parallel=True)
+    assert len(jobs) == 1 and jobs[0][1] > 0  # a child was started...
+    job, pid = jobs[0]
+    assert job._pid == 0
+    with pytest.raises(ProcessLookupError):  # ...and is gone (killed and reaped)
+        os.kill(pid, 0)
