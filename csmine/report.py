@@ -195,8 +195,8 @@ def build_report(
             the page, when one of them holds no tickets; an explicit pair fails then).
         progress: called with a short label before each stage.
         sample: how many ticket traces to show.
-        parallel: compute the phase comparison in a forked process on the second
-            core while this one does the other sections; None (the default) does so
+        parallel: check conformance and compare the phases in a forked process on
+            the second core while this one does the other sections; None (the default) does so
             for logs of :data:`PARALLEL_MIN_EVENTS` or more on a machine with two or
             more cores, unless ``CSMINE_PARALLEL=0``. The page is the same either way.
     """
@@ -212,7 +212,7 @@ def build_report(
             job.close()
 
 
-#: Events from which the report computes the comparison on a second core.
+#: Events from which the report checks conformance and compares phases on a second core.
 PARALLEL_MIN_EVENTS = 200_000
 
 
@@ -239,7 +239,13 @@ class _Pending:
             self._value = fn()
             return
         import pickle
+        import threading
 
+        # A thread importing a module while we fork would leave that module's import
+        # lock held forever in the child: let the background pm4py import finish.
+        for thread in threading.enumerate():
+            if thread.name == "csmine-preload-pm4py":
+                thread.join()
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: compute, send the result, leave without any clean-up
