@@ -26,13 +26,10 @@ Logs come from ``$CSMINE_DATASETS`` or ``<repo>/../shared/datasets``.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import os
 import random
 import sys
 import time
-import tracemalloc
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,13 +39,15 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
 
 CASE = "case:concept:name"
 ACT = "concept:name"
 
 
-def datasets_root() -> Path:
-    return Path(os.environ.get("CSMINE_DATASETS", REPO.parent / "shared" / "datasets"))
+datasets_root = common.datasets_root
 
 
 # ---------------------------------------------------------------------------------
@@ -56,48 +55,12 @@ def datasets_root() -> Path:
 # ---------------------------------------------------------------------------------
 
 
-def _proc_status(field: str) -> int | None:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def measure(fn: Callable[[], Any]) -> tuple[Any, float, float, float, str]:
-    """Run ``fn`` once: (result, wall s, CPU s, peak MB, how memory was measured).
-
-    On Linux the peak resident set size is reset before the call (``clear_refs``)
-    and the increase of the peak over the resident size at the start is reported,
-    with no tracing overhead. Elsewhere tracemalloc's peak is used.
-    """
-    gc.collect()
-    if _reset_peak() and _proc_status("VmRSS") is not None:
-        start = _proc_status("VmRSS") or 0
-        t0, c0 = time.perf_counter(), time.process_time()
-        result = fn()
-        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-        peak = (_proc_status("VmHWM") or 0) - start
-        return result, seconds, cpu, max(peak, 0) / 2**20, "peak RSS increase"
-    tracemalloc.start()
-    t0, c0 = time.perf_counter(), time.process_time()
-    result = fn()
-    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return result, seconds, cpu, peak / 2**20, "tracemalloc peak"
+    """Run ``fn`` once: (result, wall s, CPU s, peak MB, how memory was measured); see
+    :func:`common.measure`."""
+    c0 = time.process_time()
+    result, seconds, peak, how = common.measure(fn)
+    return result, seconds, time.process_time() - c0, peak, how
 
 
 # ---------------------------------------------------------------------------------

@@ -344,8 +344,7 @@ def synthetic(n_events: int, seed: int = 7, *, cache: bool = True) -> Any:
 def ensure_synthetic(n_events: int, seed: int = 7) -> None:
     """Generate and cache the synthetic log (pickle and CSV) without keeping it in memory."""
     if not (cache_dir() / f"sim-{n_events}-{seed}.pickle").exists():
-        sim = synthetic(n_events, seed)
-        del sim
+        synthetic(n_events, seed)  # simulated, cached, and dropped at once
         gc.collect()
     synthetic_csv(n_events, seed)
 
