@@ -115,6 +115,30 @@ def assign_phases(df: pd.DataFrame, phases: Sequence[Phase], *, case_id_key: str
     return result
 
 
+def _phases_and_free_filters(store: TicketStore, df: pd.DataFrame, log_filter: LogFilter,
+                             free_filters: dict[str, tuple[str, ...]]) -> pd.DataFrame:
+    """Add ``case:phase`` and apply the phase filter and the filters on free attributes."""
+    phases = list_phases(store)
+    df["case:phase"] = assign_phases(df, phases)
+    if log_filter.phase:
+        known = {p.name for p in phases}
+        if log_filter.phase not in known:
+            raise FilterError(
+                f"no phase {log_filter.phase!r} (known: {', '.join(sorted(known)) or 'none'}; "
+                "define one with `csmine phase add`)"
+            )
+        df = df[df["case:phase"] == log_filter.phase]
+    for key, values in free_filters.items():
+        if key == "phase":
+            df = df[df["case:phase"].isin(values)]
+            continue
+        # A free attribute may sit on some steps only (BPIC's impact): keep whole
+        # tickets with a matching step, so their processes stay complete.
+        hit = df[key].astype("string").isin(list(values)).fillna(False).to_numpy(dtype=bool)
+        df = df[df[CASE_ID].isin(df.loc[hit, CASE_ID].unique()).to_numpy(dtype=bool)]
+    return df
+
+
 def _load_rows_sql(
     store: TicketStore,
     log_filter: LogFilter | None = None,
@@ -204,22 +228,7 @@ def _load_rows_sql(
             keys = set().union(*parsed) if parsed else set()
         for key in sorted(keys):
             df[key] = pd.Series([p.get(key) for p in parsed], index=df.index, dtype=object)
-    phases = list_phases(store)
-    df["case:phase"] = assign_phases(df, phases)
-    if log_filter.phase:
-        known = {p.name for p in phases}
-        if log_filter.phase not in known:
-            raise FilterError(
-                f"no phase {log_filter.phase!r} (known: {', '.join(sorted(known)) or 'none'}; "
-                "define one with `csmine phase add`)"
-            )
-        df = df[df["case:phase"] == log_filter.phase]
-    for key, values in free_filters.items():
-        if key == "phase":
-            df = df[df["case:phase"].isin(values)]
-            continue
-        hit = df[key].astype("string").isin(list(values)).fillna(False).to_numpy(dtype=bool)
-        df = df[df[CASE_ID].isin(df.loc[hit, CASE_ID].unique()).to_numpy(dtype=bool)]
+    df = _phases_and_free_filters(store, df, log_filter, free_filters)
     df = df.sort_values([CASE_ID, TIMESTAMP, "@@version"], kind="stable").reset_index(drop=True)
     return df
 
@@ -447,8 +456,9 @@ def load_event_log(
         assert attrs_column is not None
         # Attribute texts repeat a lot: decode each distinct text once, then spread
         # the values with the dictionary indices (no per-event Python work).
-        encoded = pc.dictionary_encode(attrs_column.combine_chunks() if hasattr(attrs_column, "combine_chunks")
-                                       else attrs_column)
+        if isinstance(attrs_column, pa.ChunkedArray):  # not reordered above
+            attrs_column = attrs_column.combine_chunks()
+        encoded = pc.dictionary_encode(attrs_column)
         distinct = [decode(t.encode()) if t else {} for t in encoded.dictionary.to_pylist()]
         index = pc.fill_null(encoded.indices, len(distinct)).to_numpy(zero_copy_only=False)
         if wanted is None and attributes == "all":
@@ -458,24 +468,7 @@ def load_event_log(
             values[:-1] = [d.get(key) for d in distinct]
             values[-1] = None
             df[key] = pd.Series(values[index], index=df.index, dtype=object)
-    phases = list_phases(store)
-    df["case:phase"] = assign_phases(df, phases)
-    if log_filter.phase:
-        known = {p.name for p in phases}
-        if log_filter.phase not in known:
-            raise FilterError(
-                f"no phase {log_filter.phase!r} (known: {', '.join(sorted(known)) or 'none'}; "
-                "define one with `csmine phase add`)"
-            )
-        df = df[df["case:phase"] == log_filter.phase]
-    for key, values in free_filters.items():
-        if key == "phase":
-            df = df[df["case:phase"].isin(values)]
-            continue
-        # A free attribute may sit on some steps only (BPIC's impact): keep whole
-        # tickets with a matching step, so their processes stay complete.
-        hit = df[key].astype("string").isin(list(values)).fillna(False).to_numpy(dtype=bool)
-        df = df[df[CASE_ID].isin(df.loc[hit, CASE_ID].unique()).to_numpy(dtype=bool)]
+    df = _phases_and_free_filters(store, df, log_filter, free_filters)
     if len(df) != n:
         df = df.reset_index(drop=True)
     return df
