@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from csmine.eventlog import ACTIVITY, CASE_ID, TIMESTAMP
+from csmine.mining import case_variants, encode_log
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,11 +34,6 @@ class LogStats:
     attribute_counts: dict[str, dict[str, int]]
 
 
-def variant_keys(df: pd.DataFrame, *, case_id_key: str = CASE_ID, activity_key: str = ACTIVITY) -> pd.Series:
-    """Each ticket's variant (tuple of activities in order), indexed by ticket."""
-    return df.groupby(case_id_key, sort=False)[activity_key].agg(tuple)
-
-
 def compute_stats(df: pd.DataFrame) -> LogStats:
     """Count tickets, events, activities, variants, time range and attribute values."""
     attrs: dict[str, dict[str, int]] = {}
@@ -53,7 +49,7 @@ def compute_stats(df: pd.DataFrame) -> LogStats:
         tickets=int(df[CASE_ID].nunique()),
         events=len(df),
         activities=int(df[ACTIVITY].nunique()),
-        variants=int(variant_keys(df).nunique()) if len(df) else 0,
+        variants=len(case_variants(encode_log(df))[1]) if len(df) else 0,
         first_event=df[TIMESTAMP].min().isoformat() if len(df) else None,
         last_event=df[TIMESTAMP].max().isoformat() if len(df) else None,
         activity_counts={str(k): int(v) for k, v in df[ACTIVITY].value_counts().items()},
