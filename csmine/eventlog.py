@@ -31,6 +31,7 @@ from event_store.records import CASE_FIELDS
 
 from csmine.errors import FilterError
 from csmine.filters import LogFilter
+from csmine.ordering import activity_ranks, check_tie_order, order_events
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -118,6 +119,8 @@ def assign_phases(df: pd.DataFrame, phases: Sequence[Phase], *, case_id_key: str
 def _phases_and_free_filters(store: TicketStore, df: pd.DataFrame, log_filter: LogFilter,
                              free_filters: dict[str, tuple[str, ...]]) -> pd.DataFrame:
     """Add ``case:phase`` and apply the phase filter and the filters on free attributes."""
+    import numpy as np
+
     phases = list_phases(store)
     df["case:phase"] = assign_phases(df, phases)
     if log_filter.phase:
@@ -128,15 +131,76 @@ def _phases_and_free_filters(store: TicketStore, df: pd.DataFrame, log_filter: L
                 "define one with `csmine phase add`)"
             )
         df = df[df["case:phase"] == log_filter.phase]
+    case_attrs = _free_case_attributes(store, [k for k in free_filters if k != "phase"]) if free_filters else {}
     for key, values in free_filters.items():
         if key == "phase":
             df = df[df["case:phase"].isin(values)]
             continue
-        # A free attribute may sit on some steps only (BPIC's impact): keep whole
-        # tickets with a matching step, so their processes stay complete.
-        hit = df[key].astype("string").isin(list(values)).fillna(False).to_numpy(dtype=bool)
-        df = df[df[CASE_ID].isin(df.loc[hit, CASE_ID].unique()).to_numpy(dtype=bool)]
+        # A free attribute may sit on the ticket (a case attribute) or on some steps
+        # only (BPIC's impact): keep whole tickets with a matching value, so their
+        # processes stay complete.
+        hit = df[key].astype("string").isin(list(values)).fillna(False).to_numpy(dtype=bool) \
+            if key in df.columns else np.zeros(len(df), dtype=bool)
+        keep = set(df.loc[hit, CASE_ID].unique())
+        accepted = set(values)
+        keep.update(t for t, attrs in case_attrs.items() if key in attrs and str(attrs[key]) in accepted)
+        df = df[df[CASE_ID].isin(list(keep)).to_numpy(dtype=bool)]
     return df
+
+
+def _free_case_attributes(store: TicketStore, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Ticket -> its free case attributes (those outside the case columns), for tickets
+    that have any of ``keys``."""
+    decode = store.mapper.transcoder.decode
+    memo: dict[str, dict[str, Any]] = {}
+    out: dict[str, dict[str, Any]] = {}
+    wanted = set(keys)
+    with store.db.transaction() as cur:
+        rows = cur.execute("SELECT ticket, case_attrs FROM tickets WHERE case_attrs IS NOT NULL").fetchall()
+    for ticket, text in rows:
+        found = memo.get(text)
+        if found is None:
+            found = memo[text] = {k: _plain_value(v) for k, v in decode(text.encode()).items()}
+        if wanted.intersection(found):
+            out[str(ticket)] = found
+    return out
+
+
+def _plain_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def attribute_keys(store: TicketStore) -> dict[str, list[str]]:
+    """The keys ``--where`` accepts: case columns, free case attributes, step attributes."""
+    decode = store.mapper.transcoder.decode
+    with store.db.transaction() as cur:
+        case_texts = [r[0] for r in cur.execute(
+            "SELECT DISTINCT case_attrs FROM tickets WHERE case_attrs IS NOT NULL").fetchall()]
+        step_texts = [r[0] for r in cur.execute(
+            "SELECT DISTINCT attrs FROM event_log WHERE attrs IS NOT NULL AND retracted = 0").fetchall()]
+    case_keys: set[str] = set()
+    for text in case_texts:
+        case_keys.update(decode(text.encode()))
+    step_keys: set[str] = set()
+    for text in step_texts:
+        step_keys.update(decode(text.encode()))
+    return {"case": sorted({*CASE_FIELDS, "phase"}), "case attributes": sorted(case_keys),
+            "step attributes": sorted(step_keys - case_keys)}
+
+
+def check_where_keys(store: TicketStore, log_filter: LogFilter) -> None:
+    """Raise :class:`FilterError` for a ``--where`` key no ticket or step has."""
+    free = [k for k in log_filter.where if k not in CASE_FIELDS and k != "phase"]
+    if not free:
+        return
+    known = attribute_keys(store)
+    every = {k for keys in known.values() for k in keys}
+    unknown = [k for k in free if k not in every]
+    if unknown:
+        listing = "; ".join(f"{group}: {', '.join(keys) or 'none'}" for group, keys in known.items())
+        raise FilterError(f"no attribute {unknown[0]!r} in the store (known keys: {listing}); check --where")
 
 
 def _load_rows_sql(
@@ -153,6 +217,8 @@ def _load_rows_sql(
     if catch_up:
         store.projection.catch_up()
     log_filter = log_filter or LogFilter()
+    check_tie_order(log_filter.tie_order)
+    check_where_keys(store, log_filter)
     sql = f"SELECT {_SELECT} FROM event_log WHERE retracted = 0"
     params: list[Any] = []
     if log_filter.start is not None:
@@ -230,7 +296,7 @@ def _load_rows_sql(
             df[key] = pd.Series([p.get(key) for p in parsed], index=df.index, dtype=object)
     df = _phases_and_free_filters(store, df, log_filter, free_filters)
     df = df.sort_values([CASE_ID, TIMESTAMP, "@@version"], kind="stable").reset_index(drop=True)
-    return df
+    return order_events(df, None, log_filter.tie_order)
 
 
 CHUNK = 16_384
@@ -379,7 +445,8 @@ def load_event_log(
 
     Returns:
         One row per recorded activity (retractions dropped, corrections applied),
-        sorted by ticket, time and version. Columns: ``case:concept:name``,
+        sorted by ticket, then business time, ties broken as ``log_filter.tie_order``
+        says (:mod:`csmine.ordering`). Columns: ``case:concept:name``,
         ``concept:name``, ``time:timestamp``, ``start_timestamp`` (NaT if none),
         ``org:resource``, ``org:group`` (the step's team, else the ticket's),
         ``case:opened_at``, ``case:<field>`` for each case field, ``@@event_id``
@@ -396,6 +463,8 @@ def load_event_log(
     if catch_up:
         store.projection.catch_up()
     log_filter = log_filter or LogFilter()
+    check_tie_order(log_filter.tie_order)
+    check_where_keys(store, log_filter)
     table = _read_columnar(store)
     mask = pc.equal(table["retracted"], 0)
     if log_filter.start is not None:
@@ -413,12 +482,16 @@ def load_event_log(
     if pc.min(mask).as_py() is False:  # something to drop (an all-true mask copies nothing)
         table = table.filter(mask)
     n = table.num_rows
-    # Sort by (ticket, time, version): tickets ranked once in their dictionary, then an integer sort.
+    # Sort by (ticket, time, tie rank, version): tickets ranked once in their dictionary,
+    # activities given their tie rank once (csmine.ordering), then an integer sort.
     tickets = pc.dictionary_encode(table["ticket"].combine_chunks())
     ticket_rank = pc.take(pc.rank(tickets.dictionary, sort_keys="ascending", tiebreaker="first"), tickets.indices)
+    acts = pc.dictionary_encode(table["activity"].combine_chunks())
+    act_rank = pc.take(pa.array(activity_ranks(acts.dictionary.to_pylist(), None, log_filter.tie_order)),
+                       acts.indices)
     order = pc.sort_indices(
-        pa.table({"t": ticket_rank, "o": table["occurred_at"], "v": table["version"]}),
-        sort_keys=[("t", "ascending"), ("o", "ascending"), ("v", "ascending")],
+        pa.table({"t": ticket_rank, "o": table["occurred_at"], "a": act_rank, "v": table["version"]}),
+        sort_keys=[("t", "ascending"), ("o", "ascending"), ("a", "ascending"), ("v", "ascending")],
     )
     utc = pa.timestamp("us", tz="UTC")
     names: list[str] = []

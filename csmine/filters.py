@@ -20,13 +20,17 @@ class LogFilter:
             attribute keeps whole tickets with at least one matching step;
             several values of one key are alternatives, several keys must all hold.
             Case columns (channel, category, priority, emotion, customer, team,
-            region) and free attributes are both accepted.
+            region), free case attributes and free step attributes are all accepted;
+            an unknown key is an error that lists the known ones.
+        tie_order: how events of a ticket with the same business time are ordered
+            (see :mod:`csmine.ordering`).
     """
 
     start: datetime | None = None
     end: datetime | None = None
     phase: str | None = None
     where: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    tie_order: str = "auto"
 
     def is_empty(self) -> bool:
         return self.start is None and self.end is None and not self.phase and not self.where

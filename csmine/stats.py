@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from csmine.eventlog import ACTIVITY, CASE_ID, TIMESTAMP
+from csmine.lifecycle import ClosingRule, ticket_status
 from csmine.mining import case_variants, encode_log
+from csmine.ordering import tied_tickets
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,6 +24,10 @@ class LogStats:
         first_event / last_event: ISO times of the earliest and latest event (None if empty).
         activity_counts: events per activity, most frequent first.
         attribute_counts: for each case attribute, tickets per value (top 10).
+        tickets_with_ties: tickets with two or more events at the same business time
+            (their order is the tie-break's, see :mod:`csmine.ordering`).
+        status: open / closed / stale tickets and the closing rule
+            (:meth:`csmine.lifecycle.TicketStatus.summary`).
     """
 
     tickets: int
@@ -32,10 +38,13 @@ class LogStats:
     last_event: str | None
     activity_counts: dict[str, int]
     attribute_counts: dict[str, dict[str, int]]
+    tickets_with_ties: int = 0
+    status: dict[str, object] | None = None
 
 
-def compute_stats(df: pd.DataFrame) -> LogStats:
-    """Count tickets, events, activities, variants, time range and attribute values."""
+def compute_stats(df: pd.DataFrame, closing: ClosingRule | None = None) -> LogStats:
+    """Count tickets, events, activities, variants, time range, attribute values,
+    tickets with tied timestamps, and open/closed tickets under ``closing``."""
     attrs: dict[str, dict[str, int]] = {}
     if len(df):
         first = df.drop_duplicates(CASE_ID)
@@ -54,4 +63,6 @@ def compute_stats(df: pd.DataFrame) -> LogStats:
         last_event=df[TIMESTAMP].max().isoformat() if len(df) else None,
         activity_counts={str(k): int(v) for k, v in df[ACTIVITY].value_counts().items()},
         attribute_counts=attrs,
+        tickets_with_ties=tied_tickets(df),
+        status=ticket_status(df, None, closing).summary(),
     )

@@ -191,6 +191,8 @@ class SOP:
         targets: Service targets.
         roles: KPI role -> step names (see :data:`KPI_ROLES`).
         aliases: Source activity name -> step name.
+        closed_when: Source activity names (or step names) that close a ticket, besides
+            the steps of the ``close`` role (e.g. a ticket system's ``Closed`` status).
         title_zh: Chinese title.
         description: Free text.
         source: Where the SOP was read from (a path); not part
@@ -205,6 +207,7 @@ class SOP:
     targets: Targets = field(default_factory=Targets)
     roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
+    closed_when: tuple[str, ...] = ()
     title_zh: str = ""
     description: str = ""
     source: str | None = field(default=None, compare=False)
@@ -297,6 +300,8 @@ class SOP:
             "targets": targets_to_dict(self.targets),
             "roles": {k: list(v) for k, v in self.roles.items()},
             "aliases": dict(self.aliases),
+            # only when set, so SOPs without it keep their fingerprints
+            **({"closed_when": list(self.closed_when)} if self.closed_when else {}),
         }
 
     @property

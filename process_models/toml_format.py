@@ -213,6 +213,8 @@ def dump_sop(sop: SOP) -> str:
         out.append(f"description = {_s(sop.description)}")
     out.append("")
     out.append("flow = " + "\n".join(_flow_lines(flow_to_list(sop.flow), 0)))
+    if sop.closed_when:  # a top-level key: before the first table
+        out.append(f"closed_when = {_value(list(sop.closed_when))}")
     out.append("")
     out.append("[targets]")
     for name, value in targets_to_dict(sop.targets).items():

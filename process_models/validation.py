@@ -80,6 +80,7 @@ _ROOT_KEYS = (
     "limits",
     "roles",
     "aliases",
+    "closed_when",
 )
 _STEP_KEYS = ("name", "label_zh", "role", "description", "off_flow")
 _LIMIT_KEYS = ("step", "within", "since", "business_hours")
@@ -247,6 +248,7 @@ def _build(data: dict[str, Any], ck: _Checker, source: str | None) -> SOP | None
     targets = _targets(data.get("targets", {}), ck)
     roles = _roles(data.get("roles", {}), ck, names)
     aliases = _aliases(data.get("aliases", {}), ck, names)
+    closed_when = _closed_when(data.get("closed_when", []), ck)
     off_flow = {s["name"] for s in steps if s["off_flow"]}
     flow: Flow = None
     if "flow" not in data:
@@ -290,6 +292,7 @@ def _build(data: dict[str, Any], ck: _Checker, source: str | None) -> SOP | None
         targets=targets,
         roles=roles,
         aliases=aliases,
+        closed_when=closed_when,
         source=source,
     )
 
@@ -558,6 +561,15 @@ def _roles(value: Any, ck: _Checker, names: set[str]) -> dict[str, tuple[str, ..
                 )
         out[role] = tuple(steps)
     return out
+
+
+def _closed_when(value: Any, ck: _Checker) -> tuple[str, ...]:
+    """``closed_when = ["Closed", ...]``: source activity (or step) names that close a ticket."""
+    line = ck.loc.line("", None, "closed_when")
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        ck.error("'closed_when' must be a list of activity names, e.g. closed_when = [\"Closed\"]", line)
+        return ()
+    return tuple(dict.fromkeys(v.strip() for v in value))
 
 
 def _aliases(value: Any, ck: _Checker, names: set[str]) -> dict[str, str]:

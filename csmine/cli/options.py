@@ -72,7 +72,11 @@ _FILTER_OPTIONS = [
     click.option("--channel", multiple=True, help="Only this channel (repeatable)."),
     click.option("--category", multiple=True, help="Only this category (repeatable)."),
     click.option("--priority", multiple=True, help="Only this priority (repeatable)."),
-    click.option("--where", multiple=True, metavar="KEY=VALUE", help="Attribute filter (repeatable)."),
+    click.option("--where", multiple=True, metavar="KEY=VALUE",
+                 help="Ticket or step attribute filter, e.g. impact=2 (repeatable; an unknown key lists the known ones)."),
+    click.option("--tie-order", type=click.Choice(["auto", "file"]), default="auto", show_default=True,
+                 help="Order of a ticket's events with the same time: auto (opening/ending names, SOP step "
+                      "order, name) or file (record order)."),
 ]
 
 
@@ -90,6 +94,7 @@ def filter_options(f: Callable[..., Any]) -> Callable[..., Any]:
             kwargs.pop("category"),
             kwargs.pop("priority"),
             kwargs.pop("where"),
+            tie_order=kwargs.pop("tie_order"),
         )
         return f(*args, **kwargs)
 
@@ -107,6 +112,8 @@ def build_filter(
     category: tuple[str, ...] = (),
     priority: tuple[str, ...] = (),
     where: tuple[str, ...] = (),
+    *,
+    tie_order: str = "auto",
 ) -> LogFilter:
     conditions = dict(parse_where(where))
     for key, values in (("team", team), ("channel", channel), ("category", category), ("priority", priority)):
@@ -117,7 +124,44 @@ def build_filter(
         end=parse_time(to, param="--to"),
         phase=phase,
         where=conditions,
+        tie_order=tie_order,
     )
+
+
+def closing_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--closed-when REGEX`` and ``--stale-after DURATION``; the command receives
+    ``closing: csmine.lifecycle.ClosingRule`` (see that module for the rule)."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from csmine.lifecycle import DEFAULT_STALE_AFTER, ClosingRule
+
+        closed_when = kwargs.pop("closed_when")
+        stale = kwargs.pop("stale_after")
+        horizon = DEFAULT_STALE_AFTER
+        if stale is not None:
+            if stale.strip().lower() in ("never", "none", "0"):
+                horizon = None
+            else:
+                from process_models.errors import ProcessModelError
+                from process_models.model import parse_duration
+
+                try:
+                    horizon = parse_duration(stale)
+                except (ProcessModelError, ValueError) as exc:
+                    raise click.BadParameter(f"{exc} (e.g. 30d, 2 weeks, never)", param_hint="--stale-after") from None
+        kwargs["closing"] = ClosingRule(closed_when=closed_when or None, stale_after=horizon)
+        return f(*args, **kwargs)
+
+    wrapper = click.option(
+        "--stale-after", metavar="DURATION",
+        help="Open tickets with no event for this long before the log's end are reported stale "
+             "(default 30 d; 'never' turns it off).")(wrapper)
+    wrapper = click.option(
+        "--closed-when", metavar="REGEX",
+        help="Activities that close a ticket, besides the SOP's close step (e.g. 'Closed|Resolved'; "
+             "case-insensitive, whole name or one /-part). Tickets not closed are open.")(wrapper)
+    return wrapper
 
 
 def to_jsonable(value: Any) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from csmine.cli.options import (
+    closing_options,
     echo_json,
     filter_options,
     json_option,
@@ -247,9 +248,10 @@ def export_cmd(path: str, fmt: str | None, view: str, quiet: bool, store: str) -
 
 @click.command("stats")
 @filter_options
+@closing_options
 @json_option
 @store_option
-def stats_cmd(log_filter: Any, as_json: bool, store: str) -> None:
+def stats_cmd(log_filter: Any, closing: Any, as_json: bool, store: str) -> None:
     """Tickets, events, activities, variants, time range and attribute counts.
 
     \b
@@ -261,7 +263,7 @@ def stats_cmd(log_filter: Any, as_json: bool, store: str) -> None:
     from csmine.stats import compute_stats
 
     with open_existing(store) as s:
-        stats = compute_stats(load_event_log(s, log_filter))
+        stats = compute_stats(load_event_log(s, log_filter), closing)
     if as_json:
         echo_json(dataclasses.asdict(stats))
         return
@@ -271,10 +273,22 @@ def stats_cmd(log_filter: Any, as_json: bool, store: str) -> None:
         ["tickets", f"{stats.tickets:,}"], ["events", f"{stats.events:,}"],
         ["activities", f"{stats.activities:,}"], ["variants", f"{stats.variants:,}"],
         ["first event", stats.first_event or "-"], ["last event", stats.last_event or "-"],
+        ["tickets with tied times", f"{stats.tickets_with_ties:,} (ordered by --tie-order {log_filter.tie_order})"],
+        *_status_rows(stats.status),
     ]))
     out.print(table(["activity", "events"], [[k, f"{v:,}"] for k, v in stats.activity_counts.items()]))
     for attr, counts in stats.attribute_counts.items():
         out.print(table([attr, "tickets"], [[k, f"{v:,}"] for k, v in counts.items()]))
+
+
+def _status_rows(status: dict[str, Any] | None) -> list[list[str]]:
+    if not status:
+        return []
+    if not status["rule_known"]:
+        return [["open / closed", "unknown: no closing rule (give --closed-when, e.g. 'Closed|Resolved')"]]
+    return [["closed tickets", f"{status['closed']:,}"],
+            ["open tickets", f"{status['open']:,} ({status['stale']:,} stale: no event for {status['stale_after']})"],
+            ["closing rule", str(status["rule"])]]
 
 
 def register(cli: click.Group) -> None:
