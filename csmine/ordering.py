@@ -76,6 +76,26 @@ def lifecycle_class(activity: str) -> int:
     return 1
 
 
+def sop_positions(sop: SOP | None) -> dict[str, int]:
+    """Activity -> position in the SOP's step order (aliases take their step's)."""
+    if sop is None:
+        return {}
+    order = list(dict.fromkeys([*sop.flow_steps, *sop.step_names]))
+    pos = {name: i for i, name in enumerate(order)}
+    for src, step in sop.aliases.items():
+        if step in pos:
+            pos.setdefault(src, pos[step])
+    return pos
+
+
+def tie_key(activity: str, sop_pos: dict[str, int] | None = None) -> tuple[int, int, int, str]:
+    """The ``auto`` tie-break key of one activity name (smaller first)."""
+    sop_pos = sop_pos or {}
+    head, _, tail = activity.rpartition("/")
+    life = _LIFECYCLE.get(tail.lower(), 2) if head else 2
+    return (lifecycle_class(activity), sop_pos.get(activity, len(sop_pos)), life, activity)
+
+
 def activity_ranks(activities: Sequence[str], sop: SOP | None = None, tie_order: str = DEFAULT_TIE_ORDER) -> np.ndarray:
     """The tie rank of each activity name: events at the same time sort by it.
 
@@ -86,21 +106,8 @@ def activity_ranks(activities: Sequence[str], sop: SOP | None = None, tie_order:
     n = len(activities)
     if tie_order == "file" or n == 0:
         return np.zeros(n, dtype=np.int64)
-    sop_pos: dict[str, int] = {}
-    if sop is not None:
-        order = list(dict.fromkeys([*sop.flow_steps, *sop.step_names]))
-        sop_pos = {name: i for i, name in enumerate(order)}
-        for src, step in sop.aliases.items():
-            if step in sop_pos:
-                sop_pos.setdefault(src, sop_pos[step])
-    unknown = len(sop_pos)
-
-    def key(a: str) -> tuple[int, int, int, str]:
-        head, _, tail = a.rpartition("/")
-        life = _LIFECYCLE.get(tail.lower(), 2) if head else 2
-        return (lifecycle_class(a), sop_pos.get(a, unknown), life, a)
-
-    keys = [key(str(a)) for a in activities]
+    sop_pos = sop_positions(sop)
+    keys = [tie_key(str(a), sop_pos) for a in activities]
     order = sorted(range(n), key=keys.__getitem__)
     ranks = np.empty(n, dtype=np.int64)
     ranks[order] = np.arange(n)
@@ -140,4 +147,4 @@ def order_events(df: pd.DataFrame, sop: SOP | None = None, tie_order: str = DEFA
 
 
 __all__ = ["DEFAULT_TIE_ORDER", "TIE_ORDERS", "activity_ranks", "check_tie_order", "lifecycle_class",
-           "order_events", "tied_tickets"]
+           "order_events", "sop_positions", "tie_key", "tied_tickets"]

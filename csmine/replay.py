@@ -52,8 +52,9 @@ from event_store.projection import EPOCH, _US
 from event_store.records import CASE_FIELDS
 
 from csmine.errors import CheckFailedError, CsmineError, FilterError
-from csmine.eventlog import assign_phases, list_phases
+from csmine.eventlog import _free_case_attributes, assign_phases, check_where_keys, list_phases
 from csmine.filters import LogFilter, attrs_match
+from csmine.ordering import check_tie_order, sop_positions, tie_key
 
 if TYPE_CHECKING:
     from event_store.application import TicketStore
@@ -113,7 +114,7 @@ def _to_us(dt: datetime) -> int:
 
 
 def stream_events(store: TicketStore, log_filter: LogFilter | None = None, *,
-                  page: int = PAGE) -> Iterator[StreamEvent]:
+                  page: int = PAGE, sop: SOP | None = None) -> Iterator[StreamEvent]:
     """The store's tickets and steps in business-time order, read page by page.
 
     Openings come from the ``tickets`` table ordered by ``(opened_at,
@@ -133,6 +134,9 @@ def stream_events(store: TicketStore, log_filter: LogFilter | None = None, *,
     """
     store.projection.catch_up()
     log_filter = log_filter or LogFilter()
+    tie_order = check_tie_order(log_filter.tie_order)
+    check_where_keys(store, log_filter)
+    sop_pos = sop_positions(sop)
     phases = list_phases(store)
     if log_filter.phase and log_filter.phase not in {p.name for p in phases}:
         known = ", ".join(sorted(p.name for p in phases)) or "none"
@@ -208,8 +212,20 @@ def stream_events(store: TicketStore, log_filter: LogFilter | None = None, *,
 
     event_sql, event_params = _event_conditions(log_filter)
 
+    tie_keys: dict[str, tuple[Any, ...]] = {}
+
+    def tie(activity: str | None) -> tuple[Any, ...]:
+        # events at the same time: the documented tie-break (csmine.ordering), then record order
+        if tie_order == "file" or activity is None:
+            return ()
+        found = tie_keys.get(activity)
+        if found is None:
+            found = tie_keys[activity] = tie_key(activity, sop_pos)
+        return found
+
     def steps() -> Iterator[StreamEvent]:
         last = (-(2**62), -1)
+        held: list[tuple[Any, ...]] = []  # the last instant of a page: it may go on in the next
         while True:
             with store.db.transaction() as cur:
                 cur.execute(
@@ -219,16 +235,28 @@ def stream_events(store: TicketStore, log_filter: LogFilter | None = None, *,
                     (last[0], last[1], *event_params, page),
                 )
                 rows = cur.fetchall()
-            if not rows:
-                return
-            last = (rows[-1][0], rows[-1][1])
-            for row in rows:
+            if rows:
+                last = (rows[-1][0], rows[-1][1])
+                rows = held + list(rows)
+                cut = len(rows)
+                while cut > 0 and rows[cut - 1][0] == rows[-1][0]:
+                    cut -= 1
+                ready, held = rows[:cut], rows[cut:]
+            else:
+                ready, held = held, []
+            ready.sort(key=lambda r: (r[0], tie(r[3]), r[1]))
+            for row in ready:
                 ticket = row[2]
                 if matching is not None and ticket not in matching:
                     continue
                 yield StreamEvent(int(row[0]), "activity", ticket, row[3], int(row[1]), row[4])
+            if not rows:
+                return
 
-    merged = heapq.merge(openings(), steps(), key=lambda e: (e.time_us, e.kind != "opened", e.event_id))
+    def merge_key(e: StreamEvent) -> tuple[Any, ...]:
+        return (e.time_us, e.kind != "opened", tie(e.activity), e.event_id)
+
+    merged = heapq.merge(openings(), steps(), key=merge_key)
     for item in merged:
         if item.kind == "activity":
             if item.ticket in rejected:
@@ -265,6 +293,11 @@ def _tickets_with_attributes(store: TicketStore, log_filter: LogFilter,
                 ok = memo[text] = attrs_match(decode(text.encode()), free)
             if ok:
                 found.add(ticket)
+    # free case attributes (the ticket's own) count as well, as in load_event_log
+    for key, values in free.items():
+        accepted = set(values)
+        found.update(t for t, attrs in _free_case_attributes(store, [key]).items()
+                     if key in attrs and str(attrs[key]) in accepted)
     return found
 
 

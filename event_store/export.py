@@ -2,9 +2,10 @@
 
 Two views:
 
-* ``corrected`` (default): the read model: corrections applied, retracted events dropped;
+* ``corrected`` (default): the read model: corrections applied, retracted events dropped,
+  each ticket's events in business-time order (ties in record order);
 * ``recorded``: every lifecycle event exactly as it was first recorded, decoded
-  straight from the stored events (corrections and retractions ignored).
+  straight from the stored events (corrections and retractions ignored), in record order.
 
 Rows are produced ticket by ticket in log order, then written in the pm4py/XES
 vocabulary (``case:concept:name``, ``concept:name``, ``time:timestamp``, ...), so an
@@ -69,7 +70,7 @@ def _iter_corrected(store: Any) -> Iterator[tuple[str, dict[str, Any], list[dict
     typed = _Typed(store)
     for row in store.db.query(
         "SELECT ticket, activity, occurred_at, started_at, actor, team, attrs FROM event_log "
-        "WHERE retracted = 0 ORDER BY ticket, version"
+        "WHERE retracted = 0 ORDER BY ticket, occurred_at, version"
     ):
         ev = {"activity": row[1], "occurred_at": from_us(row[2]), "started_at": from_us(row[3]),
               "actor": row[4], "team": row[5], "attrs": typed(row[6])}

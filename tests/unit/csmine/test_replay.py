@@ -3,6 +3,8 @@ determinism, paging, the offline clocks, and the read-model rebuild check."""
 
 from __future__ import annotations
 
+from csmine.ordering import tie_key
+
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -98,7 +100,8 @@ def test_replay_is_deterministic_and_paging_does_not_change_it(days_store, v1, v
         paged = replay(stream_events(s, page=2), v1, compare_sop=v2)
         items = list(stream_events(s, page=3))
     assert first == second == paged
-    keys = [(e.time_us, e.kind != "opened", e.event_id) for e in items]
+    # business time, openings first, then the documented tie-break of csmine.ordering, then record order
+    keys = [(e.time_us, e.kind != "opened", tie_key(e.activity) if e.activity else (), e.event_id) for e in items]
     assert keys == sorted(keys)
     assert sum(e.kind == "opened" for e in items) == 7
 
