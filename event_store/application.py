@@ -27,6 +27,7 @@ from event_store.db import Cursor, Database
 from event_store.domain import (
     PHASE_PLAN_ID,
     TOPIC_ACTIVITY,
+    TOPIC_CASE_CHANGED,
     TOPIC_OPENED,
     PhasePlan,
     Ticket,
@@ -79,7 +80,10 @@ class ImportResult:
         tickets_added: tickets new to the store.
         events_added: lifecycle events written (new tickets' steps plus steps
             appended to tickets already in the store).
-        tickets_unchanged: tickets already stored with every step of the source.
+        tickets_unchanged: tickets already stored with every step and every case
+            attribute value of the source.
+        tickets_case_changed: tickets already stored whose case attributes the source
+            now gives new or other values for (one ``CaseAttributesChanged`` event each).
     """
 
     tickets_seen: int
@@ -87,6 +91,7 @@ class ImportResult:
     tickets_added: int
     events_added: int
     tickets_unchanged: int
+    tickets_case_changed: int = 0
 
 
 class TicketStore(Application):
@@ -258,7 +263,12 @@ class TicketStore(Application):
 
         Tickets already in the store are not opened again; a step they already hold
         (same activity, business time and actor, counted with multiplicity) is not
-        written again; other steps are appended after the stored ones.
+        written again; other steps are appended after the stored ones. Case attributes
+        whose value differs from what the source said before (the opening's values,
+        updated by earlier ``CaseAttributesChanged`` events; manual corrections do not
+        count, so a re-import never undoes them unless the source changes that value)
+        are recorded as one ``CaseAttributesChanged`` event before the new steps. An
+        attribute the source no longer gives is left as it is.
 
         The events are built directly (no aggregate replay) and encoded with the
         application's own transcoder, so the stored bytes are exactly those that
@@ -302,16 +312,17 @@ class TicketStore(Application):
     def _import(self, histories: Iterable[TicketHistory], batch_size: int,
                 progress: Callable[[int, int], None] | None) -> ImportResult:
         self.projection.catch_up()
-        seen_t = seen_e = added_t = added_e = unchanged = 0
+        seen_t = seen_e = added_t = added_e = unchanged = changed = 0
         batch: list[TicketHistory] = []
         in_batch: set[str] = set()
 
         def flush() -> None:
-            nonlocal added_t, added_e, unchanged
-            t, e, u = self._write_batch(batch)
+            nonlocal added_t, added_e, unchanged, changed
+            t, e, u, c = self._write_batch(batch)
             added_t += t
             added_e += e
             unchanged += u
+            changed += c
             if progress is not None:
                 progress(len(batch), sum(len(h.steps) for h in batch))
             batch.clear()
@@ -329,7 +340,7 @@ class TicketStore(Application):
         if batch:
             flush()
         self.projection.catch_up()
-        return ImportResult(seen_t, seen_e, added_t, added_e, unchanged)
+        return ImportResult(seen_t, seen_e, added_t, added_e, unchanged, changed)
 
     def _encode(self, state: dict[str, Any]) -> bytes:
         """Stored bytes of an event state, exactly as the library's mapper makes them."""
@@ -361,7 +372,7 @@ class TicketStore(Application):
         """Stored bytes are the transcoder's JSON as is (no compression or cipher)."""
         return not self.mapper.compressor and not self.mapper.cipher
 
-    def _write_batch(self, batch: list[TicketHistory]) -> tuple[int, int, int]:
+    def _write_batch(self, batch: list[TicketHistory]) -> tuple[int, int, int, int]:
         for attempt in range(RETRIES):
             try:
                 with self.db.transaction(write=True) as cur:
@@ -384,11 +395,12 @@ class TicketStore(Application):
             return f'"{schema}"."{table}"'
         return table
 
-    def _stored_state(self, cur: Cursor, ids: list[UUID]) -> dict[UUID, tuple[int, dict[tuple[Any, ...], int]]]:
-        """For tickets already stored: last version and the recorded steps' keys (with counts)."""
+    def _stored_state(self, cur: Cursor, ids: list[UUID]) -> dict[UUID, _Stored]:
+        """For tickets already stored: last version, the recorded steps' keys (with counts)
+        and the case attributes as the source gave them (opening plus source changes)."""
         table = self._events_table()
         postgres = cur.postgres
-        found: dict[UUID, tuple[int, dict[tuple[Any, ...], int]]] = {}
+        found: dict[UUID, _Stored] = {}
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             if postgres:
@@ -401,26 +413,35 @@ class TicketStore(Application):
                     f"SELECT originator_id, MAX(originator_version) FROM {table} WHERE originator_id IN ({marks}) "
                     "GROUP BY originator_id", [u.hex for u in chunk]).fetchall()
             for oid, version in rows:
-                found[oid if isinstance(oid, UUID) else UUID(oid)] = (int(version), {})
+                found[oid if isinstance(oid, UUID) else UUID(oid)] = _Stored(int(version), {}, {})
         if not found:
             return found
         existing = list(found)
+        topics = (TOPIC_ACTIVITY, TOPIC_OPENED, TOPIC_CASE_CHANGED)
+        decode = self.mapper.transcoder.decode
         for i in range(0, len(existing), 500):
             chunk = existing[i : i + 500]
             if postgres:
                 rows = cur.execute(
-                    f"SELECT originator_id, state FROM {table} WHERE originator_id = ANY(?) AND topic = ?",
-                    (chunk, TOPIC_ACTIVITY)).fetchall()
+                    f"SELECT originator_id, topic, state FROM {table} WHERE originator_id = ANY(?) "
+                    "AND topic = ANY(?) ORDER BY originator_id, originator_version",
+                    (chunk, list(topics))).fetchall()
             else:
                 marks = ",".join("?" * len(chunk))
                 rows = cur.execute(
-                    f"SELECT originator_id, state FROM {table} WHERE originator_id IN ({marks}) AND topic = ?",
-                    [*(u.hex for u in chunk), TOPIC_ACTIVITY]).fetchall()
-            for oid, state in rows:
-                d = self.mapper.transcoder.decode(self._decrypt(bytes(state)))
-                key = (d["activity"], d["occurred_at"], d.get("actor"))
-                have = found[oid if isinstance(oid, UUID) else UUID(oid)][1]
-                have[key] = have.get(key, 0) + 1
+                    f"SELECT originator_id, topic, state FROM {table} WHERE originator_id IN ({marks}) "
+                    "AND topic IN (?, ?, ?) ORDER BY originator_id, originator_version",
+                    [*(u.hex for u in chunk), *topics]).fetchall()
+            for oid, topic, state in rows:
+                d = decode(self._decrypt(bytes(state)))
+                entry = found[oid if isinstance(oid, UUID) else UUID(oid)]
+                if topic == TOPIC_ACTIVITY:
+                    key = (d["activity"], d["occurred_at"], d.get("actor"))
+                    entry.steps[key] = entry.steps.get(key, 0) + 1
+                elif topic == TOPIC_OPENED:
+                    entry.case.update(d.get("case") or {})
+                else:
+                    entry.case.update(d.get("changes") or {})
         return found
 
     def _decrypt(self, data: bytes) -> bytes:
@@ -430,7 +451,7 @@ class TicketStore(Application):
             data = self.mapper.compressor.decompress(data)
         return data
 
-    def _write_batch_locked(self, cur: Cursor, batch: list[TicketHistory]) -> tuple[int, int, int]:
+    def _write_batch_locked(self, cur: Cursor, batch: list[TicketHistory]) -> tuple[int, int, int, int]:
         ids = [ticket_id(h.ticket) for h in batch]
         stored_before = self._stored_state(cur, ids)
         now = datetime.now(UTC)
@@ -443,11 +464,12 @@ class TicketStore(Application):
         stored: list[StoredEvent] = []
         # What the read model needs, in the same order as ``stored``.
         plan: list[tuple[str, Any, Any]] = []
-        added_t = added_e = unchanged = 0
+        added_t = added_e = unchanged = changed = 0
         for history, tid in zip(batch, ids, strict=True):
             oid = str(tid)
             if tid in stored_before:
-                version, have = stored_before[tid]
+                known = stored_before[tid]
+                version, have = known.version, known.steps
                 steps: list[ActivityRow] = []
                 for row in history.steps:
                     key = (row.activity, row.occurred_at, row.actor)
@@ -455,10 +477,27 @@ class TicketStore(Application):
                         have[key] -= 1
                     else:
                         steps.append(row)
-                if not steps:
+                case_changes = _case_changes(known.case, _clean_case(history.case)) if history.case else {}
+                if not steps and not case_changes:
                     unchanged += 1
                     continue
                 plan_case: Any = None  # read from the tickets table below
+                if case_changes:
+                    version += 1
+                    changed += 1
+                    state = {
+                        "timestamp": stamp,
+                        "changes": case_changes,
+                        "reason": "case attributes changed in the source",
+                        "occurred_at": stamp,
+                        "actor": None,
+                        "source_ref": history.source_ref,
+                    }
+                    data = encode(state)
+                    stored.append(StoredEvent(tid, version, TOPIC_CASE_CHANGED, data))
+                    # The read model takes the values as transcoded (typed values wrapped).
+                    wrapped = json.loads(self.mapper.transcoder.encode(case_changes))
+                    plan.append(("case", None, (oid, wrapped)))
             else:
                 check_aware(history.opened_at, f"ticket {history.ticket}: opened_at")
                 case = _clean_case(history.case)
@@ -502,7 +541,7 @@ class TicketStore(Application):
                 plan.append(("step", plan_case, (oid, version, row, None if attrs_json == "null" else attrs_json)))
                 added_e += 1
         if not stored:
-            return 0, 0, unchanged
+            return 0, 0, unchanged, 0
         table = self._events_table()
         before = cur.execute(
             f"SELECT MAX({'notification_id' if cur.postgres else 'rowid'}) FROM {table}").fetchone()
@@ -512,7 +551,7 @@ class TicketStore(Application):
         position = cur.execute("SELECT position FROM projection_state WHERE name = ?", (PROJECTION,)).fetchone()
         if (int(position[0]) if position else 0) == last_before:
             self._project(cur, plan, nids, recorded_us, position is None)
-        return added_t, added_e, unchanged
+        return added_t, added_e, unchanged, changed
 
     def _notify_channel(self) -> str | None:
         if self.location.kind != "postgres":
@@ -529,6 +568,13 @@ class TicketStore(Application):
             if kind == "ticket":
                 oid, extra_json, source_ref = data
                 tickets.append(ticket_row(nid, oid, case, recorded_us, extra_json, None, source_ref))
+                continue
+            if kind == "case":
+                # A ticket of an earlier import: its rows are in the tables already (a
+                # batch holds each ticket once), and its new steps follow this event.
+                oid, wrapped = data
+                self.projection.apply_case_changes(cur, oid, wrapped, corrected=False, where=nid)
+                cases.pop(oid, None)
                 continue
             oid, version, row, attrs_json = data
             if case is None:
@@ -657,6 +703,28 @@ def _is_conflict(exc: BaseException) -> bool:
         return False
     return isinstance(exc, (psycopg.errors.UniqueViolation, psycopg.errors.LockNotAvailable,
                             psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected))
+
+
+@dataclass(slots=True)
+class _Stored:
+    """What the store holds of a ticket an import meets again."""
+
+    version: int
+    steps: dict[tuple[Any, ...], int]
+    case: dict[str, Any]
+
+
+_ABSENT = object()
+
+
+def _case_changes(known: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The attributes of ``new`` whose value (or type: 1 is not "1") differs from ``known``."""
+    out = {}
+    for key, value in new.items():
+        old = known.get(key, _ABSENT)
+        if old is _ABSENT or type(old) is not type(value) or old != value:
+            out[key] = value
+    return out
 
 
 def _clean_case(case: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,9 @@ Every ticket event carries business time ``occurred_at`` (tz-aware), ``actor`` a
 
 History is accepted as it happened: nothing here checks a ticket against an SOP.
 Corrections are new events (:class:`Ticket.Corrected`, :class:`Ticket.Retracted`).
+When a re-imported export brings new or changed case attributes, the store records
+:class:`Ticket.CaseAttributesChanged` (the old values stay in the history); unlike a
+correction it says "the source now says", not "this was recorded in error".
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ TOPIC_OPENED = "csmine/Ticket.Opened/v1"
 TOPIC_ACTIVITY = "csmine/Ticket.ActivityRecorded/v1"
 TOPIC_CORRECTED = "csmine/Ticket.Corrected/v1"
 TOPIC_RETRACTED = "csmine/Ticket.Retracted/v1"
+TOPIC_CASE_CHANGED = "csmine/Ticket.CaseAttributesChanged/v1"
 TOPIC_PLAN_CREATED = "csmine/PhasePlan.Created/v1"
 TOPIC_PHASE_DEFINED = "csmine/PhasePlan.PhaseDefined/v1"
 TOPIC_PHASE_REMOVED = "csmine/PhasePlan.PhaseRemoved/v1"
@@ -117,6 +121,18 @@ class Ticket(Aggregate):
                 step[key] = value
             else:
                 step["attrs"][key] = value
+
+    @event("CaseAttributesChanged", topic=TOPIC_CASE_CHANGED)
+    def change_case(
+        self,
+        changes: dict[str, Any],
+        reason: str,
+        occurred_at: datetime,
+        actor: str | None = None,
+        source_ref: str | None = None,
+    ) -> None:
+        """The source reports new values for some case attributes (re-import)."""
+        self.case.update(changes)
 
     @event("Retracted", topic=TOPIC_RETRACTED)
     def retract(

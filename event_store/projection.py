@@ -19,6 +19,7 @@ from event_store.db import Cursor, Database
 from event_store.domain import (
     CORRECTABLE_STEP_FIELDS,
     TOPIC_ACTIVITY,
+    TOPIC_CASE_CHANGED,
     TOPIC_CORRECTED,
     TOPIC_OPENED,
     TOPIC_PHASE_DEFINED,
@@ -263,6 +264,11 @@ class EventLogProjection:
                 flush()
                 self._apply_correction(cur, n, oid, self._decode(n.state)[1], topic == TOPIC_RETRACTED)
                 pending_cases.clear()
+            elif topic == TOPIC_CASE_CHANGED:
+                flush()
+                self.apply_case_changes(cur, oid, self._decode(n.state)[1].get("changes") or {},
+                                        corrected=False, where=n.id)
+                pending_cases.clear()
             elif topic in (TOPIC_PHASE_DEFINED, TOPIC_PHASE_REMOVED):
                 flush()
                 _, d = self._decode(n.state)
@@ -274,6 +280,35 @@ class EventLogProjection:
                          json.dumps(_plain(d.get("cohort") or {}), ensure_ascii=False), d.get("note"), n.id),
                     )
         flush()
+
+    def apply_case_changes(self, cur: Cursor, oid: str, changes: dict[str, Any], *, corrected: bool,
+                           where: int | None = None) -> None:
+        """Set new case attribute values of a ticket in ``tickets`` and its ``event_log`` rows.
+
+        ``changes`` hold the values as transcoded (typed values wrapped). ``corrected``
+        marks the rows as corrected (a correction of version 0); a change reported by
+        the source (``CaseAttributesChanged``) leaves that flag alone.
+        """
+        case = self._case_row(cur, oid)
+        if case is None:
+            raise RuntimeError(f"case attributes for unknown ticket {oid} at log position {where}")
+        drop_ticket_chunks(cur, case[0])  # the columnar copy of the ticket's rows is stale from here on
+        fields = {k: (None if v is None else str(_plain(v))) for k, v in changes.items() if k in CASE_FIELDS}
+        extra = {k: v for k, v in changes.items() if k not in CASE_FIELDS}
+        if fields:
+            cur.execute(f"UPDATE tickets SET {', '.join(f'{k} = ?' for k in fields)} WHERE ticket_uuid = ?",
+                        (*fields.values(), oid))
+        if fields:
+            sets = [f"{'case_team' if k == 'team' else k} = ?" for k in fields]
+            if corrected:
+                sets.append("corrected = 1")
+            cur.execute(f"UPDATE event_log SET {', '.join(sets)} WHERE ticket = ?", (*fields.values(), case[0]))
+        if extra:
+            row = cur.execute("SELECT case_attrs FROM tickets WHERE ticket_uuid = ?", (oid,)).fetchone()
+            merged = json.loads(row[0]) if row and row[0] else {}
+            merged.update(extra)
+            cur.execute("UPDATE tickets SET case_attrs = ? WHERE ticket_uuid = ?", (raw_json(merged), oid))
+        self._case_cache.pop(oid, None)
 
     def _apply_correction(self, cur: Cursor, n: Any, oid: str, d: dict[str, Any], retract: bool) -> None:
         case = self._case_row(cur, oid)
@@ -287,19 +322,7 @@ class EventLogProjection:
             return
         changes = d.get("changes") or {}  # typed values still wrapped, as stored
         if target == 0:
-            case_changes = {k: v for k, v in changes.items() if k in CASE_FIELDS}
-            extra = {k: v for k, v in changes.items() if k not in CASE_FIELDS}
-            for key, value in case_changes.items():
-                value = None if value is None else str(_plain(value))
-                cur.execute(f"UPDATE tickets SET {key} = ? WHERE ticket_uuid = ?", (value, oid))
-                column = "case_team" if key == "team" else key
-                cur.execute(f"UPDATE event_log SET {column} = ?, corrected = 1 WHERE ticket = ?", (value, case[0]))
-            if extra:
-                row = cur.execute("SELECT case_attrs FROM tickets WHERE ticket_uuid = ?", (oid,)).fetchone()
-                merged = json.loads(row[0]) if row and row[0] else {}
-                merged.update(extra)
-                cur.execute("UPDATE tickets SET case_attrs = ? WHERE ticket_uuid = ?", (raw_json(merged), oid))
-            self._case_cache.pop(oid, None)
+            self.apply_case_changes(cur, oid, changes, corrected=True, where=n.id)
             return
         sets: list[str] = []
         params: list[Any] = []

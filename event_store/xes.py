@@ -8,7 +8,7 @@ between them (``"/>\\n\\t\\t</event>\\n\\t\\t<event>\\n\\t\\t\\t<date key="``...
 once each. It is strict: the header is checked by lxml, every ``<`` in the body must
 belong to a recognised tag, the trace/event nesting is checked, and anything it does
 not fully understand (comments or nested attributes inside traces, single quotes,
-unusual entities, line breaks inside values, another encoding, ...) makes it give up
+unusual entities, line breaks inside values, a NUL byte, another encoding, ...) makes it give up
 so that :func:`scan_lxml` reads the file instead. Both return the same
 :class:`RawTrace` records; tests check that they agree.
 
@@ -148,7 +148,7 @@ def scan_fast(raw: bytes, name: str, zone: tzinfo | None) -> list[RawTrace]:
         text = raw[start_b:end_b].decode("utf-8")
     except (etree.XMLSyntaxError, UnicodeDecodeError, ValueError):
         raise _GiveUp from None
-    if "\r" in text:
+    if "\r" in text or "\x00" in text:  # NUL is not allowed in XML: lxml says where
         raise _GiveUp
     base_line = raw.count(b"\n", 0, start_b) + 1
 

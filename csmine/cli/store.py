@@ -168,6 +168,16 @@ def retract_cmd(ticket: str, version: int, reason: str, actor: str | None, store
     click.echo(f"retracted {ticket} #{version} (recorded as #{v})")
 
 
+def _sep_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from event_store.errors import ImportFormatError
+    from event_store.importing import parse_sep
+
+    try:
+        return parse_sep(value, f"--{param.name.replace('_', '-')}" if param.name else "--sep")
+    except ImportFormatError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command("import")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["xes", "csv", "parquet"]), help="Default: from the file name.")
@@ -183,6 +193,24 @@ def retract_cmd(ticket: str, version: int, reason: str, actor: str | None, store
 @click.option("--case-attr", multiple=True, metavar="ATTR=COLUMN", help="Ticket attribute from a column (repeatable).")
 @click.option("--timestamp-format", help="strptime format, e.g. '%d.%m.%Y %H:%M' (default ISO 8601).")
 @click.option("--tz", help="Time zone for naive timestamps, e.g. UTC or Asia/Shanghai.")
+@click.option("--sep", metavar="SEP", callback=_sep_option,
+              help="CSV delimiter: one character, or 'tab' (default: detected among , ; tab | from the first "
+                   "64 KB; tab for .tsv).")
+@click.option("--encoding", metavar="ENC",
+              help="CSV text encoding, e.g. latin-1, cp1252, utf-16 (default: UTF-8, or what a byte-order mark "
+                   "says).")
+@click.option("--collapse-repeats", is_flag=True,
+              help="Merge consecutive rows of a ticket (in time order) with the same activity into the first; "
+                   "that step gets last_at (the last row's time) and repeats (how many rows it stands for).")
+@click.option("--case-table", metavar="FILE", type=click.Path(dir_okay=False),
+              help="CSV or Parquet with one row per ticket: every other column becomes a case attribute "
+                   "(its values win over the events file's).")
+@click.option("--case-key", metavar="COLUMN",
+              help="Ticket id column of --case-table (default: the --case-column name).")
+@click.option("--case-sep", metavar="SEP", callback=_sep_option,
+              help="Delimiter of --case-table (default: --sep if given, else detected).")
+@click.option("--case-encoding", metavar="ENC",
+              help="Encoding of --case-table (default: --encoding if given, else a byte-order mark, else UTF-8).")
 @click.option("--batch-size", default=500, show_default=True, type=click.IntRange(min=1),
               help="Tickets per transaction.")
 @json_option
@@ -191,35 +219,63 @@ def retract_cmd(ticket: str, version: int, reason: str, actor: str | None, store
 def import_cmd(path: str, fmt: str | None, lifecycle: str, case_column: str, activity_column: str,
                timestamp_column: str, resource_column: str, team_column: str, start_column: str,
                lifecycle_column: str, case_attr: tuple[str, ...], timestamp_format: str | None, tz: str | None,
+               sep: str | None, encoding: str | None, collapse_repeats: bool, case_table: str | None,
+               case_key: str | None, case_sep: str | None, case_encoding: str | None,
                batch_size: int, as_json: bool, quiet: bool, store: str) -> None:
     """Import an event log (XES, CSV, Parquet); running it again adds nothing.
+
+    Rows are put in business-time order inside each ticket, so the row order of the
+    file does not matter. Running it again with changed case attributes records the
+    changes (the earlier values stay in the history).
 
     \b
     Example:
         csmine import BPI_Challenge_2013_incidents.xes.gz
         csmine import tickets.csv --case-column id --activity-column step \\
             --timestamp-column at --tz Asia/Shanghai --case-attr channel=Channel
+        csmine import export.csv --sep ';' --encoding latin-1 --collapse-repeats
+        csmine import events.csv --case-table customers.parquet --case-key ticket_id
     """
-    from event_store.importing import ColumnMapping, read_histories
+    from event_store.importing import ColumnMapping, join_case_table, read_case_table, read_log
 
     mapping = ColumnMapping(
         case=case_column, activity=activity_column, timestamp=timestamp_column, resource=resource_column,
         team=team_column, start=start_column, lifecycle=lifecycle_column,
         case_attrs={k: str(v) for k, v in _kv(case_attr, "--case-attr").items()},
-        timestamp_format=timestamp_format, tz=tz,
+        timestamp_format=timestamp_format, tz=tz, sep=sep, encoding=encoding,
     )
-    histories = read_histories(path, fmt=fmt, lifecycle=lifecycle, mapping=mapping)
+    read = read_log(path, fmt=fmt, lifecycle=lifecycle, mapping=mapping, collapse_repeats=collapse_repeats)
+    histories, joined = read.histories, None
+    if case_table is not None:
+        table = read_case_table(case_table, case_key or case_column, sep=case_sep or sep,
+                                encoding=case_encoding or encoding)
+        joined = join_case_table(histories, table)
+        histories = joined.histories
     total = sum(len(h.steps) for h in histories)
     with open_existing(store, create=True) as s, progress_bar("importing", total, show_progress(quiet)) as advance:
         result = s.import_histories(histories, batch_size=batch_size, progress=lambda t, e: advance(e))
+    case_info = None if joined is None else {
+        "file": case_table, "rows": len(table.rows), "matched": joined.matched,
+        "tickets_without_row": joined.without_row, "rows_without_events": joined.without_events}
     if as_json:
-        echo_json(dataclasses.asdict(result))
+        echo_json({**dataclasses.asdict(result), "rows_collapsed": read.rows_collapsed, "case_table": case_info})
         return
     click.echo(
         f"imported {path}: {result.tickets_added:,} new tickets, {result.events_added:,} new events "
         f"({result.tickets_seen:,} tickets / {result.events_seen:,} events in the file, "
         f"{result.tickets_unchanged:,} already complete)"
     )
+    if collapse_repeats:
+        click.echo(f"collapsed {read.rows_collapsed:,} repeated rows into their first")
+    if case_info is not None:
+        click.echo(
+            f"case table {case_table}: {case_info['rows']:,} rows; {joined.matched:,} tickets matched, "
+            f"{joined.without_row:,} tickets with events but no row, "
+            f"{joined.without_events:,} rows with no events in {path}"
+        )
+    if result.tickets_case_changed:
+        click.echo(f"case attributes changed on {result.tickets_case_changed:,} tickets "
+                   "(recorded as new events; the earlier values stay in the history)")
 
 
 @click.command("export")

@@ -188,6 +188,6 @@ def test_import_json_and_idempotent_rerun(store_url, cli):
     first = json.loads(cli("import", source, "--json", "--store", store_url).stdout)
     again = json.loads(cli("import", source, "--json", "--store", store_url).stdout)
     assert first == {"tickets_seen": 6, "events_seen": 42, "tickets_added": 6, "events_added": 42,
-                     "tickets_unchanged": 0}
+                     "tickets_unchanged": 0, "tickets_case_changed": 0, "rows_collapsed": 0, "case_table": None}
     assert again == {"tickets_seen": 6, "events_seen": 42, "tickets_added": 0, "events_added": 0,
-                     "tickets_unchanged": 6}
+                     "tickets_unchanged": 6, "tickets_case_changed": 0, "rows_collapsed": 0, "case_table": None}
