@@ -31,6 +31,17 @@ graph is larger than a dense table allows are aligned per variant with A* over
 whose activity can no longer occur from the marking must be log moves); nets whose
 reachability graph exceeds ``max_states`` (or is unbounded) are handed to pm4py's
 exact state-equation A*, in one process.
+
+Prefix alignments (``prefix=True``) explain a trace that has not ended yet (an open
+ticket): the cheapest model run that explains the events so far, where the run may
+stop in *any* reachable marking, so model moves after the last event are not paid.
+They come from the same pass: the cost is ``min_m d_n[m]`` instead of
+``d_n[m_final]`` (trailing model moves only add cost, so the minimum is reached
+right after the last event), the moves are read back from that marking, and A*
+stops at the first node that has consumed the whole trace. pm4py has no prefix
+alignment; for nets beyond ``max_states`` pm4py aligns the trace against a copy of
+the net in which every place can be emptied by a free silent transition and the
+final marking is empty (:func:`prefix_net`), which has the same optimal cost.
 """
 
 from __future__ import annotations
@@ -65,6 +76,7 @@ __all__ = [
     "fitness_summary",
     "net_fingerprint",
     "precision_alignments",
+    "prefix_net",
 ]
 
 SYNC_MOVE_COST = 0
@@ -83,6 +95,9 @@ _EAGER_POINTER_STATES = 1_024
 _BATCH_ALL_LABELS = 4_096
 #: Elements of one temporary min-plus block.
 _BLOCK_ELEMENTS = 2_000_000
+#: Prefix alignments: costs are scaled by this (a power of two above the longest
+#: prefix) so that one extra unit per log move breaks ties between cheapest ones.
+_PREFIX_SCALE = 1_024
 
 MoveKind = Literal["sync", "log", "model", "tau"]
 Method = Literal["auto", "dense", "astar", "pm4py"]
@@ -139,6 +154,18 @@ class Alignment:
         moves: one optimal sequence of moves (several may exist; the cost is the
             same for all).
         is_fit: ``fitness == 1.0``.
+        prefix: a prefix alignment (the trace has not ended: the model run may stop
+            in any reachable marking and model moves after the last event are not
+            paid). Its fitness is ``1 - (cost // 10,000) / len(variant)``: the
+            cheapest run of the empty prefix costs nothing, so ``w`` is 0; an empty
+            prefix has fitness 1.0.
+        marking: the marking the model run ends in, as sorted ``(place name,
+            tokens)`` pairs (the final marking for a full alignment).
+        enabled: prefix alignments only: labels of the visible transitions the
+            model allows next from ``marking``, directly or after silent moves
+            (sorted; empty for full alignments).
+        required: of ``enabled``, the labels that every run from ``marking`` to the
+            final marking fires (the others are one option among several).
     """
 
     variant: tuple[str, ...]
@@ -146,6 +173,10 @@ class Alignment:
     fitness: float
     moves: tuple[Move, ...]
     is_fit: bool
+    prefix: bool = False
+    marking: tuple[tuple[str, int], ...] = ()
+    enabled: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
 
     @property
     def deviations(self) -> int:
@@ -164,6 +195,20 @@ def _make_alignment(
 ) -> Alignment:
     fitness = _fitness(len(variant), cost, best_worst_cost)
     return Alignment(variant, int(cost), fitness, moves, fitness == 1.0)
+
+
+def _make_prefix_alignment(
+    variant: tuple[str, ...],
+    cost: int,
+    moves: tuple[Move, ...],
+    end: tuple[tuple[tuple[str, int], ...], tuple[str, ...], tuple[str, ...]],
+) -> Alignment:
+    """A prefix alignment; ``end`` is (marking, enabled labels, required labels)."""
+    fitness = _fitness(len(variant), cost, 0) if variant else 1.0
+    marking, enabled, required = end
+    return Alignment(
+        variant, int(cost), fitness, moves, fitness == 1.0, True, marking, enabled, required
+    )
 
 
 # ---------------------------------------------------------------------------------
@@ -247,6 +292,9 @@ class AlignmentModel:
         self._eventually: dict[int, frozenset[str]] = {}
         self._tau_reach: dict[int, tuple[tuple[int, int], ...]] = {}
         self._moves: dict[tuple[Any, ...], Move] = {}
+        self._ends: dict[
+            int, tuple[tuple[tuple[str, int], ...], tuple[str, ...], tuple[str, ...]]
+        ] = {}
 
         self.n_states = self._build_graph(transitions, initial_marking, final_marking)
         if self.n_states is None:
@@ -254,7 +302,7 @@ class AlignmentModel:
         elif self.n_states <= DENSE_STATE_LIMIT:
             self.best_worst_cost = int(self.dense.dist[self.s0, self.sf])
         else:
-            cost, _ = self._astar(())
+            cost, _, _ = self._astar(())
             self.best_worst_cost = cost
 
     # -- reachability graph -----------------------------------------------------
@@ -333,6 +381,8 @@ class AlignmentModel:
         self.s0 = 0
         self.sf = index[final]
         self.out = out
+        self.states = states
+        self.place_names = [str(p.name) for p in places]
         self.n_transitions = n_t
         n = len(states)
         self.tau_out: list[list[int]] = [[] for _ in range(n)]
@@ -395,17 +445,22 @@ class AlignmentModel:
         *,
         method: Method = "auto",
         cache: MutableMapping[CacheKey, Alignment] | None = None,
+        prefix: bool = False,
     ) -> list[Alignment]:
-        """Optimal alignments of ``variants`` (see :func:`align_variants`)."""
+        """Optimal (or, with ``prefix``, prefix) alignments of ``variants``.
+
+        See :func:`align_variants`.
+        """
         keys = [tuple(v) for v in variants]
         result: dict[tuple[str, ...], Alignment] = {}
         todo: list[tuple[str, ...]] = []
         seen: set[tuple[str, ...]] = set()
+        fp = self.fingerprint + ("/prefix" if prefix else "")
         for v in keys:
             if v in seen:
                 continue
             seen.add(v)
-            hit = cache.get((self.fingerprint, v)) if cache is not None else None
+            hit = cache.get((fp, v)) if cache is not None else None
             if hit is not None:
                 result[v] = hit
             else:
@@ -424,11 +479,13 @@ class AlignmentModel:
                     f"exceeds max_states={self.max_states} (use method='auto')"
                 )
             if method == "dense":
-                computed = self._align_dense(todo)
+                computed = self._align_dense(todo, prefix=prefix)
             elif method == "astar":
-                computed = [self._align_one_astar(v) for v in todo]
+                computed = [self._align_one_astar(v, prefix=prefix) for v in todo]
             elif method == "pm4py":
-                computed = self._align_pm4py(todo)
+                computed = (
+                    self._align_pm4py_prefix(todo) if prefix else self._align_pm4py(todo)
+                )
             else:
                 raise AlignmentError(
                     f"unknown alignment method {method!r} "
@@ -437,10 +494,78 @@ class AlignmentModel:
             for v, al in zip(todo, computed, strict=True):
                 result[v] = al
                 if cache is not None:
-                    cache[(self.fingerprint, v)] = al
+                    cache[(fp, v)] = al
         return [result[v] for v in keys]
 
-    def _align_dense(self, variants: list[tuple[str, ...]]) -> list[Alignment]:
+    # -- where a prefix alignment ends ---------------------------------------------
+
+    def end_of(
+        self, s: int
+    ) -> tuple[tuple[tuple[str, int], ...], tuple[str, ...], tuple[str, ...]]:
+        """(marking, enabled labels, required labels) of reachable state ``s``.
+
+        ``enabled``: labels of visible transitions enabled in ``s`` or in a state
+        reached from it by silent moves. ``required``: those of them that every
+        path from ``s`` to the final marking fires (found by searching the graph
+        without that label's transitions).
+        """
+        hit = self._ends.get(s)
+        if hit is not None:
+            return hit
+        marking = tuple(
+            (self.place_names[p], int(c)) for p, c in enumerate(self.states[s]) if c
+        )
+        labels: set[int] = set()
+        for u, _ in self.tau_reach(s):
+            labels.update(self.sync_out[u])
+        enabled = tuple(sorted(self.labels[li] for li in labels))
+        required = tuple(
+            self.labels[li] for li in sorted(labels, key=lambda x: self.labels[x])
+            if not self._reaches_final_without(s, li)
+        )
+        hit = (marking, enabled, required)
+        self._ends[s] = hit
+        return hit
+
+    def _reaches_final_without(self, s: int, label: int) -> bool:
+        """The final marking is reachable from ``s`` without firing ``label``."""
+        if s == self.sf:
+            return True
+        seen = {s}
+        stack = [s]
+        label_idx = self.t_label_idx
+        out = self.out
+        while stack:
+            u = stack.pop()
+            for ti, j in out[u]:
+                if label_idx[ti] == label or j in seen:
+                    continue
+                if j == self.sf:
+                    return True
+                seen.add(j)
+                stack.append(j)
+        return False
+
+    def state_after(self, moves: Sequence[Move]) -> int:
+        """The state reached from the initial marking by the model side of ``moves``."""
+        by_name = {name: ti for ti, name in enumerate(self.t_name)}
+        s = self.s0
+        for mv in moves:
+            if mv.transition is None:
+                continue
+            ti = by_name.get(mv.transition)
+            j = self.fire[s].get(ti) if ti is not None else None
+            if j is None:
+                raise AlignmentError(
+                    f"cannot replay the alignment: transition {mv.transition!r} is not "
+                    "enabled where the alignment fires it"
+                )
+            s = j
+        return s
+
+    def _align_dense(
+        self, variants: list[tuple[str, ...]], *, prefix: bool = False
+    ) -> list[Alignment]:
         tables = self.dense
         n_states = self.n_states or 1
         coded = [self.code(v) for v in variants]
@@ -459,6 +584,7 @@ class AlignmentModel:
                     [coded[j] for j in batch],
                     out,
                     batch,
+                    prefix=prefix,
                 )
                 batch, cells = [], 0
         if batch:
@@ -468,6 +594,7 @@ class AlignmentModel:
                 [coded[j] for j in batch],
                 out,
                 batch,
+                prefix=prefix,
             )
         return [a for a in out if a is not None]
 
@@ -509,6 +636,57 @@ class AlignmentModel:
                     moves.append(Move("model", l_model, str(t_model)))
             aligned.append(
                 _make_alignment(v, int(res["cost"]), tuple(moves), self.best_worst_cost)
+            )
+        return aligned
+
+    def _align_pm4py_prefix(self, variants: list[tuple[str, ...]]) -> list[Alignment]:
+        """Prefix alignments by pm4py's state-equation A* on :func:`prefix_net`."""
+        from pm4py.algo.conformance.alignments.petri_net.variants import (
+            state_equation_a_star as sea,
+        )
+        from pm4py.objects.log.obj import Event, Trace
+
+        net, im, fm, model_cost, sync_cost = prefix_net(self.net, self.initial_marking)
+        drains = {t.name for t in net.transitions if str(t.name).startswith(_DRAIN)}
+        skip = ">>"
+        aligned = []
+        for v in variants:
+            # ties between cheapest prefix alignments: fewer log moves (as the dense pass)
+            scale = _PREFIX_SCALE
+            while scale <= len(v):
+                scale *= 2
+            params = {
+                sea.Parameters.PARAM_MODEL_COST_FUNCTION: {
+                    t: c * scale for t, c in model_cost.items()
+                },
+                sea.Parameters.PARAM_SYNC_COST_FUNCTION: sync_cost,
+                sea.Parameters.PARAM_TRACE_COST_FUNCTION: [LOG_MOVE_COST * scale + 1] * len(v),
+                sea.Parameters.PARAM_ALIGNMENT_RESULT_IS_SYNC_PROD_AWARE: True,
+            }
+            res = sea.apply(Trace([Event({"concept:name": a}) for a in v]), net, im, fm,
+                            parameters=params)
+            if res is None:
+                raise AlignmentError(
+                    f"pm4py could not align the prefix of {len(v)} events (time limit)"
+                )
+            moves = []
+            for (t_trace, t_model), (l_trace, l_model) in res["alignment"]:
+                if t_model in drains:
+                    continue
+                if t_trace != skip and t_model != skip:
+                    moves.append(Move("sync", l_trace, str(t_model)))
+                elif t_model == skip:
+                    moves.append(Move("log", l_trace, None))
+                elif l_model is None:
+                    moves.append(Move("tau", None, str(t_model)))
+                else:
+                    moves.append(Move("model", l_model, str(t_model)))
+            if self.n_states is not None:
+                end = self.end_of(self.state_after(moves))
+            else:
+                end = _pm4py_end(self.net, self.initial_marking, moves)
+            aligned.append(
+                _make_prefix_alignment(v, int(res["cost"]) // scale, tuple(moves), end)
             )
         return aligned
 
@@ -556,21 +734,33 @@ class AlignmentModel:
         return self._masks
 
     def _astar(
-        self, coded: tuple[int, ...]
-    ) -> tuple[int, list[tuple[str, int | None]]]:
-        """Cheapest alignment of a coded trace: cost, (kind, transition) steps."""
+        self, coded: tuple[int, ...], *, prefix: bool = False
+    ) -> tuple[int, list[tuple[str, int | None]], int]:
+        """Cheapest alignment of a coded trace: cost, (kind, transition) steps, end state.
+
+        With ``prefix`` any node that has consumed the whole trace is a goal (the
+        heuristic is 0 there, so the first one popped is optimal), and ties between
+        cheapest prefix alignments go to fewer log moves (costs scaled as in the
+        dense pass).
+        """
         masks = self._label_masks()
         n = len(coded)
         n_states = self.n_states or 1
         sf = self.sf
         h_memo: dict[tuple[int, int], int] = {}
+        scale = _PREFIX_SCALE if prefix else 1
+        while scale <= n and prefix:
+            scale *= 2
+        log_cost = LOG_MOVE_COST * scale + (1 if prefix else 0)
+        tau_cost = TAU_MOVE_COST * scale
+        model_cost = MODEL_MOVE_COST * scale
 
         def h(i: int, s: int) -> int:
             mk = masks[s]
             key = (i, mk)
             v = h_memo.get(key)
             if v is None:
-                v = LOG_MOVE_COST * sum(
+                v = log_cost * sum(
                     1 for j in range(i, n) if coded[j] < 0 or not (mk >> coded[j]) & 1
                 )
                 h_memo[key] = v
@@ -587,13 +777,14 @@ class AlignmentModel:
             _, g, key = heapq.heappop(heap)
             if g > g_best.get(key, g):
                 continue
-            if key == goal:
+            if key == goal or (prefix and key >= n * n_states):
+                end = key - n * n_states
                 steps: list[tuple[str, int | None]] = []
                 while key in parent:
                     key, kind, ti = parent[key]
                     steps.append((kind, ti))
                 steps.reverse()
-                return g, steps
+                return g // scale, steps, end
             i, s = divmod(key, n_states)
             succs: list[tuple[int, int, str, int | None]] = []
             if i < n:
@@ -601,9 +792,9 @@ class AlignmentModel:
                 if a >= 0:
                     for ti, j in self.sync_out[s].get(a, ()):
                         succs.append(((i + 1) * n_states + j, g, "sync", ti))
-                succs.append(((i + 1) * n_states + s, g + LOG_MOVE_COST, "log", None))
+                succs.append(((i + 1) * n_states + s, g + log_cost, "log", None))
             for ti, j in out[s]:
-                w = TAU_MOVE_COST if label_idx[ti] < 0 else MODEL_MOVE_COST
+                w = tau_cost if label_idx[ti] < 0 else model_cost
                 succs.append((i * n_states + j, g + w, "model", ti))
             for nkey, ng, kind, ti in succs:
                 if ng < g_best.get(nkey, ng + 1):
@@ -613,8 +804,10 @@ class AlignmentModel:
                     heapq.heappush(heap, (ng + h(ni, ns), ng, nkey))
         raise AlignmentError("no alignment found: the final marking is unreachable")
 
-    def _align_one_astar(self, variant: tuple[str, ...]) -> Alignment:
-        cost, steps = self._astar(self.code(variant))
+    def _align_one_astar(
+        self, variant: tuple[str, ...], *, prefix: bool = False
+    ) -> Alignment:
+        cost, steps, end = self._astar(self.code(variant), prefix=prefix)
         moves = []
         i = 0
         for kind, ti in steps:
@@ -627,6 +820,8 @@ class AlignmentModel:
             else:
                 assert ti is not None
                 moves.append(self.model_move(ti))
+        if prefix:
+            return _make_prefix_alignment(variant, cost, tuple(moves), self.end_of(end))
         return _make_alignment(variant, cost, tuple(moves), self.best_worst_cost)
 
     # -- precision helpers --------------------------------------------------------
@@ -745,33 +940,46 @@ class _DenseTables:
         self.pred = pred.astype(np.int32)
         self._paths: dict[tuple[int, int], tuple[Move, ...]] = {}
         self._sync: dict[
-            tuple[int, Any],
+            tuple[Any, ...],
             tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
         ] = {}
         self._dist_cast: dict[Any, tuple[np.ndarray, Any]] = {}
 
-    def dist_as(self, dtype: Any) -> tuple[np.ndarray, Any]:
-        hit = self._dist_cast.get(dtype)
+    def dist_as(self, dtype: Any, scale: int = 1) -> tuple[np.ndarray, Any]:
+        """Model-move costs as ``dtype`` (times ``scale``: int64 only), and "unreachable"."""
+        key = dtype if scale == 1 else (dtype, scale)
+        hit = self._dist_cast.get(key)
         if hit is None:
             big = (np.int64(1) << 60) if dtype == np.int64 else np.int64(1) << 29
-            d = np.minimum(self.dist, big).astype(dtype)
+            if scale == 1:
+                d = np.minimum(self.dist, big).astype(dtype)
+            else:
+                base, _ = self.dist_as(np.int64)
+                d = np.where(base >= big, big, base * scale).astype(np.int64)
             hit = (d, dtype(big))
-            self._dist_cast[dtype] = hit
+            self._dist_cast[key] = hit
         return hit
 
     def sync_table(
-        self, model: AlignmentModel, label: int, dtype: Any
+        self, model: AlignmentModel, label: int, dtype: Any, scale: int = 1
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(rows, M, via, edge_src, edge_dst_t)`` for one label.
 
         ``rows`` are the states with an enabled transition of that label;
         ``M[r, v]`` is the cheapest cost of firing one such transition from
         ``rows[r]`` and then reaching ``v`` with model moves; ``via[r, v]`` the
-        index of the sync edge used (into ``edge_src``/``edge_dst_t``).
+        index of the sync edge used (into ``edge_src``/``edge_dst_t``). With
+        ``scale`` (int64 only) the costs are multiplied by it.
         """
-        key = (label, dtype)
+        key: tuple[Any, ...] = (label, dtype) if scale == 1 else (label, dtype, scale)
         hit = self._sync.get(key)
         if hit is not None:
+            return hit
+        if scale != 1:
+            rows, m, via, src, edges = self.sync_table(model, label, np.int64)
+            big = np.int64(1) << 60
+            hit = (rows, np.where(m >= big, big, m * scale).astype(np.int64), via, src, edges)
+            self._sync[key] = hit
             return hit
         d, _ = self.dist_as(dtype)
         e_src, e_dst, e_t = [], [], []
@@ -828,12 +1036,25 @@ class _DenseTables:
         coded: list[tuple[int, ...]],
         out: list[Alignment | None],
         positions: list[int],
+        *,
+        prefix: bool = False,
     ) -> None:
         n = self.n
         max_len = max((len(c) for c in coded), default=0)
         safe32 = (max_len + 2) * LOG_MOVE_COST + self.finite_max < (1 << 28)
         dtype: Any = np.int32 if safe32 else np.int64
-        d, big = self.dist_as(dtype)
+        scale = 1
+        log_cost = LOG_MOVE_COST
+        if prefix:
+            # Among the cheapest prefix alignments take one with the fewest log moves
+            # (an event is extra only when no equally cheap run explains it): costs
+            # times `scale`, plus 1 per log move; `scale` exceeds any count of them.
+            dtype = np.int64
+            scale = _PREFIX_SCALE
+            while scale <= max_len:
+                scale *= 2
+            log_cost = LOG_MOVE_COST * scale + 1
+        d, big = self.dist_as(dtype, scale)
 
         # prefix tree of the coded variants (unknown activities share code -1)
         children: dict[tuple[int, int], int] = {}
@@ -870,16 +1091,17 @@ class _DenseTables:
             else None
         )
         used = sorted({int(x) for x in code_a[1:].tolist() if x >= 0})
-        tables = {c: self.sync_table(model, c, dtype) for c in used}
+        tables = {c: self.sync_table(model, c, dtype, scale) for c in used}
         r_max = max((len(t[0]) for t in tables.values()), default=0)
         if ptr is not None and r_max * n <= _BATCH_ALL_LABELS:
             # small graphs: all nodes of one depth at once, labels' tables padded
             self._forward_by_depth(
-                tables, used, r_max, parent_a, code_a, depth_a, dist, ptr, big, dtype
+                tables, used, r_max, parent_a, code_a, depth_a, dist, ptr, big, dtype,
+                log_cost,
             )
         else:
             self._forward_by_label(
-                tables, parent_a, code_a, depth_a, dist, ptr, big, dtype
+                tables, parent_a, code_a, depth_a, dist, ptr, big, dtype, log_cost
             )
 
         # Read one optimal alignment back, from the last event to the first. A step
@@ -893,20 +1115,31 @@ class _DenseTables:
             if hasattr(model, "best_worst_cost")
             else int(d[s0, sf])
         )
-        costs = dist[np.asarray(terminal, dtype=np.int64), sf].tolist()
+        terminal_a = np.asarray(terminal, dtype=np.int64)
+        if prefix:
+            # the run may stop anywhere: the cheapest marking after the last event
+            # (trailing model moves only add cost; ties: the first state found)
+            ends = dist[terminal_a].argmin(axis=1)
+            costs = dist[terminal_a, ends].tolist()
+            end_states = ends.tolist()
+            big_cost = int(big)
+        else:
+            costs = dist[terminal_a, sf].tolist()
+            end_states = [sf] * len(terminal)
+            big_cost = int(big)
         dist_item = dist.item
         ptr_item = ptr.item if ptr is not None else None
         steps: dict[Any, tuple[tuple[Move, ...], int]] = {}
         log_moves: dict[str, Move] = {}
-        for pos, variant, c, node, cost in zip(
-            positions, variants, coded, terminal, costs, strict=True
+        for pos, variant, c, node, cost, s_end in zip(
+            positions, variants, coded, terminal, costs, end_states, strict=True
         ):
-            if cost >= int(big):
+            if cost >= big_cost:
                 raise AlignmentError(
                     "no alignment found: the final marking is unreachable"
                 )
             rev: list[Move] = []
-            s = sf
+            s = s_end
             i = len(c)
             while node:
                 i -= 1
@@ -918,13 +1151,14 @@ class _DenseTables:
                     else:
                         hit = steps.get((c[i], p, s))
                         if hit is None:
-                            hit = self._sync_step(model, c[i], p, s, dtype)
+                            hit = self._sync_step(model, c[i], p, s, dtype, scale)
                             steps[(c[i], p, s)] = hit
                 else:
                     hit = steps.get((node, s))
                     if hit is None:
                         hit = self._step(
-                            model, dist, dist_item, parent[node], node, c[i], s, dtype
+                            model, dist, dist_item, parent[node], node, c[i], s, dtype,
+                            scale,
                         )
                         steps[(node, s)] = hit
                 if hit[0]:
@@ -939,7 +1173,12 @@ class _DenseTables:
                 node = parent[node]
             rev.extend(reversed(self.path(model, s0, s)))
             rev.reverse()
-            out[pos] = _make_alignment(variant, int(cost), tuple(rev), bwc)
+            if prefix:
+                out[pos] = _make_prefix_alignment(
+                    variant, int(cost) // scale, tuple(rev), model.end_of(s_end)
+                )
+            else:
+                out[pos] = _make_alignment(variant, int(cost), tuple(rev), bwc)
 
     def _forward_by_label(
         self,
@@ -951,6 +1190,7 @@ class _DenseTables:
         ptr: np.ndarray | None,
         big: Any,
         dtype: Any,
+        log_move_cost: int = LOG_MOVE_COST,
     ) -> None:
         """Fill ``dist`` (and ``ptr``) for the nodes of each (depth, label) group."""
         n = self.n
@@ -960,7 +1200,7 @@ class _DenseTables:
         bounds = np.flatnonzero(np.diff(keys)) + 1
         starts = np.concatenate(([0], bounds))
         ends = np.concatenate((bounds, [n_nodes]))
-        log_cost = dtype(LOG_MOVE_COST)
+        log_cost = dtype(log_move_cost)
         for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
             ids = order[a:b]
             if depth_a[ids[0]] == 0:
@@ -1004,6 +1244,7 @@ class _DenseTables:
         ptr: np.ndarray,
         big: Any,
         dtype: Any,
+        log_move_cost: int = LOG_MOVE_COST,
     ) -> None:
         """Fill ``dist`` and ``ptr`` one depth at a time, every label together."""
         n = self.n
@@ -1024,7 +1265,7 @@ class _DenseTables:
         bounds = np.flatnonzero(np.diff(depth_a[order])) + 1
         starts = np.concatenate(([0], bounds))
         ends = np.concatenate((bounds, [len(order)]))
-        log_cost = dtype(LOG_MOVE_COST)
+        log_cost = dtype(log_move_cost)
         step = max(1, _BLOCK_ELEMENTS // (r_pad * n))
         for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
             ids = order[a:b]
@@ -1054,6 +1295,7 @@ class _DenseTables:
         label: int,
         s: int,
         dtype: Any,
+        scale: int = 1,
     ) -> tuple[tuple[Move, ...], int]:
         """Reversed moves of the step into (node, s) and the state before it.
 
@@ -1061,19 +1303,20 @@ class _DenseTables:
         """
         target = dist_item(node, s)
         if label >= 0:
-            rows, m, _, _, _ = self.sync_table(model, label, dtype)
+            rows, m, _, _, _ = self.sync_table(model, label, dtype, scale)
             if len(rows):
                 cand = dist[parent, rows] + m[:, s]
                 p = int(cand.argmin())
                 if int(cand[p]) == target:
-                    return self._sync_step(model, label, p, s, dtype)
+                    return self._sync_step(model, label, p, s, dtype, scale)
         return (), s
 
     def _sync_step(
-        self, model: AlignmentModel, label: int, p: int, s: int, dtype: Any
+        self, model: AlignmentModel, label: int, p: int, s: int, dtype: Any,
+        scale: int = 1,
     ) -> tuple[tuple[Move, ...], int]:
         """Reversed moves of a sync from row ``p`` of ``label``'s table to ``s``."""
-        _, _, via, e_src, e_dst_t = self.sync_table(model, label, dtype)
+        _, _, via, e_src, e_dst_t = self.sync_table(model, label, dtype, scale)
         e = int(via[p, s])
         u, ti = int(e_dst_t[e, 0]), int(e_dst_t[e, 1])
         sync = model.move("sync", model.t_label[ti], ti)
@@ -1083,6 +1326,88 @@ class _DenseTables:
 # ---------------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------------
+
+#: Name prefix of the place-emptying transitions of :func:`prefix_net`.
+_DRAIN = "csmine-drain:"
+
+
+def prefix_net(
+    net: PetriNet, initial_marking: Marking
+) -> tuple[PetriNet, Marking, Marking, dict[Any, int], dict[Any, int]]:
+    """A copy of the net whose pm4py alignments are the net's prefix alignments.
+
+    Every place gets a silent transition that takes one token from it and costs
+    nothing, and the final marking is empty: the run can stop in any reachable
+    marking and empty it for free, so an optimal alignment against the copy costs
+    exactly the least alignment cost over all reachable markings of the net (taking
+    tokens away never enables anything, so draining early never helps).
+
+    Returns:
+        ``(net, initial_marking, final_marking, model_cost_function,
+        sync_cost_function)`` for pm4py's ``state_equation_a_star`` (parameters
+        ``model_cost_function`` / ``sync_cost_function``): the standard costs, 0 for
+        the draining transitions (named ``csmine-drain:<place>``). Transition names
+        are those of the original net.
+    """
+    import copy
+
+    from pm4py.objects.petri_net.obj import Marking as PmMarking
+    from pm4py.objects.petri_net.obj import PetriNet as PmNet
+    from pm4py.objects.petri_net.utils.petri_utils import add_arc_from_to
+
+    net2, im2 = copy.deepcopy((net, initial_marking))
+    model_cost: dict[Any, int] = {}
+    sync_cost: dict[Any, int] = {}
+    for t in net2.transitions:
+        if t.label is None:
+            model_cost[t] = TAU_MOVE_COST
+        else:
+            model_cost[t] = MODEL_MOVE_COST
+            sync_cost[t] = SYNC_MOVE_COST
+    for p in sorted(net2.places, key=lambda q: str(q.name)):
+        t = PmNet.Transition(f"{_DRAIN}{p.name}", None)
+        net2.transitions.add(t)
+        add_arc_from_to(p, t, net2)
+        model_cost[t] = 0
+    return net2, im2, PmMarking(), model_cost, sync_cost
+
+
+def _pm4py_end(
+    net: PetriNet, initial_marking: Marking, moves: Sequence[Move], limit: int = 10_000
+) -> tuple[tuple[tuple[str, int], ...], tuple[str, ...], tuple[str, ...]]:
+    """Where a prefix alignment ends on a net without an explicit graph.
+
+    The marking after the model side of ``moves`` and the visible labels enabled
+    there or after silent moves (up to ``limit`` markings); ``required`` is not
+    computed (empty).
+    """
+    from pm4py.objects.petri_net import semantics
+
+    by_name = {str(t.name): t for t in net.transitions}
+    marking = initial_marking
+    for mv in moves:
+        if mv.transition is not None:
+            marking = semantics.execute(by_name[mv.transition], net, marking)
+            if marking is None:
+                raise AlignmentError(
+                    f"cannot replay the alignment: {mv.transition!r} is not enabled"
+                )
+    enabled: set[str] = set()
+    seen = [marking]
+    frontier = [marking]
+    while frontier and len(seen) < limit:
+        m = frontier.pop()
+        for t in semantics.enabled_transitions(net, m):
+            if t.label is not None:
+                enabled.add(t.label)
+                continue
+            nm = semantics.execute(t, net, m)
+            if nm is not None and nm not in seen:
+                seen.append(nm)
+                frontier.append(nm)
+    end_marking = tuple(sorted((str(p.name), int(c)) for p, c in marking.items() if c))
+    return end_marking, tuple(sorted(enabled)), ()
+
 
 _MODEL_CACHE: OrderedDict[tuple[str, int], AlignmentModel] = OrderedDict()
 _MODEL_CACHE_SIZE = 8
@@ -1138,12 +1463,20 @@ def align_variants(
     max_states: int = DEFAULT_MAX_STATES,
     cache: MutableMapping[CacheKey, Alignment] | None = None,
     method: Method = "auto",
+    prefix: bool = False,
 ) -> list[Alignment]:
     """Optimal alignments of activity sequences against a Petri net.
 
     Costs are the standard ones (sync 0, log move 10,000, visible model move
     10,000, silent move 1) and equal pm4py's optimal costs for every variant;
     fitness is pm4py's per-trace alignment fitness (see :class:`Alignment`).
+
+    With ``prefix=True`` the sequences are prefixes of traces that have not ended
+    (open tickets): each gets an optimal *prefix alignment*, the cheapest model run
+    that explains its events and stops in any reachable marking (model moves after
+    the last event are not paid). Its cost equals the least pm4py alignment cost
+    over all reachable markings taken as final marking; ``marking``, ``enabled``
+    and ``required`` say where it ends and what the model allows next.
 
     Args:
         net: an easy-sound accepting Petri net.
@@ -1157,7 +1490,9 @@ def align_variants(
             before and filled after computing, e.g. a dict kept across calls.
         method: ``"auto"`` (dense tables up to 3,000 reachable markings, A* on
             the reachability graph above, pm4py beyond ``max_states``), or force
-            ``"dense"``, ``"astar"`` or ``"pm4py"``.
+            ``"dense"``, ``"astar"`` or ``"pm4py"`` (prefix alignments: pm4py on
+            :func:`prefix_net`).
+        prefix: prefix alignments instead of full ones (cached apart).
 
     Returns:
         One :class:`Alignment` per input variant, in input order.
@@ -1166,7 +1501,7 @@ def align_variants(
         AlignmentError: the net is not easy sound, or ``method`` cannot be used.
     """
     model = compile_model(net, initial_marking, final_marking, max_states=max_states)
-    return model.align(variants, method=method, cache=cache)
+    return model.align(variants, method=method, cache=cache, prefix=prefix)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1290,11 +1625,12 @@ def _align_cases(
     max_states: int,
     cache: MutableMapping[CacheKey, Alignment] | None,
     method: Method,
+    prefix: bool = False,
 ) -> _CaseAlignments:
     model = compile_model(net, initial_marking, final_marking, max_states=max_states)
     trie = _log_trie(df, case_id_key, activity_key)
     _, case_variant, variants = _trie_variants(trie)
-    aligned = model.align(variants, method=method, cache=cache)
+    aligned = model.align(variants, method=method, cache=cache, prefix=prefix)
     cost = np.fromiter((a.cost for a in aligned), dtype=np.int64, count=len(aligned))
     fitness = np.fromiter(
         (a.fitness for a in aligned), dtype=np.float64, count=len(aligned)
@@ -1310,7 +1646,7 @@ def _align_cases(
     return _CaseAlignments(
         frame,
         dict(zip(variants, aligned, strict=True)),
-        model.best_worst_cost,
+        0 if prefix else model.best_worst_cost,
         trie.case_length,
     )
 
@@ -1326,6 +1662,7 @@ def align_log(
     max_states: int = DEFAULT_MAX_STATES,
     cache: MutableMapping[CacheKey, Alignment] | None = None,
     method: Method = "auto",
+    prefix: bool = False,
 ) -> tuple[pd.DataFrame, dict[tuple[str, ...], Alignment]]:
     """Align every case of an event log, computing once per variant.
 
@@ -1342,6 +1679,8 @@ def align_log(
         max_states: see :func:`align_variants`.
         cache: see :func:`align_variants`.
         method: see :func:`align_variants`.
+        prefix: every case is an unfinished trace: prefix alignments (see
+            :func:`align_variants`).
 
     Returns:
         ``(cases, alignments)``: ``cases`` has one row per case, sorted by case id,
@@ -1362,6 +1701,7 @@ def align_log(
         max_states=max_states,
         cache=cache,
         method=method,
+        prefix=prefix,
     )
     return res.frame, res.alignments
 
@@ -1377,6 +1717,7 @@ def fitness_summary(
     max_states: int = DEFAULT_MAX_STATES,
     cache: MutableMapping[CacheKey, Alignment] | None = None,
     method: Method = "auto",
+    prefix: bool = False,
 ) -> dict[str, float]:
     """Alignment-based fitness of a log, the same dict as ``pm4py.fitness_alignments``.
 
@@ -1384,8 +1725,10 @@ def fitness_summary(
         ``percentage_of_fitting_traces`` (0-100: share of cases with fitness 1.0),
         ``average_trace_fitness`` (0-1: mean per-case fitness),
         ``log_fitness`` (0-1: ``1 - sum(cost) / sum(len * 10,000 + w)`` over
-        cases, ``w`` the cost of the cheapest model run), and pm4py's aliases
-        ``percFitTraces`` and ``averageFitness``. All zero for an empty log.
+        cases, ``w`` the cost of the cheapest model run -- 0 with ``prefix``, where
+        every case is an unfinished trace aligned by a prefix alignment), and
+        pm4py's aliases ``percFitTraces`` and ``averageFitness``. All zero for an
+        empty log.
         Sums run in pm4py's order (cases sorted by id), so values are identical.
     """
     res = _align_cases(
@@ -1398,6 +1741,7 @@ def fitness_summary(
         max_states=max_states,
         cache=cache,
         method=method,
+        prefix=prefix,
     )
     frame = res.frame
     n = len(frame)

@@ -38,6 +38,15 @@ From the alignments come:
 Activities the SOP does not know are never dropped: they stay in the trace (so the
 alignment counts them as log moves, lowering fitness), and they are reported with
 their event and ticket counts.
+
+**Open tickets.** With ``closing=`` (a :class:`csmine.lifecycle.ClosingRule`; the SOP's
+``close`` role and ``closed_when`` apply), tickets that are not closed are *open*:
+they are aligned by a *prefix alignment* (the cheapest SOP run that explains what
+happened so far and may stop anywhere), so the steps still to come are not
+deviations. The SOP steps an open ticket can do next are its *pending* steps. Closed
+and open tickets get their own figures; alignments run once per distinct (variant,
+open or closed) pair. Without ``closing`` every ticket counts as ended (full
+alignments, pm4py's figures).
 """
 
 from __future__ import annotations
@@ -57,6 +66,7 @@ from csmine.mining import unique_ints, variant_ids
 if TYPE_CHECKING:
     from pm4py.objects.petri_net.obj import Marking, PetriNet
 
+    from csmine.lifecycle import ClosingRule
     from process_models import SOP
 
 __all__ = [
@@ -66,7 +76,10 @@ __all__ = [
     "ConformanceError",
     "ConformanceReport",
     "GroupConformance",
+    "PendingStep",
+    "StatusConformance",
     "StepConformance",
+    "TicketAlignment",
     "TicketDeviation",
     "UnknownActivity",
     "WeekConformance",
@@ -75,6 +88,7 @@ __all__ = [
     "analyse_conformance",
     "check_conformance",
     "render_conformance_dot",
+    "ticket_alignment",
     "ticket_deviations",
     "ticket_fitness",
 ]
@@ -133,6 +147,8 @@ class StepConformance:
             out of order, repeated, wrong branch) on the step (0-1).
         deviating_share: share of all checked tickets with any deviation on the step
             (0-1); the flowchart colours steps by it.
+        pending: open tickets for which the step is one of the next steps the SOP
+            expects (not a deviation; 0 when no ticket is open).
     """
 
     step: str
@@ -150,6 +166,7 @@ class StepConformance:
     skipped_share: float
     violated_share: float
     deviating_share: float
+    pending: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +235,8 @@ class WorstTicket:
         cost: optimal alignment cost (10,000 per log or model move, 1 per silent move).
         events: events in the ticket.
         deviations: its deviations, in trace order.
+        status: ``"closed"`` (full alignment) or ``"open"`` (prefix alignment).
+        pending: for an open ticket, the steps the SOP expects next.
     """
 
     ticket: str
@@ -225,6 +244,8 @@ class WorstTicket:
     cost: int
     events: int
     deviations: tuple[TicketDeviation, ...]
+    status: str = "closed"
+    pending: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +262,7 @@ class WeekConformance:
         average_fitness: mean trace fitness (0-1).
         log_fitness: alignment log fitness of the week's tickets (0-1).
         deviations: deviations of the week's tickets.
+        open_tickets: of the week's tickets, those still open (prefix alignments).
     """
 
     week: str
@@ -251,6 +273,7 @@ class WeekConformance:
     average_fitness: float
     log_fitness: float
     deviations: int
+    open_tickets: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +291,87 @@ class UnknownActivity:
     events: int
     tickets: int
     examples: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusConformance:
+    """Fitness and deviations of the closed tickets, or of the open ones.
+
+    Closed tickets are held against whole SOP runs (full alignments); open tickets
+    against the start of one (prefix alignments: the run may stop anywhere, the
+    steps still to come are pending, not skipped).
+
+    Attributes:
+        status: ``"closed"`` or ``"open"``.
+        alignment: ``"full"`` or ``"prefix"``.
+        tickets: tickets in the group.
+        stale: of them, stale (open, and quiet for longer than the horizon).
+        events: their events.
+        log_fitness: ``1 - sum(cost) / sum(len * 10,000 + w)`` over the group, ``w``
+            the cheapest complete SOP run for closed tickets and 0 for open ones
+            (the empty prefix fits); None without tickets.
+        average_fitness: mean trace fitness; None without tickets.
+        fitting_tickets: tickets with trace fitness 1.0.
+        fitting_share: ``fitting_tickets / tickets``; None without tickets.
+        deviations: deviation rows of the group's tickets (pending steps are not
+            deviations).
+        deviating_tickets: tickets with at least one deviation.
+        kinds: deviations per kind.
+    """
+
+    status: str
+    alignment: str
+    tickets: int
+    stale: int
+    events: int
+    log_fitness: float | None
+    average_fitness: float | None
+    fitting_tickets: int
+    fitting_share: float | None
+    deviations: int
+    deviating_tickets: int
+    kinds: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingStep:
+    """A step the SOP expects next from an open ticket.
+
+    The steps of the visible transitions enabled where the ticket's prefix alignment
+    ends, directly or after silent routing moves: the next step or steps, not the
+    whole rest of the flow.
+
+    Attributes:
+        step: SOP step name.
+        label: display label (``"English / 中文"``).
+        required: every way to finish the SOP from here goes through this step (the
+            others are one option among several, e.g. an optional escalation).
+    """
+
+    step: str
+    label: str
+    required: bool
+
+
+@dataclass(frozen=True)
+class TicketAlignment:
+    """One ticket's alignment with the SOP (see :func:`ticket_alignment`).
+
+    Attributes:
+        status: ``"closed"`` (full alignment) or ``"open"`` (prefix alignment).
+        moves: the moves, silent ones left out.
+        cost: optimal (prefix) alignment cost.
+        fitness: trace fitness (prefix fitness ``1 - deviations / events`` when open).
+        is_fit: ``fitness == 1.0``.
+        pending: open tickets: the steps the SOP expects next, in SOP order.
+    """
+
+    status: str
+    moves: tuple[AlignedMove, ...]
+    cost: int
+    fitness: float
+    is_fit: bool
+    pending: tuple[PendingStep, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +417,16 @@ class ConformanceReport:
         unknown_events: events of those activities.
         unknown_tickets: tickets with at least one of them.
         engine: alignment engine used (``"csmine"`` or ``"pm4py"``).
+        closing: how tickets were judged closed or open, and how many are:
+            ``closed``, ``open``, ``stale``, ``rule`` (in words), ``rule_known``
+            (False: no closing rule applied, every ticket counted as ended),
+            ``stale_after``, ``as_of`` (see :meth:`csmine.lifecycle.TicketStatus.summary`).
+        closed: the closed tickets' figures (full alignments).
+        open: the open tickets' figures (prefix alignments).
+
+    The headline figures (``log_fitness``, ``average_fitness``, ``fitting_*``,
+    ``deviations``, ``kinds``) are over all tickets, each aligned as its status
+    says; without open tickets they equal ``closed``'s.
     """
 
     sop: str
@@ -340,6 +454,9 @@ class ConformanceReport:
     unknown_events: int
     unknown_tickets: int
     engine: str
+    closing: dict[str, Any]
+    closed: StatusConformance
+    open: StatusConformance
 
     def step(self, name: str) -> StepConformance:
         """The row of ``steps`` for a step or unknown activity.
@@ -506,6 +623,8 @@ class _Aligned:
     cost: int
     fitness: float
     moves: Sequence[_MoveLike]
+    enabled: tuple[str, ...] = ()  # prefix alignments: steps allowed next
+    required: tuple[str, ...] = ()  # ... of which every way to the end needs
 
 
 def _resolve_engine(engine: Engine) -> str:
@@ -526,11 +645,19 @@ def _align(
     engine: str,
     net: tuple[PetriNet, Marking, Marking],
     variants: list[tuple[str, ...]],
+    *,
+    prefix: bool = False,
 ) -> list[_Aligned]:
-    if engine == "csmine":
+    if engine == "csmine" or prefix:
         from csmine.alignments import align_variants
 
-        return [_Aligned(a.cost, a.fitness, a.moves) for a in align_variants(*net, variants)]
+        # pm4py has no prefix alignment: its engine aligns prefixes against
+        # csmine.alignments.prefix_net (the net with every place drainable)
+        method = "pm4py" if engine == "pm4py" else "auto"
+        return [
+            _Aligned(a.cost, a.fitness, a.moves, a.enabled, a.required)
+            for a in align_variants(*net, variants, prefix=prefix, method=method)
+        ]
     return _align_pm4py(net, variants)
 
 
@@ -582,7 +709,8 @@ class _Item(NamedTuple):
 
 
 def _classify(
-    moves: Sequence[_MoveLike], flow_steps: frozenset[str], xor_partners: dict[str, frozenset[str]]
+    moves: Sequence[_MoveLike], flow_steps: frozenset[str], xor_partners: dict[str, frozenset[str]],
+    pending: frozenset[str] = frozenset(),
 ) -> list[_Item]:
     raw: list[tuple[str, str, int]] = []
     pos = 0
@@ -624,6 +752,9 @@ def _classify(
                     paired[j] = (dev, None, late)
                 elif label in seen:
                     dev = "repeated"
+                elif label in pending:
+                    # an open ticket did a step the SOP still expects next: done early
+                    dev, late = "out_of_order", False
                 else:
                     j = nearest(i, xor_partners.get(label, frozenset()))
                     if j is not None:
@@ -718,34 +849,55 @@ class _Pass:
     timestamp_key: str
     opened: pd.Series  # per ticket: opening time (first event when not recorded)
     attrs: dict[str, np.ndarray]  # per ticket: team, channel, phase (None when absent)
+    variant_open: np.ndarray  # per variant: an open (prefix) variant
+    pending: list[tuple[str, ...]]  # per variant: steps allowed next (open variants)
+    required: list[frozenset[str]]  # per variant: of those, the ones every way needs
+    ticket_open: np.ndarray  # per ticket
+    ticket_stale: np.ndarray  # per ticket
+    closing: dict[str, Any]  # TicketStatus.summary() (or the "not applied" summary)
 
     @property
     def event_ticket(self) -> np.ndarray:
         return np.repeat(np.arange(len(self.tickets)), self.lengths)
+
+    @property
+    def ticket_bwc(self) -> np.ndarray:
+        """Per ticket the fitness denominator ``len * 10,000 + w`` (``w`` 0 when open)."""
+        return self.lengths * _LOG_MOVE_COST + np.where(self.ticket_open, 0, self.best_worst_cost)
 
 
 class _Classified(NamedTuple):
     cost: int
     fitness: float
     items: list[_Item]
+    pending: tuple[str, ...] = ()  # open variants: steps allowed next, in SOP order
+    required: frozenset[str] = frozenset()  # ... of which every way to the end needs
 
 
 _CLASSIFIED: OrderedDict[Hashable, _Classified] = OrderedDict()
 
 
-def _classified(sop: SOP, engine: str, variants: list[tuple[str, ...]]) -> list[_Classified]:
-    """Alignment cost, fitness and classified moves per variant, cached per SOP content."""
+def _classified(sop: SOP, engine: str, variants: list[tuple[str, ...]], *,
+                prefix: bool = False) -> list[_Classified]:
+    """Alignment cost, fitness and classified moves per variant, cached per SOP content.
+
+    With ``prefix`` the variants are open tickets' prefixes (prefix alignments, and
+    the steps the SOP allows next as ``pending``).
+    """
     cache = _BoundedCache(_CLASSIFIED, _CACHE_SIZE)
-    prefix = (sop.fingerprint, engine)
-    out: list[_Classified | None] = [cache.get((*prefix, v)) for v in variants]
+    key = (sop.fingerprint, engine, "prefix") if prefix else (sop.fingerprint, engine)
+    out: list[_Classified | None] = [cache.get((*key, v)) for v in variants]
     todo = [i for i, r in enumerate(out) if r is None]
     if todo:
         flow_steps = frozenset(sop.flow_steps)
         partners = _xor_partners(sop)
-        aligned = _align(engine, sop_net(sop), [variants[i] for i in todo])
+        order = {step: i for i, step in enumerate(sop.flow_steps)}
+        aligned = _align(engine, sop_net(sop), [variants[i] for i in todo], prefix=prefix)
         for i, a in zip(todo, aligned, strict=True):
-            result = _Classified(a.cost, a.fitness, _classify(a.moves, flow_steps, partners))
-            cache[(*prefix, variants[i])] = result
+            pending = tuple(sorted(a.enabled, key=lambda x: (order.get(x, len(order)), x)))
+            items = _classify(a.moves, flow_steps, partners, frozenset(pending))
+            result = _Classified(a.cost, a.fitness, items, pending, frozenset(a.required))
+            cache[(*key, variants[i])] = result
             out[i] = result
     return [r for r in out if r is not None]
 
@@ -763,6 +915,43 @@ def _column(events: pd.DataFrame, name: str, rows: np.ndarray) -> np.ndarray:
     return _objects(events[name].to_numpy(dtype=object)[rows])
 
 
+def _not_applied(n: int) -> dict[str, Any]:
+    return {
+        "closed": n, "open": 0, "stale": 0,
+        "rule": "closing not checked: every ticket counted as ended (full alignments)",
+        "rule_known": False, "stale_after": None, "as_of": None,
+    }
+
+
+def _ticket_status(
+    events: pd.DataFrame, sop: SOP, closing: ClosingRule, tickets: np.ndarray, *,
+    case_id_key: str, activity_key: str, timestamp_key: str,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Per ticket (in ``tickets`` order): open, stale; and the status summary."""
+    from csmine.lifecycle import ACTIVITY, CASE_ID, OPEN, TIMESTAMP, ticket_status
+
+    if timestamp_key not in events.columns:
+        raise ConformanceError(
+            f"cannot tell open tickets from closed ones: the event log has no column "
+            f"{timestamp_key!r} (pass timestamp_key=, or closing=None to count every "
+            "ticket as ended)"
+        )
+    frame = pd.DataFrame({
+        CASE_ID: events[case_id_key].astype(str),
+        ACTIVITY: events[activity_key].astype(str),
+        TIMESTAMP: events[timestamp_key],
+    })
+    status = ticket_status(frame, sop, closing)
+    if not status.known:
+        n = len(tickets)
+        summary = status.summary()
+        return np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), summary
+    per = status.frame.reindex(pd.Index(np.asarray(tickets, dtype=object).astype(str)))
+    is_open = (per["status"] == OPEN).to_numpy(dtype=bool)
+    stale = per["stale"].fillna(False).to_numpy(dtype=bool)
+    return is_open, stale, status.summary()
+
+
 def _run(
     df: pd.DataFrame,
     sop: SOP,
@@ -772,6 +961,8 @@ def _run(
     case_id_key: str,
     activity_key: str,
     timestamp_key: str,
+    closing: ClosingRule | None = None,
+    all_open: bool = False,
 ) -> _Pass:
     for key in (case_id_key, activity_key):
         if key not in df.columns:
@@ -819,12 +1010,42 @@ def _run(
     starts = np.flatnonzero(boundary)
     lengths = np.diff(np.r_[starts, n])
     variant_of, sequences = variant_ids(step_idx, starts, lengths)
+    tickets = np.asarray(case_names, dtype=object)[case_codes[starts]]
+
+    # open and closed tickets: one alignment per distinct (variant, open) pair
+    n_tickets = len(starts)
+    if all_open:
+        ticket_open, ticket_stale = np.ones(n_tickets, dtype=bool), np.zeros(n_tickets, dtype=bool)
+        summary = {**_not_applied(0), "open": n_tickets, "rule": "the ticket is taken as open",
+                   "rule_known": True}
+    elif closing is not None:
+        ticket_open, ticket_stale, summary = _ticket_status(
+            events, sop, closing, tickets, case_id_key=case_id_key, activity_key=activity_key,
+            timestamp_key=timestamp_key)
+    else:
+        ticket_open, ticket_stale = np.zeros(n_tickets, dtype=bool), np.zeros(n_tickets, dtype=bool)
+        summary = _not_applied(n_tickets)
+    if ticket_open.any():
+        keys, variant_of = np.unique(variant_of * 2 + ticket_open, return_inverse=True)
+        variant_of = variant_of.reshape(-1)
+        variant_open = (keys % 2).astype(bool)
+        sequences = [sequences[k] for k in (keys // 2).tolist()]
+    else:
+        variant_open = np.zeros(len(sequences), dtype=bool)
     variants = [tuple(steps[c] for c in seq) for seq in sequences]
 
     which = _resolve_engine(engine)
-    results = _classified(sop, which, [(), *variants])
-    best_worst_cost = results[0].cost
-    results = results[1:]
+    closed_idx = np.flatnonzero(~variant_open).tolist()
+    open_idx = np.flatnonzero(variant_open).tolist()
+    closed_results = _classified(sop, which, [(), *(variants[i] for i in closed_idx)])
+    best_worst_cost = closed_results[0].cost
+    results: list[_Classified] = [closed_results[0]] * len(variants)
+    for i, r in zip(closed_idx, closed_results[1:], strict=True):
+        results[i] = r
+    if open_idx:
+        for i, r in zip(open_idx, _classified(sop, which, [variants[i] for i in open_idx], prefix=True),
+                        strict=True):
+            results[i] = r
 
     if "case:opened_at" in events.columns:
         opened = events["case:opened_at"].iloc[starts].reset_index(drop=True)
@@ -841,11 +1062,13 @@ def _run(
     }
     return _Pass(
         events=events, activities=acts, known=known, step_idx=step_idx, steps=steps, status=status,
-        tickets=np.asarray(case_names, dtype=object)[case_codes[starts]], starts=starts, lengths=lengths, variant_of=variant_of, variants=variants,
+        tickets=tickets, starts=starts, lengths=lengths, variant_of=variant_of, variants=variants,
         cost=np.fromiter((r.cost for r in results), dtype=np.int64, count=len(results)),
         fitness=np.fromiter((r.fitness for r in results), dtype=np.float64, count=len(results)),
         items=[r.items for r in results], best_worst_cost=best_worst_cost, engine=which, activity_key=activity_key,
-        timestamp_key=timestamp_key, opened=opened, attrs=attrs,
+        timestamp_key=timestamp_key, opened=opened, attrs=attrs, variant_open=variant_open,
+        pending=[r.pending for r in results], required=[r.required for r in results],
+        ticket_open=ticket_open, ticket_stale=ticket_stale, closing=summary,
     )
 
 
@@ -973,6 +1196,7 @@ def analyse_conformance(
     case_id_key: str = "case:concept:name",
     activity_key: str = "concept:name",
     timestamp_key: str = "time:timestamp",
+    closing: ClosingRule | None = None,
 ) -> ConformanceAnalysis:
     """Align the tickets with the SOP once and return the report and both frames.
 
@@ -981,7 +1205,7 @@ def analyse_conformance(
     """
     run = _run(
         df, sop, mapping=mapping, engine=engine, case_id_key=case_id_key,
-        activity_key=activity_key, timestamp_key=timestamp_key,
+        activity_key=activity_key, timestamp_key=timestamp_key, closing=closing,
     )
     devs = _deviations(run)
     prec: float | None = None
@@ -1002,6 +1226,7 @@ def check_conformance(
     case_id_key: str = "case:concept:name",
     activity_key: str = "concept:name",
     timestamp_key: str = "time:timestamp",
+    closing: ClosingRule | None = None,
 ) -> ConformanceReport:
     """Check an event log against an SOP with optimal alignments.
 
@@ -1026,6 +1251,13 @@ def check_conformance(
         case_id_key: ticket id column.
         activity_key: activity column.
         timestamp_key: business time column.
+        closing: tell open tickets from closed ones with this rule
+            (:func:`csmine.lifecycle.ticket_status`: the SOP's ``close`` role and
+            ``closed_when``, plus the rule's ``closed_when`` regex and stale horizon).
+            Open tickets get prefix alignments (their steps still to come are
+            pending, not skipped). None: every ticket counts as ended (full
+            alignments for all, pm4py's figures). Where the rule knows no closing
+            activity, every ticket is closed too, and ``report.closing`` says so.
 
     Returns:
         A :class:`ConformanceReport`.
@@ -1037,6 +1269,7 @@ def check_conformance(
     return analyse_conformance(
         df, sop, mapping=mapping, worst=worst, precision=precision, engine=engine,
         case_id_key=case_id_key, activity_key=activity_key, timestamp_key=timestamp_key,
+        closing=closing,
     ).report
 
 
@@ -1049,20 +1282,25 @@ def ticket_fitness(
     case_id_key: str = "case:concept:name",
     activity_key: str = "concept:name",
     timestamp_key: str = "time:timestamp",
+    closing: ClosingRule | None = None,
 ) -> pd.DataFrame:
     """Per-ticket alignment fitness against an SOP.
 
     Returns:
         One row per ticket, index ``ticket`` (sorted), columns: ``fitness`` (pm4py's
-        trace fitness, 0-1), ``cost`` (optimal alignment cost, int, equal to pm4py's),
-        ``is_fit`` (fitness == 1.0), ``events``, ``deviations`` (deviation count),
-        ``variant`` (variant number within this log), ``opened_at``, ``week`` (ISO
-        week of opening), ``team``, ``channel``, ``phase`` (ticket attributes, None
-        when absent), and one count column per deviation kind.
+        trace fitness, 0-1; for an open ticket the prefix fitness), ``cost``
+        (optimal alignment cost, int, equal to pm4py's), ``is_fit`` (fitness ==
+        1.0), ``events``, ``deviations`` (deviation count), ``variant`` (variant
+        number within this log, open and closed tickets apart), ``opened_at``,
+        ``week`` (ISO week of opening), ``team``, ``channel``, ``phase`` (ticket
+        attributes, None when absent), one count column per deviation kind,
+        ``status`` (``closed``/``open``, see ``closing`` in
+        :func:`check_conformance`), ``stale`` and ``pending`` (open tickets: the
+        steps the SOP expects next, a tuple).
     """
     run = _run(
         df, sop, mapping=mapping, engine=engine, case_id_key=case_id_key,
-        activity_key=activity_key, timestamp_key=timestamp_key,
+        activity_key=activity_key, timestamp_key=timestamp_key, closing=closing,
     )
     return _ticket_frame(run, _deviations(run))
 
@@ -1076,8 +1314,12 @@ def ticket_deviations(
     case_id_key: str = "case:concept:name",
     activity_key: str = "concept:name",
     timestamp_key: str = "time:timestamp",
+    closing: ClosingRule | None = None,
 ) -> pd.DataFrame:
     """Every deviation of every ticket from the SOP, in words.
+
+    With ``closing`` (see :func:`check_conformance`) open tickets are held against
+    the start of an SOP run: the steps they have still to do are not deviations.
 
     Returns:
         One row per ticket x deviation, sorted by ticket then position, columns:
@@ -1093,7 +1335,7 @@ def ticket_deviations(
     """
     run = _run(
         df, sop, mapping=mapping, engine=engine, case_id_key=case_id_key,
-        activity_key=activity_key, timestamp_key=timestamp_key,
+        activity_key=activity_key, timestamp_key=timestamp_key, closing=closing,
     )
     return _deviation_frame(run, _deviations(run))
 
@@ -1107,6 +1349,7 @@ def align_ticket(
     case_id_key: str = "case:concept:name",
     activity_key: str = "concept:name",
     timestamp_key: str = "time:timestamp",
+    open_ticket: bool = False,
 ) -> list[AlignedMove]:
     """The optimal alignment of one ticket with the SOP, move by move.
 
@@ -1118,10 +1361,42 @@ def align_ticket(
         case_id_key: ticket id column.
         activity_key: activity column.
         timestamp_key: business time column.
+        open_ticket: the ticket is still open: a prefix alignment (the steps still
+            to come are not model moves; see :func:`ticket_alignment` for them).
 
     Returns:
         The moves in order, silent moves left out; each event appears once (as a
         sync or log move), each skipped SOP step as a model move.
+
+    Raises:
+        ConformanceError: the frame holds more than one ticket, or a column is missing.
+        EmptyLogError: the frame is empty.
+    """
+    return list(ticket_alignment(
+        df_one_ticket, sop, mapping=mapping, engine=engine, case_id_key=case_id_key,
+        activity_key=activity_key, timestamp_key=timestamp_key, open_ticket=open_ticket,
+    ).moves)
+
+
+def ticket_alignment(
+    df_one_ticket: pd.DataFrame,
+    sop: SOP,
+    *,
+    mapping: bool = True,
+    engine: Engine = "auto",
+    case_id_key: str = "case:concept:name",
+    activity_key: str = "concept:name",
+    timestamp_key: str = "time:timestamp",
+    open_ticket: bool = False,
+) -> TicketAlignment:
+    """One ticket's alignment with the SOP: moves, cost, fitness and pending steps.
+
+    A closed ticket (``open_ticket=False``) is held against a whole SOP run, an open
+    one against the start of one (a prefix alignment): its fitness is ``1 -
+    deviations / events`` (1.0 when what happened so far fits) and ``pending`` lists
+    the steps the SOP expects next (see :class:`PendingStep`).
+
+    Args: see :func:`align_ticket`.
 
     Raises:
         ConformanceError: the frame holds more than one ticket, or a column is missing.
@@ -1134,7 +1409,7 @@ def align_ticket(
         )
     run = _run(
         df_one_ticket, sop, mapping=mapping, engine=engine, case_id_key=case_id_key,
-        activity_key=activity_key, timestamp_key=timestamp_key,
+        activity_key=activity_key, timestamp_key=timestamp_key, all_open=open_ticket,
     )
     events = run.events
     every = np.arange(len(events))
@@ -1164,7 +1439,10 @@ def align_ticket(
                 description=_describe(it, status.get(it.label, "unknown")),
             )
         )
-    return out
+    pending = tuple(PendingStep(step, labels(step), step in run.required[0]) for step in run.pending[0])
+    fitness = float(run.fitness[0])
+    return TicketAlignment("open" if open_ticket else "closed", tuple(out), int(run.cost[0]), fitness,
+                           fitness == 1.0, pending)
 
 
 # ---------------------------------------------------------------------------------
@@ -1251,10 +1529,21 @@ def _ticket_frame(run: _Pass, devs: _Devs) -> pd.DataFrame:
             "channel": pd.Series(run.attrs["channel"], dtype=object),
             "phase": pd.Series(run.attrs["phase"], dtype=object),
             **{kind: kinds[:, i] for i, kind in enumerate(KINDS)},
+            "status": pd.Series(np.where(run.ticket_open, "open", "closed"), dtype=object),
+            "stale": run.ticket_stale,
+            "pending": pd.Series(_per_ticket(run.pending, run.variant_of), dtype=object),
         },
     )
     frame.index = pd.Index(run.tickets, dtype=object, name="ticket")
     return frame
+
+
+def _per_ticket(per_variant: list[Any], variant_of: np.ndarray) -> np.ndarray:
+    """An object array spreading one value per variant over the tickets."""
+    values = np.empty(len(per_variant), dtype=object)
+    for i, v in enumerate(per_variant):
+        values[i] = v
+    return values[variant_of] if len(per_variant) else np.empty(0, dtype=object)
 
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1328,7 +1617,7 @@ def _report(sop: SOP, run: _Pass, devs: _Devs, precision: float | None, *, worst
     fitness = run.fitness[run.variant_of]
     cost = run.cost[run.variant_of]
     is_fit = fitness == 1.0
-    sum_bwc = int(run.lengths.sum()) * _LOG_MOVE_COST + n * run.best_worst_cost
+    sum_bwc = int(run.ticket_bwc.sum())
     # sequential summation in ticket order, as pm4py accumulates
     average = float(np.cumsum(fitness)[-1]) / n
     log_fitness = 1.0 - (float(cost.sum()) / float(sum_bwc) if sum_bwc > 0 else 0.0)
@@ -1348,6 +1637,15 @@ def _report(sop: SOP, run: _Pass, devs: _Devs, precision: float | None, *, worst
     anything = tickets_with(np.ones(len(devs.tidx), dtype=bool))
     skipped = tickets_with(devs.kind == 0)
     violated = tickets_with(devs.kind != 0)
+    # open tickets per step the SOP expects next
+    pending = np.zeros(s_count, dtype=np.int64)
+    if run.ticket_open.any():
+        per_variant = np.bincount(run.variant_of, minlength=len(run.variants))
+        index = {name: i for i, name in enumerate(run.steps)}
+        for v in np.flatnonzero(run.variant_open).tolist():
+            for step in run.pending[v]:
+                if step in index:
+                    pending[index[step]] += per_variant[v]
     steps = tuple(
         StepConformance(
             step=run.steps[i], label=labels(run.steps[i]), status=run.status[i],
@@ -1356,7 +1654,7 @@ def _report(sop: SOP, run: _Pass, devs: _Devs, precision: float | None, *, worst
             repeated=int(kinds[i, 3]), wrong_branch=int(kinds[i, 4]),
             deviations=int(kinds[i].sum()), deviating_tickets=int(anything[i]),
             skipped_share=float(skipped[i]) / n, violated_share=float(violated[i]) / n,
-            deviating_share=float(anything[i]) / n,
+            deviating_share=float(anything[i]) / n, pending=int(pending[i]),
         )
         for i in range(s_count)
     )
@@ -1390,8 +1688,10 @@ def _report(sop: SOP, run: _Pass, devs: _Devs, precision: float | None, *, worst
                 eid = int(_event_ids(run.events, devs.row[j : j + 1])[0])
             found.append(TicketDeviation(run.steps[devs.step[j]], KINDS[devs.kind[j]], eid,
                                          str(devs.description[j])))
+        is_open = bool(run.ticket_open[t])
         worst_rows.append(WorstTicket(str(run.tickets[t]), float(fitness[t]), int(cost[t]),
-                                      int(run.lengths[t]), tuple(found)))
+                                      int(run.lengths[t]), tuple(found), "open" if is_open else "closed",
+                                      run.pending[run.variant_of[t]] if is_open else ()))
 
     # weeks
     week, monday = _iso_weeks(run.opened)
@@ -1401,7 +1701,7 @@ def _report(sop: SOP, run: _Pass, devs: _Devs, precision: float | None, *, worst
         codes, uniq = np.unique(week[valid].astype(str), return_inverse=True)
         g = len(codes)
         per_ticket_dev = np.bincount(devs.tidx, minlength=n)
-        bwc = run.lengths * _LOG_MOVE_COST + run.best_worst_cost
+        bwc = run.ticket_bwc
 
         def per_week(values: np.ndarray) -> np.ndarray:
             return np.bincount(uniq, weights=values[valid].astype(np.float64), minlength=g)
@@ -1409,6 +1709,7 @@ def _report(sop: SOP, run: _Pass, devs: _Devs, precision: float | None, *, worst
         count = np.bincount(uniq, minlength=g)
         fit_sum, fitting = per_week(fitness), per_week(is_fit)
         cost_sum, bwc_sum, dev_sum = per_week(cost), per_week(bwc), per_week(per_ticket_dev)
+        open_sum = per_week(run.ticket_open)
         first_monday: dict[str, str] = {}
         for label, m in zip(week[valid].tolist(), monday[valid].tolist(), strict=True):
             first_monday.setdefault(label, m)
@@ -1417,6 +1718,7 @@ def _report(sop: SOP, run: _Pass, devs: _Devs, precision: float | None, *, worst
                 label, first_monday[label], int(count[i]), int(fitting[i]), float(fitting[i]) / int(count[i]),
                 float(fit_sum[i]) / int(count[i]),
                 1.0 - float(cost_sum[i]) / float(bwc_sum[i]) if bwc_sum[i] > 0 else 0.0, int(dev_sum[i]),
+                int(open_sum[i]),
             ))
 
     # unknown activities
@@ -1440,7 +1742,30 @@ def _report(sop: SOP, run: _Pass, devs: _Devs, precision: float | None, *, worst
         steps=steps, by_team=by["team"], by_channel=by["channel"], by_phase=by["phase"], by_agent=by["agent"],
         worst=tuple(worst_rows), weeks=tuple(weeks), unknown_activities=tuple(unknown),
         unknown_events=int(unknown_mask.sum()), unknown_tickets=len(unique_ints(ev_ticket[unknown_mask])),
-        engine=run.engine,
+        engine=run.engine, closing=dict(run.closing),
+        closed=_status_group(run, devs, ~run.ticket_open, "closed"),
+        open=_status_group(run, devs, run.ticket_open, "open"),
+    )
+
+
+def _status_group(run: _Pass, devs: _Devs, mask: np.ndarray, status: str) -> StatusConformance:
+    """Fitness and deviations of the tickets in ``mask`` (the closed or the open ones)."""
+    members = np.flatnonzero(mask)
+    m = len(members)
+    fitness = run.fitness[run.variant_of[members]]
+    cost = run.cost[run.variant_of[members]]
+    bwc = int(run.ticket_bwc[members].sum())
+    in_group = mask[devs.tidx]
+    kinds = np.bincount(devs.kind[in_group], minlength=len(KINDS))
+    fitting = int((fitness == 1.0).sum())
+    return StatusConformance(
+        status=status, alignment="prefix" if status == "open" else "full", tickets=m,
+        stale=int(run.ticket_stale[members].sum()), events=int(run.lengths[members].sum()),
+        log_fitness=(1.0 - (float(cost.sum()) / float(bwc) if bwc > 0 else 0.0)) if m else None,
+        average_fitness=float(np.cumsum(fitness)[-1]) / m if m else None,
+        fitting_tickets=fitting, fitting_share=fitting / m if m else None,
+        deviations=int(in_group.sum()), deviating_tickets=len(unique_ints(devs.tidx[in_group])),
+        kinds={k: int(kinds[i]) for i, k in enumerate(KINDS)},
     )
 
 

@@ -197,6 +197,8 @@ def ticket_status(df: pd.DataFrame, sop: SOP | None = None, rule: ClosingRule | 
     known = bool(closing) or (sop is not None and bool(sop.roles.get("close") or sop.closed_when)) \
         or rule.closed_when is not None
     ts = df[TIMESTAMP]
+    # naive UTC datetime64 (a tz-aware column's to_numpy() would build Python objects)
+    tsn = (ts.dt.tz_convert("UTC").dt.tz_localize(None) if getattr(ts.dt, "tz", None) is not None else ts).to_numpy()
     # ticket boundaries (the frame is sorted by ticket)
     change = np.ones(len(cases), dtype=bool)
     change[1:] = cases[1:] != cases[:-1]
@@ -205,7 +207,7 @@ def ticket_status(df: pd.DataFrame, sop: SOP | None = None, rule: ClosingRule | 
     n_cases = len(starts)
     tickets = cases[starts]
     last_pos = np.append(starts[1:], len(cases)) - 1
-    last_event_at = ts.to_numpy()[last_pos]
+    last_event_at = tsn[last_pos]
     if not known:
         status = np.full(n_cases, CLOSED, dtype=object)
         closed_at = last_event_at
@@ -223,20 +225,18 @@ def ticket_status(df: pd.DataFrame, sop: SOP | None = None, rule: ClosingRule | 
         np.maximum.at(last_reopen, case_of[is_reopen], pos[is_reopen])
         done = (last_close >= 0) & (last_close > last_reopen)
         status = np.where(done, CLOSED, OPEN).astype(object)
-        closed_at = np.where(done, ts.to_numpy()[np.maximum(last_close, 0)], np.datetime64("NaT"))
+        closed_at = np.where(done, tsn[np.maximum(last_close, 0)], np.datetime64("NaT"))
     end = pd.Timestamp(as_of) if as_of is not None else ts.max()
     stale = np.zeros(n_cases, dtype=bool)
     if known and rule.stale_after is not None:
-        horizon = np.datetime64(end.tz_convert("UTC").tz_localize(None) - rule.stale_after)
-        last_naive = pd.Series(last_event_at).dt.tz_convert("UTC").dt.tz_localize(None).to_numpy() \
-            if getattr(pd.Series(last_event_at).dt, "tz", None) is not None else last_event_at
-        stale = (status == OPEN) & (last_naive < horizon)
+        naive_end = end.tz_convert("UTC").tz_localize(None) if end.tzinfo is not None else end
+        horizon = np.datetime64(naive_end - rule.stale_after)
+        stale = (status == OPEN) & (last_event_at < horizon)
+    last_at = pd.Series(last_event_at).dt.tz_localize("UTC")
     frame = pd.DataFrame({
         "status": status,
-        "closed_at": pd.Series(closed_at).dt.tz_localize("UTC") if getattr(pd.Series(closed_at).dt, "tz", None) is None
-        else pd.Series(closed_at),
-        "last_event_at": pd.Series(last_event_at).dt.tz_localize("UTC")
-        if getattr(pd.Series(last_event_at).dt, "tz", None) is None else pd.Series(last_event_at),
+        "closed_at": pd.Series(np.asarray(closed_at, dtype=last_event_at.dtype)).dt.tz_localize("UTC"),
+        "last_event_at": last_at,
         "stale": stale,
     })
     frame.index = pd.Index(tickets.astype(str), name="ticket")

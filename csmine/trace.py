@@ -13,9 +13,16 @@ corrections applied) it computes:
 * the SOP's **time limits** (:func:`csmine.kpi.check_limits`: first occurrence,
   clock from the opening or the latest ``since`` step, pauses while waiting on the
   customer);
-* the ticket's own **alignment** with the SOP (:func:`csmine.conformance.align_ticket`):
+* whether the ticket is **open or closed** (:func:`csmine.lifecycle.ticket_status`:
+  the SOP's close role and ``closed_when``, ``closing.closed_when``) and stale;
+* the ticket's own **alignment** with the SOP (:func:`csmine.conformance.ticket_alignment`):
   each event conforming or ``extra`` / ``out_of_order`` / ``repeated`` /
-  ``wrong_branch``, each missing step ``skipped``;
+  ``wrong_branch``, each missing step ``skipped``. An open ticket gets a prefix
+  alignment: the steps still to come are not skipped; its **pending** steps are
+  the next steps the SOP expects, each with when it falls due under the SOP's time
+  limit (the limit's ``since`` anchor plus ``within``, on the business calendar
+  where the limit says so, customer waits paused) and whether it is overdue at the
+  end of the log;
 * its **integrity**: the ticket's chain re-hashed from the stored bytes and each
   event's RFC 9162 inclusion proof against the current Merkle root of the log.
 
@@ -37,9 +44,11 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from csmine.errors import CsmineError
+from csmine.ordering import sop_positions, tie_key
 from event_store.domain import (
     CORRECTABLE_STEP_FIELDS,
     TOPIC_ACTIVITY,
+    TOPIC_CASE_CHANGED,
     TOPIC_CORRECTED,
     TOPIC_OPENED,
     TOPIC_RETRACTED,
@@ -51,6 +60,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from csmine.calendar import BusinessCalendar
+    from csmine.lifecycle import ClosingRule
     from event_store.application import TicketStore
     from process_models import SOP
 
@@ -64,7 +74,8 @@ class Amendment:
     """A correction or retraction recorded about an earlier event.
 
     Attributes:
-        kind: ``"corrected"`` or ``"retracted"``.
+        kind: ``"corrected"``, ``"retracted"`` or ``"case_changed"`` (the source reported
+            new case attributes on a re-import).
         version: the amending event's own version in the ticket.
         event_id: its log position (notification id).
         target_version: the version it amends (0: the ticket's attributes).
@@ -174,6 +185,38 @@ class TraceMove:
 
 
 @dataclass(frozen=True, slots=True)
+class TracePending:
+    """A step the SOP expects next from the open ticket, and when it falls due.
+
+    Attributes:
+        step: the SOP step.  label: its display label.
+        required: every way to finish the SOP from here goes through it (else it is
+            one option among several).
+        since: the limit's clock anchor (``"opened"`` or a step), None without a limit.
+        within_s: the limit in seconds, None without a limit.
+        business_hours: the clock counts business time only.
+        start_at: when the clock started (None: no limit, or the anchor step has not
+            happened yet).
+        due_at: when the step falls due: ``start_at`` plus ``within`` on the clock
+            (business calendar where the limit says so, customer waits paused);
+            None when no limit applies.
+        overdue: the clock had run past the limit at the end of the log.
+        note: why no due time applies, when none does.
+    """
+
+    step: str
+    label: str
+    required: bool
+    since: str | None = None
+    within_s: float | None = None
+    business_hours: bool = False
+    start_at: datetime | None = None
+    due_at: datetime | None = None
+    overdue: bool = False
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TraceIntegrity:
     """The ticket's integrity status.
 
@@ -213,8 +256,16 @@ class TicketTrace:
         hidden: events left out by ``as_of`` / ``known_at``.
         limits: SOP time limits that apply.  breaches: how many were breached.
         moves: the alignment, silent moves left out.
-        deviations: kind -> count.  fitness: alignment fitness 0-1 (None: no SOP).
+        deviations: kind -> count.  fitness: alignment fitness 0-1 (None: no SOP);
+            for an open ticket the prefix fitness (1.0 when what happened so far fits).
         integrity: chain and proof status (None when not checked).
+        status: ``"open"`` or ``"closed"`` (every ticket is closed where no closing
+            rule applies: ``closing_known`` False).
+        stale: open and quiet for longer than the horizon before ``log_end``.
+        closing_rule: the closing rule in words.  closing_known: a rule applied.
+        log_end: the end of the log (``as_of`` when given, else the latest event in
+            the store up to ``known_at``): the reference for stale and overdue.
+        pending: open tickets: the steps the SOP expects next, with due times.
     """
 
     ticket: str
@@ -239,6 +290,12 @@ class TicketTrace:
     deviations: dict[str, int]
     fitness: float | None
     integrity: TraceIntegrity | None
+    status: str = "closed"
+    stale: bool = False
+    closing_rule: str = ""
+    closing_known: bool = False
+    log_end: datetime | None = None
+    pending: tuple[TracePending, ...] = ()
 
     @property
     def effective_steps(self) -> tuple[TraceStep, ...]:
@@ -290,7 +347,8 @@ def _stored_events(store: TicketStore, oid: UUID, known_at: int | None) -> tuple
 
 def _amendment(kind: str, nid: int, e: Any) -> Amendment:
     return Amendment(
-        kind=kind, version=int(e.originator_version), event_id=nid, target_version=int(e.target_version),
+        kind=kind, version=int(e.originator_version), event_id=nid,
+        target_version=int(getattr(e, "target_version", 0)),
         occurred_at=e.occurred_at, recorded_at=e.timestamp, actor=getattr(e, "actor", None),
         changes=dict(getattr(e, "changes", None) or {}), reason=str(e.reason),
     )
@@ -305,6 +363,9 @@ def trace_ticket(
     known_at: int | None = None,
     calendar: BusinessCalendar | None = None,
     integrity: bool = True,
+    closing: ClosingRule | None = None,
+    log_end: datetime | None = None,
+    tie_order: str = "auto",
 ) -> TicketTrace:
     """Trace one ticket (see the module doc for what is computed).
 
@@ -317,6 +378,13 @@ def trace_ticket(
         calendar: business calendar for the SOP clocks (None: wall clock; limits
             marked ``business_hours`` use :class:`csmine.calendar.BusinessCalendar`'s default).
         integrity: re-hash the ticket's chain and prove it against the log's root.
+        closing: how to tell an open ticket (``--closed-when``, ``--stale-after``);
+            None: ``ClosingRule()``, the SOP's close role and ``closed_when`` with
+            the default stale horizon.
+        log_end: the end of the log for stale and overdue (default: ``as_of``, else
+            the latest business time in the store's read model up to ``known_at``).
+        tie_order: steps at the same business time: ``auto`` (csmine.ordering's
+            tie-break, the SOP's step order included) or ``file`` (record order).
 
     Raises:
         TicketNotFoundError: no such ticket (or none recorded by ``known_at``).
@@ -356,8 +424,8 @@ def trace_ticket(
                 "started_at": e.started_at, "recorded_at": e.timestamp, "actor": e.actor, "team": e.team,
                 "attrs": dict(e.attrs or {}), "source_ref": e.source_ref,
             }
-        elif topic == TOPIC_CORRECTED:
-            a = _amendment("corrected", n, e)
+        elif topic in (TOPIC_CORRECTED, TOPIC_CASE_CHANGED):
+            a = _amendment("corrected" if topic == TOPIC_CORRECTED else "case_changed", n, e)
             if a.target_version == 0:
                 for key, value in a.changes.items():
                     case_original.setdefault(key, case.get(key))
@@ -388,7 +456,10 @@ def trace_ticket(
         eff.update(version=version, original=original, corrections=tuple(corrections.get(version, ())),
                    retracted=retractions.get(version))
         steps.append(eff)
-    steps.sort(key=lambda s: (s["occurred_at"], s["version"]))
+    # business time, ties as everywhere else (csmine.ordering), then record order
+    sop_pos = sop_positions(sop) if tie_order == "auto" else None
+    steps.sort(key=lambda s: (s["occurred_at"], tie_key(str(s["activity"]), sop_pos) if sop_pos is not None else (),
+                              s["version"]))
 
     mapping = sop.activity_map() if sop is not None else {}
     prev = o_event.occurred_at
@@ -408,16 +479,22 @@ def trace_ticket(
     moves: tuple[TraceMove, ...] = ()
     deviations: dict[str, int] = {}
     fitness = None
-    if sop is not None and live:
-        frame = _frame(ticket, o_event.occurred_at, case, live)
+    pending: tuple[TracePending, ...] = ()
+    end = log_end or as_of or _log_end(store, known_at)
+    if live and (end is None or live[-1]["occurred_at"] > end):
+        end = max(s["occurred_at"] for s in live)
+    frame = _frame(ticket, o_event.occurred_at, case, live) if live else None
+    state = _status(frame, sop, closing, end)
+    if sop is not None and frame is not None:
         limits = _limits(frame, sop, calendar)
-        moves, fitness = _alignment(frame, sop)
+        moves, fitness, next_steps = _alignment(frame, sop, open_ticket=state[0] == "open")
         by_event = {m.event_id: m.deviation for m in moves if m.event_id is not None}
         for s in live:
             s["deviation"] = by_event.get(s["event_id"])
         for m in moves:
             if m.deviation is not None and (m.move != "model" or m.deviation == "skipped"):
                 deviations[m.deviation] = deviations.get(m.deviation, 0) + 1
+        pending = tuple(_due(p, sop, o_event.occurred_at, live, end, calendar) for p in next_steps)
 
     status = None
     if integrity:
@@ -450,6 +527,12 @@ def trace_ticket(
         deviations=deviations,
         fitness=fitness,
         integrity=status,
+        status=state[0],
+        stale=state[1],
+        closing_rule=state[2],
+        closing_known=state[3],
+        log_end=end,
+        pending=pending,
     )
 
 
@@ -457,7 +540,7 @@ def _topic(event: Any) -> str:
     name = type(event).__name__
     return {
         "Opened": TOPIC_OPENED, "ActivityRecorded": TOPIC_ACTIVITY, "Corrected": TOPIC_CORRECTED,
-        "Retracted": TOPIC_RETRACTED,
+        "Retracted": TOPIC_RETRACTED, "CaseAttributesChanged": TOPIC_CASE_CHANGED,
     }.get(name, name)
 
 
@@ -505,14 +588,134 @@ def _limits(frame: pd.DataFrame, sop: SOP, calendar: BusinessCalendar | None) ->
     )
 
 
-def _alignment(frame: pd.DataFrame, sop: SOP) -> tuple[tuple[TraceMove, ...], float | None]:
-    from csmine.conformance import align_ticket, ticket_fitness
+def _alignment(frame: pd.DataFrame, sop: SOP, *, open_ticket: bool) -> tuple[
+        tuple[TraceMove, ...], float | None, tuple[Any, ...]]:
+    from csmine.conformance import ticket_alignment
 
+    aligned = ticket_alignment(frame, sop, open_ticket=open_ticket)
     moves = tuple(
         TraceMove(move=m.move, step=m.step, label=m.label,
                   event_id=None if m.event_id is None else int(m.event_id),
                   deviation=m.deviation, description=m.description)
-        for m in align_ticket(frame, sop)
+        for m in aligned.moves
     )
-    fit = ticket_fitness(frame, sop)
-    return moves, float(fit["fitness"].iloc[0]) if len(fit) else None
+    return moves, aligned.fitness, aligned.pending
+
+
+def _log_end(store: TicketStore, known_at: int | None) -> datetime | None:
+    """The latest business time in the store's read model (up to log position ``known_at``)."""
+    from datetime import UTC
+
+    sql = "SELECT MAX(occurred_at) FROM event_log WHERE retracted = 0"
+    params: tuple[Any, ...] = ()
+    if known_at is not None:
+        sql += " AND notification_id <= ?"
+        params = (known_at,)
+    try:
+        rows = store.db.query(sql, params)
+    except Exception:  # noqa: BLE001 -- no read model: fall back to the ticket's own events
+        return None
+    value = rows[0][0] if rows else None
+    if value is None:
+        return None
+    return datetime.fromtimestamp(int(value) / 1_000_000, tz=UTC)
+
+
+def _status(frame: pd.DataFrame | None, sop: SOP | None, closing: ClosingRule | None,
+            end: datetime | None) -> tuple[str, bool, str, bool]:
+    """(status, stale, rule in words, rule known) of the ticket."""
+    import pandas as pd
+
+    from csmine.lifecycle import OPEN, ClosingRule, describe_rule, ticket_status
+
+    rule = closing or ClosingRule()
+    if frame is None:  # nothing done yet (or all retracted): open wherever a rule applies
+        known = bool(rule.closed_when) or (sop is not None and bool(sop.roles.get("close") or sop.closed_when))
+        return ("open" if known else "closed"), False, describe_rule(sop, rule), known
+    status = ticket_status(frame, sop, rule, as_of=pd.Timestamp(end) if end is not None else None)
+    if not status.known:
+        return "closed", False, status.rule, False
+    row = status.frame.iloc[0]
+    return ("open" if row["status"] == OPEN else "closed"), bool(row["stale"]), status.rule, True
+
+
+def _due(pending: Any, sop: SOP, opened_at: datetime, live: list[dict[str, Any]], end: datetime,
+         calendar: BusinessCalendar | None) -> TracePending:
+    """When a pending step falls due under its SOP time limit, and whether it is overdue at ``end``.
+
+    The limit's clock (as :func:`csmine.kpi.check_limits` runs it): from the opening or
+    the latest event of the ``since`` step, business time where the limit says so (the
+    given calendar, else the default one), paused from each customer wait (the SOP's
+    ``waiting`` role) to the next event; the limit applies to the step's first
+    occurrence only.
+    """
+    from csmine.calendar import BusinessCalendar
+
+    limit = next((lim for lim in sop.limits if lim.step == pending.step), None)
+    base = TracePending(step=pending.step, label=pending.label, required=pending.required)
+    if limit is None:
+        return base
+    within = limit.within.total_seconds()
+    cal = calendar if calendar is not None else (BusinessCalendar() if limit.business_hours else None)
+    fields = {"since": limit.since, "within_s": within, "business_hours": cal is not None}
+    if any(s["step"] == limit.step for s in live):
+        return TracePending(**{**_fields(base), **fields,
+                               "note": f"the limit applies to the first {limit.step}, already done"})
+    if limit.since == "opened":
+        start = opened_at
+    else:
+        before = [s for s in live if s["step"] == limit.since]
+        if not before:
+            return TracePending(**{**_fields(base), **fields,
+                                   "note": f"the clock starts at {limit.since}, not done yet"})
+        start = before[-1]["occurred_at"]
+    waiting = set(sop.roles.get("waiting", ()))
+    pauses = []
+    for s, nxt in zip(live, live[1:], strict=False):
+        if s["step"] in waiting:
+            pauses.append((s["started_at"] or s["occurred_at"], nxt["started_at"] or nxt["occurred_at"]))
+
+    def clock(t: datetime) -> float:
+        """Clock seconds from ``start`` to ``t``, pauses excluded."""
+        def span(a: datetime, b: datetime) -> float:
+            if b <= a:
+                return 0.0
+            return float(cal.business_seconds(a, b)) if cal is not None else (b - a).total_seconds()
+
+        return span(start, t) - sum(span(max(a, start), min(b, t)) for a, b in pauses)
+
+    due = _when_clock_reaches(clock, start, within, exact=cal is None and not pauses)
+    overdue = clock(end) > within + 1e-9
+    return TracePending(**{**_fields(base), **fields, "start_at": start, "due_at": due, "overdue": overdue})
+
+
+def _fields(p: TracePending) -> dict[str, Any]:
+    return {k: getattr(p, k) for k in TracePending.__dataclass_fields__}
+
+
+def _when_clock_reaches(clock: Any, start: datetime, within: float, *, exact: bool) -> datetime | None:
+    """The earliest time at which ``clock`` (non-decreasing from 0 at ``start``) reaches ``within``.
+
+    Found by bisection to the second (business calendars and pauses stretch the wall
+    clock); None if it is not reached within about a century.
+    """
+    import math
+    from datetime import timedelta
+
+    if exact:
+        return start + timedelta(seconds=within)
+    span = max(within, 3600.0)
+    for _ in range(20):
+        if clock(start + timedelta(seconds=span)) >= within:
+            break
+        span *= 2
+    else:
+        return None
+    lo_s, hi_s = 0.0, span
+    while hi_s - lo_s > 1e-3:
+        mid = (lo_s + hi_s) / 2
+        if clock(start + timedelta(seconds=mid)) >= within:
+            hi_s = mid
+        else:
+            lo_s = mid
+    return start + timedelta(seconds=math.ceil(hi_s - 1e-3))

@@ -12,6 +12,7 @@ import click
 
 from csmine.cli.options import (
     choose_sop,
+    closing_options,
     echo_json,
     filter_options,
     json_option,
@@ -210,15 +211,21 @@ def _print_verify(report: Any) -> None:
 @_calendar_option
 @click.option("--html", "html_path", type=out_path, metavar="FILE",
               help="Also write a one-page HTML view (path drawn on the SOP flowchart).")
+@click.option("--tie-order", type=click.Choice(["auto", "file"]), default="auto", show_default=True,
+              help="Order of steps with the same time: auto (opening/ending names, SOP step order, name) "
+                   "or file (record order).")
+@closing_options
 @json_option
 @store_option
 def trace_cmd(ticket: str, as_of: str | None, known_at: int | None, sop: str | None, calendar_spec: str | None,
-              html_path: str | None, as_json: bool, store: str) -> None:
+              html_path: str | None, tie_order: str, closing: Any, as_json: bool, store: str) -> None:
     """One ticket's whole history: timeline, waits, SOP limits and deviations, integrity.
 
     Business time and recording time side by side; corrections and retractions
     beside what they correct; the ticket's own alignment with the SOP; its hash
-    chain re-hashed and each event proved against the log's Merkle root.
+    chain re-hashed and each event proved against the log's Merkle root. A ticket
+    not closed yet (the SOP's close step or closed_when, or --closed-when) is open:
+    the steps it has still to do are pending, with their due times, not skipped.
 
     \b
     Example:
@@ -232,7 +239,8 @@ def trace_cmd(ticket: str, as_of: str | None, known_at: int | None, sop: str | N
     when = parse_time(as_of, param="--as-of")
     with _open(store) as s:
         model = _sop(sop, _ticket_frame(s, ticket), required=False)
-        result = trace_ticket(s, ticket, sop=model, as_of=when, known_at=known_at, calendar=_calendar(calendar_spec))
+        result = trace_ticket(s, ticket, sop=model, as_of=when, known_at=known_at, calendar=_calendar(calendar_spec),
+                              closing=closing, tie_order=tie_order)
     if html_path:
         from csmine.render.trace_html import (
             dot_to_svg,
@@ -283,6 +291,7 @@ def _print_trace(t: Any) -> None:
                       for k, v in t.case.items())
     if attrs:
         out.print(f"attributes: {attrs}")
+    out.print(_status_line(t), highlight=False)
     rows = []
     n = 0
     for s in t.steps:
@@ -320,12 +329,21 @@ def _print_trace(t: Any) -> None:
     if t.sop is not None:
         devs = [m for m in t.moves if m.deviation is not None and (m.move != "model" or m.deviation == "skipped")]
         fit = f", fitness {t.fitness:.2f}" if t.fitness is not None else ""
+        so_far = " so far" if t.status == "open" else ""
         if devs:
             out.print(table(["deviation", "step", "pos", "what"], [
                 [m.deviation, m.label, "" if m.event_id is None else m.event_id, m.description] for m in devs],
-                title=f"deviations from SOP {t.sop}{fit}"))
+                title=f"deviations from SOP {t.sop}{so_far}{fit}"))
         else:
-            out.print(f"follows SOP {t.sop}: no deviation{fit}")
+            out.print(f"follows SOP {t.sop}{so_far}: no deviation{fit}")
+    if t.pending:
+        end = f" (as of {_when(t.log_end)}, the end of the log)" if t.log_end is not None else ""
+        out.print(table(["pending step", "", "time limit", "due", "status"], [
+            [p.label, "required" if p.required else "one option", _limit_text(p),
+             _when(p.due_at) if p.due_at is not None else "", _pending_status(p)] for p in t.pending],
+            title=f"pending: the next steps SOP {t.sop} expects{end}"))
+    elif t.status == "open" and t.sop is not None:
+        out.print(f"pending: nothing — the SOP run is complete, but the ticket is not closed ({t.closing_rule})")
     if t.integrity is not None:
         i = t.integrity
         out.print(f"integrity: chain {'verified' if i.chain_ok else 'BROKEN'} ({i.events} events re-hashed), "
@@ -333,6 +351,38 @@ def _print_trace(t: Any) -> None:
                   f"{i.tree_size:,} entries {i.root[:16]}…")
         for p in i.problems:
             out.print(f"  problem: {p}")
+
+
+def _status_line(t: Any) -> str:
+    """The ticket's status in one line: open or closed, stale, and the rule used."""
+    from csmine.render import human_duration
+
+    if not t.closing_known:
+        return f"status: counted as ended — {t.closing_rule}"
+    if t.status == "closed":
+        return f"status: closed — {t.closing_rule}"
+    quiet = ""
+    if t.stale and t.log_end is not None and t.effective_steps:
+        last = t.effective_steps[-1].occurred_at
+        quiet = f", stale: no event for {human_duration((t.log_end - last).total_seconds())}"
+    return f"status: open{quiet} — {t.closing_rule}"
+
+
+def _limit_text(p: Any) -> str:
+    from csmine.render import human_duration
+
+    if p.within_s is None:
+        return "none"
+    clock = " business" if p.business_hours else ""
+    return f"{human_duration(p.within_s)}{clock} since {p.since}"
+
+
+def _pending_status(p: Any) -> str:
+    if p.overdue:
+        return "OVERDUE"
+    if p.due_at is not None:
+        return "due"
+    return p.note or ("no limit" if p.within_s is None else "")
 
 
 # -- audit sample / export / check ----------------------------------------------------------

@@ -10,6 +10,7 @@ import click
 
 from csmine.cli.options import (
     check_sop_covers,
+    closing_options,
     echo_json,
     filter_options,
     json_option,
@@ -23,8 +24,9 @@ from csmine.cli.options import (
 from csmine.cli.render import console, table
 
 if TYPE_CHECKING:
-    from csmine.conformance import ConformanceReport, GroupConformance
+    from csmine.conformance import ConformanceReport, GroupConformance, StatusConformance
     from csmine.filters import LogFilter
+    from csmine.lifecycle import ClosingRule
 
 CHART_FORMATS = (".svg", ".png", ".dot", ".gv")
 #: Weeks listed in the terminal table (the JSON has them all).
@@ -88,6 +90,29 @@ def _group_rows(groups: tuple[GroupConformance, ...], top: int) -> list[list[Any
     return rows
 
 
+def closing_line(closing: dict[str, Any]) -> str:
+    """How tickets were judged open or closed, and how many are, in one line."""
+    if not closing.get("rule_known"):
+        return f"{closing['rule']}"
+    stale = f", {_num(closing['stale'])} of them stale" if closing["stale"] else ""
+    return (f"{_num(closing['closed'])} closed · {_num(closing['open'])} open{stale} — {closing['rule']}; "
+            "open tickets are held against the start of an SOP run (prefix alignment): "
+            "their next steps are pending, not skipped")
+
+
+def _group_cells(g: StatusConformance) -> list[str]:
+    from csmine.conformance import KINDS
+
+    if not g.tickets:
+        return ["0", "-", "-", "-", "-", *["-" for _ in KINDS]]
+    return [
+        _num(g.tickets), f"{g.log_fitness:.4f}", f"{g.average_fitness:.4f}",
+        f"{_num(g.fitting_tickets)} ({_pct(g.fitting_share or 0.0)})",
+        f"{_num(g.deviations)} in {_num(g.deviating_tickets)} tickets",
+        *[_num(g.kinds[k]) for k in KINDS],
+    ]
+
+
 def render_text(report: ConformanceReport, log_filter: LogFilter, *, top: int) -> None:
     """Print the report as tables on stdout."""
     from csmine.conformance import KIND_WORDS, KINDS
@@ -98,15 +123,32 @@ def render_text(report: ConformanceReport, log_filter: LogFilter, *, top: int) -
         f"{log_filter.describe()} · {_num(report.tickets)} tickets · {_num(report.events)} events · "
         f"{_num(report.variants)} variants"
     )
-    summary = [
-        ["log fitness", f"{report.log_fitness:.4f}"],
-        ["average trace fitness", f"{report.average_fitness:.4f}"],
-        ["fitting tickets", f"{_num(report.fitting_tickets)} ({_pct(report.fitting_share)})"],
-        ["precision", "-" if report.precision is None else f"{report.precision:.4f}"],
-        ["deviations", f"{_num(report.deviations)} in {_num(report.deviating_tickets)} tickets"],
-    ]
-    summary += [[f"  {KIND_WORDS[k]}", _num(report.kinds[k])] for k in KINDS]
-    out.print(table(["conformance", "value"], summary))
+    out.print(closing_line(report.closing), highlight=False)
+    has_open = report.open.tickets > 0
+    if has_open:
+        every = [
+            _num(report.tickets), f"{report.log_fitness:.4f}", f"{report.average_fitness:.4f}",
+            f"{_num(report.fitting_tickets)} ({_pct(report.fitting_share)})",
+            f"{_num(report.deviations)} in {_num(report.deviating_tickets)} tickets",
+            *[_num(report.kinds[k]) for k in KINDS],
+        ]
+        names = ["tickets", "log fitness", "average trace fitness", "fitting tickets", "deviations",
+                 *[f"  {KIND_WORDS[k]}" for k in KINDS]]
+        columns = list(zip(every, _group_cells(report.closed), _group_cells(report.open), strict=True))
+        summary = [[name, *cells] for name, cells in zip(names, columns, strict=True)]
+        summary.insert(4, ["precision", "-" if report.precision is None else f"{report.precision:.4f}", "", ""])
+        out.print(table(["conformance", "all tickets", "closed (full alignment)", "open (prefix alignment)"],
+                        summary))
+    else:
+        summary = [
+            ["log fitness", f"{report.log_fitness:.4f}"],
+            ["average trace fitness", f"{report.average_fitness:.4f}"],
+            ["fitting tickets", f"{_num(report.fitting_tickets)} ({_pct(report.fitting_share)})"],
+            ["precision", "-" if report.precision is None else f"{report.precision:.4f}"],
+            ["deviations", f"{_num(report.deviations)} in {_num(report.deviating_tickets)} tickets"],
+        ]
+        summary += [[f"  {KIND_WORDS[k]}", _num(report.kinds[k])] for k in KINDS]
+        out.print(table(["conformance", "value"], summary))
 
     step_rows = []
     for s in report.steps:
@@ -117,8 +159,10 @@ def render_text(report: ConformanceReport, log_filter: LogFilter, *, top: int) -
             s.label + where, _num(s.events),
             *[_num(getattr(s, k)) for k in KINDS],
             f"{_num(s.deviating_tickets)} ({_pct(s.deviating_share)})",
+            *([_num(s.pending)] if has_open else []),
         ])
-    out.print(table(["step", "events", *[KIND_WORDS[k] for k in KINDS], "tickets affected"], step_rows,
+    out.print(table(["step", "events", *[KIND_WORDS[k] for k in KINDS], "tickets affected",
+                     *(["pending (open tickets)"] if has_open else [])], step_rows,
                     title="Deviations per SOP step"))
 
     if report.unknown_activities:
@@ -143,7 +187,10 @@ def render_text(report: ConformanceReport, log_filter: LogFilter, *, top: int) -
             devs = "; ".join(d.description for d in w.deviations[:6])
             if len(w.deviations) > 6:
                 devs += f"; … {len(w.deviations) - 6} more"
-            rows.append([w.ticket, f"{w.fitness:.3f}", _num(w.events), devs])
+            if w.status == "open":
+                devs += f" (open; next: {', '.join(w.pending) or 'nothing'})"
+            rows.append([w.ticket + (" (open)" if w.status == "open" else ""), f"{w.fitness:.3f}",
+                         _num(w.events), devs])
         out.print(_left_table(["ticket", "fitness", "events", "deviations"], rows, title="Worst tickets",
                               left=(0, 3)))
 
@@ -152,9 +199,11 @@ def render_text(report: ConformanceReport, log_filter: LogFilter, *, top: int) -
         earlier = len(report.weeks) - len(shown)
         more = f", last {len(shown)} of {len(report.weeks)} (all with --json)" if earlier else ""
         out.print(table(
-            ["week", "from", "tickets", "fitting", "avg fitness", "log fitness", "deviations"],
+            ["week", "from", "tickets", "fitting", "avg fitness", "log fitness", "deviations",
+             *(["open"] if has_open else [])],
             [[w.week, w.start, _num(w.tickets), _pct(w.fitting_share), f"{w.average_fitness:.3f}",
-              f"{w.log_fitness:.3f}", _num(w.deviations)] for w in shown],
+              f"{w.log_fitness:.3f}", _num(w.deviations), *([_num(w.open_tickets)] if has_open else [])]
+             for w in shown],
             title=f"Conformance per ISO week of opening{more}",
         ))
 
@@ -170,11 +219,13 @@ def render_text(report: ConformanceReport, log_filter: LogFilter, *, top: int) -
               help="Rows per team/channel/phase/agent table.")
 @click.option("--no-aliases", is_flag=True, help="Match activities to steps by exact step name only.")
 @filter_options
+@closing_options
 @json_option
 @quiet_option
 @store_option
 def conform_cmd(sop_ref: str, min_fitness: float | None, out: str | None, worst: int, top: int,
-                no_aliases: bool, log_filter: LogFilter, as_json: bool, quiet: bool, store: str) -> None:
+                no_aliases: bool, log_filter: LogFilter, closing: ClosingRule, as_json: bool, quiet: bool,
+                store: str) -> None:
     """Check the tickets against an SOP: fitness, precision and deviations.
 
     Exact alignments (as pm4py's) per variant: log fitness, average trace
@@ -182,12 +233,16 @@ def conform_cmd(sop_ref: str, min_fitness: float | None, out: str | None, worst:
     (skipped, extra, out of order, repeated, wrong branch) per SOP step, by team,
     channel, phase and agent; the worst tickets; conformance per ISO week.
     Activities the SOP does not know are listed and count as extra steps.
+    Tickets not closed (the SOP's close step or closed_when, or --closed-when)
+    are open: held against the start of an SOP run, their next steps pending,
+    with their own figures beside the closed tickets'.
 
     \b
     Example:
         csmine conform --sop complaint --out sop.svg
         csmine conform --sop it-incident --team V30 --json
         csmine conform --sop my-sop.toml --min-fitness 0.9 || echo "below target"
+        csmine conform --sop helpdesk.toml --closed-when Closed --stale-after 60d
     """
     preload_pm4py()  # the SOP net needs pm4py; import it while the store is read
     from csmine.cli.store import open_existing
@@ -202,7 +257,7 @@ def conform_cmd(sop_ref: str, min_fitness: float | None, out: str | None, worst:
     check_sop_covers(sop, df)
     if show_progress(quiet):
         click.echo(f"aligning {df['case:concept:name'].nunique():,} tickets with SOP {sop.id} …", err=True)
-    report = check_conformance(df, sop, mapping=not no_aliases, worst=worst)
+    report = check_conformance(df, sop, mapping=not no_aliases, worst=worst, closing=closing)
     if out:
         write_chart(render_conformance_dot(sop, report), out)
         if not quiet:

@@ -3,10 +3,12 @@
 :func:`trace_flowchart_dot` takes the SOP flowchart of :func:`process_models.render.render_sop`
 and overlays the ticket: each step it went through is coloured (green as the SOP
 says, amber with a deviation) and labelled with its order numbers in the ticket,
-skipped steps are red, red arrows numbered 1, 2, 3, ... follow the ticket from step
-to step, and activities the SOP does not know are drawn apart. :func:`render_trace_html`
-lays out the page (header, ticket attributes, flowchart, timeline with corrections
-beside what they correct, time limits, deviations, integrity) with inline CSS and
+skipped steps are red, the next steps an open ticket is expected to do (pending) are
+blue, red arrows numbered 1, 2, 3, ... follow the ticket from step to step, and
+activities the SOP does not know are drawn apart. :func:`render_trace_html`
+lays out the page (header with the open/closed status, ticket attributes,
+flowchart, timeline with corrections beside what they correct, time limits,
+deviations, pending steps with their due times, integrity) with inline CSS and
 inline SVG only; a Content-Security-Policy forbids every network load.
 """
 
@@ -28,6 +30,7 @@ FONT = "Noto Sans CJK SC"
 OK_FILL = "#cdebd0"
 DEVIATION_FILL = "#ffe2a8"
 SKIPPED_FILL = "#f6b3b3"
+PENDING_FILL = "#cfe3ff"
 PATH_COLOUR = "#c62828"
 _STEP_NODE = re.compile(r"^\s*(n\d+) \[shape=box .*?label=<<B>(.*?)</B>", re.MULTILINE)
 
@@ -61,6 +64,12 @@ def trace_flowchart_dot(trace: TicketTrace, sop: SOP) -> str:
     for step in skipped:
         if step not in overlay:
             overlay[step] = (SKIPPED_FILL, "skipped 跳过")
+    for p in trace.pending:
+        if p.step in overlay:  # done before (a loop): it is also next
+            fill, shown = overlay[p.step]
+            overlay[p.step] = (fill, f"{shown} · next 下一步")
+        else:
+            overlay[p.step] = (PENDING_FILL, "pending 待办" + (" · OVERDUE 逾期" if p.overdue else ""))
     dot = render_sop(sop, overlay)
 
     node_of: dict[str, str] = {}
@@ -155,9 +164,18 @@ def render_trace_html(trace: TicketTrace, *, flowchart_svg: str | None = None,
                        f"{t.breaches} time limit(s) breached" if t.breaches else "all time limits met"))
         n_dev = sum(t.deviations.values())
         badges.append(("bad" if n_dev else "good", f"{n_dev} deviation(s) from the SOP" if n_dev
-                       else "follows the SOP"))
+                       else "follows the SOP" + (" so far" if t.status == "open" else "")))
         if t.fitness is not None:
-            badges.append(("info", f"fitness {t.fitness:.2f}"))
+            badges.append(("info", f"fitness {t.fitness:.2f}" + (" so far" if t.status == "open" else "")))
+        overdue = sum(1 for p in t.pending if p.overdue)
+        if overdue:
+            badges.append(("bad", f"{overdue} pending step(s) overdue"))
+    if not t.closing_known:
+        badges.insert(0, ("info", "counted as ended (no closing rule)"))
+    elif t.status == "open":
+        badges.insert(0, ("info", "open 未结" + (" · stale 停滞" if t.stale else "")))
+    else:
+        badges.insert(0, ("good", "closed 已结"))
     if t.as_of is not None:
         badges.append(("info", f"as of {_time(t.as_of)}"))
     if t.known_at is not None:
@@ -177,6 +195,8 @@ def render_trace_html(trace: TicketTrace, *, flowchart_svg: str | None = None,
         f"log position {t.opened_event_id})"
         + (f" · SOP {_e(t.sop)} v{_e(t.sop_version)}" if t.sop else "") + "</div>",
         '<div class="badges">' + "".join(f'<span class="{c}">{_e(text)}</span>' for c, text in badges) + "</div>",
+        f'<div class="sub">status: {_e(t.status if t.closing_known else "counted as ended")} — '
+        f"{_e(t.closing_rule)}</div>",
     ]
 
     rows = []
@@ -195,7 +215,8 @@ def render_trace_html(trace: TicketTrace, *, flowchart_svg: str | None = None,
             f'<div class="legend">numbers = order of the ticket\'s steps; red arrows = its path'
             f'<span style="background:{OK_FILL}"></span>as the SOP says'
             f'<span style="background:{DEVIATION_FILL}"></span>deviation'
-            f'<span style="background:{SKIPPED_FILL}"></span>skipped</div>')
+            f'<span style="background:{SKIPPED_FILL}"></span>skipped'
+            f'<span style="background:{PENDING_FILL}"></span>pending (next)</div>')
         parts.append(f'<div class="flow">{flowchart_svg}</div>')
 
     head = ("<tr><th>#</th><th>ver.</th><th>log pos.</th><th>business time 业务时间</th>"
@@ -251,7 +272,25 @@ def render_trace_html(trace: TicketTrace, *, flowchart_svg: str | None = None,
             parts.append("<h2>Deviations from the SOP 偏差</h2><table><tr><th>kind</th><th>step</th>"
                          "<th>log pos.</th><th>what</th></tr>" + "".join(rows) + "</table>")
         else:
-            parts.append("<h2>Deviations from the SOP 偏差</h2><p>None: the ticket follows the SOP.</p>")
+            so_far = " so far" if t.status == "open" else ""
+            parts.append(f"<h2>Deviations from the SOP 偏差</h2><p>None: the ticket follows the SOP{so_far}.</p>")
+        if t.status == "open":
+            end = f" as of {_time(t.log_end)} (the end of the log)" if t.log_end is not None else ""
+            if t.pending:
+                rows = []
+                for p in t.pending:
+                    limit = ("" if p.within_s is None else
+                             f"{human_duration(p.within_s)}{' business' if p.business_hours else ''} since {p.since}")
+                    state = "OVERDUE" if p.overdue else ("due" if p.due_at is not None else (p.note or "no limit"))
+                    rows.append(
+                        f'<tr class="{"dev" if p.overdue else ""}"><td>{_e(p.label)}</td>'
+                        f"<td>{'required' if p.required else 'one option'}</td><td>{_e(limit)}</td>"
+                        f"<td>{_e(_time(p.due_at))}</td><td class=\"act\">{_e(state)}</td></tr>")
+                parts.append(f"<h2>Pending: next steps 待办{_e(end)}</h2><table><tr><th>step</th><th></th>"
+                             "<th>time limit</th><th>due</th><th>status</th></tr>" + "".join(rows) + "</table>")
+            else:
+                parts.append("<h2>Pending: next steps 待办</h2><p>Nothing: the SOP run is complete, but the "
+                             "ticket is not closed.</p>")
 
     if t.integrity is not None:
         i = t.integrity
