@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from csmine.kpi import analyse_tickets, backlog_series, prepare, waiting_statuses
+from csmine.kpi import TicketCounts, analyse_tickets, backlog_series, prepare, ticket_counts, waiting_statuses
 from csmine.mining import (
     ACTIVITY,
     CASE_ID,
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from process_models import SOP
 
     from csmine.calendar import BusinessCalendar
+    from csmine.lifecycle import ClosingRule
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,12 +272,20 @@ class BottleneckReport:
         calendar: business calendar used (None: wall clock).
         status_log: True when no event has a start time (time in status).
         waiting_activities: activities counted as waiting statuses.
-        total_throughput_s: sum of the tickets' throughput times.
-        median_throughput_s: median throughput time per ticket.
+        total_throughput_s: sum of the tickets' throughput times (every ticket, open
+            ones up to their last event: the time the steps' shares divide).
+        median_throughput_s: median throughput time of the closed tickets (every
+            ticket when no closing rule is known; 0 when none is closed).
         steps / transitions / limits / handovers / ping_pong / rework: see the types.
         backlog: daily backlog.
         first_line: push-to-front summary.
         bottlenecks: the ranked list (largest impact first).
+        status: closed, open and stale tickets and the closing rule
+            (:class:`csmine.kpi.TicketCounts`); in ``to_dict()`` this is ``tickets``.
+        handover_key: whose changes the handovers and ping-pong follow:
+            ``org:group`` (teams), ``org:resource`` (agents, in a log without
+            teams) or None.
+        notes: caveats (limits left out, handovers between agents, ...).
     """
 
     tickets: int
@@ -296,6 +305,9 @@ class BottleneckReport:
     backlog: tuple[BacklogDay, ...]
     first_line: FirstLineSummary
     bottlenecks: tuple[Bottleneck, ...]
+    status: TicketCounts | None = None
+    handover_key: str | None = None
+    notes: tuple[str, ...] = ()
 
     def step(self, activity: str) -> StepTime:
         """The step row of an activity (KeyError if absent)."""
@@ -329,8 +341,11 @@ class BottleneckReport:
                 for key, b in self._top_keys(top)}
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data."""
-        return _clean(asdict(self))
+        """Plain JSON-ready data; ``tickets`` is ``{"total", "closed", "open", "stale", "rule", ...}``."""
+        data = _clean(asdict(self))
+        status = data.pop("status", None)
+        data["tickets"] = status if status is not None else {"total": self.tickets}
+        return data
 
 
 def _clean(value: Any) -> Any:
@@ -424,6 +439,7 @@ def find_bottlenecks(
     start_timestamp_key: str | None = START_TS,
     group_key: str = GROUP,
     ticket_frames: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    closing: ClosingRule | None = None,
 ) -> BottleneckReport:
     """Find where tickets wait and what slows them down most.
 
@@ -438,6 +454,9 @@ def find_bottlenecks(
             and calendar) of a log holding every ticket of ``df``, e.g. the whole log
             when ``df`` is one phase of it: their rows for ``df``'s tickets are used
             instead of analysing the tickets again.
+        closing: ``--closed-when`` and the stale horizon (see
+            :func:`csmine.lifecycle.ticket_status`): which tickets are open, for the
+            backlog, the overdue limits and the closed tickets' median throughput.
 
     Returns:
         The report; see :class:`BottleneckReport` and the module doc for the
@@ -453,7 +472,7 @@ def find_bottlenecks(
     waiting = waiting_statuses(prep, sop)
     split = split_time(log, waiting, calendar)
     if ticket_frames is None:
-        tickets_frame, limits_frame = analyse_tickets(prep, sop, calendar)
+        tickets_frame, limits_frame = analyse_tickets(prep, sop, calendar, closing=closing)
     else:
         ids = pd.Index(np.asarray(log.cases, dtype=object).astype(str))
         tickets_frame = ticket_frames[0].reindex(ids)
@@ -464,6 +483,7 @@ def find_bottlenecks(
     throughput = tickets_frame["throughput_s"].to_numpy(dtype=float)
     total_thr = float(np.nansum(throughput))
     n_tickets = len(log.cases)
+    closed_thr = throughput[tickets_frame["closed"].astype(bool).to_numpy()]
 
     # steps: the step's own time (its interval, and the status it opens when that
     # gap is its own); waiting *before* a step is the transition's, shown apart
@@ -521,6 +541,15 @@ def find_bottlenecks(
 
     # limits, in the SOP's order
     limits = []
+    notes: list[str] = []
+    left_out = list(tickets_frame.attrs.get("absent_limit_steps") or [])
+    if left_out:
+        notes.append(f"time limit{'s' if len(left_out) > 1 else ''} on {', '.join(map(repr, left_out))} not "
+                     f"checked: the step{'s' if len(left_out) > 1 else ''} never occur"
+                     f"{'' if len(left_out) > 1 else 's'} in the log")
+    if prep.handover_key is not None and prep.handover_key != group_key:
+        notes.append(f"no event names a team ({group_key}): handovers and ping-pong are between agents "
+                     f"({prep.handover_key})")
     if sop is not None:
         groups = dict(iter(limits_frame.groupby(["step", "since"], sort=False))) if len(limits_frame) else {}
         for limit in sop.limits:
@@ -600,7 +629,7 @@ def find_bottlenecks(
         status_log=status_log,
         waiting_activities=tuple(sorted({str(a) for a in names[unique_ints(log.act[waiting])]})),
         total_throughput_s=total_thr,
-        median_throughput_s=float(np.nanmedian(throughput)) if n_tickets else 0.0,
+        median_throughput_s=float(np.nanmedian(closed_thr)) if len(closed_thr) else 0.0,
         steps=tuple(steps),
         transitions=tuple(transitions),
         limits=tuple(limits),
@@ -610,6 +639,9 @@ def find_bottlenecks(
         backlog=backlog,
         first_line=first_line,
         bottlenecks=tuple(ranked),
+        status=ticket_counts(tickets_frame),
+        handover_key=prep.handover_key,
+        notes=tuple(notes),
     )
 
 

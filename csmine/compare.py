@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from process_models import SOP
 
     from csmine.calendar import BusinessCalendar
+    from csmine.kpi import TicketCounts
+    from csmine.lifecycle import ClosingRule
     from csmine.mining import ProcessMap
 
 
@@ -123,6 +125,7 @@ class Side:
         filter: the filter in words.
         tickets: tickets on this side.  events: their events.
         first_opened: earliest opening time (ISO) or None.  last_opened: latest.
+        status: closed, open and stale tickets of the side and the closing rule.
     """
 
     label: str
@@ -131,6 +134,7 @@ class Side:
     events: int
     first_opened: str | None
     last_opened: str | None
+    status: TicketCounts | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +261,8 @@ class Comparison:
     """Side B held against side A.
 
     Attributes:
-        sop: SOP id the KPIs, conformance and limits refer to.
+        sop: SOP id the KPIs, conformance and limits refer to (None: no SOP; the
+            KPIs that need none, maps, variants and bottlenecks only).
         a: side A.  b: side B.
         kpis: each KPI on both sides.
         steps: conformance per step: the SOP's steps in its order, then activities
@@ -272,7 +277,7 @@ class Comparison:
         notes: caveats (e.g. a KPI the per-ticket frame lacks).
     """
 
-    sop: str
+    sop: str | None
     a: Side
     b: Side
     kpis: tuple[KpiChange, ...]
@@ -312,6 +317,7 @@ class Comparison:
 
 #: (key, label, column, statistic, better, unit, transform). ``transform``:
 #: ``"not"`` (share of False among known values), ``"positive"`` (share of > 0), None.
+#: The KPIs of :data:`CLOSED_ONLY` are over each side's closed tickets.
 KPI_SPECS: tuple[tuple[str, str, str, str, str | None, str, str | None], ...] = (
     ("first_response_timeouts", "first-response timeouts", "first_response_ok", "rate", "lower", "share", "not"),
     ("first_response_median", "first response, median", "first_response_s", "median", "lower", "seconds", None),
@@ -328,6 +334,47 @@ KPI_SPECS: tuple[tuple[str, str, str, str, str | None, str, str | None], ...] = 
     ("throughput_p90", "throughput time, P90", "throughput_s", "p90", "lower", "seconds", None),
     ("satisfaction_mean", "satisfaction, mean", "satisfaction", "mean", "higher", "points", None),
 )
+
+#: KPIs known only once a ticket has ended: measured over closed tickets (as ``csmine kpi``).
+CLOSED_ONLY = frozenset({"resolution_rate", "fcr", "handling_median", "handling_p90", "throughput_median",
+                         "throughput_p90"})
+
+#: The SOP role each KPI rests on (None: it needs an SOP's targets or limits; absent: none needed).
+KPI_ROLES: dict[str, str | None] = {
+    "first_response_timeouts": "first_response", "first_response_median": "first_response",
+    "first_response_p90": "first_response", "resolution_rate": "resolution", "fcr": "resolution",
+    "reopen_rate": "reopen", "escalation_rate": "escalation", "sla_met": None, "breach_rate": None,
+}
+
+
+def kpi_unavailable(key: str, sop: SOP | None, frames: tuple[pd.DataFrame, ...]) -> str | None:
+    """Why a KPI of :data:`KPI_SPECS` cannot be measured on these per-ticket frames (None: it can).
+
+    Without an SOP, the KPIs resting on a role or on limits; with one, those whose
+    role no event of any frame maps to (``absent_roles``): e.g. "resolution step
+    'Resolve' never occurs in the log" rather than a resolution rate of 0 %.
+    """
+    from csmine.kpi import _ROLE_WORDS, _steps_text
+
+    if key not in KPI_ROLES:
+        return None
+    role = KPI_ROLES[key]
+    rule = next((f.attrs.get("first_response_rule") for f in frames if f.attrs.get("first_response_rule")), None)
+    if role == "first_response" and rule:
+        if all("first_response" in (f.attrs.get("absent_roles") or {}) for f in frames):
+            return f"--first-response {rule!r} matches no activity of the log"
+        return None
+    if sop is None:
+        return "needs an SOP (--sop)" + (f" {_ROLE_WORDS.get(role, role)} step" if role
+                                         else " with time limits or targets")
+    if role is None:
+        return None
+    if role == "reopen" and not sop.roles.get("reopen"):
+        role = "resolution"  # without a reopen role: work restarted after a resolution
+    absent = [f.attrs.get("absent_roles") or {} for f in frames]
+    if frames and all(role in a for a in absent):
+        return _steps_text(role, absent[0][role])
+    return None
 
 
 def as_float(values: pd.Series, transform: str | None = None) -> np.ndarray:
@@ -372,9 +419,11 @@ def verdict(change: Change, better: str | None) -> str:
     return "improved" if up == (better == "higher") else "worse"
 
 
-def _targets(sop: SOP) -> dict[str, float]:
-    t = sop.targets
+def _targets(sop: SOP | None) -> dict[str, float]:
     out: dict[str, float] = {}
+    if sop is None:
+        return out
+    t = sop.targets
     if t.resolution_rate is not None:
         out["resolution_rate"] = float(t.resolution_rate)
     if t.satisfaction is not None:
@@ -384,27 +433,46 @@ def _targets(sop: SOP) -> dict[str, float]:
     return out
 
 
-def compare_kpis(tickets_a: pd.DataFrame, tickets_b: pd.DataFrame, sop: SOP, *,
+def unmeasured_notes(reasons: dict[str, list[str]]) -> list[str]:
+    """``{reason: [KPI labels]}`` as one note per reason."""
+    return [f"not measured ({reason}): {', '.join(labels)}" for reason, labels in reasons.items()]
+
+
+def compare_kpis(tickets_a: pd.DataFrame, tickets_b: pd.DataFrame, sop: SOP | None, *,
                  resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> tuple[list[KpiChange], list[str]]:
     """Each KPI of :data:`KPI_SPECS` on two per-ticket frames (see :func:`csmine.kpi.ticket_kpis`).
 
+    The KPIs of :data:`CLOSED_ONLY` are over each side's closed tickets (column
+    ``closed``); a KPI that cannot be measured (:func:`kpi_unavailable`) is left out
+    with a note saying why.
+
     Returns:
-        The KPI changes and notes on KPIs left out (column missing on a side).
+        The KPI changes and notes on KPIs left out.
     """
     targets = _targets(sop)
     out, notes = [], []
+    unmeasured: dict[str, list[str]] = {}
     for key, label, column, statistic, better, unit, transform in KPI_SPECS:
         if column not in tickets_a.columns or column not in tickets_b.columns:
             notes.append(f"{label}: the per-ticket KPI frame has no column {column!r}")
             continue
+        reason = kpi_unavailable(key, sop, (tickets_a, tickets_b))
+        if reason:
+            unmeasured.setdefault(reason, []).append(label)
+            continue
         a = as_float(tickets_a[column], transform)
         b = as_float(tickets_b[column], transform)
+        if key in CLOSED_ONLY:
+            if "closed" in tickets_a.columns:
+                a = np.where(tickets_a["closed"].astype(bool).to_numpy(), a, np.nan)
+            if "closed" in tickets_b.columns:
+                b = np.where(tickets_b["closed"].astype(bool).to_numpy(), b, np.nan)
         if np.isnan(a).all() and np.isnan(b).all():
             notes.append(f"{label}: no ticket on either side has a value (the SOP's roles may not match the log)")
             continue
         change = compare_samples(a, b, statistic, name=key, resamples=resamples, seed=seed)
         out.append(KpiChange(key, label, unit, better, targets.get(key), change, verdict(change, better)))
-    return out, notes
+    return out, notes + unmeasured_notes(unmeasured)
 
 
 # ---------------------------------------------------------------------------------
@@ -414,7 +482,8 @@ def compare_kpis(tickets_a: pd.DataFrame, tickets_b: pd.DataFrame, sop: SOP, *,
 
 def compare_steps(df_a: pd.DataFrame, df_b: pd.DataFrame, sop: SOP, *, calendar: BusinessCalendar | None = None,
                   resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-                  deviations: pd.DataFrame | None = None, limits: pd.DataFrame | None = None) -> list[StepChange]:
+                  deviations: pd.DataFrame | None = None, limits: pd.DataFrame | None = None,
+                  closing: ClosingRule | None = None) -> list[StepChange]:
     """Per SOP step: skip, other-deviation and late shares on both sides (see :class:`StepChange`).
 
     Deviations come from :func:`csmine.conformance.ticket_deviations` (optimal
@@ -442,7 +511,7 @@ def compare_steps(df_a: pd.DataFrame, df_b: pd.DataFrame, sop: SOP, *, calendar:
         else:
             dev = deviations[index.get_indexer(deviations["ticket"].astype(str)) >= 0]
         if limits is None:
-            clocks = check_limits(df, sop, calendar=calendar)
+            clocks = check_limits(df, sop, calendar=calendar, closing=closing)
         else:
             clocks = limits[index.get_indexer(limits["ticket"].astype(str)) >= 0] if len(limits) else limits
         # Per deviation: its ticket's position on this side, its step, skipped or not.
@@ -574,18 +643,21 @@ def compare_bottlenecks(report_a: Any, report_b: Any, *, top: int = 10) -> list[
 # ---------------------------------------------------------------------------------
 
 
-def _side(label: str, description: str, df: pd.DataFrame) -> Side:
+def _side(label: str, description: str, df: pd.DataFrame, tickets_frame: pd.DataFrame | None = None) -> Side:
+    from csmine.kpi import ticket_counts
+
     tickets = int(df["case:concept:name"].nunique()) if len(df) else 0
     opened = df["case:opened_at"] if "case:opened_at" in df.columns and len(df) else None
     return Side(label, description, tickets, len(df),
                 None if opened is None else opened.min().isoformat(),
-                None if opened is None else opened.max().isoformat())
+                None if opened is None else opened.max().isoformat(),
+                None if tickets_frame is None else ticket_counts(tickets_frame))
 
 
 def compare_logs(
     df_a: pd.DataFrame,
     df_b: pd.DataFrame,
-    sop: SOP,
+    sop: SOP | None,
     *,
     label_a: str = "A",
     label_b: str = "B",
@@ -600,6 +672,7 @@ def compare_logs(
     ticket_kpis_all: pd.DataFrame | None = None,
     deviations: pd.DataFrame | None = None,
     limits_all: pd.DataFrame | None = None,
+    closing: ClosingRule | None = None,
 ) -> Comparison:
     """Hold the tickets of ``df_b`` against those of ``df_a``.
 
@@ -608,7 +681,9 @@ def compare_logs(
             :func:`csmine.eventlog.load_event_log` returns.
         df_b: side B (e.g. the pilot).
         sop: the SOP giving roles, targets and limits (the same for both sides, so
-            the figures are comparable).
+            the figures are comparable); None: no SOP -- the KPIs that need none
+            (handling, throughput, satisfaction), maps, variants and bottlenecks,
+            no conformance per step.
         label_a: name of side A.  label_b: of side B.
         filter_a: side A's filter in words (for the report).  filter_b: B's.
         calendar: business calendar for KPIs and limits in business hours.
@@ -624,6 +699,9 @@ def compare_logs(
         deviations: the same for :func:`csmine.conformance.ticket_deviations`.
         limits_all: the same for :func:`csmine.kpi.check_limits` (with
             ``ticket_kpis_all``, the bottleneck comparison uses both).
+        closing: ``--closed-when`` and the stale horizon: which tickets are open
+            (:func:`csmine.lifecycle.ticket_status`); each side's counts are in
+            :attr:`Side.status`.
 
     Returns:
         The :class:`Comparison`.
@@ -638,17 +716,23 @@ def compare_logs(
         if len(df) == 0:
             raise CompareError(f"side {label} ({flt or 'no filter'}) holds no tickets: "
                                "check the phase (`csmine phase list`) or the filter")
-    mapped = set(sop.activity_map())
-    if not (set(df_a["concept:name"].unique()) | set(df_b["concept:name"].unique())) & mapped:
-        raise CompareError(f"none of the log's activities is a step of SOP '{sop.id}': choose the SOP with --sop")
+    if sop is not None:
+        mapped = set(sop.activity_map())
+        if not (set(df_a["concept:name"].unique()) | set(df_b["concept:name"].unique())) & mapped:
+            raise CompareError(f"none of the log's activities is a step of SOP '{sop.id}': choose the SOP with --sop")
+
     def side_kpis(df: pd.DataFrame) -> pd.DataFrame:
         if ticket_kpis_all is None:
-            return ticket_kpis(df, sop, calendar=calendar)
+            return ticket_kpis(df, sop, calendar=calendar, closing=closing)
         return ticket_kpis_all.loc[pd.unique(df["case:concept:name"].astype(str))]
 
-    kpis, notes = compare_kpis(side_kpis(df_a), side_kpis(df_b), sop, resamples=resamples, seed=seed)
+    tickets_a, tickets_b = side_kpis(df_a), side_kpis(df_b)
+    kpis, notes = compare_kpis(tickets_a, tickets_b, sop, resamples=resamples, seed=seed)
+    if sop is None and conformance:
+        notes.append("conformance per step: needs an SOP (--sop)")
     steps = compare_steps(df_a, df_b, sop, calendar=calendar, resamples=resamples, seed=seed,
-                          deviations=deviations, limits=limits_all) if conformance else []
+                          deviations=deviations, limits=limits_all, closing=closing) \
+        if conformance and sop is not None else []
     map_a, map_b = discover_map(df_a), discover_map(df_b)
     appeared, n_app, s_app, vanished, n_van, s_van = compare_variants(df_a, df_b, top=top_variants)
     moves: list[BottleneckMove] = []
@@ -656,12 +740,13 @@ def compare_logs(
         from csmine.bottlenecks import find_bottlenecks
 
         frames = None if ticket_kpis_all is None or limits_all is None else (ticket_kpis_all, limits_all)
-        moves = compare_bottlenecks(find_bottlenecks(df_a, sop, calendar=calendar, ticket_frames=frames),
-                                    find_bottlenecks(df_b, sop, calendar=calendar, ticket_frames=frames))
+        moves = compare_bottlenecks(
+            find_bottlenecks(df_a, sop, calendar=calendar, ticket_frames=frames, closing=closing),
+            find_bottlenecks(df_b, sop, calendar=calendar, ticket_frames=frames, closing=closing))
     return Comparison(
-        sop=sop.id,
-        a=_side(label_a, filter_a, df_a),
-        b=_side(label_b, filter_b, df_b),
+        sop=sop.id if sop is not None else None,
+        a=_side(label_a, filter_a, df_a, tickets_a),
+        b=_side(label_b, filter_b, df_b, tickets_b),
         kpis=tuple(kpis),
         steps=tuple(steps),
         paths=tuple(compare_maps(map_a, map_b)),
@@ -684,6 +769,8 @@ def side_label(spec: str, log_filter: LogFilter, default: str) -> str:
 
 
 __all__ = [
+    "CLOSED_ONLY",
+    "KPI_ROLES",
     "KPI_SPECS",
     "BottleneckMove",
     "CompareError",
@@ -700,6 +787,7 @@ __all__ = [
     "compare_maps",
     "compare_steps",
     "compare_variants",
+    "kpi_unavailable",
     "parse_side",
     "side_label",
     "verdict",

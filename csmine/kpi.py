@@ -28,7 +28,8 @@ written out in ``docs/analytics.md``; in short:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
@@ -40,6 +41,7 @@ import pandas as pd
 
 from csmine.calendar import BusinessCalendar
 from csmine.errors import CsmineError
+from csmine.lifecycle import ClosingRule, ticket_status
 from csmine.mining import (
     ACTIVITY,
     CASE_ID,
@@ -48,9 +50,11 @@ from csmine.mining import (
     TIMESTAMP,
     EncodedLog,
     encode_log,
+    epoch_seconds,
     first_line_tickets,
     seconds_between,
     split_time,
+    unique_ints,
 )
 
 if TYPE_CHECKING:
@@ -64,8 +68,32 @@ DEFAULT_ATTAINMENT = 0.9
 SATISFACTION_BINS = ((0, 60, "<60"), (60, 70, "60-69"), (70, 80, "70-79"), (80, 90, "80-89"), (90, 101, "90-100"))
 
 
+#: Column of the person who did an event; handovers and ping-pong fall back to it
+#: when no event names a team.
+RESOURCE = "org:resource"
+
+
 class KpiError(CsmineError):
     """KPIs could not be computed on this log."""
+
+
+def match_activities(pattern: str, activities: Iterable[str], *, option: str = "--first-response") -> np.ndarray:
+    """Per activity name: does ``pattern`` match it?
+
+    The same rule as ``--closed-when`` (:class:`csmine.lifecycle.ClosingRule`):
+    case-insensitive, the pattern must match the whole name or one of its
+    ``/``-separated parts (``Closed`` matches ``Completed/Closed``).
+
+    Raises:
+        KpiError: ``pattern`` is not a regular expression.
+    """
+    try:
+        rx = re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:
+        raise KpiError(f"{option} {pattern!r} is not a regular expression ({exc}); "
+                       f"e.g. {option} 'Take in charge ticket'") from None
+    return np.array([bool(rx.fullmatch(a)) or any(rx.fullmatch(part.strip()) for part in a.split("/"))
+                     for a in map(str, activities)], dtype=bool)
 
 
 # -- preparation ------------------------------------------------------------------
@@ -81,8 +109,13 @@ class Prepared:
         roles: role name -> per-event mask (only roles the SOP defines).
         opened: per ticket, opening time (epoch seconds).
         as_of: the end of the log (latest event), epoch seconds.
-        teams: per event, the team (object array, None when missing).
+        teams: per event, who has the ticket for handovers and ping-pong: the team
+            (``org:group``), or the agent (``org:resource``) when no event names a
+            team (object array, None when missing).
         cases: per-ticket attribute frame (priority, channel, team, phase).
+        handover_key: the column ``teams`` comes from (None: neither is known).
+        first_response_rule: the ``--first-response`` pattern that replaced the
+            SOP's ``first_response`` role (None: the SOP's role, if any).
     """
 
     log: EncodedLog
@@ -93,6 +126,8 @@ class Prepared:
     teams: np.ndarray
     cases: pd.DataFrame
     df: pd.DataFrame = field(repr=False)
+    handover_key: str | None = None
+    first_response_rule: str | None = None
 
 
 _REUSE: ContextVar[dict[tuple[Any, ...], tuple[Any, ...]] | None] = ContextVar("csmine_kpi_reuse", default=None)
@@ -124,9 +159,15 @@ def prepare(
     start_timestamp_key: str | None = START_TS,
     group_key: str = GROUP,
     priority_key: str = "case:priority",
+    first_response: str | None = None,
 ) -> Prepared:
-    """Encode ``df`` and map its activities onto ``sop``'s steps and roles."""
-    args = (case_id_key, activity_key, timestamp_key, start_timestamp_key, group_key, priority_key)
+    """Encode ``df`` and map its activities onto ``sop``'s steps and roles.
+
+    ``first_response`` (an activity pattern, see :func:`match_activities`) makes the
+    first event of a matching activity the first response, instead of the SOP's
+    ``first_response`` role (or where there is no SOP).
+    """
+    args = (case_id_key, activity_key, timestamp_key, start_timestamp_key, group_key, priority_key, first_response)
     memo = _REUSE.get()
     if memo is None:
         return _prepare(df, sop, *args)
@@ -138,7 +179,8 @@ def prepare(
 
 
 def _prepare(df: pd.DataFrame, sop: SOP | None, case_id_key: str, activity_key: str, timestamp_key: str,
-             start_timestamp_key: str | None, group_key: str, priority_key: str) -> Prepared:
+             start_timestamp_key: str | None, group_key: str, priority_key: str,
+             first_response: str | None = None) -> Prepared:
     if len(df) == 0:
         from csmine.errors import EmptyLogError
 
@@ -155,9 +197,9 @@ def _prepare(df: pd.DataFrame, sop: SOP | None, case_id_key: str, activity_key: 
     else:
         step = np.full(log.n, None, dtype=object)
         roles = {}
+    if first_response is not None:
+        roles["first_response"] = match_activities(first_response, log.activities)[log.act]
     if "case:opened_at" in df.columns:
-        from csmine.mining import epoch_seconds
-
         opened_ev = epoch_seconds(df["case:opened_at"])[log.order]
     else:
         opened_ev = np.full(log.n, np.nan)
@@ -165,9 +207,15 @@ def _prepare(df: pd.DataFrame, sop: SOP | None, case_id_key: str, activity_key: 
     opened = np.fmin.reduceat(opened_ev, starts)
     first_arrival = np.fmin.reduceat(log.arrival(), starts)
     opened = np.where(np.isnan(opened), first_arrival, opened)
-    teams = (df[group_key].to_numpy(dtype=object)[log.order] if group_key in df.columns
-             else np.full(log.n, None, dtype=object))
-    teams = np.where(pd.isna(teams), None, teams)
+    teams = np.full(log.n, None, dtype=object)
+    handover_key = None
+    for key in (group_key, RESOURCE):  # teams; a log without teams: its agents
+        if key in df.columns:
+            values = df[key].to_numpy(dtype=object)[log.order]
+            values = np.where(pd.isna(values), None, values)
+            if pd.notna(values).any():
+                teams, handover_key = values, key
+                break
     first_rows = log.order[starts]  # each ticket's first event, as a row of df
     columns: dict[str, np.ndarray] = {}
     for name, col in (("channel", "case:channel"), ("team", "case:team"), ("phase", "case:phase")):
@@ -188,7 +236,7 @@ def _prepare(df: pd.DataFrame, sop: SOP | None, case_id_key: str, activity_key: 
                                                                                      "priority")})
     cases.index = pd.Index(log.cases.astype(str), name="ticket")
     return Prepared(log=log, step=step, roles=roles, opened=opened, as_of=float(np.nanmax(log.ts)),
-                    teams=teams, cases=cases, df=df)
+                    teams=teams, cases=cases, df=df, handover_key=handover_key, first_response_rule=first_response)
 
 
 def waiting_statuses(prep: Prepared, sop: SOP | None) -> np.ndarray:
@@ -290,20 +338,34 @@ def _limit_calendar(business_hours: bool, calendar: BusinessCalendar | None) -> 
     return BusinessCalendar() if business_hours else None
 
 
-def _closed(prep: Prepared) -> tuple[np.ndarray, np.ndarray]:
-    """Per ticket: closed (bool) and closing time (epoch s, NaN if open)."""
+@dataclass(frozen=True)
+class _Status:
+    closed: np.ndarray      # per ticket code
+    closed_at: np.ndarray   # epoch seconds, NaN when open
+    stale: np.ndarray
+    known: bool
+    rule: str
+    stale_after: str | None
+
+
+def _status(prep: Prepared, sop: SOP | None, closing: ClosingRule | None) -> _Status:
+    """Open, closed and stale tickets by :func:`csmine.lifecycle.ticket_status` (the one rule)."""
     log = prep.log
-    close = prep.roles.get("close")
-    if close is None:
-        # no close role: a historic log, every ticket ended with its last event
-        last = np.flatnonzero(log.last)
-        return np.ones(len(last), dtype=bool), log.ts[last]
-    last_close = _first_pos(close, log, last=True)
-    reopen = prep.roles.get("reopen")
-    last_reopen = _first_pos(reopen, log, last=True) if reopen is not None else np.full(len(last_close), -1)
-    closed = (last_close >= 0) & (last_close > last_reopen)
-    at = np.where(closed, log.ts[np.maximum(last_close, 0)], np.nan)
-    return closed, at
+    # codes: the encoded log is sorted by them, as ticket_status needs. Times as naive UTC
+    # (a tz-aware column would be turned into a million Timestamp objects) with the end of
+    # the log, tz-aware, as the reference for staleness: the same answer, seconds faster.
+    events = pd.DataFrame({
+        CASE_ID: log.case,
+        ACTIVITY: pd.Categorical.from_codes(log.act, categories=pd.Index(log.activities.astype(str))),
+        TIMESTAMP: pd.to_datetime(log.ts, unit="s"),
+    })
+    status = ticket_status(events, sop, closing, as_of=pd.Timestamp(prep.as_of, unit="s", tz="UTC"))
+    frame = status.frame
+    closed = (frame["status"] == "closed").to_numpy(dtype=bool)
+    closed_at = np.where(closed, epoch_seconds(frame["closed_at"]), np.nan)
+    summary = status.summary()
+    return _Status(closed, closed_at, frame["stale"].to_numpy(dtype=bool), status.known, status.rule,
+                   None if summary.get("stale_after") is None else str(summary["stale_after"]))
 
 
 def _limits(prep: Prepared, sop: SOP | None, calendar: BusinessCalendar | None,
@@ -315,6 +377,8 @@ def _limits(prep: Prepared, sop: SOP | None, calendar: BusinessCalendar | None,
     log = prep.log
     frames = []
     for limit in sop.limits:
+        if not (prep.step == limit.step).any():
+            continue  # the log never uses the step: see absent_limit_steps
         cal = _limit_calendar(limit.business_hours, calendar)
         within = limit.within.total_seconds()
         target = _first_pos(prep.step == limit.step, log)
@@ -355,6 +419,8 @@ def _limits(prep: Prepared, sop: SOP | None, calendar: BusinessCalendar | None,
         both["within_s"] = within
         both["business_hours"] = bool(limit.business_hours or calendar is not None)
         frames.append(both)
+    if not frames:
+        return pd.DataFrame({c: [] for c in columns})
     out = pd.concat(frames, ignore_index=True)
     out["ticket"] = log.cases[out["code"].to_numpy(dtype=np.int64)].astype(str)
     out["start_at"] = pd.to_datetime(out["start"], unit="s", utc=True)
@@ -374,8 +440,13 @@ def check_limits(
     activity_key: str = ACTIVITY,
     timestamp_key: str = TIMESTAMP,
     start_timestamp_key: str | None = START_TS,
+    closing: ClosingRule | None = None,
 ) -> pd.DataFrame:
     """Evaluate the SOP's time limits on every ticket (see the module doc for the rules).
+
+    A limit whose step never occurs in ``df`` is left out (its clock could only run
+    out on open tickets: the log does not use that step). Which tickets are still
+    open comes from :func:`csmine.lifecycle.ticket_status` with ``closing``.
 
     Returns:
         One row per ticket and applicable limit: ``ticket``, ``step``, ``since``,
@@ -387,10 +458,9 @@ def check_limits(
     prep = prepare(df, sop, case_id_key=case_id_key, activity_key=activity_key,
                    timestamp_key=timestamp_key, start_timestamp_key=start_timestamp_key)
     if _REUSE.get() is not None:  # the per-ticket analysis holds the same frame; share it
-        return analyse_tickets(prep, sop, calendar)[1]
+        return analyse_tickets(prep, sop, calendar, closing=closing)[1]
     pauses = _pauses(prep)
-    closed, _ = _closed(prep)
-    return _limits(prep, sop, calendar, pauses, closed)
+    return _limits(prep, sop, calendar, pauses, _status(prep, sop, closing).closed)
 
 
 # -- per-ticket KPIs ------------------------------------------------------------------
@@ -403,27 +473,56 @@ def _bool_col(values: np.ndarray | None, n: int) -> pd.array:
 
 
 def analyse_tickets(prep: Prepared, sop: SOP | None, calendar: BusinessCalendar | None = None,
-                    satisfaction_key: str = "satisfaction") -> tuple[pd.DataFrame, pd.DataFrame]:
+                    satisfaction_key: str = "satisfaction", *,
+                    closing: ClosingRule | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The per-ticket KPI frame and the limit frame of a prepared log (see :func:`ticket_kpis`)."""
+    closing = closing or ClosingRule()
     memo = _REUSE.get()
     if memo is None:
-        return _analyse_tickets(prep, sop, calendar, satisfaction_key)
-    key = ("analyse", id(prep), id(sop), id(calendar), satisfaction_key)
+        return _analyse_tickets(prep, sop, calendar, satisfaction_key, closing)
+    key = ("analyse", id(prep), id(sop), id(calendar), satisfaction_key, closing)
     hit = memo.get(key)
     if hit is None or hit[0] is not prep or hit[1] is not sop or hit[2] is not calendar:
-        hit = memo[key] = (prep, sop, calendar, _analyse_tickets(prep, sop, calendar, satisfaction_key))
+        hit = memo[key] = (prep, sop, calendar, _analyse_tickets(prep, sop, calendar, satisfaction_key, closing))
     frame, limits = hit[3]
     return frame.copy(), limits.copy()
 
 
+def absent_roles(prep: Prepared, sop: SOP | None) -> dict[str, tuple[str, ...]]:
+    """Roles the SOP (or ``--first-response``) defines whose steps no event of the log maps to.
+
+    A KPI resting on such a role cannot be measured on this log: "0 % resolved"
+    would only say that the log's vocabulary has no resolution step.
+    """
+    out: dict[str, tuple[str, ...]] = {}
+    for role, mask in prep.roles.items():
+        if not mask.any():
+            if role == "first_response" and prep.first_response_rule is not None:
+                out[role] = (prep.first_response_rule,)
+            elif sop is not None:
+                out[role] = tuple(sop.roles.get(role, ()))
+    return out
+
+
+def _repeats(log: EncodedLog) -> np.ndarray:
+    """Per ticket: events beyond the first of each activity (0: no activity repeated)."""
+    n_cases = len(log.cases)
+    if log.n == 0:
+        return np.zeros(n_cases, dtype=np.int64)
+    pairs = unique_ints(log.case * max(len(log.activities), 1) + log.act)
+    distinct = np.bincount(pairs // max(len(log.activities), 1), minlength=n_cases)
+    return (np.bincount(log.case, minlength=n_cases) - distinct).astype(np.int64)
+
+
 def _analyse_tickets(prep: Prepared, sop: SOP | None, calendar: BusinessCalendar | None,
-                     satisfaction_key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     satisfaction_key: str, closing: ClosingRule) -> tuple[pd.DataFrame, pd.DataFrame]:
     log = prep.log
     n_cases = len(log.cases)
     roles = prep.roles
     pauses = _pauses(prep)
     case_idx = np.arange(n_cases)
-    closed, closed_at = _closed(prep)
+    status = _status(prep, sop, closing)
+    closed, closed_at = status.closed, status.closed_at
     last_pos = np.flatnonzero(log.last)
     last_ts = log.ts[last_pos]
     targets = sop.targets if sop is not None else None
@@ -473,8 +572,12 @@ def _analyse_tickets(prep: Prepared, sop: SOP | None, calendar: BusinessCalendar
     waiting = roles.get("waiting")
     waited = (np.bincount(log.case[waiting], minlength=n_cases) > 0) if waiting is not None else np.zeros(n_cases, bool)
 
-    # teams: handovers and first line
+    # teams: handovers, ping-pong (a team back after another: runs of teams > distinct teams)
     handovers, n_teams = _team_counts(prep)
+    has_team = n_teams > 0
+    ping_pong = pd.array(np.where(has_team, handovers + 1 > n_teams, False), dtype="boolean")
+    ping_pong[~has_team] = pd.NA
+    repeats = _repeats(log)
     fl = first_line_tickets(prep.df)
     first_line = fl.tickets.reindex(pd.Index(log.cases.astype(str))).astype("boolean").to_numpy()
 
@@ -482,6 +585,7 @@ def _analyse_tickets(prep: Prepared, sop: SOP | None, calendar: BusinessCalendar
     # waiting_s: time waiting on the customer (the SOP's waiting role)
     split = split_time(log, waiting_statuses(prep, sop), calendar)
     handling = np.bincount(log.case, weights=split.work_s, minlength=n_cases)
+    in_waiting = np.bincount(log.case, weights=split.wait_s, minlength=n_cases)
     if waiting is not None:
         paused = np.clip(seconds_between(pauses["ws"].to_numpy(), pauses["we"].to_numpy(), calendar), 0, None)
         waiting_s = np.bincount(pauses["c"].to_numpy(dtype=np.int64), weights=paused, minlength=n_cases)
@@ -530,10 +634,16 @@ def _analyse_tickets(prep: Prepared, sop: SOP | None, calendar: BusinessCalendar
         "limits_checked": checked.astype(np.int64),
         "sla_met": sla,
         "closed": closed,
+        "status": np.where(closed, "closed", "open").astype(object),
+        "stale": status.stale,
         "closed_at": to_ts(closed_at),
         "last_event_at": to_ts(last_ts),
+        "waiting_status_s": in_waiting,
         "handovers": handovers,
         "teams": n_teams,
+        "ping_pong": ping_pong,
+        "repeats": repeats,
+        "rework": repeats > 0,
         "first_line": pd.array(first_line, dtype="boolean"),
         "events": np.bincount(log.case, minlength=n_cases),
     }, index=pd.Index(log.cases.astype(str), name="ticket"))
@@ -542,6 +652,15 @@ def _analyse_tickets(prep: Prepared, sop: SOP | None, calendar: BusinessCalendar
     frame.attrs["first_line_method"] = fl.method
     frame.attrs["sop"] = sop.id if sop is not None else None
     frame.attrs["calendar"] = calendar.describe() if calendar is not None else None
+    frame.attrs["closing_rule"] = status.rule
+    frame.attrs["closing_known"] = status.known
+    frame.attrs["stale_after"] = status.stale_after
+    frame.attrs["as_of"] = pd.Timestamp(prep.as_of, unit="s", tz="UTC").isoformat()
+    frame.attrs["absent_roles"] = {k: list(v) for k, v in absent_roles(prep, sop).items()}
+    frame.attrs["absent_limit_steps"] = sorted({lim.step for lim in (sop.limits if sop is not None else ())
+                                                if not (prep.step == lim.step).any()})
+    frame.attrs["handover_key"] = prep.handover_key
+    frame.attrs["first_response_rule"] = prep.first_response_rule
     return frame, limits
 
 
@@ -605,6 +724,8 @@ def ticket_kpis(
     group_key: str = GROUP,
     priority_key: str = "case:priority",
     satisfaction_key: str = "satisfaction",
+    closing: ClosingRule | None = None,
+    first_response: str | None = None,
 ) -> pd.DataFrame:
     """Service KPIs of every ticket.
 
@@ -618,6 +739,12 @@ def ticket_kpis(
         priority_key: column giving the SLA priority (e.g. ``"impact"`` for BPIC 2013;
             an event attribute takes the ticket's last value).
         satisfaction_key: column with the satisfaction score.
+        closing: ``--closed-when`` and the stale horizon, on top of the SOP's close
+            role and ``closed_when`` (:func:`csmine.lifecycle.ticket_status` decides
+            which tickets are open; without any rule every ticket counts as ended).
+        first_response: an activity pattern (:func:`match_activities`) whose first
+            event is the first response, instead of the SOP's ``first_response``
+            role -- the SOP-less rule for first response.
 
     Returns:
         One row per ticket (index ``ticket``) with columns
@@ -641,18 +768,30 @@ def ticket_kpis(
         * ``breaches``: SOP time limits breached; ``limits_checked``: applicable;
           ``sla_met``: no breach, first response and resolution time within target
           (NA when none of them applies);
-        * ``closed``: closed at the end of the log (last ``close`` event not
-          followed by a reopen; every ticket when the SOP has no close role);
+        * ``closed`` / ``status`` (``closed`` or ``open``), ``stale`` (open and
+          quiet past the horizon), ``closed_at``: by
+          :func:`csmine.lifecycle.ticket_status` (the one definition of closed);
+        * ``waiting_status_s``: time in waiting statuses of every kind (see
+          :func:`waiting_statuses`; start/complete logs: every gap between events);
         * ``handovers``: changes of team between consecutive events; ``teams``:
-          distinct teams; ``first_line``: never left the first support line
+          distinct teams (a log without teams: agents, ``org:resource``);
+          ``ping_pong``: a team got the ticket back after another team had it (NA
+          without any team); ``first_line``: never left the first support line
           (:func:`csmine.mining.first_line_tickets`); ``events``;
+        * ``repeats``: events beyond the first of each activity; ``rework``: some
+          activity done more than once;
         * ``priority``, ``channel``, ``team``, ``phase``.
 
-        ``frame.attrs`` holds ``first_line_method``, ``sop`` and ``calendar``.
+        ``frame.attrs`` holds ``first_line_method``, ``sop``, ``calendar``,
+        ``closing_rule`` (in words), ``closing_known``, ``stale_after``, ``as_of``,
+        ``absent_roles`` (role -> its steps, for roles no event maps to),
+        ``absent_limit_steps`` (limits left out), ``handover_key`` and
+        ``first_response_rule``.
     """
     prep = prepare(df, sop, case_id_key=case_id_key, activity_key=activity_key, timestamp_key=timestamp_key,
-                   start_timestamp_key=start_timestamp_key, group_key=group_key, priority_key=priority_key)
-    frame, _ = analyse_tickets(prep, sop, calendar, satisfaction_key)
+                   start_timestamp_key=start_timestamp_key, group_key=group_key, priority_key=priority_key,
+                   first_response=first_response)
+    frame, _ = analyse_tickets(prep, sop, calendar, satisfaction_key, closing=closing)
     return frame
 
 
@@ -725,6 +864,8 @@ class BacklogSummary:
         mean_daily_open: mean of the daily backlog (tickets open at the end of each day).
         peak_open: largest daily backlog.
         peak_date: the day of the peak (ISO date).
+        stale: open tickets with no event for longer than the stale horizon.
+        p90_age_s / mean_age_s: 90th percentile and mean of the open tickets' age.
     """
 
     as_of: str
@@ -733,6 +874,54 @@ class BacklogSummary:
     mean_daily_open: float
     peak_open: int
     peak_date: str | None
+    stale: int = 0
+    p90_age_s: float | None = None
+    mean_age_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TicketCounts:
+    """Closed, open and stale tickets, and the rule that says which is which.
+
+    Attributes:
+        total: tickets.  closed / open: by :func:`csmine.lifecycle.ticket_status`.
+        stale: open tickets with no event for longer than ``stale_after``.
+        rule: the closing rule in words.
+        rule_known: False when no rule applies (no SOP close step, no
+            ``closed_when``, no ``--closed-when``): every ticket then counts as ended.
+        stale_after: the stale horizon (e.g. ``30 d``), None when turned off.
+        as_of: the end of the log (ISO time), the reference for ages and staleness.
+    """
+
+    total: int
+    closed: int
+    open: int
+    stale: int
+    rule: str
+    rule_known: bool
+    stale_after: str | None = None
+    as_of: str | None = None
+
+    def describe(self) -> str:
+        """One line, e.g. ``4,580 tickets: 4,557 closed, 23 open (5 stale); closed by ...``."""
+        if not self.rule_known:
+            return f"{self.total:,} tickets; {self.rule}"
+        stale = (f", {self.stale:,} of them stale (no event for {self.stale_after})"
+                 if self.stale_after is not None else "")
+        return f"{self.total:,} tickets: {self.closed:,} closed, {self.open:,} open{stale}; {self.rule}"
+
+
+def ticket_counts(tickets: pd.DataFrame) -> TicketCounts:
+    """Closed / open / stale counts of a :func:`ticket_kpis` frame (or any subset of its rows)."""
+    closed = tickets["closed"].astype(bool) if "closed" in tickets.columns else pd.Series(True, index=tickets.index)
+    stale = int(tickets["stale"].astype(bool).sum()) if "stale" in tickets.columns else 0
+    attrs = tickets.attrs
+    return TicketCounts(
+        total=len(tickets), closed=int(closed.sum()), open=int((~closed).sum()), stale=stale,
+        rule=str(attrs.get("closing_rule") or "no closing rule: every ticket counted as ended"),
+        rule_known=bool(attrs.get("closing_known", False)),
+        stale_after=attrs.get("stale_after"), as_of=attrs.get("as_of"),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -748,6 +937,10 @@ class KpiReport:
         satisfaction_distribution: tickets per satisfaction bin.
         backlog: backlog summary.
         first_line_method: how first-line tickets were identified.
+        status: closed, open and stale tickets and the closing rule
+            (:class:`TicketCounts`); in ``to_dict()`` this is ``tickets``.
+        notes: caveats (limits left out, handovers between agents, ...).
+        first_response_rule: the ``--first-response`` pattern used, if any.
     """
 
     sop: str | None
@@ -758,6 +951,9 @@ class KpiReport:
     satisfaction_distribution: dict[str, int]
     backlog: BacklogSummary
     first_line_method: str
+    status: TicketCounts | None = None
+    notes: tuple[str, ...] = ()
+    first_response_rule: str | None = None
 
     def kpi(self, name: str) -> Kpi:
         """The KPI called ``name`` (KeyError if absent)."""
@@ -767,8 +963,11 @@ class KpiReport:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data."""
-        return _clean(asdict(self))
+        """Plain JSON-ready data; ``tickets`` is ``{"total", "closed", "open", "stale", "rule", ...}``."""
+        data = _clean(asdict(self))
+        status = data.pop("status", None)
+        data["tickets"] = status if status is not None else {"total": self.tickets}
+        return data
 
 
 def _clean(value: Any) -> Any:
@@ -857,13 +1056,19 @@ def backlog_series(tickets: pd.DataFrame, *, tz: str = "UTC") -> pd.DataFrame:
 
 
 def summarise_backlog(tickets: pd.DataFrame, *, tz: str = "UTC") -> BacklogSummary:
-    """Backlog at the end of the log, its age, and the daily backlog's mean and peak."""
+    """Backlog at the end of the log, its age, and the daily backlog's mean and peak.
+
+    The end of the log is ``attrs["as_of"]`` of a :func:`ticket_kpis` frame (its
+    latest event, the same for any subset of its rows), else the latest event of
+    ``tickets``.
+    """
     series = backlog_series(tickets, tz=tz)
-    as_of = tickets["last_event_at"].max()
+    as_of = pd.Timestamp(tickets.attrs["as_of"]) if tickets.attrs.get("as_of") else tickets["last_event_at"].max()
     open_mask = ~tickets["closed"].astype(bool)
     ages = (as_of - tickets.loc[open_mask, "opened_at"]).dt.total_seconds()
     peak = int(series["open"].max()) if len(series) else 0
     peak_date = str(series.loc[series["open"].idxmax(), "date"]) if len(series) else None
+    stale = int(tickets.loc[open_mask, "stale"].astype(bool).sum()) if "stale" in tickets.columns else 0
     return BacklogSummary(
         as_of=as_of.isoformat() if pd.notna(as_of) else "",
         open_now=int(open_mask.sum()),
@@ -871,11 +1076,35 @@ def summarise_backlog(tickets: pd.DataFrame, *, tz: str = "UTC") -> BacklogSumma
         mean_daily_open=float(series["open"].mean()) if len(series) else 0.0,
         peak_open=peak,
         peak_date=peak_date,
+        stale=stale,
+        p90_age_s=float(np.quantile(ages.to_numpy(dtype=float), 0.9)) if len(ages) else None,
+        mean_age_s=_f(ages.mean()) if len(ages) else None,
     )
+
+
+_ROLE_WORDS = {"first_response": "first-response", "resolution": "resolution", "reopen": "reopen",
+               "escalation": "escalation", "waiting": "customer-wait", "callback": "callback", "close": "close"}
+
+
+def _steps_text(role: str, steps: list[str] | tuple[str, ...]) -> str:
+    word = _ROLE_WORDS.get(role, role)
+    names = ", ".join(repr(s) for s in steps)
+    return f"{word} step{'s' if len(steps) != 1 else ''} {names} never occur{'' if len(steps) != 1 else 's'} in the log"
 
 
 def summarise_kpis(tickets: pd.DataFrame, sop: SOP | None, *, attainment: float | None = None) -> KpiReport:
     """Summarise a :func:`ticket_kpis` frame against the SOP's targets.
+
+    Open and closed tickets (``closed``, by :func:`csmine.lifecycle.ticket_status`)
+    are counted apart: rates and times that are only known once a ticket has ended
+    (resolution rate, first-contact resolution, handling and throughput time, time
+    waiting, handovers, ping-pong, rework) are over the **closed** tickets; the
+    backlog and the age of the **open** ones are shown on their own. Without a
+    closing rule every ticket counts as ended, and :attr:`KpiReport.status` says so.
+
+    A KPI resting on an SOP role that no event of the log maps to (``absent_roles``
+    of the frame) is not measurable and says which step never occurs -- never
+    "0 %".
 
     Args:
         tickets: the per-ticket frame (any subset of its rows, e.g. one phase).
@@ -884,63 +1113,128 @@ def summarise_kpis(tickets: pd.DataFrame, sop: SOP | None, *, attainment: float 
             KPI to count as met (default: ``targets.other['sla_attainment']`` or 0.9).
 
     Returns:
-        The report. KPIs that need an SOP role the SOP lacks have ``value`` None and
-        a ``note`` saying what is missing.
+        The report. KPIs that cannot be computed have ``value`` None and a
+        ``note`` saying why.
     """
     t = sop.targets if sop is not None else None
     goal = attainment
     if goal is None:
         goal = float(t.get("sla_attainment") or DEFAULT_ATTAINMENT) if t is not None else DEFAULT_ATTAINMENT
-    roles = sop.roles if sop is not None else {}
+    attrs = tickets.attrs
+    roles: dict[str, tuple[str, ...]] = dict(sop.roles) if sop is not None else {}
+    fr_rule = attrs.get("first_response_rule")
+    if fr_rule:
+        roles["first_response"] = (str(fr_rule),)
+    absent: dict[str, list[str]] = dict(attrs.get("absent_roles") or {})
+    counts = ticket_counts(tickets)
+    closed_mask = tickets["closed"].astype(bool).to_numpy() if "closed" in tickets.columns \
+        else np.ones(len(tickets), dtype=bool)
+    done = tickets[closed_mask]
+    n_done = len(done)
+    closed_word = "closed tickets" if counts.rule_known else "tickets"
+    handover_key = attrs.get("handover_key", GROUP)
+    notes: list[str] = []
 
-    def needs(role: str) -> str:
-        if sop is None:
-            return f"needs an SOP (--sop) with a {role} role"
-        return f"SOP {sop.id!r} has no {role} role"
+    def why_not(role: str) -> str | None:
+        """Why a KPI resting on ``role`` cannot be measured (None: it can)."""
+        if role in absent:
+            if role == "first_response" and fr_rule:
+                return f"--first-response {fr_rule!r} matches no activity of the log"
+            return _steps_text(role, absent[role])
+        if role not in roles:
+            word = _ROLE_WORDS.get(role, role)
+            if sop is None:
+                extra = " or --first-response ACTIVITY" if role == "first_response" else ""
+                return f"needs an SOP (--sop) {word} step{extra}"
+            return f"SOP {sop.id!r} has no {word} step"
+        return None
 
+    def unavailable(name: str, label: str, unit: str, reason: str, target: float | None = None) -> Kpi:
+        return Kpi(name, label, unit, None, target, None, 0, note=reason)
+
+    no_closed = f"no ticket is closed yet ({counts.open:,} open)"
     n = len(tickets)
     kpis: list[Kpi] = []
-    kpis.append(_time_kpi(
-        "first_response", "First response time", tickets["first_response_s"],
-        _seconds(t.first_response) if t else None, tickets["first_response_ok"], goal,
-        "opening to first response, customer waits excluded" if "first_response" in roles else needs("first_response"),
-    ))
-    kpis.append(_rate_kpi(
-        "resolution_rate", "Resolution rate", tickets["resolved"], t.resolution_rate if t else None,
-        "tickets with a resolution step / all tickets" if "resolution" in roles else needs("resolution"),
-    ))
-    kpis.append(_time_kpi(
-        "resolution_time", "Resolution time", tickets["resolution_s"],
-        _seconds(t.resolution_time) if t else None, tickets["resolution_ok"], goal,
-        "opening to last resolution, customer waits excluded" if "resolution" in roles else needs("resolution"),
-    ))
-    kpis.append(_rate_kpi(
-        "first_contact_resolution", "First-contact resolution", tickets["fcr"],
-        t.first_contact_resolution if t else None,
-        "resolved without escalation, reopen, handover or customer wait / all tickets"
-        if "resolution" in roles else needs("resolution"),
-    ))
-    kpis.append(_time_kpi("handling_time", "Handling time", tickets["handling_s"], None, None, goal,
-                          "working time per ticket"))
-    kpis.append(_time_kpi("throughput_time", "Throughput time", tickets["throughput_s"], None, None, goal,
-                          "opening to last event"))
-    resolved = tickets["resolved"].astype("boolean")
-    reopen_base = tickets.loc[resolved.fillna(False).to_numpy(dtype=bool), "reopened"]
-    reopen_note = ("reopened / resolved tickets" if "reopen" in roles else
-                   "work restarted after a resolution / resolved tickets" if "resolution" in roles
-                   else needs("reopen"))
-    kpis.append(_rate_kpi("reopen_rate", "Reopen rate", reopen_base, None, reopen_note))
-    kpis.append(_rate_kpi("escalation_rate", "Escalation rate", tickets["escalated"], None,
-                          "escalated / all tickets" if "escalation" in roles else needs("escalation")))
-    total_wait = pd.to_numeric(tickets["waiting_s"], errors="coerce")
-    total_time = pd.to_numeric(tickets["throughput_s"], errors="coerce")
-    if total_wait.notna().any() and total_time.sum() > 0:
-        kpis.append(Kpi("customer_wait_share", "Time waiting on the customer", "share",
-                        float(total_wait.sum() / total_time.sum()), None, None, int(total_wait.notna().sum()),
-                        note="customer-wait time / total ticket time"))
+
+    # first response
+    fr_target = _seconds(t.first_response) if t else None
+    reason = why_not("first_response")
+    if reason:
+        kpis.append(unavailable("first_response", "First response time", "seconds", reason, fr_target))
     else:
-        kpis.append(Kpi("customer_wait_share", "Time waiting on the customer", "share", None,
-                        note=needs("waiting")))
+        how = (f"opening to the first event matching --first-response {fr_rule!r}" if fr_rule
+               else "opening to first response")
+        kpis.append(_time_kpi("first_response", "First response time", tickets["first_response_s"], fr_target,
+                              tickets["first_response_ok"], goal,
+                              how + (", customer waits excluded" if "waiting" in roles else "")))
+
+    # resolution
+    res_reason = why_not("resolution")
+    res_target = t.resolution_rate if t else None
+    if res_reason:
+        kpis.append(unavailable("resolution_rate", "Resolution rate", "share", res_reason, res_target))
+        kpis.append(unavailable("resolution_time", "Resolution time", "seconds", res_reason,
+                                _seconds(t.resolution_time) if t else None))
+        kpis.append(unavailable("first_contact_resolution", "First-contact resolution", "share", res_reason,
+                                t.first_contact_resolution if t else None))
+    else:
+        kpis.append(_rate_kpi("resolution_rate", "Resolution rate", done["resolved"], res_target,
+                              f"resolved / {closed_word}" if n_done else no_closed))
+        kpis.append(_time_kpi("resolution_time", "Resolution time", tickets["resolution_s"],
+                              _seconds(t.resolution_time) if t else None, tickets["resolution_ok"], goal,
+                              "opening to last resolution, customer waits excluded"))
+        kpis.append(_rate_kpi("first_contact_resolution", "First-contact resolution", done["fcr"],
+                              t.first_contact_resolution if t else None,
+                              f"resolved without escalation, reopen, handover or customer wait / {closed_word}"
+                              if n_done else no_closed))
+
+    # times of ended tickets
+    kpis.append(_time_kpi("handling_time", "Handling time", done["handling_s"], None, None, goal,
+                          f"working time per {closed_word[:-1]}" if n_done else no_closed))
+    kpis.append(_time_kpi("throughput_time", "Throughput time", done["throughput_s"], None, None, goal,
+                          f"opening to last event, {closed_word}" if n_done else no_closed))
+    done_time = pd.to_numeric(done["throughput_s"], errors="coerce")
+    if "waiting_status_s" in done.columns and n_done and done_time.sum() > 0:
+        in_wait = pd.to_numeric(done["waiting_status_s"], errors="coerce")
+        kpis.append(Kpi("waiting_share", "Time in waiting statuses", "share",
+                        float(in_wait.sum() / done_time.sum()), None, None, n_done,
+                        note=f"time in waiting or queue statuses (between steps, in start/complete logs) / "
+                             f"total time, {closed_word}"))
+    else:
+        kpis.append(unavailable("waiting_share", "Time in waiting statuses", "share",
+                                no_closed if not n_done else "no ticket time to divide"))
+
+    # reopen, escalation
+    resolved = tickets["resolved"].astype("boolean")
+    if "reopen" in roles:
+        reason, how = why_not("reopen"), "reopened / resolved tickets"
+    else:
+        reason = why_not("resolution") if "resolution" in roles else why_not("reopen")
+        how = "work restarted after a resolution / resolved tickets"
+        if reason is None and "first_response" not in roles:
+            reason = why_not("reopen")
+    if reason:
+        kpis.append(unavailable("reopen_rate", "Reopen rate", "share", reason))
+    else:
+        reopen_base = tickets.loc[resolved.fillna(False).to_numpy(dtype=bool), "reopened"]
+        kpis.append(_rate_kpi("reopen_rate", "Reopen rate", reopen_base, None, how))
+    reason = why_not("escalation")
+    kpis.append(unavailable("escalation_rate", "Escalation rate", "share", reason) if reason else
+                _rate_kpi("escalation_rate", "Escalation rate", tickets["escalated"], None, "escalated / all tickets"))
+
+    # customer waits
+    reason = why_not("waiting")
+    if reason:
+        kpis.append(unavailable("customer_wait_share", "Time waiting on the customer", "share", reason))
+    elif not n_done or done_time.sum() <= 0:
+        kpis.append(unavailable("customer_wait_share", "Time waiting on the customer", "share", no_closed))
+    else:
+        total_wait = pd.to_numeric(done["waiting_s"], errors="coerce")
+        kpis.append(Kpi("customer_wait_share", "Time waiting on the customer", "share",
+                        float(total_wait.sum() / done_time.sum()), None, None, int(total_wait.notna().sum()),
+                        note=f"customer-wait time / total ticket time, {closed_word}"))
+
+    # satisfaction
     sat = pd.to_numeric(tickets["satisfaction"], errors="coerce").dropna()
     sat_target = t.satisfaction if t else None
     if len(sat):
@@ -950,23 +1244,78 @@ def summarise_kpis(tickets: pd.DataFrame, sop: SOP | None, *, attainment: float 
     else:
         kpis.append(Kpi("satisfaction", "Satisfaction", "points", None, sat_target,
                         note="no satisfaction scores in the log (attribute 'satisfaction')"))
-    kpis.append(_rate_kpi("sla_attainment", "SLA attainment", tickets["sla_met"], goal,
-                          "tickets meeting every applicable time limit and target / measured tickets"))
-    method = str(tickets.attrs.get("first_line_method", ""))
-    if resolved.notna().any():
-        base = tickets.loc[resolved.fillna(False).to_numpy(dtype=bool), "first_line"]
-        fl_note = f"resolved tickets that never left the first line / resolved tickets ({method})"
+
+    # SLA
+    left_out = list(attrs.get("absent_limit_steps") or [])
+    if left_out:
+        notes.append(f"time limit{'s' if len(left_out) > 1 else ''} on {', '.join(map(repr, left_out))} left out: "
+                     f"the step{'s' if len(left_out) > 1 else ''} never occur{'' if len(left_out) > 1 else 's'} "
+                     "in the log")
+    if sop is None:
+        kpis.append(unavailable("sla_attainment", "SLA attainment", "share",
+                                "needs an SOP (--sop) with targets or time limits"))
     else:
-        base = tickets["first_line"]
-        fl_note = f"tickets that never left the first line / all tickets ({method})"
-    kpis.append(_rate_kpi("first_line_resolution", "First-line resolution (push to front)", base, None, fl_note))
-    kpis.append(Kpi("handovers", "Handovers per ticket", "count",
-                    float(tickets["handovers"].mean()) if n else None, None, None, n,
-                    note="changes of team between consecutive events"))
+        sla_note = "tickets meeting every applicable time limit and target / measured tickets"
+        if left_out:
+            sla_note += f" (limits on {', '.join(map(repr, left_out))} left out: never in the log)"
+        kpi = _rate_kpi("sla_attainment", "SLA attainment", tickets["sla_met"], goal, sla_note)
+        if kpi.value is None:
+            kpi = unavailable("sla_attainment", "SLA attainment", "share",
+                              "no ticket reached a time limit or target of the SOP", goal)
+        kpis.append(kpi)
+
+    # teams
+    method = str(attrs.get("first_line_method", ""))
+    if method == "none" or tickets["first_line"].isna().all():
+        kpis.append(unavailable("first_line_resolution", "First-line resolution (push to front)", "share",
+                                "no team on any event (org:group)"))
+    elif "resolution" in roles and "resolution" not in absent:
+        base = tickets.loc[resolved.fillna(False).to_numpy(dtype=bool), "first_line"]
+        kpis.append(_rate_kpi("first_line_resolution", "First-line resolution (push to front)", base, None,
+                              f"resolved tickets that never left the first line / resolved tickets ({method})"))
+    else:
+        kpis.append(_rate_kpi("first_line_resolution", "First-line resolution (push to front)", done["first_line"],
+                              None, f"{closed_word} that never left the first line / {closed_word} ({method})"))
+    if handover_key is None:
+        why = "no team or agent on any event (org:group, org:resource)"
+        kpis.append(unavailable("handovers", "Handovers per ticket", "count", why))
+        kpis.append(unavailable("ping_pong_rate", "Ping-pong (A → B → A)", "share", why))
+    else:
+        who, an = ("team", "a") if handover_key == GROUP else ("agent", "an")
+        if handover_key != GROUP:
+            notes.append(f"no event names a team (org:group): handovers and ping-pong are between agents "
+                         f"({handover_key})")
+        kpis.append(Kpi("handovers", "Handovers per ticket", "count",
+                        float(done["handovers"].mean()) if n_done else None, None, None, n_done,
+                        note=(f"changes of {who} between consecutive events, per {closed_word[:-1]}" if n_done
+                              else no_closed)))
+        pp = done["ping_pong"] if "ping_pong" in done.columns else pd.Series([], dtype="boolean")
+        kpis.append(_rate_kpi("ping_pong_rate", "Ping-pong (A → B → A)", pp, None,
+                              f"{closed_word} {an} {who} got back after another {who} had it / {closed_word} "
+                              f"with {an} {who}" if n_done else no_closed))
+    if "rework" in done.columns:
+        kpis.append(_rate_kpi("rework_rate", "Rework (a step repeated)", done["rework"], None,
+                              f"{closed_word} doing an activity more than once / {closed_word}" if n_done
+                              else no_closed))
+
+    # open tickets
     backlog = summarise_backlog(tickets) if n else BacklogSummary("", 0, None, 0.0, 0, None)
-    kpis.append(Kpi("backlog", "Backlog (open tickets)", "tickets", float(backlog.open_now), None, None, n,
-                    median_s=backlog.median_age_s,
-                    note="open at the end of the log" + ("" if "close" in roles else " (no close role: none open)")))
+    no_rule = "needs a closing rule: an SOP close step or --closed-when ACTIVITY"
+    if not counts.rule_known:
+        kpis.append(unavailable("backlog", "Backlog (open tickets)", "tickets", no_rule))
+        kpis.append(unavailable("open_age", "Age of open tickets", "seconds", no_rule))
+    else:
+        stale = (f"; {backlog.stale:,} stale (no event for {counts.stale_after})"
+                 if counts.stale_after is not None else "")
+        kpis.append(Kpi("backlog", "Backlog (open tickets)", "tickets", float(backlog.open_now), None, None, n,
+                        median_s=backlog.median_age_s, note="open at the end of the log" + stale))
+        if backlog.open_now:
+            kpis.append(Kpi("open_age", "Age of open tickets", "seconds", backlog.median_age_s, None, None,
+                            backlog.open_now, backlog.median_age_s, backlog.p90_age_s, backlog.mean_age_s,
+                            note="opening to the end of the log, open tickets" + stale))
+        else:
+            kpis.append(unavailable("open_age", "Age of open tickets", "seconds",
+                                    "no ticket is open at the end of the log"))
 
     sla_rows = []
     if n:
@@ -993,6 +1342,9 @@ def summarise_kpis(tickets: pd.DataFrame, sop: SOP | None, *, attainment: float 
         satisfaction_distribution=dist,
         backlog=backlog,
         first_line_method=method,
+        status=counts,
+        notes=tuple(notes),
+        first_response_rule=str(fr_rule) if fr_rule else None,
     )
 
 
@@ -1023,3 +1375,126 @@ def suggest_sop(df: pd.DataFrame, *, activity_key: str = ACTIVITY, minimum: floa
     if best[1] < minimum:
         return None, best[1]
     return best
+
+
+#: KPI roles an SOP chosen without ``--sop`` must see in the log (each one it defines).
+CHOICE_ROLES = ("close", "resolution")
+
+
+@dataclass(frozen=True, slots=True)
+class SopCandidate:
+    """One shipped SOP held against a log when none was named.
+
+    Attributes:
+        sop: the SOP's name.
+        coverage: share of the log's events its steps and aliases name (0-1).
+        close_step_seen: every one of its close and resolution roles has a step
+            (or an alias of one) that occurs in the log.
+        why: in words, why it fits or not.
+        missing: its roles (``close``, ``resolution``) whose steps never occur.
+    """
+
+    sop: str
+    coverage: float
+    close_step_seen: bool
+    why: str
+    missing: tuple[str, ...] = ()
+
+    def brief(self, minimum: float) -> str:
+        text = f"{self.sop} names {self.coverage:.0%} of the events"
+        if self.coverage < minimum - 1e-12:
+            text += f" (needs {minimum:.0%})"
+        if self.missing and self.coverage >= minimum - 1e-12:
+            text += f" but {self.why}"  # the steps that never occur, by name
+        elif self.missing:
+            text += f" and its {' and '.join(self.missing)} " \
+                    f"step{'s' if len(self.missing) > 1 else ''} never occur{'' if len(self.missing) > 1 else 's'}"
+        elif not self.close_step_seen:
+            text += ", has no close or resolution step"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class SopChoice:
+    """How the SOP of a command was chosen.
+
+    Attributes:
+        chosen: the SOP used (None: none).
+        how: ``"--sop"`` (named), ``"--sop none"`` or ``"automatic"``.
+        considered: with ``automatic``, every shipped SOP, best coverage first.
+        minimum: the coverage an automatic choice needs.
+    """
+
+    chosen: str | None
+    how: str
+    considered: tuple[SopCandidate, ...] = ()
+    minimum: float = 0.9
+
+    def describe(self, *, none_allowed: bool = True) -> str:
+        """The choice in one line (for stderr); ``none_allowed=False``: for a command that needs an SOP."""
+        if self.how == "--sop none":
+            return "no SOP (--sop none): roles, targets and time limits are not used"
+        if self.how == "--sop":
+            return f"using SOP {self.chosen!r} (--sop)"
+        if self.chosen is not None:
+            best = self.considered[0]
+            return (f"using SOP {self.chosen!r}: its steps and aliases name {best.coverage:.0%} of the events and "
+                    "its close and resolution steps occur (pass --sop to choose another, --sop none for none)")
+        shown = "; ".join(c.brief(self.minimum) for c in self.considered[:2])
+        if not none_allowed:
+            return (f"no shipped SOP fits the log ({shown}): pass --sop NAME|FILE "
+                    "(see `csmine sop list`)")
+        return (f"no SOP used: no shipped SOP fits the log ({shown}; --json lists all {len(self.considered)}); "
+                "figures that need an SOP are not computed: pass --sop NAME|FILE to use one, or --sop none")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data."""
+        return _clean(asdict(self))
+
+
+def _role_seen(sop: SOP, present: set[str], role: str) -> bool:
+    steps = set(sop.roles.get(role, ()))
+    names = steps | {src for src, step in sop.aliases.items() if step in steps}
+    return bool(names & present)
+
+
+def choose_shipped_sop(df: pd.DataFrame, *, activity_key: str = ACTIVITY, minimum: float = 0.9) -> SopChoice:
+    """The shipped SOP for a log when none is named, or none, with the reasons.
+
+    An SOP fits when its steps and aliases name at least ``minimum`` of the events
+    (as :func:`suggest_sop` measures) **and** every one of its ``close`` and
+    ``resolution`` roles has a step that occurs in the log (through its aliases):
+    an SOP whose resolution step never happens would report every ticket as
+    unresolved. Of those that fit, the one naming the most events is chosen (ties:
+    :func:`process_models.list_sops` order). ``considered`` lists every shipped SOP,
+    best coverage first, with why it fits or not.
+    """
+    from process_models import list_sops, load_sop
+
+    if len(df) == 0:
+        return SopChoice(None, "automatic", (), minimum)
+    counts = df[activity_key].astype(str).value_counts()
+    total = float(counts.sum())
+    present = set(counts.index)
+    found: list[SopCandidate] = []
+    for name in list_sops():
+        sop = load_sop(name)
+        mapping = sop.activity_map()
+        coverage = float(counts[[a in mapping for a in counts.index]].sum()) / total
+        defined = [r for r in CHOICE_ROLES if sop.roles.get(r)]
+        missing = [r for r in defined if not _role_seen(sop, present, r)]
+        seen = bool(defined) and not missing
+        reasons = []
+        if coverage < minimum - 1e-12:
+            reasons.append(f"names {coverage:.0%} of the events (needs {minimum:.0%})")
+        if not defined:
+            reasons.append("has no close or resolution step to find in the log")
+        for role in missing:
+            reasons.append("its " + _steps_text(role, sop.roles[role]))
+        why = "; ".join(reasons) if reasons else (
+            f"fits: names {coverage:.0%} of the events; its close and resolution steps occur")
+        found.append(SopCandidate(name, coverage, seen, why, tuple(missing)))
+    order = sorted(range(len(found)), key=lambda i: (-found[i].coverage, i))
+    considered = tuple(found[i] for i in order)
+    fits = [c for c in considered if c.coverage >= minimum - 1e-12 and c.close_step_seen]
+    return SopChoice(fits[0].sop if fits else None, "automatic", considered, minimum)

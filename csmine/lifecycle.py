@@ -173,8 +173,8 @@ def ticket_status(df: pd.DataFrame, sop: SOP | None = None, rule: ClosingRule | 
     """Open, closed and stale tickets of an event-log frame.
 
     Args:
-        df: events sorted by ticket and time (as :func:`csmine.eventlog.load_event_log`
-            returns them).
+        df: events in time order inside each ticket (as :func:`csmine.eventlog.load_event_log`
+            returns them); a ticket's rows need not be together.
         sop: the SOP whose close/reopen roles and ``closed_when`` apply, if any.
         rule: ``--closed-when`` and the stale horizon.
         as_of: the reference time for staleness (default: the latest event).
@@ -189,6 +189,10 @@ def ticket_status(df: pd.DataFrame, sop: SOP | None = None, rule: ClosingRule | 
                               "stale": pd.Series([], dtype=bool)})
         empty.index.name = "ticket"
         return TicketStatus(empty, False, describe_rule(sop, rule), None, rule.stale_after)
+    codes_by_case = pd.factorize(df[CASE_ID], sort=False)[0]
+    if len(codes_by_case) > 1 and (np.diff(codes_by_case) < 0).any():
+        # a ticket's rows are not together: group them (stable, so time order inside stays)
+        df = df.iloc[np.argsort(codes_by_case, kind="stable")]
     cases = df[CASE_ID].to_numpy()
     acts = pd.Categorical(df[ACTIVITY].astype(str))
     names = list(acts.categories)
@@ -240,7 +244,11 @@ def ticket_status(df: pd.DataFrame, sop: SOP | None = None, rule: ClosingRule | 
         "stale": stale,
     })
     frame.index = pd.Index(tickets.astype(str), name="ticket")
-    return TicketStatus(frame, known, describe_rule(sop, rule), end, rule.stale_after)
+    text = describe_rule(sop, rule)
+    if known and not closing:
+        text += ("; no event of the log is one of these, so every ticket is open "
+                 "(name the status that closes a ticket with --closed-when)")
+    return TicketStatus(frame, known, text, end, rule.stale_after)
 
 
 __all__ = [

@@ -22,6 +22,9 @@ Definitions (also in ``docs/analytics.md``):
   occurrences, and adds back the paths needed so that every kept activity is
   reachable from the start and can reach the end (the widest path, i.e. the one
   whose least frequent arc is most frequent).
+* **Readable size** (:func:`simplify_map`, applied when a map is drawn): a map of
+  more than :data:`MAX_MAP_ACTIVITIES` activities or :data:`MAX_MAP_PATHS` arcs
+  shows only the most frequent activities and arcs, kept connected.
 """
 
 from __future__ import annotations
@@ -51,6 +54,11 @@ GROUP = "org:group"
 START = "(start)"
 #: Name of the artificial end node of a map (arcs from the last activities).
 END = "(end)"
+
+#: A drawn map with more activities than this is simplified (:func:`simplify_map`).
+MAX_MAP_ACTIVITIES = 60
+#: A drawn map with more arcs (paths plus start and end arcs) than this is simplified.
+MAX_MAP_PATHS = 150
 
 
 class MiningError(CsmineError):
@@ -252,6 +260,38 @@ class MapEdge:
 
 
 @dataclass(frozen=True, slots=True)
+class MapSimplification:
+    """What a map simplified to a readable size shows (see :func:`simplify_map`).
+
+    Attributes:
+        activities_shown: activities drawn.
+        activities: activities of the map it was made from (after the sliders).
+        paths_shown: arcs drawn (paths between activities plus start and end arcs).
+        paths: arcs of the map it was made from.
+        events_covered: share of all events of the log that belong to the activities
+            drawn (0-1).
+        paths_covered: share of the path occurrences of the map it was made from
+            (start and end arcs included) carried by the arcs drawn (0-1).
+        max_activities: the activity cap used.  max_paths: the arc cap used.
+    """
+
+    activities_shown: int
+    activities: int
+    paths_shown: int
+    paths: int
+    events_covered: float
+    paths_covered: float
+    max_activities: int
+    max_paths: int
+
+    def describe(self) -> str:
+        """One line: ``40 of 120 activities, 150 of 475 paths (start/end arcs included) shown, covering ...``."""
+        return (f"{self.activities_shown:,} of {self.activities:,} activities, {self.paths_shown:,} of "
+                f"{self.paths:,} paths (start/end arcs included) shown, covering "
+                f"{100 * self.events_covered:.1f}% of events and {100 * self.paths_covered:.1f}% of path occurrences")
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessMap:
     """A (possibly simplified) directly-follows process map.
 
@@ -266,8 +306,12 @@ class ProcessMap:
             activity-filtered log that the kept paths carry (0-1).
         activities: the ``activities`` slider value asked for.
         paths: the ``paths`` slider value asked for.
-        dropped_activities: activities left out by the activity slider.
-        dropped_paths: number of paths left out by the path slider.
+        dropped_activities: activities left out by the activity slider (and by
+            :func:`simplify_map`).
+        dropped_paths: number of arcs left out by the path slider (and by
+            :func:`simplify_map`).
+        simplification: set on a map made by :func:`simplify_map` to fit a readable
+            size: what it shows of the map it was made from; None otherwise.
     """
 
     nodes: tuple[MapNode, ...]
@@ -282,6 +326,7 @@ class ProcessMap:
     paths: float = 1.0
     dropped_activities: tuple[str, ...] = ()
     dropped_paths: int = 0
+    simplification: MapSimplification | None = None
 
     def node(self, activity: str) -> MapNode:
         """The node of an activity (KeyError if not kept)."""
@@ -387,11 +432,18 @@ def _reachable(arcs: Iterable[tuple[str, str]], root: str, reverse: bool) -> set
     return seen
 
 
-def _connect(kept: set[tuple[str, str]], arcs: dict[tuple[str, str], int], nodes: list[str]) -> set[tuple[str, str]]:
-    """Add widest-path arcs until every node is reachable from START and reaches END."""
+def _connect(kept: set[tuple[str, str]], arcs: dict[tuple[str, str], int], nodes: list[str],
+             parents: tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]]] | None = None,
+             ) -> set[tuple[str, str]]:
+    """Add widest-path arcs until every node is reachable from START and reaches END.
+
+    ``parents``: the widest-path trees of ``arcs`` from START and to END, when the
+    caller connects several sets over the same arcs.
+    """
     kept = set(kept)
-    for root, reverse in ((START, False), (END, True)):
-        parent = _widest_parents(arcs, root, reverse)
+    if parents is None:
+        parents = (_widest_parents(arcs, START, False), _widest_parents(arcs, END, True))
+    for (root, reverse), parent in zip(((START, False), (END, True)), parents, strict=True):
         reach = _reachable(kept, root, reverse)
         for node in nodes:
             if node in reach:
@@ -584,6 +636,113 @@ def _maps_at(log: EncodedLog, activities: float, path_levels: Sequence[float],
             dropped_paths=len(arcs) - len(kept),
         )
     return out
+
+
+def simplify_map(
+    pmap: ProcessMap,
+    *,
+    max_activities: int = MAX_MAP_ACTIVITIES,
+    max_paths: int = MAX_MAP_PATHS,
+    keep: Iterable[str | tuple[str, str]] = (),
+) -> ProcessMap:
+    """The map cut down to a readable size: the most frequent activities and arcs.
+
+    A map with at most ``max_activities`` activities and at most ``max_paths`` arcs
+    (paths between activities plus start and end arcs) is returned as it is.
+    Otherwise (the rule of Disco's and pm4py's frequency sliders, with counts as caps):
+
+    1. **Activities**: if there are more than ``max_activities``, the activities in
+       ``keep`` are shown, then the others by events (most first, ties by name)
+       until ``max_activities`` are shown. Hidden activities are removed with their
+       arcs (paths are not re-routed around them, unlike the ``activities`` slider
+       of :func:`discover_map`).
+    2. **Arcs** among the shown activities, START and END: if there are more than
+       ``max_paths``, the shown arcs are the ``keep`` arcs, the ``K`` most frequent
+       arcs (events, ties by source and target), and for every shown activity not
+       reachable from START through those (or not reaching END) the arcs of its
+       widest path from START (to END; the path whose least frequent arc is most
+       frequent, as in :func:`discover_map`). ``K`` is the largest number for which
+       all of that is at most ``max_paths`` arcs; if even ``K = 0`` is more, the
+       connecting arcs are shown anyway (the cap gives way to connectedness). An
+       activity with no path from START (to END) among the shown activities stays
+       unconnected.
+
+    Args:
+        pmap: a map (see :func:`discover_map`).
+        max_activities: most activities shown (at least 1).
+        max_paths: most arcs shown (at least 1).
+        keep: activities and ``(source, target)`` arcs always shown (e.g. the
+            highlighted bottlenecks); they may push the counts past the caps.
+
+    Returns:
+        ``pmap`` itself when it fits, else a map with fewer nodes and arcs whose
+        ``simplification`` says what it shows; its ``activity_coverage``,
+        ``path_coverage``, ``dropped_activities`` and ``dropped_paths`` include what
+        the simplification hid. Node and arc figures are those of ``pmap``.
+
+    Raises:
+        MiningError: a cap below 1.
+    """
+    if max_activities < 1 or max_paths < 1:
+        raise MiningError(f"map caps must be at least 1; got {max_activities} activities, {max_paths} paths")
+    arcs_all = pmap.all_edges()
+    if len(pmap.nodes) <= max_activities and len(arcs_all) <= max_paths:
+        return pmap
+    keep = tuple(keep)
+    forced_arcs = {k for k in keep if isinstance(k, tuple)}
+    forced = {k for k in keep if isinstance(k, str)} | {a for arc in forced_arcs for a in arc}
+
+    shown = {n.activity for n in pmap.nodes if n.activity in forced}
+    for node in sorted(pmap.nodes, key=lambda n: (-n.events, n.activity)):
+        if len(shown) >= max_activities:
+            break
+        shown.add(node.activity)
+    ends = shown | {START, END}
+    arcs = {e.key: e.events for e in arcs_all if e.source in ends and e.target in ends}
+    if len(arcs) <= max_paths:
+        kept = set(arcs)
+    else:
+        names = [n.activity for n in pmap.nodes if n.activity in shown]
+        parents = (_widest_parents(arcs, START, False), _widest_parents(arcs, END, True))
+        ranking = sorted(arcs, key=lambda k: (-arcs[k], k))
+        base = {k for k in forced_arcs if k in arcs}
+        kept = set()
+        for k in range(max_paths, -1, -1):
+            kept = _connect(base | set(ranking[:k]), arcs, names, parents)
+            if len(kept) <= max_paths:
+                break
+
+    nodes = tuple(n for n in pmap.nodes if n.activity in shown)
+    node_events = sum(n.events for n in nodes)
+    arc_events = sum(e.events for e in arcs_all)
+    kept_events = sum(arcs[k] for k in kept)
+    # path_coverage of pmap is over the path occurrences of the activity-filtered log
+    base_total = arc_events / pmap.path_coverage if pmap.path_coverage > 0 else arc_events
+    return ProcessMap(
+        nodes=nodes,
+        edges=tuple(e for e in pmap.edges if e.key in kept),
+        start_edges=tuple(e for e in pmap.start_edges if e.key in kept),
+        end_edges=tuple(e for e in pmap.end_edges if e.key in kept),
+        tickets=pmap.tickets,
+        events=pmap.events,
+        activity_coverage=node_events / pmap.events if pmap.events else 0.0,
+        path_coverage=kept_events / base_total if base_total else 1.0,
+        activities=pmap.activities,
+        paths=pmap.paths,
+        dropped_activities=pmap.dropped_activities + tuple(n.activity for n in pmap.nodes
+                                                           if n.activity not in shown),
+        dropped_paths=pmap.dropped_paths + len(arcs_all) - len(kept),
+        simplification=MapSimplification(
+            activities_shown=len(nodes),
+            activities=len(pmap.nodes),
+            paths_shown=len(kept),
+            paths=len(arcs_all),
+            events_covered=node_events / pmap.events if pmap.events else 0.0,
+            paths_covered=kept_events / arc_events if arc_events else 1.0,
+            max_activities=max_activities,
+            max_paths=max_paths,
+        ),
+    )
 
 
 # -- variants ---------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
     from event_store.application import TicketStore
     from process_models import SOP
+
+    from csmine.lifecycle import ClosingRule
 
 ACTIVITY_LEVELS = (1.0, 0.9, 0.75)
 PATH_LEVELS = (1.0, 0.8, 0.6)
@@ -78,6 +81,8 @@ def _fmt_value(k: Any) -> tuple[str, str]:
         return human_share(k.value), (f"target ≥ {human_share(k.target)}" if k.target is not None else "")
     if k.unit == "points":
         return f"{k.value:.1f}", (f"target ≥ {k.target:.0f}" if k.target is not None else "")
+    if k.unit == "count":  # a mean per ticket (handovers): "0.54", not "1"
+        return f"{k.value:,.2f}", ""
     return f"{k.value:,.0f}", ""
 
 
@@ -184,12 +189,18 @@ def build_report(
     progress: Callable[[str], None] | None = None,
     sample: int = 8,
     parallel: bool | None = None,
+    auto_sop: bool = True,
+    closing: ClosingRule | None = None,
+    first_response: str | None = None,
 ) -> ReportResult:
     """Analyse the tickets and render the report page.
 
     Args:
         store: the store.  log_filter: which tickets.
-        sop: the SOP to hold the tickets against (default: the one the activity names fit).
+        sop: the SOP to hold the tickets against; None: with ``auto_sop`` the
+            shipped SOP that fits the log (:func:`csmine.kpi.choose_shipped_sop`:
+            names its activities and its close and resolution steps occur), else
+            none. ``findings["sop_choice"]`` says which were considered and why.
         compare: two phase names (A = baseline, B = pilot) to compare; default:
             ``baseline`` and ``pilot`` when both phases exist (skipped, with a note on
             the page, when one of them holds no tickets; an explicit pair fails then).
@@ -199,6 +210,10 @@ def build_report(
             the second core while this one does the other sections; None (the default) does so
             for logs of :data:`PARALLEL_MIN_EVENTS` or more on a machine with two or
             more cores, unless ``CSMINE_PARALLEL=0``. The page is the same either way.
+        auto_sop: without ``sop``, choose a shipped SOP that fits (False: no SOP, ``--sop none``).
+        closing: ``--closed-when`` and the stale horizon (which tickets are open).
+        first_response: the SOP-less first-response rule (an activity pattern, see
+            :func:`csmine.kpi.ticket_kpis`).
     """
     from csmine.kpi import reuse_preparation
 
@@ -206,7 +221,8 @@ def build_report(
     try:
         with reuse_preparation():
             return _build_report(store, log_filter, sop=sop, compare=compare, progress=progress, sample=sample,
-                                 parallel=parallel, started=started)
+                                 parallel=parallel, started=started, auto_sop=auto_sop, closing=closing,
+                                 first_response=first_response)
     finally:
         for job in started:  # a failure before a child's result was read: do not leave it behind
             job.close()
@@ -306,7 +322,8 @@ def _start(fn: Callable[[], Any], *, parallel: bool, started: list[_Pending]) ->
 
 
 def _sop_checks(df: pd.DataFrame, sop: SOP, tickets: pd.DataFrame,
-                sides: tuple[pd.DataFrame, pd.DataFrame, str, str, pd.DataFrame] | None) -> tuple[Any, str, Any]:
+                sides: tuple[pd.DataFrame, pd.DataFrame, str, str, pd.DataFrame] | None,
+                closing: ClosingRule | None = None) -> tuple[Any, str, Any]:
     """Conformance of ``df`` against ``sop`` (report, SOP overlay SVG) and the phase comparison."""
     from csmine.compare import compare_logs
     from csmine.conformance import analyse_conformance, render_conformance_dot
@@ -317,22 +334,25 @@ def _sop_checks(df: pd.DataFrame, sop: SOP, tickets: pd.DataFrame,
     if sides is not None:
         df_a, df_b, a, b, limits_all = sides
         cmp = compare_logs(df_a, df_b, sop, label_a=a, label_b=b, filter_a=f"phase {a}", filter_b=f"phase {b}",
-                           ticket_kpis_all=tickets, deviations=analysis.deviations, limits_all=limits_all)
+                           ticket_kpis_all=tickets, deviations=analysis.deviations, limits_all=limits_all,
+                           closing=closing)
     return analysis.report, sop_svg, cmp
 
 
 def _build_report(store: TicketStore, log_filter: LogFilter | None, *, sop: SOP | None,
                   compare: tuple[str, str] | None, progress: Callable[[str], None] | None,
-                  sample: int, parallel: bool | None, started: list[_Pending]) -> ReportResult:
+                  sample: int, parallel: bool | None, started: list[_Pending], auto_sop: bool = True,
+                  closing: ClosingRule | None = None, first_response: str | None = None) -> ReportResult:
     import pandas as pd
 
     from csmine.bottlenecks import find_bottlenecks
     from csmine.demo import demo_truth
     from csmine.eventlog import list_phases, load_event_log
-    from csmine.kpi import backlog_series, check_limits, suggest_sop, summarise_kpis, ticket_kpis
+    from csmine.kpi import SopChoice, backlog_series, check_limits, choose_shipped_sop, summarise_kpis, ticket_kpis
     from csmine.mining import discover_maps, discover_variants
     from csmine.render import human_duration, human_share
     from csmine.render.html_report import line_chart_svg, render_report_html
+    from csmine.ordering import order_events
     from csmine.render.maps import render_map
     from process_models import load_sop
 
@@ -342,22 +362,40 @@ def _build_report(store: TicketStore, log_filter: LogFilter | None, *, sop: SOP 
     df = load_event_log(store, log_filter, attributes=["satisfaction"])
     if df.empty:
         raise EmptyLogError(f"no tickets match {log_filter.describe()} in {store.location.display}: nothing to report")
-    if sop is None:
-        name, _share = suggest_sop(df)
-        sop = load_sop(name) if name else None
+    if sop is not None:
+        choice = SopChoice(sop.id, "--sop")
+    elif auto_sop:
+        choice = choose_shipped_sop(df)
+        sop = load_sop(choice.chosen) if choice.chosen else None
+    else:
+        choice = SopChoice(None, "--sop none")
+    df = order_events(df, sop, log_filter.tie_order)  # ties in the SOP's step order
     labels = {s.name: sop.label(s.name) for s in sop.steps} if sop else {}
     findings: dict[str, Any] = {"tickets": int(df["case:concept:name"].nunique()), "events": len(df),
-                                "sop": sop.id if sop else None}
+                                "sop": sop.id if sop else None, "sop_choice": choice.to_dict()}
 
     step("KPIs")
-    tickets = ticket_kpis(df, sop)
+    tickets = ticket_kpis(df, sop, closing=closing, first_response=first_response)
     kpis = summarise_kpis(tickets, sop)
     kpi_tiles = []
     for k in kpis.kpis:
         value, target = _fmt_value(k)
+        if k.value is None:  # say why, never "n = 0"
+            kpi_tiles.append({"name": k.label, "value": value, "target": target, "met": None, "why": k.note})
+            continue
         kpi_tiles.append({"name": k.label, "value": value, "target": target, "met": k.met,
                           "detail": f"n = {k.n:,}" + (f" · P90 {human_duration(k.p90_s)}" if k.p90_s else "")})
     findings["kpis"] = {k.name: k.value for k in kpis.kpis}
+    status = kpis.status
+    findings["ticket_status"] = dataclasses.asdict(status) if status is not None else None
+    findings["kpi_notes"] = list(kpis.notes)
+    kpi_note = " ".join(x for x in (
+        (status.describe() + ".") if status is not None else "",
+        ("Rates and times that need a ticket to have ended are over the closed tickets; the backlog and the age "
+         "of the open ones are shown apart.") if status is not None and status.rule_known else
+        "Pass --closed-when ACTIVITY (or an SOP with a close step) to count open tickets apart.",
+        " ".join(f"{n[0].upper()}{n[1:]}." for n in kpis.notes),
+    ) if x)
 
     step("conformance")
     phases = {p.name for p in list_phases(store)}
@@ -366,7 +404,7 @@ def _build_report(store: TicketStore, log_filter: LogFilter | None, *, sop: SOP 
         compare = ("baseline", "pilot")
     comparison = None
     compare_svg = None
-    if compare is not None and sop is not None:
+    if compare is not None:
         a, b = compare
 
         def phase_log(name: str) -> pd.DataFrame:
@@ -376,7 +414,9 @@ def _build_report(store: TicketStore, log_filter: LogFilter | None, *, sop: SOP 
             # time at 1M events). Otherwise, and for an unknown phase (the error), read.
             if log_filter.start is None and log_filter.end is None and not log_filter.phase and name in phases:
                 return df[(df["case:phase"] == name).to_numpy(dtype=bool)].reset_index(drop=True)
-            return load_event_log(store, LogFilter(phase=name, where=log_filter.where), attributes=["satisfaction"])
+            return order_events(load_event_log(store, LogFilter(phase=name, where=log_filter.where,
+                                                                tie_order=log_filter.tie_order),
+                                               attributes=["satisfaction"]), sop, log_filter.tie_order)
 
         df_a = phase_log(a)
         df_b = phase_log(b)
@@ -396,16 +436,23 @@ def _build_report(store: TicketStore, log_filter: LogFilter | None, *, sop: SOP 
     conformance = None
     sop_svg = None
     pending: _Pending | None = None
+    cmp = None
     if sop is not None:
         sides = None
         if compare is not None:
             a, b = compare
-            sides = (df_a, df_b, a, b, check_limits(df, sop))
-        pending = _start(lambda: _sop_checks(df, sop, tickets, sides), parallel=_parallel(len(df), parallel),
+            sides = (df_a, df_b, a, b, check_limits(df, sop, closing=closing))
+        pending = _start(lambda: _sop_checks(df, sop, tickets, sides, closing), parallel=_parallel(len(df), parallel),
                          started=started)
+    elif compare is not None:  # no SOP: the KPIs that need none, maps, variants, bottlenecks
+        from csmine.compare import compare_logs
+
+        a, b = compare
+        cmp = compare_logs(df_a, df_b, None, label_a=a, label_b=b, filter_a=f"phase {a}", filter_b=f"phase {b}",
+                           ticket_kpis_all=tickets, conformance=False, closing=closing)
 
     step("bottlenecks")
-    bn = find_bottlenecks(df, sop)
+    bn = find_bottlenecks(df, sop, closing=closing)
     highlight = bn.highlight(3)
     notes = bn.highlight_notes(3)
 
@@ -441,7 +488,10 @@ def _build_report(store: TicketStore, log_filter: LogFilter | None, *, sop: SOP 
         "rows": [[b.rank, labels.get(b.where, b.where), b.kind, human_duration(b.mean_impact_s),
                   human_share(b.share_of_throughput), human_duration(b.median_s), human_duration(b.p90_s),
                   f"{b.occurrences:,}"] for b in bn.bottlenecks[:10]],
-        "pingpong_headers": ["team", "bounced to", "direct (A→B→A)", "indirect", "tickets"],
+        "pingpong_title": "Ping-pong between " + ("agents (the log names no teams)"
+                                                  if bn.handover_key not in (None, "org:group") else "teams"),
+        "pingpong_headers": ["agent" if bn.handover_key not in (None, "org:group") else "team", "bounced to",
+                             "direct (A→B→A)", "indirect", "tickets"],
         "pingpong": [[p.team_a, p.team_b, p.direct, p.indirect, p.tickets] for p in bn.ping_pong[:6]],
         "days_headers": ["day", "step", "median work", "vs usual", "events"],
         "days": bottlenecks_days,
@@ -462,7 +512,6 @@ def _build_report(store: TicketStore, log_filter: LogFilter | None, *, sop: SOP 
     backlog_svg = line_chart_svg(points, label="open tickets per day", marks=marks)
 
     step("comparison")
-    cmp = None
     if pending is not None:
         conf, sop_svg, cmp = pending.result()
         rows = [[r.label, f"{r.tickets:,}", human_share(r.skipped_share), r.extra, r.out_of_order, r.repeated,
@@ -538,6 +587,10 @@ def _build_report(store: TicketStore, log_filter: LogFilter | None, *, sop: SOP 
     first_t, last_t = df["time:timestamp"].min(), df["time:timestamp"].max()
     data = {
         "title": "csmine report" + (f" — {sop.title}" if sop else ""),
+        "kpi_title": "KPIs against the SOP targets" if sop else "KPIs (no SOP: the figures that need none)",
+        "kpi_note": kpi_note,
+        "sop_note": choice.describe() if sop is None else "",
+        "backlog_note": status.describe() if status is not None else "",
         "subtitle": (f"{findings['tickets']:,} tickets, {len(df):,} events, {first_t:%Y-%m-%d} to {last_t:%Y-%m-%d}; "
                      f"{log_filter.describe()}; store {store.location.display}; generated "
                      f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"),

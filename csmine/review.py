@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from csmine.compare import KPI_SPECS, as_float, verdict
+from csmine.compare import CLOSED_ONLY, KPI_SPECS, as_float, kpi_unavailable, unmeasured_notes, verdict
 from csmine.errors import CsmineError
 from csmine.stats_tests import DEFAULT_RESAMPLES, DEFAULT_SEED, Change, compare_samples
 
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from process_models import SOP
 
     from csmine.calendar import BusinessCalendar
+    from csmine.lifecycle import ClosingRule
 
 CASE_ID = "case:concept:name"
 ACTIVITY = "concept:name"
@@ -174,7 +175,9 @@ class DayReview:
 
     Attributes:
         day: the day (ISO date).  tz: its time zone.
-        phase: phase reviewed (None: the whole log given).  sop: SOP id.
+        phase: phase reviewed (None: the whole log given).  sop: SOP id (None:
+            no SOP -- the KPIs that need none, the bottleneck and the counts; no
+            deviations or breaches).
         baseline: name of the baseline phase compared with (None: none).
         previous_day: the latest earlier day with activity (ISO) or None.
         tickets_opened: tickets opened on the day.  events: events recorded on it.
@@ -191,7 +194,7 @@ class DayReview:
     day: str
     tz: str
     phase: str | None
-    sop: str
+    sop: str | None
     baseline: str | None
     previous_day: str | None
     tickets_opened: int
@@ -396,26 +399,39 @@ def _nan(value: float | None) -> float:
 
 
 def _day_kpis(tickets_day: pd.DataFrame, tickets_prev: pd.DataFrame | None, tickets_base: pd.DataFrame | None,
-              sop: SOP, *, resamples: int, seed: int) -> list[DayKpi]:
+              sop: SOP | None, *, resamples: int, seed: int, notes: list[str] | None = None) -> list[DayKpi]:
     targets: dict[str, float] = {}
-    if sop.targets.resolution_rate is not None:
+    if sop is not None and sop.targets.resolution_rate is not None:
         targets["resolution_rate"] = float(sop.targets.resolution_rate)
-    if sop.targets.satisfaction is not None:
+    if sop is not None and sop.targets.satisfaction is not None:
         targets["satisfaction_mean"] = float(sop.targets.satisfaction)
-    if sop.targets.first_contact_resolution is not None:
+    if sop is not None and sop.targets.first_contact_resolution is not None:
         targets["fcr"] = float(sop.targets.first_contact_resolution)
+
+    def values_of(frame: pd.DataFrame, key: str, column: str, transform: str | None) -> np.ndarray:
+        v = as_float(frame[column], transform)
+        if key in CLOSED_ONLY and "closed" in frame.columns:  # as csmine kpi / compare: ended tickets only
+            v = np.where(frame["closed"].astype(bool).to_numpy(), v, np.nan)
+        return v
+
     out = []
+    unmeasured: dict[str, list[str]] = {}
+    frames = tuple(f for f in (tickets_day, tickets_base) if f is not None)
     for key, label, column, statistic, better, unit, transform in KPI_SPECS:
         if column not in tickets_day.columns:
             continue
-        values = as_float(tickets_day[column], transform)
+        reason = kpi_unavailable(key, sop, frames)
+        if reason:
+            unmeasured.setdefault(reason, []).append(label)
+            continue
+        values = values_of(tickets_day, key, column, transform)
         valid = values[~np.isnan(values)]
         from csmine.stats_tests import point_statistic
 
         value = point_statistic(valid, statistic)
         target = targets.get(key)
         met: bool | None = None
-        if key == "first_response_timeouts" and sop.targets.first_response is not None:
+        if key == "first_response_timeouts" and sop is not None and sop.targets.first_response is not None:
             from csmine.kpi import DEFAULT_ATTAINMENT
 
             goal = float(dict(sop.targets.other).get("sla_attainment", DEFAULT_ATTAINMENT))
@@ -424,23 +440,25 @@ def _day_kpis(tickets_day: pd.DataFrame, tickets_prev: pd.DataFrame | None, tick
             met = value >= target if better == "higher" else value <= target
         prev = math.nan
         if tickets_prev is not None and column in tickets_prev.columns:
-            pv = as_float(tickets_prev[column], transform)
+            pv = values_of(tickets_prev, key, column, transform)
             prev = point_statistic(pv[~np.isnan(pv)], statistic)
         base = math.nan
         change: Change | None = None
         word = ""
         if tickets_base is not None and column in tickets_base.columns:
-            bv = as_float(tickets_base[column], transform)
+            bv = values_of(tickets_base, key, column, transform)
             change = compare_samples(bv, values, statistic, name=f"day:{key}", resamples=resamples, seed=seed)
             base = change.a
             word = verdict(change, better)
         out.append(DayKpi(key, label, unit, value, len(valid), target, met, prev, base, change, word))
+    if notes is not None:
+        notes.extend(unmeasured_notes(unmeasured))
     return out
 
 
 def review_day(
     df: pd.DataFrame,
-    sop: SOP,
+    sop: SOP | None,
     day: date,
     *,
     tz: tzinfo = UTC,
@@ -450,13 +468,15 @@ def review_day(
     calendar: BusinessCalendar | None = None,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
+    closing: ClosingRule | None = None,
 ) -> DayReview:
     """The daily review of ``day`` (see the module docstring).
 
     Args:
         df: event-log frame of what is reviewed (e.g. the pilot phase), with every
             day's events (earlier days are needed for "new" and "previous day").
-        sop: the SOP (roles, targets, limits, flow).
+        sop: the SOP (roles, targets, limits, flow); None: the KPIs that need no
+            SOP, the top bottleneck and the counts (deviations and breaches need one).
         day: the local calendar day.
         tz: time zone of the day.
         baseline: the baseline phase's frame to hold the day's KPIs against.
@@ -464,6 +484,7 @@ def review_day(
         phase: the phase reviewed (for the report).
         calendar: business calendar for KPIs and limits in business hours.
         resamples: bootstrap resamples.  seed: bootstrap seed.
+        closing: ``--closed-when`` and the stale horizon (which tickets are still open).
 
     Raises:
         ReviewError: nothing happened on the day (no event, no ticket opened).
@@ -488,22 +509,25 @@ def review_day(
     # KPIs of the tickets opened that day (with their whole recorded history)
     kpi_rows: list[DayKpi] = []
     if len(day_tickets):
-        frame = ticket_kpis(df[df[CASE_ID].isin(day_tickets)], sop, calendar=calendar)
+        frame = ticket_kpis(df[df[CASE_ID].isin(day_tickets)], sop, calendar=calendar, closing=closing)
         prev_frame = None
         if previous_day is not None:
             plo, phi = day_bounds(previous_day, tz)
             prev_ids = opened.index[((opened >= plo) & (opened < phi)).to_numpy()]
             if len(prev_ids):
-                prev_frame = ticket_kpis(df[df[CASE_ID].isin(prev_ids)], sop, calendar=calendar)
-        base_frame = ticket_kpis(baseline, sop, calendar=calendar) if baseline is not None and len(baseline) else None
-        kpi_rows = _day_kpis(frame, prev_frame, base_frame, sop, resamples=resamples, seed=seed)
+                prev_frame = ticket_kpis(df[df[CASE_ID].isin(prev_ids)], sop, calendar=calendar, closing=closing)
+        base_frame = ticket_kpis(baseline, sop, calendar=calendar, closing=closing) \
+            if baseline is not None and len(baseline) else None
+        kpi_rows = _day_kpis(frame, prev_frame, base_frame, sop, resamples=resamples, seed=seed, notes=notes)
     else:
         notes.append("no ticket was opened on the day: no KPIs")
     if baseline is None:
         notes.append("no baseline phase to compare with (define one named 'baseline', or give --baseline)")
 
+    if sop is None:
+        notes.append("no SOP: deviations and time limits breached are not reviewed (they need --sop NAME|FILE)")
     # deviations dated on the day, and which kinds x steps are new
-    dev = ticket_deviations(df, sop)
+    dev = ticket_deviations(df, sop) if sop is not None else pd.DataFrame({"ticket": [], "kind": [], "step": []})
     dev_days = _local_dates(_deviation_times(df, dev), tz) if len(dev) else pd.Series([], dtype=object)
     deviations: dict[str, dict[str, int]] = {}
     new: list[NewDeviation] = []
@@ -524,8 +548,8 @@ def review_day(
         new.sort(key=lambda d: (-d.count, d.kind, d.step))
 
     # time limits breached on the day (deadline on the day), as the replay fires them
-    clocks = limit_clocks(df, sop, calendar=calendar)
-    words = _limit_words(sop)
+    clocks = limit_clocks(df, sop, calendar=calendar) if sop is not None else pd.DataFrame()
+    words = _limit_words(sop) if sop is not None else {}
     breaches: list[Breach] = []
     prev_breaches = 0
     if len(clocks):
@@ -552,11 +576,12 @@ def review_day(
     changes = (
         DayCount("tickets opened", len(day_tickets), prev_opened),
         DayCount("events", int(on_day.sum()), prev_events),
+    ) + ((
         DayCount("deviations", day_devs, prev_devs),
         DayCount("limits breached", len(breaches), prev_breaches),
-    )
+    ) if sop is not None else ())
     return DayReview(
-        day=day.isoformat(), tz=str(tz), phase=phase, sop=sop.id,
+        day=day.isoformat(), tz=str(tz), phase=phase, sop=sop.id if sop is not None else None,
         baseline=baseline_name if baseline is not None else None,
         previous_day=None if previous_day is None else previous_day.isoformat(),
         tickets_opened=len(day_tickets), events=int(on_day.sum()), kpis=tuple(kpi_rows),

@@ -44,11 +44,9 @@ def _open(store: str) -> Any:
 
 def _sop(name: str | None, df: Any, *, required: bool) -> Any:
     """The SOP asked for, ``none``, or the shipped one that names the log's activities."""
-    if name is not None and name.strip().lower() == "none" and required:
-        raise click.BadParameter("the audit checklist needs an SOP", param_hint="--sop")
     if not name and (df is None or not len(df)) and not required:
         return None
-    model, note = choose_sop(name, df, allow_none=not required)
+    model, note = choose_sop(name, df, allow_none=not required, needs="the audit checklist needs an SOP")
     if note and not name:
         click.echo(f"note: {note}", err=True)
     return model

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from csmine.cli.options import (
-    check_sop_covers,
+    choose_sop,
     closing_options,
     echo_json,
     filter_options,
@@ -249,12 +249,12 @@ def conform_cmd(sop_ref: str, min_fitness: float | None, out: str | None, worst:
     from csmine.conformance import check_conformance, render_conformance_dot
     from csmine.errors import CheckFailedError
     from csmine.eventlog import load_event_log
-    from process_models import load_sop
+    from csmine.ordering import order_events
 
-    sop = load_sop(sop_ref)
     with open_existing(store) as s:
         df = load_event_log(s, log_filter)
-    check_sop_covers(sop, df)
+    sop, _ = choose_sop(sop_ref, df, needs="conform aligns tickets with an SOP, so it needs one")
+    df = order_events(df, sop, log_filter.tie_order)  # ties in the SOP's step order
     if show_progress(quiet):
         click.echo(f"aligning {df['case:concept:name'].nunique():,} tickets with SOP {sop.id} …", err=True)
     report = check_conformance(df, sop, mapping=not no_aliases, worst=worst, closing=closing)

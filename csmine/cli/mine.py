@@ -8,6 +8,7 @@ import click
 
 from csmine.cli.options import (
     choose_sop,
+    closing_options,
     echo_json,
     filter_options,
     json_option,
@@ -30,12 +31,38 @@ def _load(store: str, log_filter: Any, attributes: list[str] | None = None) -> A
         return load_event_log(s, log_filter, attributes=attributes)
 
 
-def _sop(name: str | None, df: Any) -> tuple[Any, str]:
-    """The SOP asked for, or the shipped one that names the log's activities (note for stderr)."""
-    sop, note = choose_sop(name, df, allow_none=True)
-    if sop is None and not name:
-        note += "; KPIs that need SOP roles are not computed"
-    return sop, note
+def order_events(df: Any, sop: Any, tie_order: str) -> Any:
+    from csmine.ordering import order_events as order
+
+    return order(df, sop, tie_order)
+
+
+def _sop(name: str | None, df: Any) -> tuple[Any, str, Any]:
+    """The SOP asked for, the shipped one that fits the log, or none; a note for stderr; the choice."""
+    return choose_sop(name, df, allow_none=True, with_choice=True)
+
+
+def _check_pattern(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    import re
+
+    if value is None:
+        return None
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise click.BadParameter(f"{value!r} is not a regular expression ({exc}); e.g. 'Take in charge ticket'")
+    return value
+
+
+#: ``--first-response REGEX``: the SOP-less rule for first response (kpi, report).
+first_response_option = click.option(
+    "--first-response", "first_response", metavar="REGEX", callback=_check_pattern,
+    help="First response = the first event whose activity matches REGEX (case-insensitive, whole name or one "
+         "/-part); replaces the SOP's first-response step, works without an SOP.")
+
+
+def _tickets_line(status: Any) -> str:
+    return status.describe() if status is not None else ""
 
 
 def _calendar(spec: str | None) -> Any:
@@ -63,6 +90,9 @@ def _note(text: str) -> None:
 
 
 def _seq(activities: tuple[str, ...], width: int = 90) -> str:
+    from csmine.render.maps import shorten_name
+
+    activities = tuple(shorten_name(a, _NAME_COLUMNS) for a in activities)
     text = " → ".join(activities)
     if len(text) <= width:
         return text
@@ -71,6 +101,8 @@ def _seq(activities: tuple[str, ...], width: int = 90) -> str:
         if len(" → ".join([*shown, a])) > width - 12:
             break
         shown.append(a)
+    if not shown:
+        return f"{activities[0]} → … (+{len(activities) - 1})"
     return " → ".join(shown) + f" → … (+{len(activities) - len(shown)})"
 
 
@@ -100,18 +132,22 @@ def _write_map(dot: str, out: str) -> None:
 @click.option("--noise", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.2, show_default=True,
               help="Inductive-miner noise threshold (0 keeps every path).")
 @click.option("--title", help="Title drawn on the map.")
+@click.option("--full", is_flag=True,
+              help="Draw every activity and path (no automatic simplification of large maps).")
 @filter_options
 @json_option
 @quiet_option
 @store_option
 def discover_cmd(activities: float, paths: float, mode: str, out: str | None, direction: str, n_variants: int,
-                 bpmn: str | None, noise: float, title: str | None, log_filter: Any, as_json: bool, quiet: bool,
-                 store: str) -> None:
+                 bpmn: str | None, noise: float, title: str | None, full: bool, log_filter: Any, as_json: bool,
+                 quiet: bool, store: str) -> None:
     """Discover the process map, the variants and (with --bpmn) a BPMN model.
 
     The map is a directly-follows graph: activities, paths with how many tickets
     take them and how long they wait on them (median, mean, P90). --activities and
-    --paths simplify it like Disco's sliders.
+    --paths simplify it like Disco's sliders. A drawn map of more than 60
+    activities or 150 paths shows only the most frequent ones (said on stderr);
+    --full draws everything.
 
     \b
     Example:
@@ -119,16 +155,19 @@ def discover_cmd(activities: float, paths: float, mode: str, out: str | None, di
         csmine discover --mode performance --out perf.png --phase pilot
         csmine discover --variants 20 --bpmn discovered.bpmn --noise 0.2
     """
-    from csmine.mining import discover_map, discover_model, discover_variants
+    from csmine.mining import discover_map, discover_model, discover_variants, simplify_map
     from csmine.render.maps import render_map
 
     df = _load(store, log_filter)
     pmap = discover_map(df, activities=activities, paths=paths)
+    shown = pmap if full else simplify_map(pmap)
     variants = discover_variants(df, top=n_variants)
     model = discover_model(df, noise=noise) if bpmn else None
     if out:
         label = title or f"Process map ({log_filter.describe()})"
-        _write_map(render_map(pmap, mode=mode, title=label, rankdir=direction), out)
+        _write_map(render_map(shown, mode=mode, title=label, rankdir=direction, simplify=False), out)
+        if shown.simplification is not None:
+            _note(f"map simplified: {shown.simplification.describe()}; --full for all")
     if model is not None and bpmn:
         model.write_bpmn(bpmn)
         click.echo(f"wrote {bpmn}", err=True)
@@ -136,6 +175,7 @@ def discover_cmd(activities: float, paths: float, mode: str, out: str | None, di
         echo_json({
             "filter": log_filter.describe(),
             "map": pmap.to_dict(),
+            "simplified": _asdict(shown.simplification) if shown.simplification else None,
             "variants": [_asdict(v) for v in variants],
             "model": model.to_dict() if model else None,
         })
@@ -149,9 +189,17 @@ def _asdict(obj: Any) -> Any:
     return dataclasses.asdict(obj)
 
 
+#: Activity names longer than this (display columns) end in "…" in the text tables (--json has them whole).
+_NAME_COLUMNS = 80
+
+
 def _print_discovery(pmap: Any, variants: list[Any], model: Any, mode: str) -> None:
     from csmine.render import human_duration as hd
     from csmine.render import human_share as hs
+    from csmine.render.maps import shorten_name
+
+    def nm(name: str) -> str:
+        return shorten_name(name, _NAME_COLUMNS)
 
     c = console()
     c.print(f"Process map: {pmap.tickets:,} tickets, {pmap.events:,} events, {len(pmap.nodes)} activities, "
@@ -161,13 +209,13 @@ def _print_discovery(pmap: Any, variants: list[Any], model: Any, mode: str) -> N
                 f"{hs(pmap.path_coverage)} of path occurrences; hidden: {len(pmap.dropped_activities)} activities, "
                 f"{pmap.dropped_paths} paths")
     c.print(table(["activity", "events", "tickets", "work median"],
-                  [[n.activity, f"{n.events:,}", f"{n.cases:,}", hd(n.work_median_s)] for n in pmap.nodes],
+                  [[nm(n.activity), f"{n.events:,}", f"{n.cases:,}", hd(n.work_median_s)] for n in pmap.nodes],
                   title="Activities"))
     edges = sorted(pmap.edges, key=lambda e: -(e.median_s or 0)) if mode == "performance" else list(pmap.edges)
     shown = edges[:15]
     c.print(table(["from", "to", "tickets", "times", "median wait", "mean", "P90"],
-                  [[e.source, e.target, f"{e.cases:,}", f"{e.events:,}", hd(e.median_s), hd(e.mean_s), hd(e.p90_s)]
-                   for e in shown],
+                  [[nm(e.source), nm(e.target), f"{e.cases:,}", f"{e.events:,}", hd(e.median_s), hd(e.mean_s),
+                    hd(e.p90_s)] for e in shown],
                   title=f"Paths ({'slowest' if mode == 'performance' else 'most frequent'} {len(shown)} "
                         f"of {len(pmap.edges)})", left=(0, 1)))
     if variants:
@@ -196,28 +244,35 @@ def _print_discovery(pmap: Any, variants: list[Any], model: Any, mode: str) -> N
 @click.option("--activities", type=_SHARE, default=1.0, show_default=True, help="Map simplification (see discover).")
 @click.option("--paths", type=_SHARE, default=1.0, show_default=True, help="Map simplification (see discover).")
 @filter_options
+@closing_options
 @json_option
 @quiet_option
 @store_option
 def bottlenecks_cmd(sop: str | None, calendar_spec: str | None, top: int, out: str | None, mode: str,
-                    direction: str, activities: float, paths: float, log_filter: Any, as_json: bool, quiet: bool,
-                    store: str) -> None:
+                    direction: str, activities: float, paths: float, log_filter: Any, closing: Any, as_json: bool,
+                    quiet: bool, store: str) -> None:
     """Where tickets wait: steps, transitions, time limits, handovers, ping-pong, rework.
 
     Bottlenecks are ranked by their impact on throughput time: the time saved if
-    every occurrence slower than the median took only the median time.
+    every occurrence slower than the median took only the median time. Open and
+    closed tickets are counted apart (--closed-when; the SOP's close step); steps
+    and waits cover every ticket's recorded time, the median throughput the closed
+    ones. Without --sop an SOP is used only when it fits the log (stderr says which
+    were considered); --sop none uses none.
 
     \b
     Example:
         csmine bottlenecks --sop it-incident --out bottlenecks.svg
         csmine bottlenecks --sop complaint --calendar hours=9-18,days=mon-fri,tz=Asia/Shanghai
+        csmine bottlenecks --sop none --closed-when Closed
     """
     from csmine.bottlenecks import find_bottlenecks
 
     df = _load(store, log_filter)
-    model, note = _sop(sop, df)
+    model, note, choice = _sop(sop, df)
+    df = order_events(df, model, log_filter.tie_order)  # ties in the SOP's step order
     _note(note)
-    report = find_bottlenecks(df, model, calendar=_calendar(calendar_spec), top=max(top, 20))
+    report = find_bottlenecks(df, model, calendar=_calendar(calendar_spec), top=max(top, 20), closing=closing)
     if out:
         from csmine.mining import discover_map
         from csmine.render.maps import render_map
@@ -227,7 +282,7 @@ def bottlenecks_cmd(sop: str | None, calendar_spec: str | None, top: int, out: s
                          title=f"Bottlenecks ({log_filter.describe()}): the 5 largest in purple", rankdir=direction)
         _write_map(dot, out)
     if as_json:
-        echo_json({"filter": log_filter.describe(), **report.to_dict()})
+        echo_json({"filter": log_filter.describe(), **report.to_dict(), "sop_choice": choice.to_dict()})
         return
     _print_bottlenecks(report, top)
 
@@ -238,9 +293,11 @@ def _print_bottlenecks(r: Any, top: int) -> None:
 
     c = console()
     clock = r.calendar or "wall clock"
+    closed = "closed tickets' " if r.status is not None and r.status.rule_known else ""
     c.print(f"Bottlenecks: {r.tickets:,} tickets, {r.events:,} events; SOP {r.sop or '-'}; {clock}; "
-            f"median throughput {hd(r.median_throughput_s)}; "
+            f"{closed}median throughput {hd(r.median_throughput_s)}; "
             f"{'status log (time in each status)' if r.status_log else 'start/complete log'}")
+    c.print(_tickets_line(r.status))
     c.print(table(
         ["#", "kind", "where", "impact/ticket", "of throughput", "occurrences", "slow tickets", "median", "P90",
          "waiting"],
@@ -292,7 +349,11 @@ def _print_bottlenecks(r: Any, top: int) -> None:
             [[w.activity, f"{w.tickets:,}", hs(w.share), f"{w.extra_events:,}", f"{w.self_loops:,}",
               w.max_repetitions] for w in r.rework[:top]],
             title="Rework (activity repeated within a ticket)"))
-    if r.backlog:
+    for note in r.notes:
+        click.echo(f"note: {note}", err=True)
+    if r.backlog and r.status is not None and not r.status.rule_known:
+        c.print("Backlog: not computed (no closing rule: pass --closed-when ACTIVITY or an SOP with a close step)")
+    elif r.backlog:
         peak = max(r.backlog, key=lambda d: d.open)
         last = r.backlog[-1]
         mean = sum(d.open for d in r.backlog) / len(r.backlog)
@@ -310,37 +371,50 @@ def _print_bottlenecks(r: Any, top: int) -> None:
 @click.option("--priority-attr", default=None, metavar="ATTR",
               help="Attribute holding the SLA priority (default: the ticket priority; BPIC 2013: impact).")
 @click.option("--tickets", "tickets_out", type=out_path, metavar="FILE", help="Also write the per-ticket KPIs as CSV.")
+@first_response_option
 @filter_options
+@closing_options
 @json_option
 @quiet_option
 @store_option
 def kpi_cmd(sop: str | None, calendar_spec: str | None, priority_attr: str | None, tickets_out: str | None,
-            log_filter: Any, as_json: bool, quiet: bool, store: str) -> None:
+            first_response: str | None, log_filter: Any, closing: Any, as_json: bool, quiet: bool,
+            store: str) -> None:
     """Service KPIs against the SOP's targets: first response, resolution, FCR, SLA, ...
 
     SLA clocks pause while the ticket waits on the customer (the SOP's waiting
-    role); --calendar counts business time only.
+    role); --calendar counts business time only. Open and closed tickets are
+    counted apart (the SOP's close step, --closed-when): resolution rate,
+    throughput and handling time are over closed tickets, the backlog and the age
+    of the open ones are shown on their own. Without --sop an SOP is used only when
+    it names the log's activities and its close and resolution steps occur (stderr
+    says which were considered); --sop none uses none. Figures that need no SOP
+    (throughput, waiting, rework, ping-pong, backlog with --closed-when, first
+    response with --first-response) are computed either way.
 
     \b
     Example:
         csmine kpi --sop complaint
         csmine kpi --sop complaint --calendar hours=9-18,days=mon-fri,tz=Asia/Shanghai --phase pilot
         csmine kpi --sop it-incident --priority-attr impact --json
+        csmine kpi --sop none --closed-when Closed --first-response 'Take in charge ticket'
     """
     from csmine.kpi import summarise_kpis, ticket_kpis
 
     attrs = ["satisfaction"] + ([priority_attr] if priority_attr else [])
     df = _load(store, log_filter, attributes=attrs)
-    model, note = _sop(sop, df)
+    model, note, choice = _sop(sop, df)
+    df = order_events(df, model, log_filter.tie_order)  # ties in the SOP's step order
     _note(note)
     calendar = _calendar(calendar_spec)
-    frame = ticket_kpis(df, model, calendar=calendar, priority_key=priority_attr or "case:priority")
+    frame = ticket_kpis(df, model, calendar=calendar, priority_key=priority_attr or "case:priority",
+                        closing=closing, first_response=first_response)
     report = summarise_kpis(frame, model)
     if tickets_out:
         frame.to_csv(tickets_out)
         click.echo(f"wrote {tickets_out}", err=True)
     if as_json:
-        echo_json({"filter": log_filter.describe(), **report.to_dict()})
+        echo_json({"filter": log_filter.describe(), **report.to_dict(), "sop_choice": choice.to_dict()})
         return
     _print_kpis(report)
 
@@ -381,6 +455,7 @@ def _print_kpis(r: Any) -> None:
 
     c = console()
     c.print(f"KPIs: {r.tickets:,} tickets; SOP {r.sop or '-'}; {r.calendar or 'wall clock'}")
+    c.print(_tickets_line(r.status))
     rows = []
     for k in r.kpis:
         detail = []
@@ -388,14 +463,14 @@ def _print_kpis(r: Any) -> None:
             detail.append(f"P90 {hd(k.p90_s)}, mean {hd(k.mean_s)}")
             if k.within_target is not None:
                 detail.append(f"{hs(k.within_target)} within target")
-        if k.name == "backlog" and k.median_s is not None:
-            detail.append(f"median age {hd(k.median_s)}")
+        if k.name == "backlog" and k.value is not None:
+            detail.append(k.note + (f"; median age {hd(k.median_s)}" if k.median_s is not None else ""))
         if k.value is None or not detail:
             detail.append(k.note)
         met = "-" if k.met is None else ("yes" if k.met else "NO")
         rows.append([k.label, _fmt_value(k), _fmt_target(k), met, f"{k.n:,}", "; ".join(d for d in detail if d)])
     c.print(table(["KPI", "value", "target", "met", "tickets", "detail"], rows, title="Service KPIs", left=(0, 5)))
-    if r.sla_by_priority:
+    if any(s.measured for s in r.sla_by_priority):
         c.print(table(
             ["priority", "tickets", "measured", "SLA met", "first response in target", "resolution in target",
              "limit breaches"],
@@ -407,6 +482,8 @@ def _print_kpis(r: Any) -> None:
         c.print(table(["score", "tickets", "share"],
                       [[b, f"{n:,}", hs(n / total)] for b, n in r.satisfaction_distribution.items()],
                       title="Satisfaction distribution"))
+    for note in r.notes:
+        click.echo(f"note: {note}", err=True)
 
 
 def register(cli: click.Group) -> None:

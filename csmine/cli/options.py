@@ -285,53 +285,53 @@ def check_sop_covers(sop: Any, df: Any) -> None:
     )
 
 
-def choose_sop(ref: str | None, df: Any = None, *, default: str | None = None,
-               allow_none: bool = False) -> tuple[Any, str]:
+def choose_sop(ref: str | None, df: Any = None, *, allow_none: bool = False, with_choice: bool = False,
+               needs: str = "this command needs an SOP") -> Any:
     """The SOP for ``--sop REF`` and a note for stderr (empty when nothing to say).
 
     ``REF`` names a shipped SOP or a file (unknown: ``ModelNotFoundError``, exit 4);
-    ``none`` means no SOP where ``allow_none``. Without ``REF``: the shipped SOP whose
-    steps and aliases name at least 90% of ``df``'s events (``csmine.kpi.suggest_sop``),
-    else ``default``, else ``None`` where ``allow_none``, else :class:`SopMismatchError`.
-    An SOP that knows none of ``df``'s activities raises :class:`SopMismatchError` (exit 4).
+    ``none`` means no SOP where ``allow_none``, else :class:`SopMismatchError`
+    (exit 4, ``needs`` says why). Without ``REF``: the shipped SOP that names at
+    least 90% of ``df``'s events **and** whose close and resolution steps occur in
+    it (:func:`csmine.kpi.choose_shipped_sop`); when none fits, no SOP where
+    ``allow_none`` (the note says which SOPs were considered and why none fits),
+    else :class:`SopMismatchError`. Never a default SOP. An SOP that knows none of
+    ``df``'s activities raises :class:`SopMismatchError` (exit 4).
+
+    Returns:
+        ``(sop, note)``, or ``(sop, note, choice)`` with ``with_choice``
+        (:class:`csmine.kpi.SopChoice`, for ``--json``'s ``sop_choice``).
     """
     from process_models import load_sop
 
     from csmine.cli.errors import SopMismatchError
+    from csmine.kpi import SopChoice, choose_shipped_sop
+
+    def done(sop: Any, note: str, choice: Any) -> Any:
+        return (sop, note, choice) if with_choice else (sop, note)
 
     if ref is not None and ref.strip().lower() == "none":
         if not allow_none:
-            raise click.BadParameter("this command needs an SOP", param_hint="--sop")
-        return None, "no SOP: roles, targets and time limits are not used"
-    note = ""
+            raise SopMismatchError(f"{needs}: --sop none is not possible here; pass --sop NAME|FILE "
+                                   "(see `csmine sop list`)")
+        choice = SopChoice(None, "--sop none")
+        return done(None, choice.describe(), choice)
     if ref:
         sop = load_sop(ref)
-    else:
-        have_log = df is not None and len(df) > 0
-        if have_log:
-            from csmine.kpi import suggest_sop
-
-            guess, coverage = suggest_sop(df)
-        else:
-            guess, coverage = None, 0.0
-        if guess is not None:
-            sop = load_sop(guess)
-            note = (f"using SOP {guess!r}: its steps and aliases name {coverage:.0%} of the events "
-                    "(pass --sop to choose another" + (", --sop none for none)" if allow_none else ")"))
-        elif default is not None:
-            sop = load_sop(default)
-            if have_log:
-                note = f"using the default SOP {default!r} (pass --sop to choose another)"
-        elif allow_none:
-            return None, ("no shipped SOP names the log's activities"
-                          + (f" (best covers {coverage:.0%} of events)" if have_log else "")
-                          + "; pass --sop NAME or a file to use one")
-        else:
-            raise SopMismatchError(
-                f"no shipped SOP names the log's activities (best covers {coverage:.0%} of events): "
-                "pass --sop NAME|FILE (see `csmine sop list`)")
-    check_sop_covers(sop, df)
-    return sop, note
+        check_sop_covers(sop, df)
+        return done(sop, "", SopChoice(sop.id, "--sop"))
+    have_log = df is not None and len(df) > 0
+    choice = choose_shipped_sop(df) if have_log else SopChoice(None, "automatic")
+    if choice.chosen is not None:
+        sop = load_sop(choice.chosen)
+        check_sop_covers(sop, df)
+        return done(sop, choice.describe(), choice)
+    if allow_none:
+        note = choice.describe() if have_log else "no SOP chosen: no events to choose one by; pass --sop NAME|FILE"
+        return done(None, note, choice)
+    why = (choice.describe(none_allowed=False) if have_log
+           else "there are no events to choose one by: pass --sop NAME|FILE")
+    raise SopMismatchError(f"{needs}, and {why}")
 
 
 def show_progress(quiet: bool) -> bool:

@@ -12,6 +12,7 @@ import click
 
 from csmine.cli.options import (
     choose_sop,
+    closing_options,
     echo_json,
     filter_options,
     json_option,
@@ -69,6 +70,23 @@ def _calendar(spec: str | None) -> Any:
     from csmine.calendar import parse_calendar
 
     return parse_calendar(spec)
+
+
+def _is_none(name: str | None) -> bool:
+    return name is not None and name.strip().lower() == "none"
+
+
+def _tickets_json(total: int, status: Any) -> Any:
+    """A side's ``tickets`` for --json: ``{"total", "closed", "open", "stale", "rule", ...}``."""
+    return _plain(status) if status is not None else {"total": total}
+
+
+def _counts_text(status: Any) -> str:
+    if status is None:
+        return ""
+    if not status.rule_known:
+        return " (every ticket counted as ended)"
+    return f" ({status.closed:,} closed, {status.open:,} open, {status.stale:,} stale)"
 
 
 calendar_option = click.option(
@@ -302,7 +320,8 @@ def _side_filter(positional: str | None, option: str | None, which: str) -> tupl
 @click.argument("side_b", required=False, metavar="[B]")
 @click.option("--a", "spec_a", metavar="SPEC", help="Side A as a filter: phase=NAME,from=TIME,to=TIME,KEY=V1|V2 ...")
 @click.option("--b", "spec_b", metavar="SPEC", help="Side B as a filter (same syntax).")
-@sop_option("sop_name", default_text="the shipped SOP that names both sides' activities, else complaint",
+@sop_option("sop_name", default_text="the shipped SOP that fits both sides (names their activities, its close and "
+            "resolution steps occur), else none; none for no SOP",
             help="SOP giving roles, targets, limits and the flow (the same for both sides)")
 @click.option("--out", "out_path", type=out_path, metavar="PATH",
               help="Draw B's map against A's: PATH (paths coloured by change in ticket share) and "
@@ -314,23 +333,29 @@ def _side_filter(positional: str | None, option: str | None, which: str) -> tupl
               help="Bootstrap seed (same seed, same intervals).")
 @click.option("--no-bottlenecks", is_flag=True, help="Skip the bottleneck ranking (faster).")
 @calendar_option
+@closing_options
 @json_option
 @quiet_option
 @store_option
 def compare_cmd(side_a: str | None, side_b: str | None, spec_a: str | None, spec_b: str | None, sop_name: str,
                 out_path: str | None, paths_share: float, resamples: int, seed: int, no_bottlenecks: bool,
-                calendar: str | None, as_json: bool, quiet: bool, store: str) -> None:
+                calendar: str | None, closing: Any, as_json: bool, quiet: bool, store: str) -> None:
     """Compare two phases (or any two filters): KPIs with 95% bootstrap intervals, conformance
     per step, the process map of B against A, variants and bottlenecks.
 
     A side is a phase name (baseline) or comma-separated KEY=VALUE terms that must
     all hold: phase=NAME, from=TIME, to=TIME (opening time) or a case attribute
-    (region=East, channel=phone|email; | separates alternatives).
+    (region=East, channel=phone|email; | separates alternatives). Without --sop an
+    SOP is used only when it fits the log (stderr says which were considered);
+    --sop none compares what needs no SOP (times, satisfaction, maps, variants,
+    bottlenecks). Open tickets are counted apart (--closed-when): resolution rate,
+    handling and throughput times are over closed tickets.
 
     \b
     Example:
         csmine compare baseline pilot --sop complaint --out pilot-vs-baseline.png
         csmine compare --a "phase=baseline" --b "region=East,from=2025-03-01" --json
+        csmine compare baseline pilot --sop none --closed-when Closed
     """
     preload_pm4py()  # the SOP net needs pm4py; import it while the store is read
     from csmine.compare import compare_logs, side_label
@@ -340,26 +365,35 @@ def compare_cmd(side_a: str | None, side_b: str | None, spec_a: str | None, spec
         raise click.BadParameter("use at least 100 resamples", param_hint="--resamples")
     text_a, filter_a = _side_filter(side_a, spec_a, "A")
     text_b, filter_b = _side_filter(side_b, spec_b, "B")
-    if sop_name:
+    if sop_name and not _is_none(sop_name):
         _load_sop(sop_name)  # an unknown SOP fails before the logs are read
     with _open(store) as s:
         df_a = load_event_log(s, filter_a, attributes=["satisfaction"])
         df_b = load_event_log(s, filter_b, attributes=["satisfaction"])
     import pandas as pd
 
-    sop, note = choose_sop(sop_name, pd.concat([df_a, df_b], ignore_index=True), default="complaint")
-    if note and not as_json and not quiet:
+    sop, note, choice = choose_sop(sop_name, pd.concat([df_a, df_b], ignore_index=True), allow_none=True,
+                                   with_choice=True)
+    from csmine.ordering import order_events
+
+    df_a = order_events(df_a, sop, filter_a.tie_order)  # ties in the SOP's step order
+    df_b = order_events(df_b, sop, filter_b.tie_order)
+    if note and not quiet:
         click.echo(note, err=True)
     comparison = compare_logs(
         df_a, df_b, sop, label_a=side_label(text_a, filter_a, "A"), label_b=side_label(text_b, filter_b, "B"),
         filter_a=filter_a.describe(), filter_b=filter_b.describe(), calendar=_calendar(calendar),
-        resamples=resamples, seed=seed, bottlenecks=not no_bottlenecks,
+        resamples=resamples, seed=seed, bottlenecks=not no_bottlenecks, closing=closing,
     )
     written = _draw_comparison(comparison, out_path, sop, df_b, paths_share) if out_path else []
     if as_json:
         data = _plain(comparison)
         data.pop("map_a", None)
         data.pop("map_b", None)
+        for side, obj in (("a", comparison.a), ("b", comparison.b)):
+            data[side].pop("status", None)
+            data[side]["tickets"] = _tickets_json(obj.tickets, obj.status)
+        data["sop_choice"] = choice.to_dict()
         data["maps_written"] = written
         echo_json(data)
         return
@@ -393,9 +427,9 @@ def _draw_comparison(comparison: Any, out_path: str, sop: Any, df_b: Any, paths:
     target = Path(out_path)
     wait_path = target.with_name(f"{target.stem}-wait{target.suffix}")
     labels = {}
-    for step in sop.steps:
+    for step in sop.steps if sop is not None else ():
         labels[step.name] = step.label
-    for alias, step in sop.aliases.items():
+    for alias, step in sop.aliases.items() if sop is not None else ():
         if step in labels and alias not in labels:
             labels[alias] = f"{alias}"
     title = f"{comparison.b.label} against {comparison.a.label}"
@@ -411,8 +445,12 @@ def _print_comparison(c: Any) -> None:
 
     out = console()
     for side, name in ((c.a, "A"), (c.b, "B")):
-        click.echo(f"{name} = {side.label} ({side.filter}): {side.tickets:,} tickets, {side.events:,} events, "
-                   f"opened {_short_time(side.first_opened)} → {_short_time(side.last_opened)}")
+        click.echo(f"{name} = {side.label} ({side.filter}): {side.tickets:,} tickets{_counts_text(side.status)}, "
+                   f"{side.events:,} events, opened {_short_time(side.first_opened)} → "
+                   f"{_short_time(side.last_opened)}")
+    if c.a.status is not None:
+        click.echo(f"open tickets: {c.a.status.rule}" + ("; resolution rate, handling and throughput times are over "
+                                                        "closed tickets" if c.a.status.rule_known else ""))
     rows = []
     for k in c.kpis:
         ch = k.change
@@ -420,7 +458,7 @@ def _print_comparison(c: Any) -> None:
         rows.append((k.label, _fmt(ch.a, k.unit), _fmt(ch.b, k.unit), _fmt_diff(ch.diff, k.unit), _fmt_rel(ch.rel),
                      _fmt_ci(ch, k.unit), verdict))
     out.print(_table(("KPI", c.a.label, c.b.label, "change", "relative", "95% CI", "verdict"), rows,
-                     title=f"KPIs, {c.b.label} against {c.a.label} (SOP {c.sop})", right=(1, 2, 3, 4, 5)))
+                     title=f"KPIs, {c.b.label} against {c.a.label} (SOP {c.sop or '-'})", right=(1, 2, 3, 4, 5)))
     if c.steps:
         rows = []
         for st in c.steps:
@@ -461,25 +499,30 @@ def _print_comparison(c: Any) -> None:
 @click.command("review")
 @click.option("--day", "day_text", metavar="DATE", help="Review this day (e.g. 2025-03-04).")
 @click.option("--week", "week_text", metavar="WEEK", help="Weekly bulletin of this ISO week (e.g. 2025-W10).")
-@sop_option("sop_name", default_text="the shipped SOP that names the log's activities, else complaint",
+@sop_option("sop_name", default_text="the shipped SOP that fits the log (names its activities, its close and "
+            "resolution steps occur), else none; none for no SOP (--day only)",
             help="SOP to review against: a shipped name or a .toml/.bpmn file")
 @click.option("--baseline", "baseline_name", metavar="PHASE",
               help="Phase to hold the day's KPIs against (default: the phase named 'baseline', if defined).")
 @calendar_option
 @tz_option
 @filter_options
+@closing_options
 @json_option
 @quiet_option
 @store_option
 def review_cmd(day_text: str | None, week_text: str | None, sop_name: str, baseline_name: str | None,
-               calendar: str | None, tz_name: str, log_filter: Any, as_json: bool, quiet: bool, store: str) -> None:
+               calendar: str | None, tz_name: str, log_filter: Any, closing: Any, as_json: bool, quiet: bool,
+               store: str) -> None:
     """The pilot's daily review (--day) or weekly bulletin (--week).
 
     The day: KPIs of the tickets opened that day against the SOP's targets and the
     baseline, deviations new that day, time limits breached that day (with the
     command to trace each ticket), the top bottleneck, and what changed since the
     previous day. The week: best and worst teams and agents on SOP adherence, and
-    violations an agent repeated.
+    violations an agent repeated. Without an SOP (--sop none, or none fits the
+    log) the day shows what needs none (times, the bottleneck, the counts); the
+    week needs an SOP (exit 4 without one).
 
     \b
     Example:
@@ -496,7 +539,7 @@ def review_cmd(day_text: str | None, week_text: str | None, sop_name: str, basel
     if (day_text is None) == (week_text is None):
         raise click.UsageError("give exactly one of --day DATE and --week WEEK")
     tz = _zone(tz_name)
-    if sop_name:
+    if sop_name and not _is_none(sop_name):
         _load_sop(sop_name)  # an unknown SOP fails before the log is read
     cal = _calendar(calendar)
     with _open(store) as s:
@@ -509,15 +552,24 @@ def review_cmd(day_text: str | None, week_text: str | None, sop_name: str, basel
                 raise click.BadParameter(f"no phase {baseline_name!r} (see `csmine phase list`)",
                                          param_hint="--baseline")
             if name and name != log_filter.phase:
-                baseline = load_event_log(s, LogFilter(phase=name), attributes=["satisfaction"])
+                baseline = load_event_log(s, LogFilter(phase=name, tie_order=log_filter.tie_order),
+                                          attributes=["satisfaction"])
             else:
                 name = None
     if len(df) == 0:
         from csmine.errors import EmptyLogError
 
         raise EmptyLogError(f"no events for {log_filter.describe()}: check --phase and the filters")
-    sop, note = choose_sop(sop_name, df, default="complaint")
-    if note and not as_json and not quiet:
+    sop, note, choice = choose_sop(
+        sop_name, df, allow_none=day_text is not None, with_choice=True,
+        needs="the weekly bulletin ranks teams and agents on SOP adherence (deviations and late steps): it needs "
+              "an SOP")
+    from csmine.ordering import order_events
+
+    df = order_events(df, sop, log_filter.tie_order)  # ties in the SOP's step order
+    if baseline is not None:
+        baseline = order_events(baseline, sop, log_filter.tie_order)
+    if note and not quiet:
         click.echo(note, err=True)
     if day_text is not None:
         try:
@@ -526,16 +578,16 @@ def review_cmd(day_text: str | None, week_text: str | None, sop_name: str, basel
             raise click.BadParameter(f"cannot read {day_text!r} as a date (use e.g. 2025-03-04)",
                                      param_hint="--day") from exc
         result = review_day(df, sop, day, tz=tz, baseline=baseline, baseline_name=name, phase=log_filter.phase,
-                            calendar=cal)
+                            calendar=cal, closing=closing)
         if as_json:
-            echo_json(_plain(result))
+            echo_json(_plain(result) | {"sop_choice": choice.to_dict()})
             return
         _print_day(result, tz)
     else:
         assert week_text is not None
         bulletin = review_week(df, sop, week_text, tz=tz, phase=log_filter.phase, calendar=cal)
         if as_json:
-            echo_json(_plain(bulletin))
+            echo_json(_plain(bulletin) | {"sop_choice": choice.to_dict()})
             return
         _print_week(bulletin)
 
@@ -545,7 +597,7 @@ def _print_day(r: Any, tz: tzinfo) -> None:
 
     out = console()
     scope = f"phase {r.phase}" if r.phase else "all tickets"
-    click.echo(f"Daily review {r.day} ({r.tz}), {scope}, SOP {r.sop}: {r.tickets_opened:,} tickets opened, "
+    click.echo(f"Daily review {r.day} ({r.tz}), {scope}, SOP {r.sop or '-'}: {r.tickets_opened:,} tickets opened, "
                f"{r.events:,} events; previous active day {r.previous_day or '-'}")
     if r.kpis:
         rows = []
@@ -559,12 +611,16 @@ def _print_day(r: Any, tz: tzinfo) -> None:
             rows.append((k.label, _fmt(k.value, k.unit), f"{k.n:,}", target, met, _fmt(k.previous, k.unit), base, word))
         out.print(_table(("KPI", "today", "n", "target", "met", "previous day", r.baseline or "baseline",
                           "vs baseline"), rows, title="KPIs of the tickets opened today", right=(1, 2, 3, 5, 6)))
-    if r.new_deviations:
+    if r.sop is None:
+        pass  # deviations and breaches need an SOP: the notes say so
+    elif r.new_deviations:
         rows = [(d.kind, d.step, d.count, ", ".join(d.tickets)) for d in r.new_deviations]
         out.print(_table(("kind", "step", "today", "tickets"), rows, title="Deviations new today", right=(2,)))
     else:
         click.echo("no deviation new today (every kind and step seen today was seen before)")
-    if r.breaches:
+    if r.sop is None:
+        pass
+    elif r.breaches:
         rows = [(b.ticket, b.step, b.limit, _short_time(b.deadline, tz), b.status, human_duration(b.late_s),
                  b.actor or "-", b.trace) for b in r.breaches[:MAX_BREACH_ROWS]]
         out.print(_table(("ticket", "step", "limit", "deadline", "status", "late by", "by", "see"), rows,
@@ -683,6 +739,10 @@ def replay_cmd(sop_name: str | None, compare_name: str | None, speed: float | No
         return
     if not sop_name:
         raise click.UsageError("give --sop NAME (or --rebuild)")
+    needs = ("replay runs every ticket through an SOP's flow and time limits: it needs an SOP")
+    for name in (sop_name, compare_name):
+        if _is_none(name):
+            choose_sop(name, None, needs=needs)  # SopMismatchError, exit 4
     if speed is not None and speed <= 0:
         raise click.BadParameter("must be positive", param_hint="--speed")
     if speed is not None and step_days:
@@ -704,7 +764,7 @@ def replay_cmd(sop_name: str | None, compare_name: str | None, speed: float | No
     pending_day = None
     last_time: datetime | None = None
     with _open(store) as s:
-        for item in replayer.run(stream_events(s, log_filter)):
+        for item in replayer.run(stream_events(s, log_filter, sop=sops[0])):
             if isinstance(item, DayStarted):
                 pending_day = item.day
                 continue

@@ -10,7 +10,9 @@ from typing import Any
 
 import click
 
+from csmine.cli.mine import first_response_option
 from csmine.cli.options import (
+    closing_options,
     echo_json,
     filter_options,
     json_option,
@@ -33,26 +35,39 @@ def _stages(enabled: bool) -> Any:
 
 
 def _write_report(store: Any, log_filter: Any, sop_name: str | None, compare: tuple[str, str] | None,
-                  out: str, quiet: bool) -> Any:
+                  out: str, quiet: bool, closing: Any = None, first_response: str | None = None) -> Any:
     from csmine.report import build_report
     from process_models import load_sop
 
-    sop = load_sop(sop_name) if sop_name else None  # default: build_report picks the best fit
-    result = build_report(store, log_filter, sop=sop, compare=compare, progress=_stages(show_progress(quiet)))
+    none = sop_name is not None and sop_name.strip().lower() == "none"
+    # no --sop: build_report uses a shipped SOP only when it fits the log (findings["sop_choice"] says why)
+    sop = load_sop(sop_name) if sop_name and not none else None
+    result = build_report(store, log_filter, sop=sop, compare=compare, progress=_stages(show_progress(quiet)),
+                          auto_sop=not none, closing=closing, first_response=first_response)
     Path(out).write_text(result.html, encoding="utf-8")
+    choice = result.findings.get("sop_choice") or {}
+    if not quiet and choice.get("how") != "--sop":
+        from csmine.kpi import SopCandidate, SopChoice
+
+        considered = tuple(SopCandidate(**c) for c in choice.get("considered", ()))
+        click.echo(SopChoice(choice.get("chosen"), choice.get("how", "automatic"), considered,
+                             choice.get("minimum", 0.9)).describe(), err=True)
     return result
 
 
 @click.command("report")
 @filter_options
-@sop_option("sop_name", default_text="the best fit for the log", help="SOP to hold the tickets against")
+@sop_option("sop_name", default_text="the shipped SOP that fits the log (names its activities, its close and "
+            "resolution steps occur), else none; none for no SOP", help="SOP to hold the tickets against")
 @click.option("--compare", nargs=2, metavar="A B", help="Two phases to compare (default: baseline pilot if defined).")
 @click.option("--out", default="report.html", show_default=True, type=out_path)
+@first_response_option
+@closing_options
 @json_option
 @quiet_option
 @store_option
-def report_cmd(log_filter: Any, sop_name: str | None, compare: tuple[str, str] | None, out: str, as_json: bool,
-               quiet: bool, store: str) -> None:
+def report_cmd(log_filter: Any, sop_name: str | None, compare: tuple[str, str] | None, out: str,
+               first_response: str | None, closing: Any, as_json: bool, quiet: bool, store: str) -> None:
     """Write the self-contained HTML report (no network needed to open it).
 
     KPI tiles against the SOP's targets, the process map with a frequency /
@@ -60,20 +75,26 @@ def report_cmd(log_filter: Any, sop_name: str | None, compare: tuple[str, str] |
     conformance, ranked bottlenecks, the phase comparison, variants, the backlog,
     ticket traces and an animation of tickets moving over the map. On logs of
     200,000 events or more, conformance and the phase comparison run in a second
-    process on another core (CSMINE_PARALLEL=0 turns that off).
+    process on another core (CSMINE_PARALLEL=0 turns that off). Without an SOP
+    (--sop none, or none fits) the tiles show what needs none, each empty one says
+    why; --closed-when counts open tickets apart, --first-response gives the
+    first-response rule.
 
     \b
     Example:
         csmine report --out report.html
         csmine report --sop complaint --compare baseline pilot --channel phone
+        csmine report --sop none --closed-when Closed --first-response 'Take in charge ticket'
     """
     from csmine.cli.store import open_existing
 
     preload_pm4py()
     with open_existing(store) as s:
-        result = _write_report(s, log_filter, sop_name, compare or None, out, quiet)
+        result = _write_report(s, log_filter, sop_name, compare or None, out, quiet, closing, first_response)
     if as_json:
-        echo_json({"out": out, "tickets": result.tickets, "events": result.events, "sop": result.sop,
+        status = result.findings.get("ticket_status") or {"total": result.tickets}
+        echo_json({"out": out, "tickets": status, "events": result.events, "sop": result.sop,
+                   "sop_choice": result.findings.get("sop_choice"),
                    "sections": list(result.sections), "findings": result.findings})
         return
     click.echo(f"wrote {out} ({os.path.getsize(out) / 1e6:.1f} MB): {result.tickets:,} tickets, "

@@ -158,6 +158,7 @@ section{margin-top:26px} h2{font-size:18px;border-bottom:2px solid #e4e7ec;paddi
 .tile .name{font-size:12px;color:var(--muted);text-transform:uppercase;letter-spacing:.03em}
 .tile .value{font-size:26px;font-weight:700;margin:4px 0}
 .tile .target{font-size:12px;color:var(--muted)}
+.tile .why{font-size:12px;color:var(--warn)}
 .controls{display:flex;gap:18px;align-items:center;flex-wrap:wrap;margin:8px 0;font-size:14px}
 .switch button{border:1px solid var(--accent);background:#fff;color:var(--accent);padding:4px 12px;cursor:pointer}
 .switch button.on{background:var(--accent);color:#fff}
@@ -321,13 +322,17 @@ def render_report_html(data: dict[str, Any], *, map_svgs: dict[str, str], anim_s
         sections.append(("truth", "Ground truth"))
     add("<nav>" + "".join(f'<a href="#{k}">{_e(v)}</a>' for k, v in sections) + "</nav><main>")
 
-    # KPI tiles
-    add('<section id="kpis"><h2>KPIs against the SOP targets</h2><div class="tiles">')
+    # KPI tiles (a tile without a value says why)
+    add(f'<section id="kpis"><h2>{_e(data.get("kpi_title", "KPIs against the SOP targets"))}</h2>')
+    if data.get("kpi_note"):
+        add(f'<p class="note">{_e(data["kpi_note"])}</p>')
+    add('<div class="tiles">')
     for k in data["kpis"]:
         status = "ok" if k.get("met") is True else "bad" if k.get("met") is False else ""
+        why = f'<div class="why">{_e(k["why"])}</div>' if k.get("why") else ""
         add(f'<div class="tile {status}"><div class="name">{_e(k["name"])}</div>'
             f'<div class="value">{_e(k["value"])}</div><div class="target">{_e(k.get("target", ""))}</div>'
-            f'<div class="target">{_e(k.get("detail", ""))}</div></div>')
+            f'<div class="target">{_e(k.get("detail", ""))}</div>{why}</div>')
     add("</div></section>")
 
     # process map with switch and sliders
@@ -365,7 +370,7 @@ def render_report_html(data: dict[str, Any], *, map_svgs: dict[str, str], anim_s
         if conf.get("unknown"):
             add(f"<p class=note>Activities the SOP does not know: {_e(conf['unknown'])}</p>")
     else:
-        add("<p class=muted>No SOP given.</p>")
+        add(f"<p class=muted>{_e(data.get('sop_note') or 'No SOP given.')}</p>")
     add("</section>")
 
     # bottlenecks
@@ -373,7 +378,8 @@ def render_report_html(data: dict[str, Any], *, map_svgs: dict[str, str], anim_s
     b = data.get("bottlenecks")
     add(_table(b["headers"], b["rows"]) if b else "<p class=muted>none</p>")
     if b and b.get("pingpong"):
-        add("<h3>Ping-pong between teams</h3>" + _table(b["pingpong_headers"], b["pingpong"]))
+        add(f"<h3>{_e(b.get('pingpong_title', 'Ping-pong between teams'))}</h3>"
+            + _table(b["pingpong_headers"], b["pingpong"]))
     if b and b.get("days"):
         add("<h3>Days when a step's working time jumped</h3>" + _table(b["days_headers"], b["days"]))
     add("</section>")
@@ -401,7 +407,10 @@ def render_report_html(data: dict[str, Any], *, map_svgs: dict[str, str], anim_s
 
     # backlog
     add('<section id="backlog"><h2>Backlog over time (open tickets at the end of each day)</h2>')
-    add(data["backlog_svg"] + "</section>")
+    add(data["backlog_svg"])
+    if data.get("backlog_note"):
+        add(f'<p class="note">{_e(data["backlog_note"])}</p>')
+    add("</section>")
 
     # tickets
     add('<section id="tickets"><h2>A sample of tickets with their traces</h2>')

@@ -7,6 +7,12 @@ Performance mode labels paths with the median waiting time and colours and thick
 them by it. Bottlenecks can be highlighted, and a second map (e.g. the baseline of
 a pilot) can be compared against. Every text uses the "Noto Sans CJK SC" font so
 Chinese step names render.
+
+A map past a readable size (:data:`csmine.mining.MAX_MAP_ACTIVITIES` activities or
+:data:`csmine.mining.MAX_MAP_PATHS` arcs) is drawn simplified
+(:func:`csmine.mining.simplify_map`) unless ``simplify=False``. Activity names are
+wrapped and cut to :data:`LABEL_LINES` lines of :data:`LABEL_WIDTH` columns; the whole
+name stays in the node's tooltip.
 """
 
 from __future__ import annotations
@@ -34,6 +40,13 @@ _EDGE_HEAT = ("#9e9e9e", "#c7a17a", "#e0853d", "#e8622b", "#d7301f", "#b30000", 
 _MORE = "#c62828"
 _LESS = "#1565c0"
 
+#: Graphviz ``nslimit``: at most this many network-simplex passes per node when ``dot``
+#: places nodes side by side. Unbounded, that step took most of the 36 s of a 36-activity,
+#: 517-arc map and 8 s of a 60-step chain whose every step can end the ticket; at 100
+#: those take 9 s and 1.5 s, and maps of usual size (the receipt log, the simplified
+#: 36-activity map) come out byte-identical, as the limit is not reached.
+NSLIMIT = 100
+
 #: What a highlight key may be: an activity name or a ``(source, target)`` path.
 HighlightKey = str | tuple[str, str]
 
@@ -42,43 +55,133 @@ class RenderError(CsmineError):
     """A map could not be drawn or written."""
 
 
+#: Columns per line of an activity name on a map (a CJK character counts 2).
+LABEL_WIDTH = 20
+#: Most lines of an activity name on a map; a longer name ends in "…" (full name in the tooltip).
+LABEL_LINES = 3
+#: Most columns of an activity name inside a path's tooltip or other one-line text.
+NAME_COLUMNS = 60
+ELLIPSIS = "…"
+
+
+def _cw(ch: str) -> int:
+    return 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+
+
 def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return sum(map(_cw, text))
 
 
-def wrap_label(text: str, width: int = 20) -> list[str]:
-    """Break a name into lines of about ``width`` columns (CJK characters count 2).
+def wrap_label(text: str, width: int = LABEL_WIDTH, max_lines: int | None = None) -> list[str]:
+    """Break a name into lines of at most ``width`` columns (CJK characters count 2).
 
-    Breaks after spaces and ``/``; a word longer than a line is cut.
+    Breaks after spaces, ``/`` and CJK characters; a word longer than a line is cut.
+    With ``max_lines``, at most that many lines are returned and, when the name
+    does not fit, the last one ends in "…" (still within ``width`` columns). The
+    work is linear in the length of the name (with ``max_lines``, in the length of
+    the part shown).
+
+    Returns:
+        The lines, without trailing spaces; ``[text]`` when it fits on one line.
     """
+    width = max(int(width), 2)
+    lines: list[str] = []
+    line: list[str] = []  # characters of the current line
+    line_w = 0  # its width, trailing spaces included
+    tok: list[str] = []  # characters of the current token (up to a break opportunity)
+    tok_w = 0
+    tok_space = 0  # width of the token's trailing spaces
+    full = False  # max_lines + 1 lines exist: the rest is not needed
+
+    def add(chars: list[str]) -> None:
+        nonlocal full
+        lines.append("".join(chars).rstrip())
+        full = max_lines is not None and len(lines) > max_lines
+
+    def place() -> None:
+        nonlocal line, line_w
+        if line and line_w + tok_w - tok_space > width:
+            add(line)
+            line, line_w = [], 0
+        if full:
+            return
+        if tok_w - tok_space > width:  # a word longer than a line: cut it by columns; the rest starts a line
+            piece: list[str] = []
+            piece_w = 0
+            for ch in tok:
+                w = _cw(ch)
+                if piece_w + w > width:
+                    add(piece)
+                    if full:
+                        return
+                    piece, piece_w = [], 0
+                piece.append(ch)
+                piece_w += w
+            line, line_w = piece, piece_w
+            return
+        line.extend(tok)
+        line_w += tok_w
+
     if _width(text) <= width:
         return [text]
-    tokens: list[str] = []
-    cur = ""
     for ch in text:
-        cur += ch
-        if ch in " /" or unicodedata.east_asian_width(ch) in "WF":
-            tokens.append(cur)
-            cur = ""
-    if cur:
-        tokens.append(cur)
-    lines: list[str] = []
-    line = ""
-    for tok in tokens:
-        if line and _width(line + tok.rstrip()) > width:
-            lines.append(line.rstrip())
-            line = ""
-        while _width(tok) > width:
-            lines.append(tok[:width])
-            tok = tok[width:]
-        line += tok
-    if line.strip():
-        lines.append(line.rstrip())
-    return lines
+        w = _cw(ch)
+        tok.append(ch)
+        tok_w += w
+        tok_space = tok_space + w if ch.isspace() else 0
+        if ch in " /" or w == 2:
+            place()
+            tok, tok_w, tok_space = [], 0, 0
+            if full:
+                break
+    if tok and not full:
+        place()
+    if line and "".join(line).strip() and not full:
+        add(line)
+    if max_lines is None or len(lines) <= max_lines:
+        return lines
+    return lines[: max_lines - 1] + [_with_ellipsis(lines[max_lines - 1], width)]
+
+
+def _with_ellipsis(text: str, width: int) -> str:
+    out: list[str] = []
+    used = 0
+    for ch in text:
+        w = _cw(ch)
+        if used + w > width - 1:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out).rstrip() + ELLIPSIS
+
+
+def shorten_name(text: str, columns: int = NAME_COLUMNS) -> str:
+    """``text`` on one line of at most ``columns`` columns, ending in "…" when cut."""
+    text = str(text).replace("\n", " ")
+    used = 0
+    for i, ch in enumerate(text):
+        used += _cw(ch)
+        if used > columns:
+            return _with_ellipsis(text[:i], columns)
+    return text
+
+
+def display_label(text: str) -> list[str]:
+    """The lines of an activity name as drawn on a map: wrapped at :data:`LABEL_WIDTH`
+    columns, at most :data:`LABEL_LINES` lines, "…" when cut."""
+    return wrap_label(text, LABEL_WIDTH, LABEL_LINES)
+
+
+#: Characters per piece of a long quoted DOT string: Graphviz refuses quoted strings
+#: of more than 16384 bytes, so longer ones are written as ``"..." + "..."``.
+_DOT_PIECE = 3000
 
 
 def _q(text: str) -> str:
-    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    text = str(text)
+    pieces = [text[i:i + _DOT_PIECE] for i in range(0, len(text), _DOT_PIECE)] or [""]
+    return " + ".join('"' + p.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+                      for p in pieces)
 
 
 def _n(count: int, word: str) -> str:
@@ -126,6 +229,7 @@ def render_map(
     rankdir: str = "TB",
     labels: Mapping[str, str] | None = None,
     notes: Mapping[HighlightKey, str] | None = None,
+    simplify: bool = True,
 ) -> str:
     """Draw a process map as Graphviz DOT source.
 
@@ -147,6 +251,15 @@ def render_map(
         labels: display names per activity (e.g. ``"Record / 记录登记"``).
         notes: activity names or paths -> an extra line on their label (e.g.
             ``"#1 bottleneck: 2d 4h per ticket"``).
+        simplify: draw a map of more than :data:`~csmine.mining.MAX_MAP_ACTIVITIES`
+            activities or :data:`~csmine.mining.MAX_MAP_PATHS` arcs simplified by
+            :func:`csmine.mining.simplify_map` (the ``highlight`` and ``notes`` keys
+            always shown; the caption says what is shown). False draws everything.
+
+    Activity names are drawn wrapped at :data:`LABEL_WIDTH` columns on at most
+    :data:`LABEL_LINES` lines (cut with "…"); the full name is in the node's
+    tooltip (SVG ``xlink:title``). Node ids are those of :func:`node_ids` of
+    ``pmap``, whether or not it is simplified.
 
     Returns:
         DOT source (UTF-8 text).
@@ -154,7 +267,7 @@ def render_map(
     Raises:
         RenderError: unknown ``mode`` or ``rankdir``.
     """
-    from csmine.mining import END, START
+    from csmine.mining import END, START, simplify_map
 
     if mode not in ("frequency", "performance"):
         raise RenderError(f"unknown map mode {mode!r}: use frequency or performance")
@@ -163,11 +276,14 @@ def render_map(
     highlight = dict(highlight or {})
     labels = dict(labels or {})
     notes = dict(notes or {})
-    ids: dict[str, str] = {START: "start", END: "end"}
+    ids = node_ids(pmap)  # before simplifying: the ids do not depend on what is shown
+    full = pmap
+    if simplify:
+        pmap = simplify_map(pmap, keep=[*highlight, *notes])
     out = [
         "digraph process_map {",
         f"  graph [rankdir={rankdir}, fontname={_q(FONT)}, fontsize=13, nodesep=0.35, ranksep=0.5, "
-        'bgcolor="white", pad=0.3, splines=true, outputorder=edgesfirst];',
+        f'bgcolor="white", pad=0.3, splines=true, outputorder=edgesfirst, nslimit={NSLIMIT}];',
         f"  node [fontname={_q(FONT)}, fontsize=12, shape=box, style=\"rounded,filled\", "
         'color="#4a4a4a", penwidth=1.2, margin="0.18,0.08"];',
         f"  edge [fontname={_q(FONT)}, fontsize=10, arrowsize=0.7, color=\"#8a8a8a\"];",
@@ -202,11 +318,17 @@ def render_map(
                                       base_edges.get(key) if compare else None, compare is not None,
                                       pmap, compare, notes.get(key)))
     if compare is not None:
-        shown = {(e.source, e.target) for e in pmap.all_edges()}
+        # paths of the baseline that no longer occur, among the activities shown, most
+        # frequent first, within what is left of the arc cap when the map is simplified
+        present = {(e.source, e.target) for e in full.all_edges()}
         kept = {n.activity for n in pmap.nodes} | {START, END}
-        for key, old in base_edges.items():
-            if key in shown or key[0] not in kept or key[1] not in kept:
-                continue
+        gone = sorted((old for key, old in base_edges.items()
+                       if key not in present and key[0] in kept and key[1] in kept),
+                      key=lambda e: (-e.events, e.source, e.target))
+        if pmap.simplification is not None:
+            gone = gone[: max(0, pmap.simplification.max_paths - len(pmap.all_edges()))]
+        for old in gone:
+            key = old.key
             src, dst = _node_id(key[0], ids), _node_id(key[1], ids)
             out.append(f'  {src} -> {dst} [style=dashed, color="#9e9e9e", fontcolor="#757575", '
                        f'label={_q(f" gone ({old.cases:,} cases before) ")}, penwidth=1];')
@@ -216,7 +338,14 @@ def render_map(
 
 def _caption(pmap: ProcessMap, mode: str, compare: ProcessMap | None) -> str:
     parts = [f"{pmap.tickets:,} tickets, {pmap.events:,} events"]
-    if pmap.activities < 1.0 or pmap.paths < 1.0:
+    simple = pmap.simplification
+    if simple is not None:
+        acts = (f"all {simple.activities:,} activities" if simple.activities_shown == simple.activities
+                else f"the most frequent {simple.activities_shown:,} of {simple.activities:,} activities")
+        # the map's own coverage: of all events, and of the path occurrences before any path was hidden
+        parts.append(f"simplified: {acts} and {simple.paths_shown:,} of {simple.paths:,} paths "
+                     f"({pmap.activity_coverage:.0%} of events, {pmap.path_coverage:.0%} of path occurrences)")
+    elif pmap.activities < 1.0 or pmap.paths < 1.0:
         parts.append(f"activities {pmap.activity_coverage:.0%} of events, paths {pmap.path_coverage:.0%}")
     if mode == "frequency":
         parts.append("shade and width = frequency; labels = tickets")
@@ -230,7 +359,7 @@ def _caption(pmap: ProcessMap, mode: str, compare: ProcessMap | None) -> str:
 
 
 def _name_html(name: str) -> str:
-    return "<BR/>".join(f"<B>{_h(line)}</B>" for line in wrap_label(name))
+    return "<BR/>".join(f"<B>{_h(line)}</B>" for line in display_label(name))
 
 
 def _share_delta(cases: int, tickets: int, old_cases: int, old_tickets: int) -> float:
@@ -276,7 +405,8 @@ def _node_line(node: MapNode, nid: str, mode: str, lo: int, hi: int, work_range:
         lines.append(f'<FONT POINT-SIZE="10">{_h(extra)}</FONT>')
     if note:
         lines.append(f'<FONT POINT-SIZE="10" COLOR="{color or _MORE}"><B>{_h(note)}</B></FONT>')
-    tooltip = f"{node.activity}: {node.events:,} events in {node.cases:,} tickets"
+    name = node.activity if display == node.activity else f"{display} ({node.activity})"
+    tooltip = f"{name}: {node.events:,} events in {node.cases:,} tickets"
     return (f'{nid} [label=<{"<BR/>".join(lines)}>, fillcolor="{fill}", fontcolor="{font}", '
             f'color="{border}", penwidth={width:.1f}, tooltip={_q(tooltip)}];')
 
@@ -333,7 +463,7 @@ def _edge_line(edge: MapEdge, ids: dict[str, str], mode: str, max_events: int,
     if not endpoint:
         parts.append(f"waiting median {human_duration(edge.median_s)}, mean {human_duration(edge.mean_s)}, "
                      f"P90 {human_duration(edge.p90_s)}")
-    tooltip = f"{edge.source} → {edge.target}: " + "; ".join(parts)
+    tooltip = f"{shorten_name(edge.source)} → {shorten_name(edge.target)}: " + "; ".join(parts)
     label_attr = f"label=< {label} >, " if label else ""
     return (f'{src} -> {dst} [{label_attr}color="{shade}", fontcolor="{fontcolor}", '
             f'penwidth={width:.2f}, style={style}, tooltip={_q(tooltip)}];')
@@ -372,7 +502,8 @@ def dot_to(dot: str, path: str | Path, *, dpi: int = 144) -> Path:
     try:
         proc = subprocess.run(args, input=dot.encode("utf-8"), capture_output=True, timeout=300, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise RenderError(f"Graphviz took too long drawing {str(path)!r} (simplify with --activities/--paths)") from exc
+        raise RenderError(f"Graphviz took too long drawing {str(path)!r} "
+                          "(simplify with --activities/--paths, or drop --full)") from exc
     if proc.returncode != 0 or not proc.stdout:
         message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         raise RenderError(f"Graphviz could not draw {str(path)!r}: {message[-1] if message else 'no output'}")

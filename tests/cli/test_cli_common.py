@@ -70,7 +70,7 @@ def test_kpi_json_with_undefined_kpis_is_strict(cli, tickets_store):
     data = strict(r.stdout)
     first = {k["name"]: k for k in data["kpis"]}["first_response"]
     assert first["value"] is None and first["n"] == 0
-    assert data["tickets"] == 6
+    assert data["tickets"]["total"] == 6 and data["sop"] is None and data["sop_choice"]["chosen"] is None
 
 
 # -- 2. output paths ---------------------------------------------------------------------------
@@ -151,19 +151,23 @@ def test_sop_that_knows_no_activity_exits_4(cli, running_store):
         assert "--sop" in r.output
 
 
-def test_review_default_sop_that_knows_nothing_exits_4(cli, running_store):
-    # the default SOP (complaint) names none of the running example's activities: a
-    # clean exit 4 naming the SOP, not a crash (first event of the example: 2010-12-30)
+def test_review_without_a_fitting_sop_uses_none_and_the_week_exits_4(cli, running_store):
+    # no shipped SOP fits the running example: never a silent default SOP. The day is
+    # reviewed without one (first event of the example: 2010-12-30); the weekly
+    # bulletin ranks SOP adherence, so it cannot do anything without one: exit 4.
     r = cli("review", "--day", "2010-12-30", "--store", running_store)
+    assert r.exit_code == 0, r.output
+    assert "SOP -:" in r.stdout and "no SOP used: no shipped SOP fits the log" in r.stderr
+    r = cli("review", "--week", "2010-W52", "--store", running_store)
     assert r.exit_code == 4, r.output
-    assert "SOP 'complaint' knows none of the log's activities" in r.output
+    assert "weekly bulletin" in r.stderr and "needs an SOP" in r.stderr and "no shipped SOP fits" in r.stderr
 
 
 def test_kpi_without_sop_falls_back_to_none_with_a_note(cli, tickets_store):
     r = cli("kpi", "--json", "--store", tickets_store)
     assert r.exit_code == 0
     assert strict(r.stdout)["sop"] is None
-    assert "no shipped SOP names the log's activities (best covers 0% of events)" in r.stderr
+    assert "no SOP used: no shipped SOP fits the log" in r.stderr and "--sop none" in r.stderr
 
 
 # -- 4. zoned --at -----------------------------------------------------------------------------

@@ -195,7 +195,7 @@ def test_compare_filter_specs_json(cli, pilot_db):
             "--no-bottlenecks", "--resamples", "500", "--store", pilot_db)
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
-    assert data["a"]["tickets"] == 200 and data["b"]["tickets"] == 400
+    assert data["a"]["tickets"]["total"] == 200 and data["b"]["tickets"]["total"] == 400
     assert data["a"]["label"] == "A" and data["resamples"] == 500
     kpis = {k["key"]: k for k in data["kpis"]}
     assert kpis["first_response_timeouts"]["change"]["b"] == 0.05
@@ -246,7 +246,7 @@ def test_bpic2013_split_into_two_periods(cli, tmp_path):
     r = cli("compare", "baseline", "pilot", "--sop", "it-incident", "--json", "--no-bottlenecks", "--store", db)
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
-    assert (data["a"]["tickets"], data["b"]["tickets"]) == (2365, 5189)
+    assert (data["a"]["tickets"]["total"], data["b"]["tickets"]["total"]) == (2365, 5189)
     fr = {k["key"]: k for k in data["kpis"]}["first_response_timeouts"]["change"]
     assert fr["ci_low"] < fr["diff"] < fr["ci_high"] < 0 and fr["significant"] is True
     assert data["appeared_total"] > 0 and data["vanished_total"] > 0

@@ -145,14 +145,20 @@ def test_summary_against_targets(tickets, sop):
     assert fr.within_target == 0.75
     assert fr.target == 30 * MIN
     assert fr.met is False  # 75 % < the 90 % attainment goal
+    # T4 is still open (never archived): rates and times of ended tickets are over T1-T3
+    assert (report.status.closed, report.status.open, report.status.total) == (3, 1, 4)
     rr = report.kpi("resolution_rate")
-    assert (rr.value, rr.target, rr.met) == (0.75, 0.98, False)
-    assert report.kpi("first_contact_resolution").value == 0.25
+    # resolved / closed tickets = 3 / 3 (T4, open and not yet handled, does not count against it)
+    assert (rr.value, rr.target, rr.met, rr.n) == (1.0, 0.98, True, 3)
+    # FCR over the closed tickets: only T1 of T1, T2, T3
+    assert report.kpi("first_contact_resolution").value == pytest.approx(1 / 3)
     # reopened / resolved = 1 / 3
     assert report.kpi("reopen_rate").value == pytest.approx(1 / 3)
     assert report.kpi("escalation_rate").value == 0.25
-    # handling 20, 85, 150, 155 min: median (85 + 150) / 2 = 117.5 min
-    assert report.kpi("handling_time").value == 117.5 * MIN
+    # handling of the closed tickets 85, 150, 155 min: median 150 min
+    assert report.kpi("handling_time").value == 150 * MIN
+    # throughput of the closed tickets 26, 46, 49 h: median 46 h (T4's 30 min so far is its age)
+    assert report.kpi("throughput_time").value == 46 * H
     sat = report.kpi("satisfaction")
     # (95 + 70 + 40) / 3 = 68.33 < 90
     assert sat.value == pytest.approx(205 / 3) and sat.met is False and sat.n == 3
@@ -161,9 +167,14 @@ def test_summary_against_targets(tickets, sop):
     assert report.kpi("sla_attainment").value == 0.5
     # resolved tickets that stayed with the first team: T1, T3 of T1, T2, T3
     assert report.kpi("first_line_resolution").value == pytest.approx(2 / 3)
-    assert report.kpi("handovers").value == 0.5
-    # customer waits / all ticket time = 20 h / (26 + 49 + 46 + 0.5) h
-    assert report.kpi("customer_wait_share").value == pytest.approx(20 / 121.5)
+    # handovers per closed ticket: (0 + 2 + 0) / 3
+    assert report.kpi("handovers").value == pytest.approx(2 / 3)
+    # customer waits / ticket time of the closed tickets = 20 h / (26 + 49 + 46) h
+    assert report.kpi("customer_wait_share").value == pytest.approx(20 / 121)
+    # ping-pong: T2 First line -> Specialist -> First line, 1 of the 3 closed tickets
+    assert report.kpi("ping_pong_rate").value == pytest.approx(1 / 3)
+    # rework: T2 (Handle twice) and T3 (Archive, Handle twice) of T1-T3
+    assert report.kpi("rework_rate").value == pytest.approx(2 / 3)
     sla = {row.priority: row for row in report.sla_by_priority}
     assert (sla["P1"].tickets, sla["P1"].attainment) == (2, 1.0)
     assert (sla["P2"].tickets, sla["P2"].attainment, sla["P2"].breaches) == (2, 0.0, 2)
@@ -172,6 +183,7 @@ def test_summary_against_targets(tickets, sop):
     assert report.backlog.open_now == 1
     assert report.backlog.median_age_s == 52 * H
     assert report.kpi("backlog").value == 1.0
+    assert report.kpi("open_age").value == 52 * H and report.kpi("open_age").n == 1
     assert report.to_dict()["kpis"][0]["name"] == "first_response"
 
 

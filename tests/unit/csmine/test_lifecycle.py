@@ -67,3 +67,17 @@ def test_sop_close_role_and_reopen_role():
 def test_bad_regex():
     with pytest.raises(FilterError, match="not a regular expression"):
         ClosingRule("(")
+
+
+def test_rows_of_a_ticket_need_not_be_together():
+    interleaved = LOG.iloc[[0, 3, 1, 4, 6, 2, 5, 7, 8]].reset_index(drop=True)
+    a = ticket_status(LOG, rule=ClosingRule("closed")).frame
+    b = ticket_status(interleaved, rule=ClosingRule("closed")).frame
+    assert b.sort_index().equals(a.sort_index())
+
+
+def test_sop_close_step_absent_from_log_says_every_ticket_is_open():
+    sop = load_sop("complaint")
+    st = ticket_status(LOG, sop)
+    assert st.known and st.open == 4
+    assert "no event of the log is one of these" in st.rule and "--closed-when" in st.rule
