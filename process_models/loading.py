@@ -1,29 +1,23 @@
-"""Loading SOPs: shipped ones by name, files by path (TOML or BPMN)."""
+"""Loading SOPs: shipped ones by name, files by path (TOML or BPMN).
+
+Loading is validation that refuses: a TOML file goes through
+:func:`process_models.validation.parse_sop_text`, a BPMN file through
+:func:`process_models.bpmn.parse_bpmn`. Nothing in the package imports this
+module back, so the arrows point one way: ``loading`` → ``validation``, ``bpmn``,
+``shipped``.
+"""
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
+from process_models.bpmn import parse_bpmn
 from process_models.errors import ModelNotFoundError
 from process_models.model import SOP
+from process_models.shipped import list_sops, shipped_path
+from process_models.validation import parse_sop_text
 
 _SUFFIXES = (".toml", ".bpmn")
-
-
-def _models_dir() -> Path:
-    return Path(str(resources.files("process_models") / "models"))
-
-
-def list_sops() -> tuple[str, ...]:
-    """Names of the SOPs shipped with csmine, sorted (``complaint``, ...)."""
-    return tuple(sorted(p.stem for p in _models_dir().glob("*.toml")))
-
-
-def shipped_path(name: str) -> Path | None:
-    """Path of a shipped SOP file, or None if there is none by that name."""
-    path = _models_dir() / f"{name}.toml"
-    return path if path.is_file() else None
 
 
 def load_sop(name_or_path: str | Path) -> SOP:
@@ -64,9 +58,8 @@ def _load_file(path: Path, *, source: str) -> SOP:
     except (OSError, UnicodeDecodeError) as exc:
         raise ModelNotFoundError(f"cannot read SOP file '{path}': {exc}") from exc
     if path.suffix.lower() == ".bpmn":
-        from process_models.bpmn import parse_bpmn
-
         return parse_bpmn(text, source=source)
-    from process_models.validation import parse_sop_text
-
     return parse_sop_text(text, source=source)
+
+
+__all__ = ["load_sop"]

@@ -1,11 +1,16 @@
-"""The SOP model: frozen dataclasses for steps, time limits, targets and the flow.
+"""The SOP model: frozen dataclasses for steps, time limits, targets, and durations.
 
 An :class:`SOP` is the designed process a service team should follow. Its flow is a
-process tree (sequence, exclusive choice, parallel, loop) over step names; each step
-has an English name (the activity name used in event logs), a Chinese label, the
-role responsible for it and optionally a time limit. ``roles`` tells the KPI code
-which steps play which part (first response, resolution, ...); ``aliases`` map a
-source system's activity names onto the steps.
+process tree (sequence, exclusive choice, parallel, loop) over step names (see
+:mod:`process_models.flow`); each step has an English name (the activity name used
+in event logs), a Chinese label, the role responsible for it and optionally a time
+limit. ``roles`` tells the KPI code which steps play which part (first response,
+resolution, ...); ``aliases`` map a source system's activity names onto the steps.
+
+Imports point one way, ``model`` → ``petri`` → ``flow``: :meth:`SOP.to_petri_net`
+and :meth:`SOP.to_process_tree` are kept as methods because csmine's conformance,
+replay and the benchmarks call them on an SOP; they only delegate to
+:mod:`process_models.petri`, which knows the flow and nothing of the SOP.
 """
 
 from __future__ import annotations
@@ -13,19 +18,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from process_models.errors import ModelFormatError, UnknownStepError
+from process_models.flow import Flow, flow_to_list, flow_to_text, iter_flow_steps
+from process_models.petri import flow_to_petri_net, flow_to_process_tree
 
 if TYPE_CHECKING:
     from pm4py.objects.petri_net.obj import Marking, PetriNet
     from pm4py.objects.process_tree.obj import ProcessTree
-
-#: Operators of a flow node: sequence, exclusive choice, parallel, loop (do, redo).
-OPERATORS = ("seq", "xor", "and", "loop")
 
 #: KPI roles the rest of csmine knows about.
 KPI_ROLES = (
@@ -37,9 +41,6 @@ KPI_ROLES = (
     "waiting",
     "escalation",
 )
-
-#: The keyword for a silent step (nothing happens) in a flow.
-SILENT = "tau"
 
 #: ``since`` value of a limit whose clock starts when the ticket is opened.
 OPENED = "opened"
@@ -68,12 +69,6 @@ class TimeLimit:
         """Short English description, e.g. ``"≤ 30 min after opened"``."""
         clock = " (business hours)" if self.business_hours else ""
         return f"≤ {format_duration(self.within)} after {self.since}{clock}"
-
-    def describe_zh(self) -> str:
-        """Short Chinese description, e.g. ``"受理后 30 分钟内"``."""
-        since = "受理" if self.since == OPENED else self.since
-        clock = "（工作时间）" if self.business_hours else ""  # noqa: RUF001
-        return f"{since}后 {format_duration_zh(self.within)}内{clock}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,42 +135,6 @@ _TARGET_FIELDS = (
     "resolution_time",
     "first_contact_resolution",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class FlowNode:
-    """An operator node of the flow (a process tree).
-
-    Attributes:
-        operator: ``seq`` (children in order), ``xor`` (exactly one child),
-            ``and`` (all children, interleaved in any order) or ``loop``
-            (``children[0]`` is done, then optionally ``children[1]`` and the
-            do-part again, any number of times).
-        children: Sub-flows: a FlowNode, a step name, or None for a silent step.
-    """
-
-    operator: str
-    children: tuple[Flow, ...]
-
-
-#: A flow: an operator node, a step name, or None (a silent step, ``tau``).
-Flow = Union[FlowNode, str, None]  # noqa: UP007 - a runtime alias needs Union here
-
-
-def optional(flow: Flow) -> FlowNode:
-    """An optional step or block: ``xor(flow, tau)``."""
-    return FlowNode("xor", (flow, None))
-
-
-def iter_flow_steps(flow: Flow) -> Iterator[str]:
-    """Yield the step names of a flow in document order (repeats included)."""
-    if flow is None:
-        return
-    if isinstance(flow, str):
-        yield flow
-        return
-    for child in flow.children:
-        yield from iter_flow_steps(child)
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,8 +277,6 @@ class SOP:
 
     def to_process_tree(self) -> ProcessTree:
         """The flow as a pm4py ``ProcessTree`` (leaves labelled with step names)."""
-        from process_models.petri import flow_to_process_tree
-
         return flow_to_process_tree(self.flow)
 
     def to_petri_net(self) -> tuple[PetriNet, Marking, Marking]:
@@ -329,47 +286,7 @@ class SOP:
         one source place, one sink place, visible transitions labelled with step
         names, silent transitions labelled None. Each call builds a new net.
         """
-        from process_models.petri import flow_to_petri_net
-
         return flow_to_petri_net(self.flow)
-
-
-def flow_to_list(flow: Flow) -> Any:
-    """The flow in the nested-list form of the TOML file (``optional`` kept)."""
-    if flow is None:
-        return SILENT
-    if isinstance(flow, str):
-        return flow
-    children = flow.children
-    if flow.operator == "xor" and len(children) == 2 and children[1] is None:
-        return ["optional", flow_to_list(children[0])]
-    if flow.operator == "loop" and len(children) == 2 and children[1] is None:
-        return ["loop", flow_to_list(children[0])]
-    return [flow.operator, *(flow_to_list(c) for c in children)]
-
-
-def flow_to_text(flow: Flow) -> str:
-    """One-line reading of a flow: ``Receive → [Escalate] → (Handle ↺ Wait) → …``.
-
-    ``a → b`` sequence, ``(a | b)`` exclusive choice, ``[a]`` optional,
-    ``(a ‖ b)`` parallel, ``(do ↺ redo)`` loop, ``(do ↺)`` repeatable, ``τ`` silent.
-    """
-    if flow is None:
-        return "τ"
-    if isinstance(flow, str):
-        return flow
-    parts = [flow_to_text(c) for c in flow.children]
-    if flow.operator == "seq":
-        return " → ".join(parts)
-    if flow.operator == "xor":
-        if len(flow.children) == 2 and flow.children[1] is None:
-            return f"[{parts[0]}]"
-        return "(" + " | ".join(parts) + ")"
-    if flow.operator == "and":
-        return "(" + " ‖ ".join(parts) + ")"
-    if len(flow.children) == 1 or flow.children[1] is None:
-        return f"({parts[0]} ↺)"
-    return f"({parts[0]} ↺ {parts[1]})"
 
 
 def targets_to_dict(targets: Targets) -> dict[str, Any]:
@@ -439,7 +356,6 @@ def parse_duration(text: str) -> timedelta:
 
 
 _FORMAT_UNITS = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
-_ZH_UNITS = {"d": "天", "h": "小时", "min": "分钟", "s": "秒"}
 
 
 def _duration_parts(value: timedelta) -> list[tuple[int, str]]:
@@ -460,34 +376,18 @@ def format_duration(value: timedelta) -> str:
     return " ".join(f"{n} {unit}" for n, unit in _duration_parts(value))
 
 
-def format_duration_zh(value: timedelta) -> str:
-    """Format a duration in Chinese (``"30 分钟"``, ``"48 小时"``)."""
-    return " ".join(f"{n} {_ZH_UNITS[unit]}" for n, unit in _duration_parts(value))
-
-
-def format_limit_short(limit: TimeLimit) -> str:
-    """Compact limit text for diagrams: ``"≤ 30 min from opened"``."""
-    clock = ", business hours" if limit.business_hours else ""
-    return f"≤ {format_duration(limit.within)} from {limit.since}{clock}"
-
-
 __all__ = [
     "KPI_ROLES",
     "OPENED",
-    "OPERATORS",
-    "SILENT",
     "SOP",
-    "Flow",
-    "FlowNode",
     "Step",
     "Targets",
     "TimeLimit",
-    "flow_to_list",
+    # Flow helpers live in process_models.flow; re-exported here because csmine's
+    # CLI and conformance import them from this module.
     "flow_to_text",
     "format_duration",
-    "format_duration_zh",
     "iter_flow_steps",
-    "optional",
     "parse_duration",
     "targets_to_dict",
 ]

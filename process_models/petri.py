@@ -1,4 +1,10 @@
-"""pm4py views of a flow (process tree, workflow net), soundness and its language."""
+"""pm4py views of a flow (process tree, workflow net), soundness and its language.
+
+Works on a flow (:mod:`process_models.flow`) and on pm4py nets only; it knows
+nothing of the SOP around the flow, so :mod:`process_models.model` can call it
+(``SOP.to_petri_net``) without an import circle. pm4py is imported inside the
+functions, so importing this module stays cheap.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from process_models.model import Flow, FlowNode
+from process_models.flow import Flow, FlowNode
 
 if TYPE_CHECKING:
     from pm4py.objects.petri_net.obj import Marking, PetriNet
@@ -200,3 +206,13 @@ def _shuffle(a: tuple[str, ...], b: tuple[str, ...]) -> Iterable[tuple[str, ...]
         chosen = set(positions)
         ia, ib = iter(a), iter(b)
         yield tuple(next(ia) if i in chosen else next(ib) for i in range(n))
+
+
+__all__ = [
+    "Soundness",
+    "check_soundness",
+    "enumerate_traces",
+    "flow_to_petri_net",
+    "flow_to_process_tree",
+    "process_tree_to_flow",
+]

@@ -14,7 +14,8 @@ import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from process_models.model import SOP, Flow, FlowNode, Step, format_duration
+from process_models.flow import Flow, FlowNode
+from process_models.model import SOP, Step, format_duration
 
 FONT = "Noto Sans CJK SC"
 

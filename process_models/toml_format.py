@@ -1,9 +1,14 @@
 """The SOP file format (TOML): writing it, and finding keys' line numbers in it.
 
 Reading is done by :mod:`tomllib` plus the schema checks in
-:mod:`process_models.validation`; tomllib does not report where a key is, so
-:func:`locate` scans the text once and remembers the line of every key, table
-header and string value, for error messages that point at a line.
+:mod:`process_models.validation` (``check_toml``, ``parse_sop_text``); tomllib
+does not report where a key is, so :func:`locate` scans the text once and
+remembers the line of every key, table header and string value, for error
+messages that point at a line. :func:`dump_sop` writes an SOP in the layout of
+the shipped files.
+
+Long function: :func:`locate` (80 lines) is one character-level scanner whose
+state (table, key, quote, bracket depth, line) is shared by every branch.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from process_models.model import SOP, flow_to_list, format_duration, targets_to_dict
+from process_models.flow import flow_to_list
+from process_models.model import SOP, format_duration, targets_to_dict
 
 Key = tuple[str, int | None, str | None]
 
@@ -241,3 +247,6 @@ def dump_sop(sop: SOP) -> str:
         for source, target in sop.aliases.items():
             out.append(f"{_key(source)} = {_s(target)}")
     return "\n".join(out) + "\n"
+
+
+__all__ = ["Locator", "dump_sop", "locate"]
