@@ -192,7 +192,7 @@ def _worker(side: str, in_path: str, out_path: str) -> None:
     import pm4py  # unpickling the net needs it; imported before timing
     from pm4py.util import constants
 
-    from csmine import alignments
+    from csmine.conformance import alignments
 
     constants.SHOW_PROGRESS_BAR = False
     with open(in_path, "rb") as fh:

@@ -78,10 +78,10 @@ def load_bpic() -> pd.DataFrame:
 
 
 def clear_caches() -> None:
-    from csmine import alignments, conformance
+    from csmine.conformance import alignments, classify, engines
 
-    conformance._CLASSIFIED.clear()
-    conformance._NETS.clear()
+    classify._CLASSIFIED.clear()
+    engines._NETS.clear()
     alignments._MODEL_CACHE.clear()
 
 
@@ -94,8 +94,10 @@ def main() -> None:
 
     from pm4py.util import constants
 
-    from csmine.conformance import check_conformance, sop_net, ticket_fitness
     from process_models import load_sop
+
+    from csmine.conformance.deviations import check_conformance, ticket_fitness
+    from csmine.conformance.engines import sop_net
 
     constants.SHOW_PROGRESS_BAR = False
     df = load_bpic()

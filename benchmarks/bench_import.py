@@ -14,7 +14,7 @@ hash-chain link and its ``event_log`` read-model row into a fresh store -- again
 Runs alternate between the two; each time is the best of ``--repeats`` (the machine
 may be shared; the load average is printed), CPU seconds are printed as well.
 
-**Read for mining** (target: >= 1M events/s): ``csmine.eventlog.load_event_log`` on a
+**Read for mining** (target: >= 1M events/s): ``csmine.eventlog.loading.load_event_log`` on a
 store of about 1M synthetic events (the demo simulator, cached) against decoding the
 same stored events one by one with the library (``select_notifications`` +
 ``mapper.to_domain_event``), the way a replay-based read model would.
@@ -119,8 +119,9 @@ def decode_one_by_one(store: Any) -> int:
 
 
 def bench_read(n_events: int, location: str, backend: str, repeats: int) -> common.Record:
-    from csmine.eventlog import load_event_log
     from event_store import open_store
+
+    from csmine.eventlog.loading import load_event_log
 
     rows = build_read_store(n_events, location)
     with open_store(location) as store:

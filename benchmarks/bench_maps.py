@@ -19,7 +19,7 @@ Timed, in this process on the same frame (best of ``--repeat`` after a warm-up f
 the fast ones, once for the slow ones), each from the frame to an SVG file:
 
 * csmine default: ``discover_map`` + ``render_map`` (automatically simplified to
-  150 arcs, :func:`csmine.mining.simplify_map`) + ``dot_to`` (Graphviz ``dot``);
+  150 arcs, :func:`csmine.mining.simplify.simplify_map`) + ``dot_to`` (Graphviz ``dot``);
 * csmine ``--full``: the same with ``render_map(..., simplify=False)``;
 * pm4py: ``pm4py.discover_dfg`` + ``pm4py.save_vis_dfg`` (Graphviz through the
   ``graphviz`` package), all paths -- what a pm4py user gets by default;
@@ -133,8 +133,10 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pm4py
-    from csmine.mining import discover_map, simplify_map
-    from csmine.render.maps import dot_to, render_map
+    from csmine.mining.maps import discover_map
+    from csmine.mining.simplify import simplify_map
+    from csmine.reports.graphviz import dot_to
+    from csmine.reports.maps import render_map
 
     csv = map_log_csv()
     df = pd.read_csv(csv)

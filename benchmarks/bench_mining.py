@@ -98,10 +98,13 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pm4py
-    from csmine.bottlenecks import find_bottlenecks
-    from csmine.kpi import summarise_kpis, ticket_kpis
-    from csmine.mining import discover_map, discover_variants
     from process_models import load_sop
+
+    from csmine.mining.maps import discover_map
+    from csmine.mining.variants import discover_variants
+    from csmine.performance.bottlenecks import find_bottlenecks
+    from csmine.performance.kpi import ticket_kpis
+    from csmine.performance.summary import summarise_kpis
 
     df = load_bpic()
     plain = df[[CASE, ACT, TS]].copy()

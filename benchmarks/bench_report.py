@@ -59,8 +59,9 @@ def worker_profile(location: str, out_dir: str, tag: str) -> dict[str, Any]:
     import pandas  # noqa: F401  (imports outside the measurement)
     import pm4py  # noqa: F401
 
-    from csmine.report import build_report
     from event_store import open_store
+
+    from csmine.reports.report import build_report
 
     marks: list[tuple[str, float, float]] = []
 
@@ -126,7 +127,7 @@ def bench(n: int, seed: int, backends: list[str], repeats: int, pg: common.Postg
               file=sys.stderr, flush=True)
         runs: list[common.ProcessRun] = []
         html = workdir / f"report-{backend}.html"
-        # The first read of a store builds its columnar read cache (csmine.eventlog): the
+        # The first read of a store builds its columnar read cache (csmine.eventlog.loading): the
         # first report after an import is timed on its own, the repeats after it.
         first = csmine_report(loc, html)
         print(f"   [{backend}] csmine report, first after the import: {first.seconds:.1f} s wall, "

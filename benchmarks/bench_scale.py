@@ -7,7 +7,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_scale.py --quick               # 10k and 50k
     .venv/bin/python benchmarks/bench_scale.py --sizes 100000 --repeats 3 --json out.json
 
-Data: the demo simulator's service centre (``csmine.simulate``) scaled to each size
+Data: the demo simulator's service centre (``csmine.simulation.simulate``) scaled to each size
 (about 6.7 events per ticket), generated once and cached (``$CSMINE_BENCH_CACHE``,
 default ``~/.cache/csmine-bench``), with the same log written once as a CSV for pm4py.
 
@@ -19,7 +19,7 @@ For each size and store backend, each step runs in a fresh process:
   seconds and events/s. pm4py has no store; the reference column is what pm4py
   spends to get the same log into memory from the CSV (``pandas.read_csv`` +
   ``pm4py.format_dataframe``).
-* **load**: ``csmine.eventlog.load_event_log(store, attributes=["satisfaction"])``
+* **load**: ``csmine.eventlog.loading.load_event_log(store, attributes=["satisfaction"])``
   (the frame every analysis starts from), against the same pm4py reading. The first
   read after an import builds the store's columnar read cache and is shown apart; the
   median is over the reads after it.
@@ -84,8 +84,9 @@ def worker_load(location: str, repeats: int) -> dict[str, Any]:
     import numpy  # noqa: F401  (imports outside the measurement)
     import pandas  # noqa: F401
 
-    from csmine.eventlog import load_event_log
     from event_store import open_store
+
+    from csmine.eventlog.loading import load_event_log
 
     times = []
     peak = 0.0

@@ -213,6 +213,8 @@ def run_process(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: s
     sampler.join()
     for r in readers:
         r.join()
+    proc.stdout.close()  # type: ignore[union-attr]
+    proc.stderr.close()  # type: ignore[union-attr]
     proc.returncode = os.waitstatus_to_exitcode(status)
     # ru_maxrss survives fork and exec on Linux: a child of a large parent (a test
     # runner) reports the parent's peak. Trust the sampled tree; fall back to it
@@ -318,12 +320,12 @@ def machine_note() -> str:
 
 
 def synthetic(n_events: int, seed: int = 7, *, cache: bool = True) -> Any:
-    """The demo simulator's centre at about ``n_events`` events: ``csmine.simulate.Simulation``.
+    """The demo simulator's centre at about ``n_events`` events: ``csmine.simulation.simulate.Simulation``.
 
     Cached as a pickle under :func:`cache_dir` (simulating 1M events takes about 15 CPU
     seconds); delete the cache after changing the simulator.
     """
-    from csmine.simulate import SimulationConfig, simulate, tickets_for_events
+    from csmine.simulation.simulate import SimulationConfig, simulate, tickets_for_events
 
     path = cache_dir() / f"sim-{n_events}-{seed}.pickle"
     if cache and path.exists():
@@ -353,7 +355,7 @@ def synthetic_csv(n_events: int, seed: int = 7) -> Path:
     """The same synthetic log as a CSV of the event-log frame (pm4py column names)."""
     path = cache_dir() / f"sim-{n_events}-{seed}.csv"
     if not path.exists():
-        from csmine.simulate import histories_to_frame
+        from csmine.simulation.simulate import histories_to_frame
 
         sim = synthetic(n_events, seed)
         frame = histories_to_frame(sim.histories, sim.phases, attributes=["satisfaction"])

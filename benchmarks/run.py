@@ -123,9 +123,10 @@ def run_one(script: Path, args: argparse.Namespace, workdir: Path) -> tuple[list
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=None, text=True, bufsize=1)
     lines: list[str] = []
     assert proc.stdout is not None
-    for line in proc.stdout:
-        sys.stdout.write(line)
-        lines.append(line)
+    with proc.stdout:
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            lines.append(line)
     code = proc.wait()
     seconds = time.perf_counter() - t0
     records: list[Record] = []

@@ -7,9 +7,10 @@ the read model up.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import sqlite3
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -37,12 +38,14 @@ from event_store.domain import (
 from event_store.errors import (
     ConcurrencyConflictError,
     InvalidEventError,
+    StorageError,
     StoreConfigError,
     TicketExistsError,
     TicketNotFoundError,
 )
 from event_store.persistence import (
     SCHEMA_VERSION,
+    sqlite_access,
     StoreLocation,
     check_sqlite_file,
     insert_stored_events,
@@ -64,8 +67,9 @@ from event_store.projection import (
 from event_store.projection import NAME as PROJECTION
 from event_store.records import CASE_FIELDS, ActivityRow, TicketHistory
 from event_store.bulk import pause_gc
+from event_store.failures import RETRY_BUDGET, Retry, classify, storage_errors
+from event_store.limits import InputLimits, check_event, check_history, current_limits
 
-RETRIES = 5
 #: PostgreSQL advisory lock key held while a process creates or checks the schema.
 SCHEMA_LOCK = 0x63736D696E65  # "csmine"
 
@@ -100,12 +104,22 @@ class TicketStore(Application):
     name = "TicketStore"
     is_snapshotting_enabled = False
 
-    def __init__(self, location: StoreLocation, env: dict[str, str]) -> None:
+    def __init__(self, location: StoreLocation, env: dict[str, str], *, retry_budget: float = RETRY_BUDGET,
+                 limits: InputLimits | None = None) -> None:
         super().__init__(env=env)
         self.location = location
         self.db: Database = location.database()
         self.projection = EventLogProjection(self.db, self.recorder, self._decrypt)
+        self.projection.read_only = location.read_only
         self._attrs_cache: dict[tuple[Any, ...], str] = {}
+        #: Seconds a write retries after conflicts (see :mod:`event_store.failures`).
+        self.retry_budget = retry_budget
+        self._limits = limits
+
+    @property
+    def limits(self) -> InputLimits:
+        """Field limits for what is written (:mod:`event_store.limits`; default: those in force)."""
+        return self._limits or current_limits()
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -118,6 +132,17 @@ class TicketStore(Application):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _guard(self, committed: str = "Nothing was written.") -> Any:
+        """Raw database failures inside the block become csmine's storage errors."""
+        return storage_errors(self.location.display, committed)
+
+    def _catch_up(self) -> int:
+        """Catch the read model up after a write (the write itself is committed)."""
+        with storage_errors(self.location.display,
+                            "What this command wrote is committed; the read model lags behind and catches up "
+                            "when the store is opened next."):
+            return self.projection.catch_up()
 
     # -- tickets ----------------------------------------------------------------------
 
@@ -146,13 +171,16 @@ class TicketStore(Application):
     ) -> UUID:
         """Open a ticket; raises TicketExistsError if the id is taken."""
         check_aware(occurred_at, "occurred_at")
+        check_event(f"ticket {external_id[:40]!r}", self.limits, command="open", ticket=external_id, actor=actor,
+                    attrs=case)
         ticket = Ticket(external_id=external_id, occurred_at=occurred_at, case=case,
                         actor=actor, source_ref=source_ref)
         try:
-            self.save(ticket)
+            with self._guard():
+                self.save(ticket)
         except RecordConflictError:
             raise TicketExistsError(f"ticket {external_id!r} is already recorded in {self.location.display}") from None
-        self.projection.catch_up()
+        self._catch_up()
         return ticket.id
 
     def _retrying(self, external_id: str, command: Callable[[Ticket], None]) -> int:
@@ -161,20 +189,25 @@ class TicketStore(Application):
         A failed save empties the aggregate's pending events, so every attempt
         reloads the ticket and runs the command again.
         """
-        for attempt in range(RETRIES):
-            ticket = self._get(external_id)
-            command(ticket)
-            try:
-                self.save(ticket)
-            except RecordConflictError:
-                time.sleep(0.01 * (attempt + 1))
-                continue
-            self.projection.catch_up()
-            return int(ticket.version)
-        raise ConcurrencyConflictError(
-            f"ticket {external_id!r} kept changing under this write ({RETRIES} attempts): "
-            "another writer is recording on it; run the command again"
-        )
+        retry = Retry(self.retry_budget)
+        with self._guard():
+            while True:
+                ticket = self._get(external_id)
+                command(ticket)
+                try:
+                    self.save(ticket)
+                except RecordConflictError:
+                    if retry.wait():
+                        continue
+                    raise ConcurrencyConflictError(
+                        f"store {self.location.display}: ticket {external_id!r} kept changing under this write "
+                        f"({retry.attempts + 1} attempts in {retry.elapsed:.1f} s, the retry budget is "
+                        f"{self.retry_budget:g} s): other writers are recording on it. Nothing was written. "
+                        "Run the same command again."
+                    ) from None
+                break
+        self._catch_up()
+        return int(ticket.version)
 
     def record_activity(
         self,
@@ -193,6 +226,8 @@ class TicketStore(Application):
         check_aware(started_at, "started_at")
         if not activity.strip():
             raise InvalidEventError("activity name is empty")
+        check_event(f"ticket {external_id[:40]!r}", self.limits, command="record", ticket=external_id,
+                    activity=activity, actor=actor, team=team, attrs=attrs)
         return self._retrying(
             external_id,
             lambda t: t.record_activity(activity, occurred_at, actor=actor, team=team,
@@ -204,6 +239,8 @@ class TicketStore(Application):
         """Record a correction of one event's fields (version 0: the case attributes)."""
         if not changes:
             raise InvalidEventError("a correction needs at least one field=value change")
+        check_event(f"ticket {external_id[:40]!r}", self.limits, command="correct", ticket=external_id,
+                    actor=actor, attrs={**changes, "reason": reason})
 
         def command(t: Ticket) -> None:
             t.check_step(target_version)
@@ -311,35 +348,45 @@ class TicketStore(Application):
 
     def _import(self, histories: Iterable[TicketHistory], batch_size: int,
                 progress: Callable[[int, int], None] | None) -> ImportResult:
-        self.projection.catch_up()
-        seen_t = seen_e = added_t = added_e = unchanged = changed = 0
+        self._catch_up()
+        seen_t = seen_e = added_t = added_e = unchanged = changed = batches = 0
         batch: list[TicketHistory] = []
         in_batch: set[str] = set()
 
+        def committed() -> str:
+            if not batches:
+                return "Nothing of this import was committed (the store is as it was)."
+            return (f"{batches:,} batch{'es' if batches != 1 else ''} had been committed, each whole "
+                    f"(the first {seen_t - len(batch):,} tickets of the source: {added_t:,} new tickets and "
+                    f"{added_e:,} new events written); running the same import again adds exactly the rest.")
+
         def flush() -> None:
-            nonlocal added_t, added_e, unchanged, changed
+            nonlocal added_t, added_e, unchanged, changed, batches
             t, e, u, c = self._write_batch(batch)
             added_t += t
             added_e += e
             unchanged += u
             changed += c
+            batches += 1
             if progress is not None:
                 progress(len(batch), sum(len(h.steps) for h in batch))
             batch.clear()
             in_batch.clear()
 
-        for history in histories:
-            if history.ticket in in_batch:  # the same ticket twice: its second part goes in a later batch
+        with storage_errors(self.location.display, committed):
+            for history in histories:
+                if history.ticket in in_batch:  # the same ticket twice: its second part goes in a later batch
+                    flush()
+                check_history(history, self.limits)
+                seen_t += 1
+                seen_e += len(history.steps)
+                batch.append(history)
+                in_batch.add(history.ticket)
+                if len(batch) >= batch_size:
+                    flush()
+            if batch:
                 flush()
-            seen_t += 1
-            seen_e += len(history.steps)
-            batch.append(history)
-            in_batch.add(history.ticket)
-            if len(batch) >= batch_size:
-                flush()
-        if batch:
-            flush()
-        self.projection.catch_up()
+        self._catch_up()
         return ImportResult(seen_t, seen_e, added_t, added_e, unchanged, changed)
 
     def _encode(self, state: dict[str, Any]) -> bytes:
@@ -373,7 +420,8 @@ class TicketStore(Application):
         return not self.mapper.compressor and not self.mapper.cipher
 
     def _write_batch(self, batch: list[TicketHistory]) -> tuple[int, int, int, int]:
-        for attempt in range(RETRIES):
+        retry = Retry(self.retry_budget)
+        while True:
             try:
                 with self.db.transaction(write=True) as cur:
                     if cur.postgres:
@@ -383,10 +431,12 @@ class TicketStore(Application):
             except Exception as exc:
                 if not _is_conflict(exc):
                     raise
-                time.sleep(0.05 * (attempt + 1))
-        raise ConcurrencyConflictError(
-            "another writer kept changing the same tickets during the import; run it again"
-        )
+                if not retry.wait():
+                    raise ConcurrencyConflictError(
+                        f"store {self.location.display}: other writers kept changing the same tickets during "
+                        f"the import ({retry.attempts + 1} attempts in {retry.elapsed:.1f} s, the retry budget "
+                        f"is {self.retry_budget:g} s)"
+                    ) from exc
 
     def _events_table(self) -> str:
         table = str(self.recorder.events_table_name)  # type: ignore[attr-defined]
@@ -613,24 +663,36 @@ class TicketStore(Application):
         check_aware(end, "phase end")
         if end is not None and end <= start:
             raise InvalidEventError(f"phase {name!r}: end {end.isoformat()} is not after start {start.isoformat()}")
-        for _ in range(RETRIES):
-            plan = self._plan()
-            plan.define_phase(name, start, end, {k: list(v) for k, v in (cohort or {}).items()}, note, actor)
-            try:
-                self.save(plan)
-            except RecordConflictError:
-                continue
-            self.projection.catch_up()
-            return
-        raise ConcurrencyConflictError("the phase plan kept changing; run the command again")
+        retry = Retry(self.retry_budget)
+        with self._guard():
+            while True:
+                plan = self._plan()
+                plan.define_phase(name, start, end, {k: list(v) for k, v in (cohort or {}).items()}, note, actor)
+                try:
+                    self.save(plan)
+                except RecordConflictError:
+                    if retry.wait():
+                        continue
+                    raise ConcurrencyConflictError(
+                        f"store {self.location.display}: the phase plan kept changing under this write "
+                        f"({retry.attempts + 1} attempts in {retry.elapsed:.1f} s). Nothing was written. "
+                        "Run the same command again.") from None
+                break
+        self._catch_up()
 
     def remove_phase(self, name: str, *, note: str = "", actor: str | None = None) -> None:
         plan = self._plan()
         if name not in plan.phases:
             raise TicketNotFoundError(f"no phase {name!r} (see `csmine phase list`)")
         plan.remove_phase(name, note, actor)
-        self.save(plan)
-        self.projection.catch_up()
+        try:
+            with self._guard():
+                self.save(plan)
+        except RecordConflictError:
+            raise ConcurrencyConflictError(
+                f"store {self.location.display}: the phase plan changed under this write. Nothing was written. "
+                "Run the same command again.") from None
+        self._catch_up()
 
     def phase_history(self) -> list[dict[str, Any]]:
         """Every change of the phase plan, oldest first (plain data)."""
@@ -736,12 +798,15 @@ def ensure_schema(store: TicketStore) -> None:
 
     The statements are idempotent (``IF NOT EXISTS``); they run only when the
     store's ``schema_rev`` differs from this code's, in one write transaction.
+    A store opened read-only is left as it is.
     """
     rev = schema_revision(store.location.kind == "postgres", store.recorder.events_table_name)  # type: ignore[attr-defined]
     rows = store.db.query("SELECT value FROM csmine_meta WHERE key = ?", ("schema_rev",))
     if rows and rows[0][0] == rev:
         return
     postgres = store.location.kind == "postgres"
+    if store.location.read_only:
+        return
     try:
         with store.db.transaction(write=True) as cur:
             for statement in schema_statements(postgres, store.recorder.events_table_name):  # type: ignore[attr-defined]
@@ -758,16 +823,35 @@ def ensure_schema(store: TicketStore) -> None:
         # schema owner applies the upgrade by opening the store once.
 
 
-def open_store(location: str, *, create: bool = False, catch_up: bool = True) -> TicketStore:
+_OPENING = "Nothing was written."
+
+
+def open_store(location: str, *, create: bool = False, catch_up: bool = True,
+               retry_budget: float = RETRY_BUDGET) -> TicketStore:
     """Open (or, with ``create``, make) the csmine store at ``location``.
+
+    A SQLite store that cannot be written (read-only file, folder or mount, an
+    immutable file) is opened read-only: reading commands work, and the first write
+    fails with :class:`~event_store.errors.StorageError`.
 
     Raises:
         StoreConfigError: not a csmine store, missing, or unreachable.
+        StorageError: the store cannot be read (permissions, damaged file), or a
+            store being created cannot be written.
     """
     loc = parse_location(location)
+    with storage_errors(loc.display, _OPENING):
+        return _open_store(loc, create, catch_up, retry_budget)
+
+
+def _open_store(loc: StoreLocation, create: bool, catch_up: bool, retry_budget: float) -> TicketStore:
     if loc.kind == "sqlite":
         assert loc.sqlite_path is not None
         check_sqlite_file(loc.sqlite_path, create=create)
+        if os.path.exists(loc.sqlite_path):
+            read_only, immutable = sqlite_access(loc.sqlite_path)
+            if read_only:
+                loc = dataclasses.replace(loc, read_only=True, immutable=immutable)
         db = loc.database()
         try:
             fresh = not db.table_exists("csmine_meta")
@@ -786,8 +870,14 @@ def open_store(location: str, *, create: bool = False, catch_up: bool = True) ->
             raise
         except Exception as exc:  # sqlite3.DatabaseError: file is not a database
             db.close()
+            if classify(exc) in ("readonly", "cantopen", "permission", "io", "locked", "full"):
+                raise  # a storage failure, worded by open_store
             raise StoreConfigError(f"{loc.display!r} is not a csmine store ({exc}): choose another --store path") from exc
         db.close()
+        if fresh and loc.read_only:
+            raise StorageError(
+                f"store {loc.display}: the file is read-only, so csmine cannot create its tables there. "
+                "Nothing was written. To go on: choose a writable --store path.")
     else:
         db = loc.database()
         try:
@@ -807,36 +897,46 @@ def open_store(location: str, *, create: bool = False, catch_up: bool = True) ->
         if loc.kind == "postgres" and not fresh:
             # An existing store is opened without DDL: an application role that may
             # only read and append (docs/event-store.md) has no CREATE privilege.
-            store = TicketStore(loc, {**loc.library_env(), "CREATE_TABLE": "false"})
+            store = TicketStore(loc, {**loc.library_env(), "CREATE_TABLE": "false"}, retry_budget=retry_budget)
         elif loc.kind == "postgres":
             # Creating tables and functions at the same moment from two processes
             # fails in PostgreSQL ("tuple concurrently updated"): one at a time.
             guard = loc.database()
             try:
                 guard.query("SELECT pg_advisory_lock(?)", (SCHEMA_LOCK,))
-                store = TicketStore(loc, loc.library_env())
+                store = TicketStore(loc, loc.library_env(), retry_budget=retry_budget)
             finally:
                 guard.close()  # ends the session, which releases the lock
         elif not fresh:
             # An existing SQLite store is opened without the library's DDL, which
             # would wait for the write lock behind a running import; csmine's own
             # schema changes are applied once, by revision (see ensure_schema).
-            store = TicketStore(loc, {**loc.library_env(), "CREATE_TABLE": "false"})
+            store = TicketStore(loc, {**loc.library_env(), "CREATE_TABLE": "false"}, retry_budget=retry_budget)
         else:
-            store = TicketStore(loc, loc.library_env())
+            store = TicketStore(loc, loc.library_env(), retry_budget=retry_budget)
     except Exception as exc:
+        if classify(exc) is not None:
+            raise
         raise StoreConfigError(f"cannot open store {loc.display}: {exc}") from exc
-    ensure_schema(store)
-    if fresh:
-        with store.db.transaction(write=True) as cur:
-            if loc.kind == "postgres":
-                cur.execute("INSERT INTO csmine_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
-                            ("schema_version", SCHEMA_VERSION))
-                cur.execute("INSERT INTO csmine_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
-                            ("created_at", datetime.now(UTC).isoformat()))
-            else:
-                cur.execute("INSERT OR IGNORE INTO csmine_meta (key, value) VALUES (?, ?)", ("schema_version", SCHEMA_VERSION))
-                cur.execute("INSERT OR IGNORE INTO csmine_meta (key, value) VALUES (?, ?)", ("created_at", datetime.now(UTC).isoformat()))
-    if catch_up:
-        store.projection.catch_up()
+    try:
+        ensure_schema(store)
+        if fresh:
+            with store.db.transaction(write=True) as cur:
+                if loc.kind == "postgres":
+                    cur.execute("INSERT INTO csmine_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                                ("schema_version", SCHEMA_VERSION))
+                    cur.execute("INSERT INTO csmine_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                                ("created_at", datetime.now(UTC).isoformat()))
+                else:
+                    cur.execute("INSERT OR IGNORE INTO csmine_meta (key, value) VALUES (?, ?)",
+                                ("schema_version", SCHEMA_VERSION))
+                    cur.execute("INSERT OR IGNORE INTO csmine_meta (key, value) VALUES (?, ?)",
+                                ("created_at", datetime.now(UTC).isoformat()))
+        if catch_up and not loc.read_only:
+            with storage_errors(loc.display, "Nothing was written: the read model lags behind the events and "
+                                             "catches up when the store can be written."):
+                store.projection.catch_up()
+    except BaseException:
+        store.close()
+        raise
     return store

@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from event_store.errors import EventStoreError, IntegrityError
+from event_store.errors import EventStoreError, IntegrityError, OutputExistsError
 from event_store.integrity import merkle_root
 
 if TYPE_CHECKING:
@@ -291,13 +291,19 @@ def check_signature(cp: Checkpoint, trusted_key: bytes | None = None) -> Signatu
     Also checks that ``subtrees`` hash to ``root`` (a signed but inconsistent
     checkpoint is reported as invalid).
     """
+    # Whether the embedded key is the pinned one does not depend on the signature:
+    # a checkpoint signed by the pinned key and altered afterwards is "pinned key,
+    # signature invalid", not "someone else's key".
     try:
         raw = base64.b64decode(cp.public_key, validate=True)
+    except ValueError:
+        raw = b""
+    try:
         signature = base64.b64decode(cp.signature, validate=True)
         Ed25519PublicKey.from_public_bytes(raw).verify(signature, cp.signed_bytes())
         valid = key_id(raw) == cp.key_id
     except (ValueError, InvalidSignature):
-        raw, valid = b"", False
+        valid = False
     if valid and cp.size:
         valid = merkle_root([bytes.fromhex(s) for s in cp.subtrees]) == cp.root_bytes
     trusted = None if trusted_key is None else (raw == trusted_key)
@@ -318,12 +324,24 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
 
 
 def write_checkpoint(cp: Checkpoint, path: str | os.PathLike[str]) -> None:
-    """Write a checkpoint file (replacing it atomically)."""
+    """Write a checkpoint file, whole or not at all; an existing file is never replaced.
+
+    Every checkpoint is evidence: overwriting an older one would lose it.
+
+    Raises:
+        OutputExistsError: the file exists.
+        CheckpointError: it cannot be written.
+    """
+    from event_store.files import write_text
+
     p = Path(path)
-    tmp = p.with_name(p.name + ".partial")
     try:
-        tmp.write_text(cp.to_json(), encoding="utf-8")
-        os.replace(tmp, p)
+        write_text(str(p), cp.to_json(), force=False)
+    except OutputExistsError:
+        raise OutputExistsError(
+            f"checkpoint {p} exists already: checkpoints are never overwritten (each one is evidence); "
+            "give another --out name"
+        ) from None
     except OSError as exc:
         raise CheckpointError(f"cannot write checkpoint {p}: {exc.strerror or exc}") from exc
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 _INSERT_RE = re.compile(r"\s*INSERT INTO (\S+) \(([^)]*)\) VALUES \((?:\?, )*\?\)\s*$")
@@ -34,7 +34,10 @@ class Cursor:
         return sql.replace("?", "%s") if self.postgres else sql
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
-        self.raw.execute(self._sql(sql), params)
+        if params:
+            self.raw.execute(self._sql(sql), params)
+        else:  # no placeholders to fill: psycopg then sends the text as is (DDL may hold '%')
+            self.raw.execute(sql)
         return self
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -77,10 +80,12 @@ class Database:
     """Connections to the store's database for csmine's own reads and writes."""
 
     def __init__(self, *, sqlite_path: str | None = None, pg_conninfo: str | None = None,
-                 pg_schema: str = "public") -> None:
+                 pg_schema: str = "public", sqlite_uri: str | None = None) -> None:
         if (sqlite_path is None) == (pg_conninfo is None):
             raise ValueError("give exactly one of sqlite_path and pg_conninfo")
         self.sqlite_path = sqlite_path
+        #: A ``file:`` URI to open instead of the path (read-only stores).
+        self.sqlite_uri = sqlite_uri
         self.pg_conninfo = pg_conninfo
         self.pg_schema = pg_schema
         self.postgres = pg_conninfo is not None
@@ -98,8 +103,9 @@ class Database:
                     self._conn.commit()
             else:
                 assert self.sqlite_path is not None
-                self._conn = sqlite3.connect(self.sqlite_path, timeout=30, isolation_level=None,
-                                             check_same_thread=False)
+                target = self.sqlite_uri or self.sqlite_path
+                self._conn = sqlite3.connect(target, timeout=30, isolation_level=None,
+                                             check_same_thread=False, uri=self.sqlite_uri is not None)
                 self._conn.execute("PRAGMA busy_timeout = 30000")
                 # A bigger page cache for bulk writes into the indexes (per connection).
                 self._conn.execute("PRAGMA cache_size = -65536")
@@ -116,7 +122,9 @@ class Database:
                     yield Cursor(raw, True)
                 conn.commit()
             except BaseException:
-                conn.rollback()
+                # A lost connection cannot roll back: the server has already done it.
+                with suppress(Exception):
+                    conn.rollback()
                 raise
         else:
             raw = conn.cursor()
@@ -126,7 +134,8 @@ class Database:
                 raw.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
-                    raw.execute("ROLLBACK")
+                    with suppress(sqlite3.Error):
+                        raw.execute("ROLLBACK")
                 raise
             finally:
                 raw.close()

@@ -19,17 +19,45 @@ class TicketExistsError(EventStoreError):
     """A ticket with that id is already recorded."""
 
 
-class ConcurrencyConflictError(EventStoreError):
-    """Another writer recorded on the same ticket first."""
-
-
 class ImportFormatError(EventStoreError):
     """An input file cannot be read as an event log."""
+
+
+class InputLimitError(ImportFormatError):
+    """An input file exceeds a size limit (field length, decompressed size or ratio)."""
 
 
 class IntegrityError(EventStoreError):
     """Stored history does not match its hash chain or checkpoint."""
 
 
+class ReadModelError(IntegrityError):
+    """The read model is not the projection of the verified events."""
+
+
 class InvalidEventError(EventStoreError, ValueError):
     """A command or record cannot become an event (e.g. a naive time, an unknown version)."""
+
+
+class StorageError(EventStoreError):
+    """The store's database failed: read-only, disk full, I/O error, damaged file."""
+
+
+class TemporaryStoreError(EventStoreError):
+    """The store was busy or went away; the same command can be run again."""
+
+
+class ConcurrencyConflictError(TemporaryStoreError):
+    """Another writer recorded on the same ticket first, for longer than the retry budget."""
+
+
+class StoreLockedError(TemporaryStoreError):
+    """Another process held the store's write lock for longer than the lock timeout."""
+
+
+class ConnectionLostError(TemporaryStoreError):
+    """The connection to the database server was lost (server stopped or restarted)."""
+
+
+class OutputExistsError(EventStoreError):
+    """An output file exists and replacing it was not asked for."""

@@ -39,6 +39,13 @@ rows it stands for).
 A case table (:func:`read_case_table`, :func:`join_case_table`) adds case attributes
 from a separate file with one row per ticket; its values win over the events file's.
 
+**Bounded input** (:mod:`event_store.limits`): a compressed file is inflated as a
+stream and refused past the size and ratio limits before it is parsed; XES larger than
+:data:`FAST_SCAN_MAX` is parsed as a stream; every ticket id, activity, actor, team,
+attribute name and value is checked against the field limits before anything is
+returned. A CSV that csmine exported itself (its manifest matches, see
+:mod:`event_store.files`) has the quotes csmine added before formula-like cells removed.
+
 Every error names the file, the line (or trace) and what to do.
 """
 
@@ -58,9 +65,11 @@ from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from event_store.errors import ImportFormatError
-from event_store.records import CASE_FIELDS, ActivityRow, TicketHistory
 from event_store.bulk import pause_gc
+from event_store.errors import ImportFormatError
+from event_store.files import read_manifest, restore_frame
+from event_store.limits import InputLimits, LimitedReader, check_history, current_limits, inflated_size
+from event_store.records import CASE_FIELDS, ActivityRow, TicketHistory
 
 XES_LIFECYCLE_STANDARD = {
     "schedule", "assign", "reassign", "start", "suspend", "resume", "autoskip", "manualskip",
@@ -218,6 +227,10 @@ def read_log(path: str, *, fmt: str | None = None, lifecycle: str = "auto", mapp
     if lifecycle not in LIFECYCLE_MODES:
         raise ImportFormatError(f"unknown lifecycle mode {lifecycle!r}: use one of {', '.join(LIFECYCLE_MODES)}")
     fmt = fmt or detect_format(path)
+    if fmt in ("servicenow-audit", "zendesk-audits", "jira-changelog"):  # change records: event_store.vendors
+        from event_store.vendors import read_vendor
+
+        return read_vendor(path, fmt, mapping=mapping, collapse_repeats=collapse_repeats)
     if fmt == "xes":
         return _read_xes(path, lifecycle=lifecycle, tz=(mapping.tz if mapping else None),
                          collapse_repeats=collapse_repeats)
@@ -236,19 +249,36 @@ def read_histories(path: str, *, fmt: str | None = None, lifecycle: str = "auto"
 # -- XES ------------------------------------------------------------------------------------
 
 
-def _read_bytes(path: str) -> bytes:
-    name = os.path.basename(path)
+#: XES up to this size (inflated) is read whole by the fast scanner; larger files are
+#: parsed as a stream by lxml, so memory follows the parsed tickets, not the file.
+FAST_SCAN_MAX = 256 * 1024 * 1024
+
+
+def _unreadable(path: str, exc: BaseException, what: str) -> ImportFormatError:
+    gz = "gzipped " if path.lower().endswith(".gz") else ""
+    return ImportFormatError(f"{os.path.basename(path)}: cannot read ({exc}); is it really a {gz}{what} file? "
+                             "(check the file is complete)")
+
+
+def _inflated(path: str, limits: InputLimits, what: str) -> int:
+    """The size a file gives when read: a ``.gz`` is inflated as a stream within the limits."""
+    if not path.lower().endswith(".gz"):
+        return os.path.getsize(path)
+    try:
+        return inflated_size(path, limits)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _unreadable(path, exc, what) from None
+
+
+def _read_bytes(path: str, limits: InputLimits | None = None) -> bytes:
     try:
         if path.lower().endswith(".gz"):
-            with gzip.open(path, "rb") as fh:
+            with LimitedReader(path, limits or current_limits()) as fh:
                 return fh.read()
         with open(path, "rb") as fh:
             return fh.read()
     except (OSError, EOFError, zlib.error) as exc:
-        raise ImportFormatError(
-            f"{name}: cannot read ({exc}); is it really a {'gzipped ' if path.lower().endswith('.gz') else ''}"
-            "XES file? (check the file is complete)"
-        ) from None
+        raise _unreadable(path, exc, "XES") from None
 
 
 def read_xes(path: str, *, lifecycle: str = "auto", tz: str | None = None, fast: bool = True,
@@ -271,17 +301,26 @@ def _row_time(item: tuple[ActivityRow, str | None]) -> datetime:
 
 def _read_xes(path: str, *, lifecycle: str = "auto", tz: str | None = None, fast: bool = True,
               collapse_repeats: bool = False) -> ReadResult:
-    from event_store.xes import scan_xes
+    from event_store.xes import scan_lxml, scan_xes
 
     zone = _zone(tz, path)
     name = os.path.basename(path)
-    raw = _read_bytes(path)
-    if not raw.strip():
-        raise ImportFormatError(f"{name} is empty: nothing to import")
+    limits = current_limits()
+    size = _inflated(path, limits, "XES")
     n_rows = collapsed = 0
     with pause_gc():
-        traces = scan_xes(raw, name, zone, fast=fast)
-        del raw
+        if size <= FAST_SCAN_MAX:
+            raw = _read_bytes(path, limits)
+            if not raw.strip():
+                raise ImportFormatError(f"{name} is empty: nothing to import")
+            traces = scan_xes(raw, name, zone, fast=fast)
+            del raw
+        else:
+            try:
+                with (LimitedReader(path, limits) if path.lower().endswith(".gz") else open(path, "rb")) as fh:
+                    traces = scan_lxml(fh, name, zone)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise _unreadable(path, exc, "XES") from None
         if not traces:
             raise ImportFormatError(f"{name}: no <trace> elements: not an XES event log, or an empty one")
         lifecycles = {str(a[LIFECYCLE_KEY]) for t in traces for a, _ in t.events if LIFECYCLE_KEY in a}
@@ -309,6 +348,8 @@ def _read_xes(path: str, *, lifecycle: str = "auto", tz: str | None = None, fast
             case = _case_from(tattrs, steps)
             out.append(TicketHistory(case_id, _opened_at(steps, True), case, tuple(s for s, _ in steps),
                                      f"{name}:{trace.line}"))
+    for history in out:
+        check_history(history, limits)
     return ReadResult(out, n_rows, collapsed)
 
 
@@ -477,6 +518,8 @@ def _read_csv(path: str, name: str, *, sep: str | None, encoding: str | None, op
     import pandas as pd
 
     sep = parse_sep(sep, f"{option}sep")
+    _inflated(path, current_limits(), "CSV")  # a compressed file is refused before pandas inflates it
+    manifest = read_manifest(path)
     head = _head(path, name)
     enc = _encoding(head, encoding, name, option)
     text = head.decode(enc, errors="replace")
@@ -504,6 +547,9 @@ def _read_csv(path: str, name: str, *, sep: str | None, encoding: str | None, op
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImportFormatError(f"{name}: cannot read as CSV: {first} (is it really a CSV file?)") from None
+    if manifest is not None and manifest.get("cells") == "neutralised":
+        # csmine's own export: take off the quotes it put before formula-like cells
+        frame.df = restore_frame(frame.df)
     return frame
 
 
@@ -769,6 +815,9 @@ def _read_table(path: str, *, fmt: str, lifecycle: str, mapping: ColumnMapping,
         case_values = {a: values[code] for a, values in case_lists if values[code] is not None}
         out.append(TicketHistory(str(uniques[code]), _opened_at(steps, has_starts), _case_from(case_values, steps),
                                  tuple(s for s, _ in steps), steps[0][0].source_ref))
+    limits = current_limits()
+    for history in out:
+        check_history(history, limits)
     return ReadResult(out, n, collapsed)
 
 
@@ -958,11 +1007,16 @@ def _parse_times(col: Any, fmt: str | None, zone: tzinfo | None, name: str, line
         bad = bad | text.isna()
     if bad.any():
         i = int(bad.to_numpy().nonzero()[0][0])
-        hint = f"--timestamp-format {fmt!r} does not match" if fmt else "give --timestamp-format, e.g. '%d.%m.%Y %H:%M'"
         value = col.iloc[i]
-        what = "an empty cell" if pd.isna(value) else f"value {value!r}"
+        if pd.isna(value) or not str(value).strip():
+            # No format helps an empty cell: every event needs its time.
+            raise ImportFormatError(
+                f"{name}: {row_word} {i + line0}: the time in column {column!r} is empty; every event needs "
+                f"one: fill it in or drop the {row_word}"
+            )
+        hint = f"--timestamp-format {fmt!r} does not match" if fmt else "give --timestamp-format, e.g. '%d.%m.%Y %H:%M'"
         raise ImportFormatError(
-            f"{name}: {row_word} {i + line0}: cannot read {what} in column {column!r} as a time ({hint})"
+            f"{name}: {row_word} {i + line0}: cannot read value {value!r} in column {column!r} as a time ({hint})"
         )
     if getattr(parsed.dt, "tz", None) is None and parsed.notna().any():
         parsed = _localize(parsed, col, zone, name, line0, column, row_word)

@@ -50,6 +50,19 @@ class StoreLocation:
     display: str
     sqlite_path: str | None = None
     pg: dict[str, str] | None = None
+    #: SQLite: opened read-only (a read-only file, folder or mount, an immutable file).
+    read_only: bool = False
+    #: SQLite read-only: the file cannot change (no -wal to read), so no locking at all.
+    immutable: bool = False
+
+    def sqlite_uri(self) -> str | None:
+        """The read-only SQLite URI (None when the store is opened for writing)."""
+        if self.kind != "sqlite" or not self.read_only:
+            return None
+        assert self.sqlite_path is not None
+        from urllib.parse import quote
+
+        return f"file:{quote(self.sqlite_path)}?mode=ro" + ("&immutable=1" if self.immutable else "")
 
     def library_env(self) -> dict[str, str]:
         """The ``eventsourcing`` settings for this location (never in-memory)."""
@@ -58,7 +71,7 @@ class StoreLocation:
             assert self.sqlite_path is not None
             return {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                "SQLITE_DBNAME": self.sqlite_path,
+                "SQLITE_DBNAME": self.sqlite_uri() or self.sqlite_path,
                 "SQLITE_LOCK_TIMEOUT": "30",
                 "APPLICATION_RECORDER_TOPIC": recorder + "ChainedSQLiteApplicationRecorder",
                 "IS_SNAPSHOTTING_ENABLED": "no",
@@ -81,7 +94,7 @@ class StoreLocation:
 
     def database(self) -> Database:
         if self.kind == "sqlite":
-            return Database(sqlite_path=self.sqlite_path)
+            return Database(sqlite_path=self.sqlite_path, sqlite_uri=self.sqlite_uri())
         assert self.pg is not None
         p = self.pg
         from psycopg.conninfo import make_conninfo
@@ -157,12 +170,55 @@ def check_sqlite_file(path: str, *, create: bool) -> None:
         if not os.path.isdir(parent):
             raise StoreConfigError(f"cannot create store {path!r}: folder {parent!r} does not exist")
         return
-    with open(path, "rb") as fh:
-        header = fh.read(16)
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(16)
+    except OSError as exc:
+        from event_store.errors import StorageError
+
+        raise StorageError(
+            f"store {path}: cannot read the file ({exc.strerror or exc}). Nothing was read or written. "
+            "To go on: give this user read access to the file (and write access to write), or use a copy."
+        ) from exc
     if header and header != SQLITE_HEADER:
         raise StoreConfigError(
             f"{path!r} is not a csmine store (not an SQLite database): choose another --store path"
         )
+
+
+def sqlite_access(path: str) -> tuple[bool, bool]:
+    """(read_only, immutable) for an existing SQLite store file.
+
+    Read-only when the file cannot be written (permissions, an immutable file, a
+    read-only mount), or when its folder cannot be written and SQLite could not make
+    its ``-wal`` and ``-shm`` files there. Immutable (no locking, no WAL) when, on top,
+    there is no ``-wal`` with content to read.
+
+    Raises:
+        StorageError: read-only with a ``-wal`` holding commits but no ``-shm``: the
+            newest commits cannot be read safely.
+    """
+    folder = os.path.dirname(path) or "."
+    try:
+        mount_ro = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        mount_ro = False
+    wal, shm = path + "-wal", path + "-shm"
+    has_wal = os.path.exists(wal) and os.path.getsize(wal) > 0
+    sidecars_ok = os.path.exists(shm) and os.path.exists(wal) and os.access(shm, os.W_OK) and os.access(wal, os.W_OK)
+    read_only = mount_ro or not os.access(path, os.W_OK) or (not os.access(folder, os.W_OK) and not sidecars_ok)
+    if not read_only:
+        return False, False
+    if has_wal and not os.path.exists(shm):
+        from event_store.errors import StorageError
+
+        raise StorageError(
+            f"store {path}: the store is read-only and its write-ahead log {os.path.basename(wal)} holds commits "
+            f"that SQLite cannot read without {os.path.basename(shm)}. Nothing was read or written. To go on: "
+            "open it once where it is writable (that folds the log into the file), or copy the three files "
+            "somewhere writable."
+        )
+    return True, not has_wal
 
 
 def schema_statements(postgres: bool, events_table: str) -> list[str]:
@@ -204,6 +260,32 @@ def schema_statements(postgres: bool, events_table: str) -> list[str]:
                     f"CREATE TRIGGER IF NOT EXISTS {table}_append_only_{op.lower()} BEFORE {op} ON {table} "
                     f"BEGIN SELECT RAISE(ABORT, 'csmine: {table} is append-only ({op} refused)'); END"
                 )
+    else:
+        statements += postgres_append_only_statements(events_table)
+    return statements
+
+
+def postgres_append_only_statements(events_table: str) -> list[str]:
+    """PostgreSQL triggers refusing UPDATE, DELETE and TRUNCATE on the events and chain tables.
+
+    The same guard SQLite stores get: created by ``csmine init`` (and by the schema
+    owner's next open of an older store), owned by the table owner, so an application
+    role that only inserts can neither change history nor drop the guard. Idempotent
+    and for PostgreSQL 11 and later (no ``CREATE OR REPLACE TRIGGER``).
+    """
+    statements = [
+        "CREATE OR REPLACE FUNCTION csmine_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN RAISE EXCEPTION 'csmine: % is append-only (% refused)', TG_TABLE_NAME, TG_OP; END $$",
+    ]
+    for table in (events_table, "event_chain"):
+        for name, timing in ((f"{table}_append_only", "BEFORE UPDATE OR DELETE ON {t} FOR EACH ROW"),
+                             (f"{table}_no_truncate", "BEFORE TRUNCATE ON {t} FOR EACH STATEMENT")):
+            statements.append(
+                "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '" + name + "' "
+                "AND tgrelid = to_regclass('" + table + "')) THEN "
+                f"CREATE TRIGGER {name} {timing.format(t=table)} EXECUTE FUNCTION csmine_append_only(); "
+                "END IF; END $$"
+            )
     return statements
 
 

@@ -159,6 +159,8 @@ class EventLogProjection:
         self.recorder = recorder
         self._plaintext = plaintext or (lambda data: data)
         self._case_cache: dict[str, tuple[Any, ...]] = {}
+        #: A store opened read-only: catch-up cannot write, the read model stays where it is.
+        self.read_only = False
 
     def _decode(self, state: bytes) -> tuple[bytes, dict[str, Any]]:
         """The stored state as transcoder JSON (decrypted) and parsed without type hooks."""
@@ -172,6 +174,8 @@ class EventLogProjection:
     def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
         """Process every notification after the stored position; returns how many."""
         total = 0
+        if self.read_only:
+            return total
         while True:
             start = self.position()
             items = self.recorder.select_notifications(start, PAGE, inclusive_of_start=False)

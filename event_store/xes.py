@@ -257,16 +257,21 @@ def scan_fast(raw: bytes, name: str, zone: tzinfo | None) -> list[RawTrace]:
     return traces
 
 
-def scan_lxml(raw: bytes, name: str, zone: tzinfo | None) -> list[RawTrace]:
-    """Read any well-formed XES with lxml (nested attributes are skipped)."""
+def scan_lxml(raw: bytes | Any, name: str, zone: tzinfo | None) -> list[RawTrace]:
+    """Read any well-formed XES with lxml (nested attributes are skipped).
+
+    ``raw`` is the document's bytes, or a binary stream read piece by piece (each
+    trace is freed once read, so memory follows the traces, not the file).
+    """
     import io
 
     from lxml import etree
 
     traces: list[RawTrace] = []
+    source = io.BytesIO(raw) if isinstance(raw, (bytes, bytearray, memoryview)) else raw
     try:
         # Any namespace (or none), as the fast scanner does: XES writers disagree.
-        context = etree.iterparse(io.BytesIO(raw), events=("end",), tag="{*}trace",
+        context = etree.iterparse(source, events=("end",), tag="{*}trace",
                                   huge_tree=True, remove_comments=True)
         for _, elem in context:
             attrs: dict[str, Any] = {}

@@ -2,24 +2,32 @@
 
 0 ok; 1 bug (traceback); 2 usage (click's own); 3 bad event log or store, or a file that cannot be read or written;
 4 reference model (SOP) missing or invalid; 5 a check failed (e.g. --min-fitness,
-verify found tampering).
+verify found tampering); 73 an output file exists (pass --force); 74 the store cannot be
+written or read (read-only, disk full, I/O error); 75 temporary: run the same command again
+(write conflict after the retry budget, store locked, connection lost). docs/exit-codes.md.
 """
 
 from __future__ import annotations
 
-from event_store.errors import EventStoreError, IntegrityError
+from event_store.errors import (
+    EventStoreError,
+    IntegrityError,
+    OutputExistsError,
+    StorageError,
+    TemporaryStoreError,
+)
 from process_models.errors import ProcessModelError
 
-from csmine.errors import CheckFailedError, CsmineError
+from csmine.errors import CheckFailedError, CsmineError, SopMismatchError
 
 
-
-class SopMismatchError(CsmineError):
-    """The SOP chosen for a command cannot be used on this log (it knows none of its
-    activities, or no shipped SOP fits and the command needs one). Exit code 4."""
-
+#: sysexits.h: EX_CANTCREAT, EX_IOERR, EX_TEMPFAIL.
+EXIT_OUTPUT_EXISTS, EXIT_STORAGE, EXIT_RETRY = 73, 74, 75
 
 EXIT_CODES: dict[type[BaseException], int] = {
+    OutputExistsError: EXIT_OUTPUT_EXISTS,
+    StorageError: EXIT_STORAGE,
+    TemporaryStoreError: EXIT_RETRY,
     IntegrityError: 5,
     CheckFailedError: 5,
     SopMismatchError: 4,

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import json
-import math
 import sys
-from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
-from enum import Enum
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path, PurePath
 from typing import Any
 
 import click
 
-from csmine.filters import LogFilter, parse_where
+from csmine.eventlog.filters import LogFilter, parse_where
+from csmine.reports.json import dumps
 
 DEFAULT_STORE = "csmine.db"
 
@@ -36,7 +32,49 @@ def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def quiet_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--quiet", "-q", is_flag=True, help="No progress bars.")(f)
+    """``--quiet``: no progress and no informational lines on stderr (see :func:`info`)."""
+    return click.option("--quiet", "-q", is_flag=True,
+                        help="No progress and no informational lines on stderr (the SOP chosen, files written, "
+                             "simplification); warnings, caveats and errors still print.")(f)
+
+
+def info(message: str, quiet: bool) -> None:
+    """An informational line on stderr (which SOP was chosen, a file written), unless ``--quiet``.
+
+    Warnings and caveats (``warning:``, ``note:``) are not information: they print either way.
+    """
+    if message and not quiet:
+        click.echo(message, err=True)
+
+
+def _calendar(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    from csmine.performance.business_calendar import parse_calendar
+
+    return parse_calendar(value)  # CalendarError (exit 3) names what is wrong with the spec
+
+
+#: ``--calendar SPEC``: the command receives ``calendar: BusinessCalendar | None`` (None: wall clock).
+calendar_option = click.option(
+    "--calendar", "calendar", metavar="SPEC", callback=_calendar,
+    help="Business calendar: time counts only in business hours, e.g. "
+         "hours=8-20,days=mon-fri,holidays=2025-01-01;2025-05-01,tz=Asia/Shanghai (default: wall clock).")
+
+
+def _zone(ctx: click.Context, param: click.Parameter, value: str) -> Any:
+    from datetime import UTC
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if value.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise click.BadParameter(f"unknown time zone {value!r} (use e.g. UTC or Asia/Shanghai)") from exc
+
+
+#: ``--tz NAME``: the command receives ``tz: tzinfo``.
+tz_option = click.option("--tz", "tz", default="UTC", show_default=True, metavar="ZONE", callback=_zone,
+                         help="Time zone of business days and printed times.")
 
 
 def parse_time(value: str | None, *, param: str = "time", require_zone: bool = False) -> datetime | None:
@@ -130,11 +168,11 @@ def build_filter(
 
 def closing_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """``--closed-when REGEX`` and ``--stale-after DURATION``; the command receives
-    ``closing: csmine.lifecycle.ClosingRule`` (see that module for the rule)."""
+    ``closing: csmine.eventlog.lifecycle.ClosingRule`` (see that module for the rule)."""
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from csmine.lifecycle import DEFAULT_STALE_AFTER, ClosingRule
+        from csmine.eventlog.lifecycle import DEFAULT_STALE_AFTER, ClosingRule
 
         closed_when = kwargs.pop("closed_when")
         stale = kwargs.pop("stale_after")
@@ -164,55 +202,9 @@ def closing_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def to_jsonable(value: Any) -> Any:
-    """``value`` as plain JSON data (dict, list, str, int, float, bool, None).
-
-    NaN and infinities become ``None``; numpy scalars and arrays, pandas objects,
-    datetimes and dates (ISO 8601), timedeltas (``str``), tuples and sets (lists),
-    dataclasses and enums are converted recursively; anything else becomes ``str``.
-    """
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if type(value).__name__ == "NaTType":
-        return None
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return str(value)
-    if isinstance(value, Enum):
-        return to_jsonable(value.value)
-    if isinstance(value, Decimal):
-        return to_jsonable(float(value))
-    if isinstance(value, PurePath):
-        return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(to_jsonable(k)) if not isinstance(k, str) else k: to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, set | frozenset):
-        items = [to_jsonable(v) for v in value]
-        try:
-            return sorted(items)
-        except TypeError:
-            return items
-    module = type(value).__module__.split(".")[0]
-    if module == "numpy":
-        if hasattr(value, "tolist"):  # ndarray and numpy scalars (item -> python type)
-            return to_jsonable(value.tolist())
-    if module == "pandas" and hasattr(value, "to_dict"):
-        return to_jsonable(value.to_dict())
-    return str(value)
-
-
 def echo_json(data: Any) -> None:
     """Print ``data`` as strict JSON (no NaN/Infinity tokens)."""
-    click.echo(json.dumps(to_jsonable(data), ensure_ascii=False, indent=2, allow_nan=False))
+    click.echo(dumps(data))
 
 
 class OutPath(click.ParamType):
@@ -250,6 +242,33 @@ out_path = OutPath()
 out_folder = OutPath(folder=True)
 
 
+class DrawingPath(OutPath):
+    """An output path for a drawing: its extension must be one Graphviz draws (or ``.dot``).
+
+    Checked before any work, as a usage error (exit 2).
+    """
+
+    name = "drawing"
+
+    def __init__(self, suffixes: tuple[str, ...]) -> None:
+        super().__init__()
+        self.suffixes = suffixes
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        text = super().convert(value, param, ctx)
+        if text is not None and Path(str(text)).suffix.lower() not in self.suffixes:
+            shown = [s for s in self.suffixes if s != ".gv"]
+            self.fail(f"cannot tell the format of {str(text)!r} (use {', '.join(shown[:-1])} or {shown[-1]})",
+                      param, ctx)
+        return text
+
+
+#: A map or flowchart: .svg, .png, .pdf, or the DOT source (.dot, .gv).
+drawing_path = DrawingPath((".svg", ".png", ".pdf", ".dot", ".gv"))
+#: ``conform --out``: the SOP flowchart coloured by deviations (.svg, .png or .dot).
+chart_path = DrawingPath((".svg", ".png", ".dot", ".gv"))
+
+
 def sop_option(
     dest: str = "sop",
     *,
@@ -263,7 +282,7 @@ def sop_option(
 
 
 def _activities(df: Any) -> Any:
-    from csmine.kpi import ACTIVITY
+    from csmine.mining.encoding import ACTIVITY
 
     return df[ACTIVITY].astype(str)
 
@@ -272,7 +291,7 @@ def check_sop_covers(sop: Any, df: Any) -> None:
     """Raise :class:`SopMismatchError` when ``sop`` knows none of ``df``'s activities."""
     if sop is None or df is None or len(df) == 0:
         return
-    from csmine.cli.errors import SopMismatchError
+    from csmine.errors import SopMismatchError
 
     activities = _activities(df)
     mapping = sop.activity_map()
@@ -293,19 +312,19 @@ def choose_sop(ref: str | None, df: Any = None, *, allow_none: bool = False, wit
     ``none`` means no SOP where ``allow_none``, else :class:`SopMismatchError`
     (exit 4, ``needs`` says why). Without ``REF``: the shipped SOP that names at
     least 90% of ``df``'s events **and** whose close and resolution steps occur in
-    it (:func:`csmine.kpi.choose_shipped_sop`); when none fits, no SOP where
+    it (:func:`csmine.performance.sop_choice.choose_shipped_sop`); when none fits, no SOP where
     ``allow_none`` (the note says which SOPs were considered and why none fits),
     else :class:`SopMismatchError`. Never a default SOP. An SOP that knows none of
     ``df``'s activities raises :class:`SopMismatchError` (exit 4).
 
     Returns:
         ``(sop, note)``, or ``(sop, note, choice)`` with ``with_choice``
-        (:class:`csmine.kpi.SopChoice`, for ``--json``'s ``sop_choice``).
+        (:class:`csmine.performance.sop_choice.SopChoice`, for ``--json``'s ``sop_choice``).
     """
     from process_models import load_sop
 
-    from csmine.cli.errors import SopMismatchError
-    from csmine.kpi import SopChoice, choose_shipped_sop
+    from csmine.errors import SopMismatchError
+    from csmine.performance.sop_choice import SopChoice, choose_shipped_sop
 
     def done(sop: Any, note: str, choice: Any) -> Any:
         return (sop, note, choice) if with_choice else (sop, note)

@@ -6,7 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,6 +15,7 @@ from csmine.cli.options import (
     closing_options,
     echo_json,
     filter_options,
+    info,
     json_option,
     out_path,
     preload_pm4py,
@@ -23,7 +24,11 @@ from csmine.cli.options import (
     sop_option,
     store_option,
 )
-from csmine.cli.render import progress_bar
+from csmine.cli.render import print_text, progress_bar
+
+if TYPE_CHECKING:
+    from csmine.reports.report import ReportResult
+    from csmine.simulation.demo import DemoRun
 
 
 def _stages(enabled: bool) -> Any:
@@ -34,24 +39,33 @@ def _stages(enabled: bool) -> Any:
     return say
 
 
+def _parallel() -> bool | None:
+    """``CSMINE_PARALLEL=0`` keeps the report in one process; else the report decides."""
+    return False if os.environ.get("CSMINE_PARALLEL", "1") == "0" else None
+
+
+def _font_cache() -> Path:
+    """``$XDG_CACHE_HOME/csmine/fonts`` (default ``~/.cache``): font subsets kept between runs."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "csmine" / "fonts"
+
+
 def _write_report(store: Any, log_filter: Any, sop_name: str | None, compare: tuple[str, str] | None,
-                  out: str, quiet: bool, closing: Any = None, first_response: str | None = None) -> Any:
-    from csmine.report import build_report
+                  out: str, quiet: bool, closing: Any = None, first_response: str | None = None) -> ReportResult:
     from process_models import load_sop
 
+    from csmine.reports.report import build_report
+
     none = sop_name is not None and sop_name.strip().lower() == "none"
-    # no --sop: build_report uses a shipped SOP only when it fits the log (findings["sop_choice"] says why)
+    # no --sop: build_report uses a shipped SOP only when it fits the log (findings.sop_choice says why)
     sop = load_sop(sop_name) if sop_name and not none else None
     result = build_report(store, log_filter, sop=sop, compare=compare, progress=_stages(show_progress(quiet)),
-                          auto_sop=not none, closing=closing, first_response=first_response)
+                          parallel=_parallel(), auto_sop=not none, closing=closing, first_response=first_response,
+                          font_cache=_font_cache())
     Path(out).write_text(result.html, encoding="utf-8")
-    choice = result.findings.get("sop_choice") or {}
-    if not quiet and choice.get("how") != "--sop":
-        from csmine.kpi import SopCandidate, SopChoice
-
-        considered = tuple(SopCandidate(**c) for c in choice.get("considered", ()))
-        click.echo(SopChoice(choice.get("chosen"), choice.get("how", "automatic"), considered,
-                             choice.get("minimum", 0.9)).describe(), err=True)
+    choice = result.findings.sop_choice
+    if choice.how != "--sop":
+        info(choice.describe(), quiet)
     return result
 
 
@@ -86,19 +100,20 @@ def report_cmd(log_filter: Any, sop_name: str | None, compare: tuple[str, str] |
         csmine report --sop complaint --compare baseline pilot --channel phone
         csmine report --sop none --closed-when Closed --first-response 'Take in charge ticket'
     """
-    from csmine.cli.store import open_existing
+    from event_store import open_store
+
+    from csmine.reports.text.report import render_report_written
 
     preload_pm4py()
-    with open_existing(store) as s:
+    with open_store(store) as s:
         result = _write_report(s, log_filter, sop_name, compare or None, out, quiet, closing, first_response)
     if as_json:
-        status = result.findings.get("ticket_status") or {"total": result.tickets}
-        echo_json({"out": out, "tickets": status, "events": result.events, "sop": result.sop,
-                   "sop_choice": result.findings.get("sop_choice"),
-                   "sections": list(result.sections), "findings": result.findings})
+        f = result.findings.to_dict()
+        echo_json({"out": out, "tickets": f["ticket_status"] or {"total": result.tickets}, "events": result.events,
+                   "sop": result.sop, "sop_choice": f["sop_choice"], "sections": list(result.sections),
+                   "findings": f})
         return
-    click.echo(f"wrote {out} ({os.path.getsize(out) / 1e6:.1f} MB): {result.tickets:,} tickets, "
-               f"{result.events:,} events, SOP {result.sop or '-'}")
+    print_text(render_report_written(result, out, os.path.getsize(out)))
 
 
 @click.command("demo")
@@ -124,51 +139,43 @@ def demo_cmd(tickets: int, seed: int, out: str, replace: bool, as_json: bool, qu
         csmine demo --tickets 5000 --seed 11 --store demo.db --out demo.html
     """
     preload_pm4py()  # the SOP net needs pm4py; import it while the store is read
-    from csmine.demo import record_demo
-    from event_store import open_store
-    from event_store.persistence import parse_location
+    from csmine.reports.text.report import render_demo
+    from csmine.simulation.demo import discard_store
 
     started = time.perf_counter()
-    loc = parse_location(store)
-    if replace and loc.kind == "sqlite" and loc.sqlite_path and os.path.exists(loc.sqlite_path):
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(loc.sqlite_path + suffix):
-                os.remove(loc.sqlite_path + suffix)
+    if replace:
+        discard_store(store)
+    run, truth_path, result, where = _demo(store, tickets, seed, out, quiet)
+    elapsed = time.perf_counter() - started
+    if as_json:
+        echo_json({"out": out, "truth": str(truth_path), "store": where, "seconds": round(elapsed, 1),
+                   "imported_events": run.imported.events_added, "tickets": result.tickets, "events": result.events,
+                   "findings": result.findings.to_dict()})
+        return
+    print_text(render_demo(result, out, seconds=elapsed, store=where, truth_path=str(truth_path)))
+
+
+def _demo(store: str, tickets: int, seed: int, out: str, quiet: bool) -> tuple[DemoRun, Path, ReportResult, str]:
+    """Record the demo centre (a progress bar on a terminal), write its ground truth beside
+    ``out`` (``.truth.json``) and the report to ``out``."""
+    from event_store import open_store
+
+    from csmine.simulation.demo import record_demo
+
     progress = show_progress(quiet)
-    if progress:
-        click.echo(f"csmine demo: simulating {tickets:,} tickets (seed {seed}) into {loc.display}", err=True)
     with open_store(store, create=True) as s:
+        if progress:
+            click.echo(f"csmine demo: simulating {tickets:,} tickets (seed {seed}) into {s.location.display}", err=True)
         with progress_bar("recording events", tickets, progress) as advance:
             run = record_demo(s, tickets=tickets, seed=seed, progress=lambda t, e: advance(t))
         truth_path = Path(out).with_suffix(".truth.json")
         truth_path.write_text(json.dumps(run.truth, indent=2, ensure_ascii=False), encoding="utf-8")
         if progress:
             click.echo("writing the report:", err=True)
-        result = _write_report(s, None, None, None, out, quiet)
-    elapsed = time.perf_counter() - started
-    if as_json:
-        echo_json({"out": out, "truth": str(truth_path), "store": loc.display, "seconds": round(elapsed, 1),
-                   "imported_events": run.imported.events_added, "tickets": result.tickets, "events": result.events,
-                   "findings": result.findings})
-        return
-    f = result.findings
-    lines = [f"wrote {out} in {elapsed:.0f} s: {result.tickets:,} tickets, {result.events:,} events "
-             f"(store {loc.display}; ground truth in {truth_path})"]
-    cmp = (f.get("comparison") or {}).get("first_response_timeouts")
-    if cmp:
-        lines.append(f"  first-response timeouts: baseline {100 * cmp['a']:.1f}% -> pilot {100 * cmp['b']:.1f}% "
-                     f"(95% CI of change {100 * cmp['ci'][0]:+.1f} to {100 * cmp['ci'][1]:+.1f} pts)")
-    if f.get("bottlenecks"):
-        lines.append(f"  top bottleneck: {f['bottlenecks'][0]['where']}")
-    if f.get("ping_pong"):
-        a, b, direct, _ = f["ping_pong"][0]
-        lines.append(f"  ping-pong: {a} <-> {b} ({direct} direct bounces)")
-    if f.get("conformance"):
-        lines.append(f"  SOP fitness {f['conformance']['fitness']:.3f}")
-    lines.append(f"open it: file://{Path(out).resolve()}")
-    click.echo("\n".join(lines))
+        return run, truth_path, _write_report(s, None, None, None, out, quiet), s.location.display
 
 
 def register(cli: click.Group) -> None:
+    """Add this module's commands to the root group."""
     cli.add_command(report_cmd)
     cli.add_command(demo_cmd)

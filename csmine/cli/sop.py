@@ -7,31 +7,19 @@ from typing import Any
 
 import click
 
-from csmine.cli.options import echo_json, json_option, out_path
-
-_IMAGE_FORMATS = {
-    ".svg": "svg",
-    ".png": "png",
-    ".pdf": "pdf",
-    ".dot": "dot",
-    ".gv": "dot",
-}
-
-
-def _console(file: Any = None) -> Any:
-    from rich.console import Console
-
-    stream = file or click.get_text_stream("stdout")
-    tty = stream.isatty()
-    return Console(
-        file=stream,
-        width=None if tty else 120,
-        no_color=not tty,
-        color_system="auto" if tty else None,
-        highlight=False,
-        soft_wrap=False,
-    )
-
+from csmine.cli.options import (
+    closing_options,
+    drawing_path,
+    echo_json,
+    filter_options,
+    json_option,
+    out_path,
+    preload_pm4py,
+    quiet_option,
+    show_progress,
+    store_option,
+)
+from csmine.cli.render import print_text
 
 @click.group("sop")
 def sop_group() -> None:
@@ -78,16 +66,9 @@ def list_command(as_json: bool) -> None:
             ]
         )
         return
-    from rich.table import Table
+    from csmine.reports.text.sop import render_sop_list
 
-    table = Table(title="Shipped SOPs", title_justify="left")
-    for col in ("name", "title", "标题", "version", "steps"):
-        table.add_column(
-            col, justify="right" if col in ("steps", "version") else "left"
-        )
-    for s in sops:
-        table.add_row(s.id, s.title, s.title_zh, s.version, str(len(s.steps)))
-    _console().print(table)
+    print_text(render_sop_list(sops))
 
 
 @sop_group.command("show")
@@ -112,50 +93,9 @@ def show_command(name: str, as_json: bool) -> None:
         data["source"] = sop.source
         echo_json(data)
         return
-    _print_sop(sop)
+    from csmine.reports.text.sop import render_sop
 
-
-def _print_sop(sop: Any) -> None:
-    from rich.table import Table
-
-    from process_models.model import flow_to_text, format_duration, targets_to_dict
-
-    con = _console()
-    title = f"{sop.title}  {sop.title_zh}".strip()
-    con.print(f"{title}  (id {sop.id}, version {sop.version})")
-    if sop.description:
-        con.print(sop.description)
-    con.print()
-    con.print(f"Flow: {flow_to_text(sop.flow)}")
-    con.print()
-    steps = Table(title="Steps", title_justify="left")
-    for col in ("step", "中文", "role", "time limit", "KPI roles"):
-        steps.add_column(col)
-    kpi: dict[str, list[str]] = {}
-    for role, names in sop.roles.items():
-        for n in names:
-            kpi.setdefault(n, []).append(role)
-    for s in sop.steps:
-        limit = ""
-        if s.limit is not None:
-            clock = ", business hours" if s.limit.business_hours else ""
-            limit = f"{format_duration(s.limit.within)} after {s.limit.since}{clock}"
-        name = s.name + (" (off the flow)" if s.off_flow else "")
-        steps.add_row(name, s.label_zh, s.role, limit, ", ".join(kpi.get(s.name, [])))
-    con.print(steps)
-    targets = Table(title="Targets", title_justify="left")
-    targets.add_column("target")
-    targets.add_column("value", justify="right")
-    for key, value in targets_to_dict(sop.targets).items():
-        targets.add_row(key, str(value))
-    con.print(targets)
-    if sop.aliases:
-        aliases = Table(title="Aliases", title_justify="left")
-        aliases.add_column("source activity")
-        aliases.add_column("step")
-        for source, step in sop.aliases.items():
-            aliases.add_row(source, step)
-        con.print(aliases)
+    print_text(render_sop(sop))
 
 
 @sop_group.command("validate")
@@ -218,7 +158,7 @@ def validate_command(file: str, no_soundness: bool, as_json: bool) -> None:
     "--out",
     "out",
     required=True,
-    type=out_path,
+    type=drawing_path,
     help="Output file: .svg, .png, .pdf or .dot.",
 )
 def render_command(name: str, out: str | Path) -> None:
@@ -233,20 +173,11 @@ def render_command(name: str, out: str | Path) -> None:
         csmine sop render it-incident --out incident.png
     """
     from process_models import load_sop
-    from process_models.render import render_sop, render_sop_image
+    from process_models.render import render_sop
 
-    out = Path(out)
-    fmt = _IMAGE_FORMATS.get(out.suffix.lower())
-    if fmt is None:
-        raise click.BadParameter(
-            f"cannot tell the format of '{out}' (use .svg, .png, .pdf or .dot)",
-            param_hint="--out",
-        )
-    sop = load_sop(name)
-    if fmt == "dot":
-        out.write_text(render_sop(sop), encoding="utf-8")
-    else:
-        out.write_bytes(render_sop_image(sop, fmt))
+    from csmine.reports.graphviz import dot_to
+
+    dot_to(render_sop(load_sop(name)), out)  # GraphvizError (exit 3) when `dot` is missing
     click.echo(f"wrote {out}", err=True)
 
 
@@ -287,6 +218,149 @@ def convert_command(file: str, to: str, out: str | None) -> None:
     else:
         Path(out).write_text(text, encoding="utf-8")
         click.echo(f"wrote {out}", err=True)
+
+
+@sop_group.command("draft")
+@click.option("--out", "out", type=out_path, metavar="FILE",
+              help="Write the drafted SOP here (.toml; default: print it).")
+@click.option("--name", help="The SOP's id (default: the --out file's stem, else 'draft').")
+@click.option("--coverage", default=0.9, show_default=True, type=click.FloatRange(0.0, 1.0, min_open=True),
+              help="Share of the closed tickets whose variants the flow covers.")
+@click.option("--max-choice", default=5, show_default=True, type=click.IntRange(min=2),
+              help="The widest choice drafted; wider ones keep their most frequent branches.")
+@click.option("--force", is_flag=True, help="Replace --out if it exists (default: refuse, exit code 73).")
+@filter_options
+@closing_options
+@json_option
+@quiet_option
+@store_option
+def draft_command(out: str | None, name: str | None, coverage: float, max_choice: int, force: bool,
+                  log_filter: Any, closing: Any, as_json: bool, quiet: bool, store: str) -> None:
+    """Draft an SOP from the recorded tickets: a flow, roles, proposed limits.
+
+    The flow (seq, choice, optional, loop) covers the variants of --coverage of
+    the closed tickets; roles come from the teams doing each step, limits are
+    proposed from the observed P80 durations and marked as proposals, targets are
+    left to fill in. Prints the draft's fitness and precision on the tickets and
+    what it left out. Then edit it and run `csmine report --sop FILE`.
+
+    \b
+    Example:
+        csmine sop draft --out ours.toml
+        csmine sop draft --out ours.toml --coverage 0.8 --where channel=phone
+        csmine sop draft --name helpdesk --closed-when Closed
+    """
+    preload_pm4py()
+    import dataclasses
+    import re
+
+    from event_store.files import check_new
+    from event_store.mapping import remembered_closing
+
+    from csmine.cli.store import open_existing
+    from csmine.conformance.deviations import check_conformance
+    from csmine.eventlog.loading import load_event_log
+    from csmine.eventlog.ordering import order_events
+    from csmine.mining.draft import draft_sop
+
+    if out is not None:
+        check_new(out, force)
+    with open_existing(store) as s:
+        df = order_events(load_event_log(s, log_filter), None, log_filter.tie_order)
+        states = () if closing.closed_when else remembered_closing(s)
+    source = "--closed-when"
+    draft_closing = closing
+    if states:  # what the import's mapping said closes a ticket
+        draft_closing = dataclasses.replace(closing, closed_when="|".join(re.escape(x) for x in states))
+        source = "the closed_when of the import's mapping"
+
+    def evaluate(sop: Any) -> tuple[float, float | None]:
+        report = check_conformance(order_events(df, sop, log_filter.tie_order), sop, closing=closing)
+        return report.log_fitness, report.precision
+
+    if show_progress(quiet):
+        click.echo(f"drafting from {df['case:concept:name'].nunique():,} tickets …", err=True)
+    draft = draft_sop(df, name=name or (Path(out).stem if out else "draft"), coverage=coverage,
+                      closing=draft_closing, evaluate=evaluate, max_choice=max_choice, close_source=source)
+    if out is not None:
+        Path(out).write_text(draft.text, encoding="utf-8")
+    if as_json:
+        echo_json(_draft_json(draft, out))
+    elif out is None:
+        click.echo(draft.text, nl=False)
+    if not as_json:
+        click.echo(_draft_summary(draft, out), err=out is None)
+
+
+def _draft_json(draft: Any, out: str | None) -> dict[str, Any]:
+    import dataclasses
+
+    from process_models import format_duration
+
+    data = {k: v for k, v in dataclasses.asdict(draft).items() if k not in ("sop",)}
+    data["limits"] = [{**lim, "within": format_duration(lim["within"])} for lim in data["limits"]]
+    data["file"] = out
+    data["id"] = draft.sop.id
+    return data
+
+
+def _draft_summary(d: Any, out: str | None) -> str:
+    from process_models.flow import flow_to_text
+
+    pct = (lambda a, b: f"{100 * a / b:.1f}%" if b else "-")  # noqa: E731
+    closed = "ending in " + " or ".join(d.close_steps) if d.close_steps else "no closing step found: all count"
+    lines = [
+        (f"wrote {out}: " if out else "") + f"SOP {d.sop.id!r}, {len(d.sop.steps)} steps, "
+        f"{len(d.limits)} proposed limits",
+        f"  tickets: {d.tickets:,} ({d.closed_tickets:,} closed: {closed})",
+        f"  flow: {flow_to_text(d.sop.flow)}",
+        f"  covers: {d.kept_variants:,} of {d.variants:,} variants, {d.kept_tickets:,} of {d.closed_tickets:,} "
+        f"closed tickets ({pct(d.kept_tickets, d.closed_tickets)}; --coverage {d.coverage:g})",
+        f"  left out: {d.left_out_tickets:,} closed tickets ({pct(d.left_out_tickets, d.closed_tickets)}) in other "
+        "variants" + ("; activities " + ", ".join(
+            f"{x.activity} ({x.events:,} events, {pct(x.tickets, d.tickets)} of tickets)" for x in d.left_out[:6])
+            + (f" and {len(d.left_out) - 6} more" if len(d.left_out) > 6 else "") if d.left_out else ""),
+    ]
+    if d.fitness is not None:
+        lines.append(f"  fitness {d.fitness:.3f}, precision {(d.precision or 0):.3f} on the {d.tickets:,} tickets "
+                     "(alignments, as `csmine conform` computes them)")
+    target = out or "the file"
+    lines.append(f"  next: edit the roles, limits (PROPOSAL) and targets (TO FILL IN) in {target}, then "
+                 f"`csmine report --sop {out or 'FILE'}`")
+    return "\n".join(lines)
+
+
+@sop_group.command("diff")
+@click.argument("first")
+@click.argument("second")
+@json_option
+def diff_command(first: str, second: str, as_json: bool) -> None:
+    """Show what changed from one SOP to another, step by step.
+
+    FIRST and SECOND are shipped SOPs or .toml/.bpmn files: a draft and your
+    edit of it, or two versions. Header, flow, steps (place in the flow, label,
+    role, limit, KPI roles), targets, roles, aliases and closed_when.
+
+    \b
+    Example:
+        csmine sop diff complaint complaint-v2
+        csmine sop diff draft.toml ours.toml --json
+    """
+    import dataclasses
+
+    from process_models import load_sop
+    from process_models.diff import diff_sops
+
+    diff = diff_sops(load_sop(first), load_sop(second))
+    if as_json:
+        echo_json({"a": diff.a, "b": diff.b, "identical": diff.identical,
+                   "changes": [dataclasses.asdict(c) for c in diff.changes]})
+        return
+    click.echo(f"{diff.a} → {diff.b}")
+    for change in diff.changes:
+        click.echo(f"  {change.describe()}")
+    n = len(diff.changes)
+    click.echo("no differences" if not n else f"{n} change{'s' if n != 1 else ''}")
 
 
 def register(cli: click.Group) -> None:

@@ -19,7 +19,7 @@ from csmine.cli.options import (
     show_progress,
     store_option,
 )
-from csmine.cli.render import console, progress_bar, table
+from csmine.cli.render import print_text, progress_bar
 
 
 def open_existing(store: str, *, create: bool = False) -> Any:
@@ -178,9 +178,71 @@ def _sep_option(ctx: click.Context, param: click.Parameter, value: str | None) -
         raise click.BadParameter(str(exc)) from None
 
 
+def _list_presets(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from event_store.mapping import list_presets
+
+    presets = list_presets()
+    width = max(len(name) for name, _ in presets)
+    for name, description in presets:
+        click.echo(f"{name:<{width}}  {description}")
+    ctx.exit(0)
+
+
+#: --format of a change-record export -> the preset it is read with.
+_VENDOR_PRESETS = {"servicenow-audit": "servicenow-audit", "zendesk-audits": "zendesk", "jira-changelog": "jira"}
+
+#: import flags a mapping file can hold: option name -> with_flags key.
+_MAPPED_FLAGS = {
+    "fmt": "format", "lifecycle": "lifecycle", "collapse_repeats": "collapse_repeats", "case_column": "case",
+    "activity_column": "activity", "timestamp_column": "timestamp", "resource_column": "resource",
+    "team_column": "team", "start_column": "start", "lifecycle_column": "lifecycle_column",
+    "timestamp_format": "timestamp_format", "tz": "tz", "sep": "sep", "encoding": "encoding",
+    "case_table": "case_table", "case_key": "case_key", "case_sep": "case_sep", "case_encoding": "case_encoding",
+}
+
+
+def _import_mapping(ctx: click.Context, mapping_file: str | None, preset: str | None, case_attr: tuple[str, ...],
+                    closed_when: str | None) -> Any:
+    """The mapping in force: the file or preset, with the flags given on the command line on top."""
+    from click.core import ParameterSource
+
+    from event_store.mapping import ImportMapping, load_preset, read_mapping, with_flags
+
+    if mapping_file and preset:
+        raise click.UsageError("give --mapping FILE or --preset NAME, not both")
+    fmt = ctx.params.get("fmt")
+    if not (mapping_file or preset) and fmt in _VENDOR_PRESETS:
+        preset = _VENDOR_PRESETS[fmt]  # --format zendesk-audits reads as --preset zendesk does
+    base = read_mapping(mapping_file) if mapping_file else load_preset(preset) if preset else ImportMapping()
+    given = {key: ctx.params[name] for name, key in _MAPPED_FLAGS.items()
+             if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)}
+    if case_attr:
+        given["case_attrs"] = {k: str(v) for k, v in _kv(case_attr, "--case-attr").items()}
+    if closed_when:
+        given["closed_when"] = tuple(p for p in closed_when.split("|") if p)
+    return with_flags(base, **given)
+
+
 @click.command("import")
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["xes", "csv", "parquet"]), help="Default: from the file name.")
+@click.option("--format", "fmt", type=click.Choice(["xes", "csv", "parquet", "servicenow-audit", "zendesk-audits",
+                                                    "jira-changelog"]),
+              help="Default: from the file name (or the mapping's format).")
+@click.option("--preset", metavar="NAME",
+              help="A shipped mapping for a ticket system's export (servicenow, servicenow-audit, zendesk, jira, "
+                   "xes-lifecycle, status-log; see --list-presets). Flags override it.")
+@click.option("--mapping", "mapping_file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="A mapping file (TOML, docs/mapping-files.md) with the columns, time format, renames, ... "
+                   "Flags override it.")
+@click.option("--list-presets", is_flag=True, is_eager=True, expose_value=False, callback=_list_presets,
+              help="List the shipped presets and exit.")
+@click.option("--print-mapping", is_flag=True,
+              help="Print the mapping the flags (and --mapping/--preset) describe, as TOML, and import nothing.")
+@click.option("--closed-when", "closed_when", metavar="STATES",
+              help="States that close a ticket, '|'-separated (kept in the mapping; the import counts closed "
+                   "tickets).")
 @click.option("--lifecycle", type=click.Choice(["auto", "status", "start-complete", "ignore"]), default="auto",
               show_default=True, help="How to read lifecycle:transition: statuses become part of the activity.")
 @click.option("--case-column", default="case:concept:name", show_default=True)
@@ -199,9 +261,10 @@ def _sep_option(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option("--encoding", metavar="ENC",
               help="CSV text encoding, e.g. latin-1, cp1252, utf-16 (default: UTF-8, or what a byte-order mark "
                    "says).")
-@click.option("--collapse-repeats", is_flag=True,
+@click.option("--collapse-repeats/--no-collapse-repeats", default=False,
               help="Merge consecutive rows of a ticket (in time order) with the same activity into the first; "
-                   "that step gets last_at (the last row's time) and repeats (how many rows it stands for).")
+                   "that step gets last_at (the last row's time) and repeats (how many rows it stands for). "
+                   "--no-collapse-repeats overrides a preset or mapping that collapses.")
 @click.option("--case-table", metavar="FILE", type=click.Path(dir_okay=False),
               help="CSV or Parquet with one row per ticket: every other column becomes a case attribute "
                    "(its values win over the events file's).")
@@ -216,7 +279,8 @@ def _sep_option(ctx: click.Context, param: click.Parameter, value: str | None) -
 @json_option
 @quiet_option
 @store_option
-def import_cmd(path: str, fmt: str | None, lifecycle: str, case_column: str, activity_column: str,
+def import_cmd(path: str, fmt: str | None, preset: str | None, mapping_file: str | None, print_mapping: bool,
+               closed_when: str | None, lifecycle: str, case_column: str, activity_column: str,
                timestamp_column: str, resource_column: str, team_column: str, start_column: str,
                lifecycle_column: str, case_attr: tuple[str, ...], timestamp_format: str | None, tz: str | None,
                sep: str | None, encoding: str | None, collapse_repeats: bool, case_table: str | None,
@@ -235,38 +299,64 @@ def import_cmd(path: str, fmt: str | None, lifecycle: str, case_column: str, act
             --timestamp-column at --tz Asia/Shanghai --case-attr channel=Channel
         csmine import export.csv --sep ';' --encoding latin-1 --collapse-repeats
         csmine import events.csv --case-table customers.parquet --case-key ticket_id
+        csmine import incidents.csv --preset servicenow
+        csmine import audits.json --preset zendesk --tz UTC
+        csmine import export.csv --case-column id --activity-column status --print-mapping > ours.toml
+        csmine import export.csv --mapping ours.toml
     """
-    from event_store.importing import ColumnMapping, join_case_table, read_case_table, read_log
+    from event_store.importing import join_case_table, read_case_table
+    from event_store.vendors import read_source
 
-    mapping = ColumnMapping(
-        case=case_column, activity=activity_column, timestamp=timestamp_column, resource=resource_column,
-        team=team_column, start=start_column, lifecycle=lifecycle_column,
-        case_attrs={k: str(v) for k, v in _kv(case_attr, "--case-attr").items()},
-        timestamp_format=timestamp_format, tz=tz, sep=sep, encoding=encoding,
-    )
-    read = read_log(path, fmt=fmt, lifecycle=lifecycle, mapping=mapping, collapse_repeats=collapse_repeats)
-    histories, joined = read.histories, None
-    if case_table is not None:
-        table = read_case_table(case_table, case_key or case_column, sep=case_sep or sep,
-                                encoding=case_encoding or encoding)
+    ctx = click.get_current_context()
+    imapping = _import_mapping(ctx, mapping_file, preset, case_attr, closed_when)
+    if print_mapping:
+        from event_store.mapping import dump_mapping
+        from event_store.vendors import detect_dialect
+
+        _print_mapping(imapping, path, dump_mapping, detect_dialect)
+        return
+    read = read_source(path, imapping)
+    histories, joined, spec = read.histories, None, imapping.case_table
+    if spec is not None and spec.file:
+        cols = imapping.columns
+        table = read_case_table(imapping.case_table_path(), spec.key or cols.case,
+                                sep=spec.sep or cols.sep, encoding=spec.encoding or cols.encoding)
         joined = join_case_table(histories, table)
         histories = joined.histories
+        case_table = spec.file
     total = sum(len(h.steps) for h in histories)
     with open_existing(store, create=True) as s, progress_bar("importing", total, show_progress(quiet)) as advance:
         result = s.import_histories(histories, batch_size=batch_size, progress=lambda t, e: advance(e))
+        if imapping.closed_when:
+            from event_store.mapping import remember_closing
+
+            remember_closing(s, imapping.closed_when)  # sop draft's closing states
     case_info = None if joined is None else {
         "file": case_table, "rows": len(table.rows), "matched": joined.matched,
         "tickets_without_row": joined.without_row, "rows_without_events": joined.without_events}
+    for note in read.notes:
+        click.echo(f"warning: {note}", err=True)
     if as_json:
-        echo_json({**dataclasses.asdict(result), "rows_collapsed": read.rows_collapsed, "case_table": case_info})
+        extra = {} if not (mapping_file or preset) else {
+            "mapping": imapping.name or imapping.source, "rows_dropped": read.rows_dropped, "closed": read.closed}
+        echo_json({**dataclasses.asdict(result), "rows_collapsed": read.rows_collapsed, "case_table": case_info,
+                   **extra})
         return
     click.echo(
         f"imported {path}: {result.tickets_added:,} new tickets, {result.events_added:,} new events "
         f"({result.tickets_seen:,} tickets / {result.events_seen:,} events in the file, "
         f"{result.tickets_unchanged:,} already complete)"
     )
-    if collapse_repeats:
+    if imapping.collapse_repeats:
         click.echo(f"collapsed {read.rows_collapsed:,} repeated rows into their first")
+    if read.rows_dropped:
+        click.echo(f"left out {read.rows_dropped:,} rows (dropped activities, changes of fields that are not "
+                   "steps, missing values)")
+    if read.closed is not None:
+        states = "|".join(imapping.closed_when)
+        click.echo(f"{read.closed:,} of {len(histories):,} tickets end in a closing state ({states}); the others "
+                   "are open (`csmine sop draft` takes these states as its closed_when; other commands take "
+                   f"an SOP's closed_when or --closed-when '{states}')")
     if case_info is not None:
         click.echo(
             f"case table {case_table}: {case_info['rows']:,} rows; {joined.matched:,} tickets matched, "
@@ -278,28 +368,54 @@ def import_cmd(path: str, fmt: str | None, lifecycle: str, case_column: str, act
                    "(recorded as new events; the earlier values stay in the history)")
 
 
+def _print_mapping(imapping: Any, path: str, dump: Any, detect: Any) -> None:
+    import dataclasses as dc
+
+    from event_store.errors import ImportFormatError
+    from event_store.importing import detect_format
+
+    if imapping.format is None:
+        try:
+            imapping = dc.replace(imapping, format=detect_format(path))
+        except ImportFormatError:  # a name that says nothing: leave the format out
+            pass
+    click.echo(dump(imapping, detected=detect(path, imapping)), nl=False)
+
+
 @click.command("export")
 @click.argument("path", type=out_path)
 @click.option("--format", "fmt", type=click.Choice(["xes", "csv", "parquet"]), help="Default: from the file name.")
 @click.option("--view", type=click.Choice(["corrected", "recorded"]), default="corrected", show_default=True,
               help="With corrections applied, or every event as first recorded.")
+@click.option("--force", is_flag=True, help="Replace PATH if it exists (default: refuse, exit code 73).")
+@click.option("--raw", is_flag=True,
+              help="CSV: write cells as they are; by default cells starting with = + - @ tab or CR get a leading "
+                   "' so a spreadsheet does not run them as formulas (csmine import takes it off again).")
 @quiet_option
 @store_option
-def export_cmd(path: str, fmt: str | None, view: str, quiet: bool, store: str) -> None:
-    """Export the store as XES, CSV or Parquet.
+def export_cmd(path: str, fmt: str | None, view: str, force: bool, raw: bool, quiet: bool, store: str) -> None:
+    """Verify the store, then export it as XES, CSV or Parquet.
+
+    The events are re-hashed and the read model compared with them first, in the
+    snapshot that is exported; a store that does not verify is not exported
+    (exit code 5). A CSV gets a manifest, PATH.csmine.json (checksum, log size and
+    Merkle root it was verified against).
 
     \b
     Example:
         csmine export tickets.xes.gz
         csmine export raw.parquet --view recorded
+        csmine export tickets.csv --force
     """
     from event_store.export import export_store
+    from event_store.files import check_new
 
+    check_new(path, force)
     with open_existing(store) as s:
         n = s.db.query("SELECT COUNT(*) FROM tickets")[0][0]
         with progress_bar("exporting", n, show_progress(quiet)) as advance:
-            tickets, events = export_store(s, path, fmt=fmt, view=view, progress=advance)
-    click.echo(f"exported {tickets:,} tickets, {events:,} events to {path}")
+            tickets, events = export_store(s, path, fmt=fmt, view=view, progress=advance, force=force, raw=raw)
+    click.echo(f"exported {tickets:,} tickets, {events:,} events to {path} (verified)")
 
 
 @click.command("stats")
@@ -315,36 +431,16 @@ def stats_cmd(log_filter: Any, closing: Any, as_json: bool, store: str) -> None:
         csmine stats
         csmine stats --channel phone --json
     """
-    from csmine.eventlog import load_event_log
-    from csmine.stats import compute_stats
+    from csmine.eventlog.loading import load_event_log
+    from csmine.mining.stats import compute_stats
+    from csmine.reports.text.store import render_stats
 
     with open_existing(store) as s:
         stats = compute_stats(load_event_log(s, log_filter), closing)
     if as_json:
         echo_json(dataclasses.asdict(stats))
         return
-    out = console()
-    out.print(f"[bold]{log_filter.describe()}[/bold]")
-    out.print(table(["", "value"], [
-        ["tickets", f"{stats.tickets:,}"], ["events", f"{stats.events:,}"],
-        ["activities", f"{stats.activities:,}"], ["variants", f"{stats.variants:,}"],
-        ["first event", stats.first_event or "-"], ["last event", stats.last_event or "-"],
-        ["tickets with tied times", f"{stats.tickets_with_ties:,} (ordered by --tie-order {log_filter.tie_order})"],
-        *_status_rows(stats.status),
-    ]))
-    out.print(table(["activity", "events"], [[k, f"{v:,}"] for k, v in stats.activity_counts.items()]))
-    for attr, counts in stats.attribute_counts.items():
-        out.print(table([attr, "tickets"], [[k, f"{v:,}"] for k, v in counts.items()]))
-
-
-def _status_rows(status: dict[str, Any] | None) -> list[list[str]]:
-    if not status:
-        return []
-    if not status["rule_known"]:
-        return [["open / closed", "unknown: no closing rule (give --closed-when, e.g. 'Closed|Resolved')"]]
-    return [["closed tickets", f"{status['closed']:,}"],
-            ["open tickets", f"{status['open']:,} ({status['stale']:,} stale: no event for {status['stale_after']})"],
-            ["closing rule", str(status["rule"])]]
+    print_text(render_stats(stats, log_filter.describe(), log_filter.tie_order))
 
 
 def register(cli: click.Group) -> None:

@@ -48,6 +48,7 @@ _ROOT_KEYS = (
     "roles",
     "aliases",
     "closed_when",
+    "languages",
 )
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TOML_LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
@@ -107,7 +108,7 @@ def _syntax_issue(exc: tomllib.TOMLDecodeError) -> ValidationIssue:
 def _build(data: dict[str, Any], ck: Checker, source: str | None) -> SOP | None:
     ck.unknown_keys(data, _ROOT_KEYS, "", None)
     sop_id, title, title_zh, version, description = _header(data, ck)
-    steps = check_steps(data.get("steps"), ck)
+    steps = check_steps(data.get("steps"), ck, _languages(data, ck))
     names = {s["name"] for s in steps}
     limits = check_limits(data.get("limits", []), ck, names)
     targets = check_targets(data.get("targets", {}), ck)
@@ -132,6 +133,20 @@ def _build(data: dict[str, Any], ck: Checker, source: str | None) -> SOP | None:
         closed_when=closed_when,
         source=source,
     )
+
+
+def _languages(data: dict[str, Any], ck: Checker) -> tuple[str, ...] | None:
+    """``languages = ["en", "zh"]``: the languages the step names and labels are in."""
+    value = data.get("languages")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        ck.error(
+            "'languages' must be a list of language codes, e.g. [\"en\", \"zh\"]",
+            ck.loc.line("", None, "languages"),
+        )
+        return None
+    return tuple(v.lower() for v in value)
 
 
 def _header(data: dict[str, Any], ck: Checker) -> tuple[str, str, str, str, str]:

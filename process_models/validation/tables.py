@@ -28,11 +28,15 @@ _RESERVED = (SILENT, OPENED)
 # -- [[steps]] -------------------------------------------------------------------
 
 
-def check_steps(value: Any, ck: Checker) -> list[dict[str, Any]]:
+def check_steps(
+    value: Any, ck: Checker, languages: tuple[str, ...] | None = None
+) -> list[dict[str, Any]]:
     """The ``[[steps]]`` tables as dicts; steps with a bad name are left out.
 
     Each dict has ``name``, ``label_zh``, ``role``, ``description``, ``off_flow``
-    and ``line`` (of its name, for later messages about the step).
+    and ``line`` (of its name, for later messages about the step). A step without
+    a Chinese label is a warning when the SOP declares ``languages`` with ``"zh"``,
+    or, without ``languages``, when other steps have one (a half-translated SOP).
     """
     if value is None:
         ck.error(
@@ -51,6 +55,14 @@ def check_steps(value: Any, ck: Checker) -> list[dict[str, Any]]:
         named = _step_name(ck, raw, i, first_line)
         if named is not None:
             out.append(_step_entry(ck, raw, i, *named))
+    wanted = "zh" in languages if languages is not None else any(e["label_zh"] for e in out)
+    for entry in out:
+        if wanted and not entry["label_zh"]:
+            ck.warn(
+                f'step {entry["name"]!r} has no Chinese label (add label_zh = "...")',
+                entry["line"],
+                entry["name"],
+            )
     return out
 
 
@@ -89,10 +101,6 @@ def _step_entry(
 ) -> dict[str, Any]:
     what = f"step {name!r}"
     label = read_str(ck, raw, "label_zh", "steps", i, required=False, what=what)
-    if not label:
-        ck.warn(
-            f'step {name!r} has no Chinese label (add label_zh = "...")', line, name
-        )
     role = read_str(ck, raw, "role", "steps", i, required=False, what=what)
     if role is None and "role" not in raw:
         ck.warn(

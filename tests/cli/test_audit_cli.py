@@ -186,7 +186,8 @@ def test_audit_sample_csv_json_and_reproducible(cli, store, tmp_path):
     result = cli("audit", "sample", "--rate", 1, "--seed", "qa", "--sop", "complaint", "--out", out,
                  "--store", store)
     assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    with out.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
     assert [r["ticket"] for r in rows] == ["CS-1", "CS-2", "CS-3"]
     assert [r["passed"] for r in rows] == ["pass", "pass", "fail"]
     cs3 = rows[2]

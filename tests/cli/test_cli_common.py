@@ -46,7 +46,8 @@ def running_store(cli, tmp_path):
 
 
 def test_echo_json_is_strict(capsys):
-    from csmine.cli.options import echo_json, to_jsonable
+    from csmine.cli.options import echo_json
+    from csmine.reports.json import to_jsonable
 
     @dataclasses.dataclass(frozen=True)
     class Row:

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from csmine.cli import cli as root
 from tests.datasets import dataset_path
+
+from csmine.cli import cli as root
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "kpi"
 

@@ -229,11 +229,14 @@ def test_help_has_examples(cli):
 def test_bpic2013_split_into_two_periods(cli, tmp_path):
     from collections import Counter
 
-    from csmine.eventlog import load_event_log
-    from csmine.replay import limit_clocks, replay, stream_events
     from event_store import open_store
     from process_models import load_sop, shipped_path
     from tests.datasets import dataset_path
+
+    from csmine.eventlog.loading import load_event_log
+    from csmine.monitoring.clocks import limit_clocks
+    from csmine.monitoring.replay import replay
+    from csmine.monitoring.stream import stream_events
 
     xes = dataset_path("bpic2013", "BPI_Challenge_2013_incidents.xes.gz")
     db = str(tmp_path / "bpic.db")

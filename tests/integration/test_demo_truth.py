@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from csmine.filters import LogFilter
+from csmine.eventlog.filters import LogFilter
 
 pytestmark = pytest.mark.slow
 
@@ -17,9 +17,10 @@ SEEDS = (7, 11, 23)
 
 @pytest.fixture(scope="module", params=SEEDS)
 def demo(request, tmp_path_factory):
-    from csmine.demo import record_demo
-    from csmine.eventlog import load_event_log
     from event_store import open_store
+
+    from csmine.eventlog.loading import load_event_log
+    from csmine.simulation.demo import record_demo
 
     path = tmp_path_factory.mktemp(f"demo{request.param}") / "csmine.db"
     store = open_store(str(path), create=True)
@@ -46,7 +47,7 @@ def test_demo_is_recorded_with_its_phases(demo):
 
 
 def test_top_bottleneck_is_the_specialist_queue(demo):
-    from csmine.bottlenecks import find_bottlenecks
+    from csmine.performance.bottlenecks import find_bottlenecks
 
     _, truth, df = demo
     report = find_bottlenecks(df, _sop())
@@ -62,8 +63,8 @@ def test_top_bottleneck_is_the_specialist_queue(demo):
 
 
 def test_compare_finds_the_first_response_change_with_an_interval_holding_the_truth(demo):
-    from csmine.compare import compare_logs
-    from csmine.eventlog import load_event_log
+    from csmine.eventlog.loading import load_event_log
+    from csmine.pilot.compare import compare_logs
 
     store, truth, _ = demo
     base = load_event_log(store, LogFilter(phase="baseline"))
@@ -82,8 +83,8 @@ def test_compare_finds_the_first_response_change_with_an_interval_holding_the_tr
 
 
 def test_skipped_callbacks_are_found_within_a_few_points(demo):
-    from csmine.conformance import check_conformance
-    from csmine.eventlog import load_event_log
+    from csmine.conformance.deviations import check_conformance
+    from csmine.eventlog.loading import load_event_log
 
     store, truth, _ = demo
     df = load_event_log(store, LogFilter(phase="baseline", where={"category": ("complaint",)}))
@@ -95,7 +96,7 @@ def test_skipped_callbacks_are_found_within_a_few_points(demo):
 
 
 def test_the_ping_pong_pair_is_named(demo):
-    from csmine.bottlenecks import find_bottlenecks
+    from csmine.performance.bottlenecks import find_bottlenecks
 
     _, truth, df = demo
     top = find_bottlenecks(df, _sop()).ping_pong[0]
@@ -104,13 +105,13 @@ def test_the_ping_pong_pair_is_named(demo):
 
 
 def test_the_knowledge_base_day_stands_out(demo):
-    from csmine.report import unusual_days
+    from csmine.reports.report_sections import unusual_days
 
     _, truth, df = demo
     days = unusual_days(df)
-    assert days[0]["step"] == "Handle"
-    assert days[0]["date"] == truth["knowledge_base_down"]["date"]
-    assert days[0]["ratio"] >= 2.0
+    assert days[0].step == "Handle"
+    assert days[0].date == truth["knowledge_base_down"]["date"]
+    assert days[0].ratio >= 2.0
 
 
 def test_report_is_the_same_page_computed_on_one_core_or_two(demo, tmp_path):
@@ -118,19 +119,19 @@ def test_report_is_the_same_page_computed_on_one_core_or_two(demo, tmp_path):
     # process; forced here on the demo, the page must equal the single-process one.
     import re
 
-    from csmine.report import build_report
+    from csmine.reports.report import build_report
 
     store, truth, df = demo
     pages = [build_report(store, parallel=flag) for flag in (False, True)]
     strip = [re.sub(r"generated \d{4}-\d\d-\d\d \d\d:\d\d UTC", "", p.html) for p in pages]
     assert strip[0] == strip[1]
-    assert pages[1].findings["comparison"]["first_response_timeouts"]["significant"] is True
-    assert pages[1].findings["conformance"]["fitness"] == pages[0].findings["conformance"]["fitness"] > 0.5
+    assert pages[1].findings.comparison["first_response_timeouts"].significant is True
+    assert pages[1].findings.conformance.fitness == pages[0].findings.conformance.fitness > 0.5
 
 
 def test_report_child_errors_reach_the_caller(demo):
     from csmine.errors import CsmineError
-    from csmine.report import build_report
+    from csmine.reports.report import build_report
 
     store, truth, df = demo
     # The pilot runs in region East only: asked for explicitly, the West's pilot side
@@ -142,21 +143,22 @@ def test_report_child_errors_reach_the_caller(demo):
 def test_a_failure_in_the_parent_stops_the_child(demo, monkeypatch):
     import os
 
-    import csmine.bottlenecks
-    import csmine.report as report
+    import csmine.performance.bottlenecks
+    import csmine.reports.report as report
+    from csmine.reports.parallel import Job
 
     jobs = []
-    real_init = report._Pending.__init__
+    real_init = Job.__init__
 
-    def recording_init(self, fn, forked):
-        real_init(self, fn, forked)
+    def recording_init(self, fn, fork):
+        real_init(self, fn, fork)
         jobs.append((self, self._pid))
 
     def broken(*args, **kwargs):
         raise RuntimeError("bottlenecks failed")
 
-    monkeypatch.setattr(report._Pending, "__init__", recording_init)
-    monkeypatch.setattr(csmine.bottlenecks, "find_bottlenecks", broken)
+    monkeypatch.setattr(Job, "__init__", recording_init)
+    monkeypatch.setattr(csmine.performance.bottlenecks, "find_bottlenecks", broken)
     store, truth, df = demo
     with pytest.raises(RuntimeError, match="bottlenecks failed"):
         report.build_report(store, parallel=True)

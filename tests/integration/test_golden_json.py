@@ -43,8 +43,9 @@ def _strip(value):
 
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory):
-    from csmine.demo import record_demo
     from event_store import open_store
+
+    from csmine.simulation.demo import record_demo
 
     path = tmp_path_factory.mktemp("golden") / "demo.db"
     with open_store(str(path), create=True) as store:

@@ -27,10 +27,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csmine.conformance import analyse_conformance, sop_net
-from csmine.lifecycle import ClosingRule, closing_activities
 from process_models import load_sop
 from tests.datasets import BPIC2013, HELPDESK, dataset_path
+
+from csmine.conformance.deviations import analyse_conformance
+from csmine.conformance.engines import sop_net
+from csmine.eventlog.lifecycle import ClosingRule, closing_activities
 
 pytestmark = pytest.mark.slow
 
@@ -184,7 +186,7 @@ def test_every_other_ticket_and_the_closed_figures_are_unchanged(case) -> None:
             "wrong_branch"]
     pd.testing.assert_frame_equal(after.tickets.loc[others, cols], before.tickets.loc[others, cols])
     # the closed group's figures, recomputed from the uncut log's tickets
-    from csmine.alignments import compile_model
+    from csmine.conformance.alignments import compile_model
 
     _, _, sop, _, _, _, _ = case
     w = compile_model(*sop_net(sop)).best_worst_cost  # the cheapest complete SOP run

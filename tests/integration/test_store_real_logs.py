@@ -14,12 +14,13 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
-from csmine.eventlog import load_event_log
-from csmine.stats import compute_stats
 from event_store import open_store
 from event_store.export import export_store, iter_tickets
 from event_store.importing import read_histories
 from tests.datasets import BPIC2013, HELPDESK, RUNNING_EXAMPLE, dataset_path
+
+from csmine.eventlog.loading import load_event_log
+from csmine.mining.stats import compute_stats
 
 pytestmark = pytest.mark.slow
 

@@ -109,12 +109,13 @@ def test_import_killed_part_way_then_run_again(store_url):
                     break
                 time.sleep(0.02)
             os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-            assert proc.returncode == -signal.SIGKILL, proc.stderr.read() if proc.stderr else ""
+            _, err = proc.communicate()  # waits and closes the pipe
+            assert proc.returncode == -signal.SIGKILL, err
             partial = snapshot(store)
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.communicate()
     assert 50 <= partial["tickets"] < 4580, "the kill must land part-way through"
     # Whole batches only: every stored ticket has its opening and all its steps.
     assert partial["events"] == partial["chain"][0] == partial["head"][0][0]
@@ -198,7 +199,8 @@ def test_two_processes_importing_the_same_file(store_url, tmp_path):
     procs = [subprocess.Popen([CSMINE, "import", str(path), "--store", store_url, "--batch-size", "10", "--quiet"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
     for p in procs:
-        assert p.wait(timeout=300) == 0, p.stderr.read().decode() if p.stderr else ""
+        _, err = p.communicate(timeout=300)  # waits and closes the pipe
+        assert p.returncode == 0, err.decode()
     with open_store(store_url) as store:
         state = snapshot(store)
         assert (state["tickets"], state["event_log"], state["events"]) == (300, 1200, 1500)

@@ -58,6 +58,10 @@ class Attacker:
             assert p is not None
             self.conn: Any = psycopg.connect(
                 f"dbname={p['dbname']} host={p['host']} port={p['port']} user={p['user']}", autocommit=True)
+            # csmine init installed append-only triggers; the owner can drop them, as an attacker would
+            for t in (events_table, "event_chain"):
+                self.conn.execute(f"DROP TRIGGER IF EXISTS {t}_append_only ON {t}")
+                self.conn.execute(f"DROP TRIGGER IF EXISTS {t}_no_truncate ON {t}")
         else:
             self.conn = sqlite3.connect(loc.sqlite_path, isolation_level=None)
             for table in (events_table, "event_chain"):
@@ -190,7 +194,8 @@ def template(request, tmp_path_factory):
     if request.param == "sqlite":
         url = str(tmp_path_factory.mktemp("template") / "csmine.db")
     else:
-        url = request.getfixturevalue("pg_server").create_database(f"tamper_tmpl_{os.getpid()}")
+        url = request.getfixturevalue("pg_server").create_database(
+            f"tamper_tmpl_{os.getpid()}_{next(_clones)}")  # one per module that uses the template
     with open_store(url, create=True) as store:
         store.import_histories(histories())
         checkpoint = issue_checkpoint(store, load_private_key(keys.private))
@@ -248,6 +253,13 @@ def test_full_rewrite_passes_alone_and_fails_against_the_checkpoint(signed_store
     finally:
         attacker.close()
     with open_store(url) as store:
+        partial = verify_store(store)
+    # The chain is consistent again, but the read model still shows the original
+    # history: the only trace inside the database, named as a read-model difference.
+    assert {f.kind for f in partial.findings} == {"read_model"}, partial.findings
+    assert (partial.first.ticket, partial.first.version) == ("CS-2", 2)
+    with open_store(url) as store:
+        store.projection.rebuild()  # the attacker rebuilds the read model too
         alone = verify_store(store)
         report = verify_store(store, checkpoint)
     assert alone.ok, alone.findings  # internally consistent: nothing in the database can tell
@@ -267,6 +279,10 @@ def test_truncation_with_rewritten_head_is_caught_by_the_checkpoint(signed_store
     finally:
         attacker.close()
     with open_store(url) as store:
+        partial = verify_store(store)
+        assert {f.kind for f in partial.findings} == {"read_model"}, partial.findings  # rows of the cut events
+        assert (partial.first.ticket, partial.first.version) == ("CS-5", 4)
+        store.projection.rebuild()
         assert verify_store(store).ok
         report = verify_store(store, checkpoint)
     assert report.first is not None and report.first.kind == "checkpoint"
@@ -324,15 +340,10 @@ GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {app};
 
 # As in docs/audit.md: the library locks the events table IN EXCLUSIVE MODE before
 # each insert, which PostgreSQL allows only with UPDATE, DELETE or TRUNCATE
-# privilege, so the writer gets UPDATE there and an owner's trigger refuses it.
+# privilege, so the writer gets UPDATE there; the append-only trigger that
+# `csmine init` installed (owned by the owner) refuses it.
 LOCK_GRANT_AND_TRIGGER = """
 GRANT UPDATE ON ticketstore_events TO {app};
-CREATE FUNCTION csmine_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN RAISE EXCEPTION 'csmine: % is append-only (% refused)', TG_TABLE_NAME, TG_OP; END $$;
-CREATE TRIGGER ticketstore_events_append_only BEFORE UPDATE OR DELETE ON ticketstore_events
-    FOR EACH ROW EXECUTE FUNCTION csmine_append_only();
-CREATE TRIGGER ticketstore_events_no_truncate BEFORE TRUNCATE ON ticketstore_events
-    FOR EACH STATEMENT EXECUTE FUNCTION csmine_append_only();
 """
 
 

@@ -132,7 +132,8 @@ def test_scale_workers_import_and_read_a_tiny_log(tmp_path: Path, monkeypatch: p
     load = scale.worker_load(store, 2)
     assert load["rows"] == expected and len(load["times"]) == 2
     csv = common.synthetic_csv(1000, seed=3)
-    assert sum(1 for _ in csv.open(encoding="utf-8")) == expected + 1
+    with csv.open(encoding="utf-8") as fh:
+        assert sum(1 for _ in fh) == expected + 1
 
 
 def test_run_py_runs_a_benchmark_and_summarises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -17,19 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from csmine.alignments import (
-    LOG_MOVE_COST,
-    Alignment,
-    AlignmentError,
-    Move,
-    align_log,
-    align_variants,
-    compile_model,
-    fitness_summary,
-    net_fingerprint,
-    precision_alignments,
-)
 from tests.datasets import dataset_path
+
+from csmine.conformance.alignments import align_log, align_variants, compile_model
+from csmine.conformance.figures import fitness_summary, precision_alignments
+from csmine.conformance.moves import LOG_MOVE_COST, Alignment, Move
+from csmine.conformance.reachability import net_fingerprint
+from csmine.errors import AlignmentError
 
 pm4py = pytest.importorskip("pm4py")
 
@@ -350,7 +344,7 @@ def test_pointer_recovery_used_for_large_graphs_gives_same_alignments(
     monkeypatch,
 ) -> None:
     """Large graphs keep no arg-min pointers; reading back recovers them."""
-    from csmine import alignments
+    from csmine.conformance import alignments
 
     net, im, fm = non_free_choice_net()
     variants = [tuple("acdef"), tuple("bdcceg"), tuple("xgfe"), tuple("acdcce"), ()]

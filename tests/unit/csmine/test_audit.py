@@ -8,14 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from csmine.audit import (
-    AuditError,
-    audit_sample,
-    audit_tickets,
-    sample_score,
-    sample_tickets,
-)
 from process_models import load_sop
+
+from csmine.audit.checklist import audit_tickets
+from csmine.audit.sample import audit_sample, sample_score, sample_tickets
+from csmine.errors import AuditError
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 H, D = 60, 24 * 60

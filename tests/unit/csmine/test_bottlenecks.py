@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csmine.bottlenecks import find_bottlenecks
-from csmine.calendar import BusinessCalendar
 from process_models import load_sop
+
+from csmine.performance.bottlenecks import find_bottlenecks
+from csmine.performance.business_calendar import BusinessCalendar
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "kpi"
 MIN, H = 60.0, 3600.0
@@ -206,7 +207,8 @@ def test_bpic2013_against_per_ticket_loops():
 
 @pytest.mark.parametrize("n", [1, 2, 9, 5000])
 def test_sorted_stats_equal_the_pandas_groupby(n):
-    from csmine.bottlenecks import _stats, _stats_pandas
+    from csmine.performance.impact import impact_stats as _stats
+    from csmine.performance.impact import impact_stats_pandas as _stats_pandas
 
     rng = np.random.default_rng(n)
     keys = rng.integers(0, 6, n)

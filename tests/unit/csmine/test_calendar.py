@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csmine.calendar import BusinessCalendar, CalendarError, parse_calendar
+from csmine.performance.business_calendar import BusinessCalendar, CalendarError, parse_calendar
 
 
 def utc(*args: int) -> datetime:

@@ -7,10 +7,15 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from csmine.compare import as_float, compare_logs, parse_side, verdict
-from csmine.eventlog import load_event_log
+from event_store import open_store
+from process_models import load_sop
+from tests.unit.csmine.pilot_data import build_pilot_store
+
 from csmine.errors import FilterError
-from csmine.stats_tests import (
+from csmine.eventlog.loading import load_event_log
+from csmine.pilot.compare import compare_logs, parse_side
+from csmine.pilot.kpis import as_float, verdict
+from csmine.pilot.statistics import (
     MIN_N_MEDIAN,
     MIN_N_RATE,
     bootstrap_statistic,
@@ -18,9 +23,6 @@ from csmine.stats_tests import (
     point_statistic,
     sample_size_reason,
 )
-from event_store import open_store
-from process_models import load_sop
-from tests.unit.csmine.pilot_data import build_pilot_store
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +126,9 @@ def test_bottlenecks_are_ranked_on_both_sides(comparison):
 def test_comparison_from_the_whole_log_frames_equals_computing_each_side(pilot_store, comparison):
     # The report passes the whole log's per-ticket KPIs and deviations; each side's rows
     # of those must give exactly the comparison computed side by side.
-    from csmine.conformance import ticket_deviations
-    from csmine.kpi import check_limits, ticket_kpis
+    from csmine.conformance.deviations import ticket_deviations
+    from csmine.performance.kpi import ticket_kpis
+    from csmine.performance.limits import check_limits
 
     sop = load_sop("complaint")
     with open_store(pilot_store) as s:
@@ -256,7 +259,7 @@ def test_side_syntax():
 
 @pytest.mark.slow
 def test_simulated_pilot_matches_the_ground_truth():
-    from csmine.simulate import histories_to_frame, simulate
+    from csmine.simulation.simulate import histories_to_frame, simulate
 
     sim = simulate()
     df = histories_to_frame(sim.histories, sim.phases)

@@ -13,21 +13,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from csmine.conformance import (
-    KINDS,
-    ConformanceError,
+from process_models import enumerate_traces, load_sop
+from tests.datasets import BPIC2013, RUNNING_EXAMPLE, dataset_path
+
+from csmine.conformance.deviations import (
     align_ticket,
     analyse_conformance,
     check_conformance,
-    render_conformance_dot,
-    share_colour,
-    sop_net,
     ticket_deviations,
     ticket_fitness,
 )
-from csmine.errors import EmptyLogError
-from process_models import enumerate_traces, load_sop
-from tests.datasets import BPIC2013, RUNNING_EXAMPLE, dataset_path
+from csmine.conformance.engines import sop_net
+from csmine.conformance.results import KINDS
+from csmine.errors import ConformanceError, EmptyLogError
+from csmine.reports.conformance_dot import render_conformance_dot, share_colour
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "conformance"
 T0 = pd.Timestamp("2024-03-04 09:00", tz="UTC")  # a Monday (ISO week 2024-W10)

@@ -25,15 +25,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csmine.calendar import BusinessCalendar
-from csmine.kpi import (
-    backlog_series,
-    check_limits,
-    suggest_sop,
-    summarise_kpis,
-    ticket_kpis,
-)
 from process_models import load_sop
+
+from csmine.performance.business_calendar import BusinessCalendar
+from csmine.performance.backlog import backlog_series
+from csmine.performance.kpi import ticket_kpis
+from csmine.performance.limits import check_limits
+from csmine.performance.sop_choice import suggest_sop
+from csmine.performance.summary import summarise_kpis
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "kpi"
 MIN, H = 60.0, 3600.0
@@ -316,8 +315,8 @@ def test_bpic2013_kpis_and_push_to_front():
 
 
 def test_reuse_preparation_computes_each_frame_once_and_hands_out_copies(complaint, sop, tickets, monkeypatch):
-    import csmine.kpi as kpi
-    from csmine.bottlenecks import find_bottlenecks
+    import csmine.performance.preparation as kpi
+    from csmine.performance.bottlenecks import find_bottlenecks
 
     calls = []
     real = kpi._prepare

@@ -1,4 +1,4 @@
-"""Open, closed and stale tickets (csmine.lifecycle), values worked out by hand."""
+"""Open, closed and stale tickets (csmine.eventlog.lifecycle), values worked out by hand."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from csmine.errors import FilterError
-from csmine.lifecycle import ClosingRule, describe_rule, ticket_status
 from process_models import load_sop
+
+from csmine.errors import FilterError
+from csmine.eventlog.lifecycle import ClosingRule, describe_rule, ticket_status
 
 
 def frame(rows):

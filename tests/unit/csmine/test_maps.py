@@ -20,27 +20,13 @@ import re
 import pandas as pd
 import pytest
 
-from csmine.mining import (
-    END,
-    MAX_MAP_ACTIVITIES,
-    MAX_MAP_PATHS,
-    START,
-    MapSimplification,
-    MiningError,
-    discover_map,
-    simplify_map,
-)
-from csmine.render.maps import (
-    LABEL_LINES,
-    LABEL_WIDTH,
-    _width,
-    display_label,
-    dot_to,
-    node_ids,
-    render_map,
-    shorten_name,
-    wrap_label,
-)
+from csmine.errors import MiningError
+from csmine.mining.maps import END, START, MapSimplification, discover_map
+from csmine.mining.simplify import MAX_MAP_ACTIVITIES, MAX_MAP_PATHS, simplify_map
+from csmine.reports.graphviz import dot_to
+from csmine.reports.labels import LABEL_LINES, LABEL_WIDTH, display_label, shorten_name, wrap_label
+from csmine.reports.labels import text_width as _width
+from csmine.reports.maps import node_ids, render_map
 
 
 def frame(traces: list[tuple[str, list[str]]]) -> pd.DataFrame:

@@ -16,22 +16,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csmine.errors import EmptyLogError
-from csmine.mining import (
-    END,
-    START,
-    MiningError,
-    discover_map,
-    discover_model,
-    discover_variants,
-    encode_log,
-    first_line_tickets,
-    split_time,
-    support_line_of,
-)
-from csmine.render import human_duration
-from csmine.render.maps import RenderError, dot_to, render_map, wrap_label
 from tests.datasets import dataset_path
+
+from csmine.errors import EmptyLogError, MiningError, RenderError
+from csmine.formatting import human_duration
+from csmine.mining.encoding import encode_log
+from csmine.mining.first_line import first_line_tickets, support_line_of
+from csmine.mining.maps import END, START, discover_map
+from csmine.mining.model import discover_model
+from csmine.mining.time_split import split_time
+from csmine.mining.variants import discover_variants
+from csmine.reports.graphviz import dot_to
+from csmine.reports.labels import wrap_label
+from csmine.reports.maps import render_map
 
 BPIC = ("bpic2013", "BPI_Challenge_2013_incidents.xes.gz")
 RUNNING = ("pm4py_standard", "running-example.xes")
@@ -389,7 +386,7 @@ def test_wrap_label_and_durations():
 
 
 def test_discover_maps_equals_discover_map_at_every_level():
-    from csmine.mining import discover_map, discover_maps
+    from csmine.mining.maps import discover_map, discover_maps
     df = bpic_frame()
     levels_a, levels_p = (1.0, 0.9, 0.6), (1.0, 0.8, 0.5)
     maps = discover_maps(df, activities=levels_a, paths=levels_p, keep=["Completed/Closed"])
@@ -402,7 +399,7 @@ def test_discover_maps_equals_discover_map_at_every_level():
 
 @pytest.mark.parametrize("values", [[], [5], [3, 1, 3, 2, 1], list(range(10, 0, -1)) * 3, [-2, 7, -2, 0]])
 def test_unique_ints_equals_np_unique(values):
-    from csmine.mining import unique_ints
+    from csmine.mining.encoding import unique_ints
 
     a = np.asarray(values, dtype=np.int64)
     assert np.array_equal(unique_ints(a), np.unique(a))

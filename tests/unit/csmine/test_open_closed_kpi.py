@@ -1,4 +1,4 @@
-"""Open and closed tickets counted apart (csmine.lifecycle is the one rule), on a hand-made
+"""Open and closed tickets counted apart (csmine.eventlog.lifecycle is the one rule), on a hand-made
 log whose answers are worked out below, and on the shared Helpdesk log against independent
 pandas computations.
 
@@ -19,9 +19,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csmine.kpi import backlog_series, summarise_kpis, ticket_counts, ticket_kpis
-from csmine.lifecycle import ClosingRule, ticket_status
 from process_models import load_sop
+
+from csmine.eventlog.lifecycle import ClosingRule, ticket_status
+from csmine.performance.backlog import backlog_series, ticket_counts
+from csmine.performance.kpi import ticket_kpis
+from csmine.performance.summary import summarise_kpis
 
 H = 3600.0
 ROWS = [

@@ -18,10 +18,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from csmine.conformance import analyse_conformance, check_conformance, ticket_alignment, ticket_deviations
-from csmine.lifecycle import ClosingRule
 from event_store import ActivityRow, TicketHistory, open_store
 from process_models import load_sop
+
+from csmine.conformance.deviations import analyse_conformance, check_conformance, ticket_alignment, ticket_deviations
+from csmine.eventlog.lifecycle import ClosingRule
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "conformance"
 T0 = pd.Timestamp("2025-03-03 09:00", tz="UTC")  # a Monday
@@ -182,7 +183,7 @@ def test_ticket_alignment_of_an_open_ticket() -> None:
 
 
 def test_one_alignment_per_variant_and_status() -> None:
-    from csmine import conformance
+    from csmine.conformance import classify as conformance
 
     conformance._CLASSIFIED.clear()
     df = log(**{f"O{i}": FULL[:3] for i in range(50)}, **{f"C{i}": FULL for i in range(50)})
@@ -202,7 +203,7 @@ def test_pm4py_engine_gives_the_same_open_figures() -> None:
 
 
 def test_open_tickets_need_a_time_column() -> None:
-    from csmine.conformance import ConformanceError
+    from csmine.errors import ConformanceError
 
     df = log(B=FULL[:3]).drop(columns=["time:timestamp"])
     with pytest.raises(ConformanceError, match="time:timestamp"):
@@ -342,7 +343,7 @@ def test_trace_as_of_makes_a_closed_ticket_open_then(cli, complaint_store) -> No
 
 
 def test_trace_due_time_on_the_business_calendar(tmp_path) -> None:
-    from csmine.trace import trace_ticket
+    from csmine.audit.trace import trace_ticket
 
     sop_path = tmp_path / "bh.toml"
     sop_path.write_text('''
@@ -376,7 +377,7 @@ close = ["Archive"]
         later = trace_ticket(s, "B-1", sop=bh, integrity=False, log_end=datetime(2025, 3, 10, 9, 30, tzinfo=UTC))
         assert later.pending[0].overdue is True
         # a wall clock would have made it due at Friday 21:00
-        from csmine.calendar import BusinessCalendar
+        from csmine.performance.business_calendar import BusinessCalendar
 
         night = BusinessCalendar(hours=(0, 24), weekdays=(0, 1, 2, 3, 4, 5, 6))
         wall = trace_ticket(s, "B-1", sop=bh, integrity=False, calendar=night,
@@ -386,7 +387,7 @@ close = ["Archive"]
 
 
 def test_trace_due_time_pauses_while_waiting_on_the_user(tmp_path) -> None:
-    from csmine.trace import trace_ticket
+    from csmine.audit.trace import trace_ticket
 
     it = load_sop("it-incident")
     # opened 03-03 01:00; In Progress 01:10; Wait - User 02:00 until In Progress on 03-05 02:00 (48 h)

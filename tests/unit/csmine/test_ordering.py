@@ -1,4 +1,4 @@
-"""Order inside a ticket: business time, then the documented tie-break (csmine.ordering)."""
+"""Order inside a ticket: business time, then the documented tie-break (csmine.eventlog.ordering)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from csmine.errors import FilterError
-from csmine.ordering import activity_ranks, lifecycle_class, order_events, tied_tickets
 from process_models import load_sop
+
+from csmine.errors import FilterError
+from csmine.eventlog.ordering import activity_ranks, lifecycle_class, order_events, tied_tickets
 
 T0 = pd.Timestamp("2024-03-01 09:00", tz="UTC")
 

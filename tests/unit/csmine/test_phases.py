@@ -6,10 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from csmine.eventlog import assign_phases, list_phases, load_event_log
-from csmine.filters import LogFilter
-from csmine.phases import (
-    PhaseError,
+from event_store import ActivityRow, TicketHistory, open_store
+
+from csmine.errors import PhaseError
+from csmine.eventlog.filters import LogFilter
+from csmine.eventlog.loading import assign_phases, list_phases, load_event_log
+from csmine.pilot.phases import (
     define_phase,
     find_phase,
     overlapping_phases,
@@ -18,7 +20,6 @@ from csmine.phases import (
     remove_phase,
     tickets_frame,
 )
-from event_store import ActivityRow, TicketHistory, open_store
 
 JAN = datetime(2025, 1, 1, tzinfo=UTC)
 FEB = datetime(2025, 2, 1, tzinfo=UTC)

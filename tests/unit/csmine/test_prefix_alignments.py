@@ -33,16 +33,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from csmine.alignments import (
-    LOG_MOVE_COST,
-    align_log,
-    align_variants,
-    compile_model,
-    fitness_summary,
-    prefix_net,
-)
-from csmine.conformance import sop_net
 from process_models import enumerate_traces, load_sop
+
+from csmine.conformance.alignments import align_log, align_variants, compile_model
+from csmine.conformance.engines import sop_net
+from csmine.conformance.figures import fitness_summary
+from csmine.conformance.moves import LOG_MOVE_COST
+from csmine.conformance.pm4py_engine import prefix_net
 
 pm4py = pytest.importorskip("pm4py")
 

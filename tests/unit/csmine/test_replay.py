@@ -3,32 +3,25 @@ determinism, paging, the offline clocks, and the read-model rebuild check."""
 
 from __future__ import annotations
 
-from csmine.ordering import tie_key
-
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from csmine.filters import LogFilter
-from csmine.replay import (
-    Alert,
-    DayStarted,
-    Replayer,
-    ReplayError,
-    SopAutomaton,
-    StreamEvent,
-    business_deadline,
-    check_rebuild,
-    events_from_frame,
-    limit_clocks,
-    rebuild_read_model,
-    replay,
-    stream_events,
-)
 from event_store import open_store
 from process_models import load_sop
 from tests.unit.csmine.pilot_data import build_two_days_store
+
+from csmine.errors import ReplayError
+from csmine.eventlog.filters import LogFilter
+from csmine.eventlog.ordering import tie_key
+from csmine.monitoring.automaton import SopAutomaton
+from csmine.monitoring.clocks import limit_clocks
+from csmine.monitoring.monitors import Alert, business_deadline
+from csmine.monitoring.rebuild import check_rebuild, rebuild_read_model
+from csmine.monitoring.replay import replay
+from csmine.monitoring.replayer import DayStarted, Replayer
+from csmine.monitoring.stream import StreamEvent, events_from_frame, stream_events
 
 #: Hand-worked alerts of the two days against complaint (v1): (time, ticket, kind, step).
 V1_ALERTS = [
@@ -100,7 +93,7 @@ def test_replay_is_deterministic_and_paging_does_not_change_it(days_store, v1, v
         paged = replay(stream_events(s, page=2), v1, compare_sop=v2)
         items = list(stream_events(s, page=3))
     assert first == second == paged
-    # business time, openings first, then the documented tie-break of csmine.ordering, then record order
+    # business time, openings first, then the documented tie-break of csmine.eventlog.ordering, then record order
     keys = [(e.time_us, e.kind != "opened", tie_key(e.activity) if e.activity else (), e.event_id) for e in items]
     assert keys == sorted(keys)
     assert sum(e.kind == "opened" for e in items) == 7
@@ -198,7 +191,7 @@ def test_same_sop_twice_is_refused(v1):
 
 
 def test_business_deadline_walks_working_hours():
-    from csmine.calendar import BusinessCalendar
+    from csmine.performance.business_calendar import BusinessCalendar
 
     cal = BusinessCalendar(hours=(9, 17), weekdays=(0, 1, 2, 3, 4), tz="UTC")
     fri = datetime(2025, 3, 7, 16, 0, tzinfo=UTC)
@@ -211,7 +204,7 @@ def test_business_deadline_walks_working_hours():
 
 
 def test_offline_clocks_match_the_replayed_sla_alerts(days_store, v1, v2):
-    from csmine.eventlog import load_event_log
+    from csmine.eventlog.loading import load_event_log
 
     with open_store(days_store) as s:
         df = load_event_log(s)
@@ -234,7 +227,7 @@ def test_offline_clocks_match_the_replayed_sla_alerts(days_store, v1, v2):
 
 
 def test_offline_clocks_match_replay_on_the_simulated_centre(tmp_path, v1):
-    from csmine.simulate import SimulationConfig, histories_to_frame, simulate
+    from csmine.simulation.simulate import SimulationConfig, histories_to_frame, simulate
 
     sim = simulate(SimulationConfig(tickets=300, seed=11, baseline_weeks=2, pilot_weeks=1, rollout_weeks=0))
     df = histories_to_frame(sim.histories, sim.phases)
@@ -270,7 +263,7 @@ def test_rebuild_matches_then_detects_an_altered_read_model(tmp_path):
 
 
 def test_events_from_frame_gives_the_store_order(days_store, v1):
-    from csmine.eventlog import load_event_log
+    from csmine.eventlog.loading import load_event_log
 
     with open_store(days_store) as s:
         df = load_event_log(s)

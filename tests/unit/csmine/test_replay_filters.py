@@ -9,12 +9,16 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from csmine.eventlog import load_event_log
-from csmine.filters import LogFilter, attrs_match
-from csmine.phases import PhaseError, define_phase, phase_infos, ticket_attributes
-from csmine.replay import limit_clocks, replay, stream_events
 from event_store import ActivityRow, TicketHistory, open_store
 from process_models import load_sop
+
+from csmine.errors import PhaseError
+from csmine.eventlog.filters import LogFilter, attrs_match
+from csmine.eventlog.loading import load_event_log
+from csmine.monitoring.clocks import limit_clocks
+from csmine.monitoring.replay import replay
+from csmine.monitoring.stream import stream_events
+from csmine.pilot.phases import define_phase, phase_infos, ticket_attributes
 
 MON = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 

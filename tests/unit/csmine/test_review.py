@@ -7,19 +7,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from csmine.eventlog import load_event_log
-from csmine.filters import LogFilter
-from csmine.review import (
-    ReviewError,
-    day_bottleneck,
-    parse_week,
-    review_day,
-    review_week,
-    violation_text,
-)
 from event_store import open_store
 from process_models import load_sop
 from tests.unit.csmine.pilot_data import build_pilot_store, build_two_days_store
+
+from csmine.errors import ReviewError
+from csmine.eventlog.filters import LogFilter
+from csmine.eventlog.loading import load_event_log
+from csmine.pilot.adherence import violation_text
+from csmine.pilot.days import day_bottleneck, parse_week
+from csmine.pilot.review import review_day, review_week
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,10 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
+from event_store.records import ActivityRow, TicketHistory
+
 from csmine.errors import CsmineError
-from csmine.simulate import (
+from csmine.simulation.simulate import (
     ACTIVITIES,
     CATEGORIES,
     CHANNELS,
@@ -35,7 +37,6 @@ from csmine.simulate import (
     simulate,
     tickets_for_events,
 )
-from event_store.records import ActivityRow, TicketHistory
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SEEDS = (7, 11, 23)

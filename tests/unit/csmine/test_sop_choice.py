@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from csmine.cli.errors import SopMismatchError
 from csmine.cli.options import choose_sop
-from csmine.kpi import choose_shipped_sop, suggest_sop
+from csmine.errors import SopMismatchError
+from csmine.performance.sop_choice import choose_shipped_sop, suggest_sop
 
 ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / "tests" / "data" / "kpi"
@@ -94,5 +94,5 @@ def test_no_caller_passes_a_default_sop():
         for m in re.finditer(r"choose_sop\(([^)]*)\)", text):
             calls.append((path.name, m.group(1)))
     assert calls and not [c for c in calls if "default=" in c[1]]
-    report = (ROOT / "csmine" / "report.py").read_text(encoding="utf-8")
+    report = (ROOT / "csmine" / "reports" / "report.py").read_text(encoding="utf-8")
     assert "suggest_sop(" not in report  # the report chooses with the same rule as the commands

@@ -14,12 +14,13 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from csmine import eventlog
-from csmine.eventlog import _load_rows_sql, load_event_log
-from csmine.filters import LogFilter
 from event_store import open_store
 from event_store.projection import COLUMNS_TABLE
 from event_store.records import ActivityRow, TicketHistory
+
+from csmine.eventlog import loading as eventlog
+from csmine.eventlog.filters import LogFilter
+from csmine.eventlog.loading import _load_rows_sql, load_event_log
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 

@@ -29,6 +29,7 @@ LAYERS = (
     "bpmn",
     "validation",
     "loading",
+    "diff",
 )
 FORBIDDEN = ("csmine", "event_store", "click", "rich")
 HEAVY = ("pm4py", "lxml", "graphviz", "pandas", "numpy")

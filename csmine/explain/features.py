@@ -1,0 +1,465 @@
+"""Candidate contributors: groups of tickets that share a value, built for every ticket at once.
+
+Each candidate is an *(attribute, value)* and the tickets that have it. Four kinds:
+
+``ticket``
+    every case attribute (``channel``, ``category``, ``priority``, ``team``, ...; a
+    changed attribute counts with its last value for ``priority``, its first
+    otherwise); two attributes that split the tickets into exactly the same groups
+    (the demo's ``team`` and ``region``) are kept once; one with more distinct values
+    than a fifth of the tickets is an id (the customer) and is tested only when named
+    in ``attributes``. An attribute with 3 or 4
+    values also has the unions of its values (``online chat or email``, ``not
+    consultation``); so has ``phase`` (``baseline or (no phase)``: the old SOP).
+``pair``
+    two ticket attributes together (``team & category``), for attributes with at most
+    :data:`MAX_PAIR_LEVELS` values (so ids such as ``customer`` make no pairs).
+``context``
+    ``agent`` (someone who worked on the ticket within its window: a ticket has one
+    entry per agent), ``weekday`` and ``hour`` of opening (local time of ``tz``; every
+    run of one to six two-hour bins, so a night is one candidate), ``phase``.
+``load``
+    ``queue at arrival``: tickets of the same team open at the moment the ticket was
+    opened, in quintiles ``Q1`` .. ``Q5`` and the top two and three together.
+``path``
+    ``step`` (passed through the step within the window; SOP step names where the SOP
+    maps the activity) and ``teams`` (distinct teams, ``org:group``, within the window:
+    ``1``, ``2``, ``3 or more``).
+
+The *window* of a ticket ends at the outcome's anchor (see
+:class:`csmine.explain.outcomes.Outcome`): path and agents after it cannot explain it.
+
+Memberships are two parallel integer arrays, ticket code and candidate code, built with
+numpy from the encoded log -- no Python loop over tickets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from csmine.mining.encoding import unique_ints
+
+if TYPE_CHECKING:
+    from csmine.explain.outcomes import Outcome
+    from csmine.performance.preparation import Prepared
+
+__all__ = ["MAX_PAIR_LEVELS", "MISSING", "FeatureSet", "ticket_features"]
+
+#: An attribute with more distinct values than this share of the tickets is an id (the
+#: customer): its groups are tiny and many, mostly noise; tested only when asked for.
+ID_SHARE = 0.2
+#: Ticket attributes with more values than this make no pairs.
+MAX_PAIR_LEVELS = 12
+#: The value shown for a missing attribute.
+MISSING = "(missing)"
+#: Columns of the frame that are not ticket attributes (ids, times) or that count as context.
+_NOT_ATTRIBUTES = {"case:concept:name", "case:opened_at", "case:phase"}
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+#: ``ticket_kpis`` columns that hold the value csmine uses elsewhere (priority: the last known one).
+_FROM_KPIS = {"priority": "priority", "channel": "channel", "team": "team"}
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Candidate groups of tickets.
+
+    Attributes:
+        attribute: per candidate, the attribute (``channel``, ``team & category``, ``agent``, ...).
+        value: per candidate, the value (``email``, ``First line North & after-sales``).
+        kind: per candidate, ``ticket``, ``pair``, ``context`` or ``path``.
+        involves: per candidate, the ticket attributes it is made of (for the adjustment:
+            a candidate is not adjusted for its own attributes).
+        pair_of: per candidate, the two single candidates of a pair (``-1, -1`` otherwise).
+        ticket: membership, ticket code (of the prepared log).
+        candidate: membership, candidate code.
+        strata: ticket attribute name -> per ticket code, its value code (for the
+            adjustment strata; -1 never occurs: missing is a value).
+        tickets: number of ticket codes.
+        notes: what was merged or left out, in words.
+    """
+
+    attribute: np.ndarray
+    value: np.ndarray
+    kind: np.ndarray
+    involves: tuple[frozenset[str], ...]
+    pair_of: np.ndarray
+    ticket: np.ndarray
+    candidate: np.ndarray
+    strata: dict[str, np.ndarray]
+    tickets: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def size(self) -> int:
+        return len(self.value)
+
+    def members(self, code: int) -> np.ndarray:
+        """Per ticket code: is the ticket in candidate ``code``?"""
+        out = np.zeros(self.tickets, dtype=bool)
+        out[self.ticket[self.candidate == code]] = True
+        return out
+
+
+class _Builder:
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.attribute: list[str] = []
+        self.value: list[str] = []
+        self.kind: list[str] = []
+        self.involves: list[frozenset[str]] = []
+        self.pair_of: list[tuple[int, int]] = []
+        self.tickets: list[np.ndarray] = []
+        self.codes: list[np.ndarray] = []
+
+    def _labels(self, attribute: str, kind: str, labels: list[str], involves: frozenset[str],
+                pairs: list[tuple[int, int]] | None = None) -> int:
+        offset = len(self.value)
+        self.attribute.extend([attribute] * len(labels))
+        self.value.extend(labels)
+        self.kind.extend([kind] * len(labels))
+        self.involves.extend([involves] * len(labels))
+        self.pair_of.extend(pairs if pairs is not None else [(-1, -1)] * len(labels))
+        return offset
+
+    def single(self, attribute: str, kind: str, codes: np.ndarray, labels: list[str],
+               involves: frozenset[str] = frozenset()) -> int:
+        offset = self._labels(attribute, kind, labels, involves)
+        keep = codes >= 0
+        self.tickets.append(np.flatnonzero(keep))
+        self.codes.append(offset + codes[keep])
+        return offset
+
+    def multi(self, attribute: str, kind: str, ticket: np.ndarray, codes: np.ndarray, labels: list[str]) -> None:
+        offset = self._labels(attribute, kind, labels, frozenset())
+        self.tickets.append(ticket)
+        self.codes.append(offset + codes)
+
+
+def _text(values: np.ndarray) -> np.ndarray:
+    out = np.asarray(values, dtype=object)
+    missing = pd.isna(out)
+    if missing.any():
+        out = out.copy()
+        out[missing] = MISSING
+    return np.asarray([str(v) for v in out], dtype=object) if out.size and not isinstance(out[0], str) else out
+
+
+def _encode(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    codes, uniques = pd.factorize(pd.Series(_text(values), dtype=object), sort=True)
+    return codes.astype(np.int64), [str(u) for u in uniques]
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    na, nb = int(a.max(initial=-1)) + 1, int(b.max(initial=-1)) + 1
+    if na != nb:
+        return False
+    combined = unique_ints(a * max(nb, 1) + b)
+    return len(combined) == na
+
+
+def _window_events(prep: Prepared, outcome: Outcome | None, *, first_contact: bool = False) -> np.ndarray:
+    log = prep.log
+    pos = np.arange(log.n)
+    if outcome is None:
+        return np.ones(log.n, dtype=bool)
+    anchor = outcome.anchor[log.case]
+    return pos == anchor if first_contact else pos <= anchor
+
+
+def _queue_at_arrival(opened: np.ndarray, closed_at: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Per ticket: tickets of the same group opened before it and not closed by then."""
+    span = float(np.nanmax(np.abs(np.concatenate([opened, np.nan_to_num(closed_at)])))) * 2 + 10.0
+    key = group.astype(float) * span + opened
+    opened_keys = np.sort(key)
+    closes = np.where(np.isfinite(closed_at), closed_at, span * 0.999)
+    closed_keys = np.sort(group.astype(float) * span + closes)
+    base = group.astype(float) * span
+    before = np.searchsorted(opened_keys, key, side="left") - np.searchsorted(opened_keys, base, side="left")
+    gone = np.searchsorted(closed_keys, key, side="right") - np.searchsorted(closed_keys, base, side="left")
+    return np.clip(before - gone, 0, None)
+
+
+#: Hour-of-opening ranges tested: every run of 1 to this many two-hour bins (circular).
+MAX_HOUR_BINS = 6
+
+
+def _hour_ranges(b: _Builder, hour_bin: np.ndarray) -> None:
+    """Hours of opening: each two-hour bin and each run of up to six bins (to 12 h), around
+    midnight too, so that "20:00–08:00" is one candidate and not six."""
+    labels: list[str] = []
+    tickets: list[np.ndarray] = []
+    codes: list[np.ndarray] = []
+    offset = len(b.value)
+    k = 0
+    for length in range(1, MAX_HOUR_BINS + 1):
+        for first in range(12):
+            bins = [(first + j) % 12 for j in range(length)]
+            labels.append(f"{2 * first:02d}:00–{(2 * (first + length)) % 24:02d}:00")
+            mine = np.flatnonzero(np.isin(hour_bin, bins))
+            tickets.append(mine)
+            codes.append(np.full(len(mine), offset + k, dtype=np.int64))
+            k += 1
+    b._labels("hour", "context", labels, frozenset())
+    b.tickets.extend(tickets)
+    b.codes.extend(codes)
+
+
+#: Attributes with 3 or 4 values also get their unions of values tested.
+MAX_UNION_LEVELS = 4
+
+
+def _unions(b: _Builder, attribute: str, kind: str, codes: np.ndarray, labels: list[str],
+            involves: frozenset[str]) -> None:
+    """Unions of values of an attribute with 3 or 4 values: ``online chat or email``, ``not
+    consultation`` -- one factor often spans values (the old SOP: baseline and no phase)."""
+    from itertools import combinations
+
+    k = len(labels)
+    if not 3 <= k <= MAX_UNION_LEVELS:
+        return
+    for size in range(2, k):
+        for chosen in combinations(range(k), size):
+            if size == k - 1 and k > 3:
+                rest = next(i for i in range(k) if i not in chosen)
+                label = f"not {labels[rest]}"
+            else:
+                label = " or ".join(labels[i] for i in chosen)
+            mine = np.isin(codes, chosen)
+            b.single(attribute, kind, np.where(mine, 0, -1).astype(np.int64), [label], involves)
+
+
+def _upper_tails(b: _Builder, attribute: str, bins: np.ndarray, labels: list[str], values: np.ndarray) -> None:
+    """The top two and top three bins of an ordered attribute together (``Q4–Q5 (12+)``)."""
+    top = int(bins.max(initial=0))
+    for width in (2, 3):
+        lowest = top - width + 1
+        if lowest <= 0:
+            continue
+        mine = bins >= lowest
+        first = labels[lowest].split(" ", 1)[0]
+        last = labels[top].split(" ", 1)[0]
+        b.single(attribute, "load", np.where(mine, 0, -1).astype(np.int64),
+                 [f"{first}–{last} ({int(values[mine].min())}+)"])
+
+
+def _quintiles(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Bins at the quintiles; a bin is named by the highest quintile it reaches (``Q5``: the
+    top 20%) and its range (``Q5 (37+)``). Tied quintiles share one bin."""
+    qs = np.quantile(values, [0.2, 0.4, 0.6, 0.8], method="lower")
+    edges = np.unique(qs)
+    bins = np.searchsorted(edges, values, side="left")
+    labels = []
+    for k in range(len(edges) + 1):
+        sel = values[bins == k]
+        rank = 5 if k == len(edges) else int(np.flatnonzero(qs == edges[k]).max()) + 1
+        if sel.size == 0:
+            labels.append(f"Q{rank}")
+        elif k == len(edges):
+            labels.append(f"Q{rank} ({int(sel.min())}+)")
+        else:
+            lo, hi = int(sel.min()), int(sel.max())
+            labels.append(f"Q{rank} ({lo})" if lo == hi else f"Q{rank} ({lo}–{hi})")
+    return bins.astype(np.int64), labels
+
+
+def ticket_features(
+    prep: Prepared,
+    kpis: pd.DataFrame,
+    outcome: Outcome | None = None,
+    *,
+    tz: str = "UTC",
+    attributes: list[str] | None = None,
+    pairs: bool = True,
+    max_pair_levels: int = MAX_PAIR_LEVELS,
+) -> FeatureSet:
+    """The candidate groups of every ticket of a prepared log.
+
+    Args:
+        prep: the prepared log (:func:`csmine.performance.preparation.prepare`).
+        kpis: its per-ticket KPI frame (same tickets, same order).
+        outcome: the outcome asked about (its window and excluded steps); None: whole
+            tickets, every step.
+        tz: time zone for the weekday and hour of opening.
+        attributes: ticket attributes to use (names without ``case:``); None: all.
+        pairs: also pairs of ticket attributes.
+        max_pair_levels: attributes with more values make no pairs.
+    """
+    log = prep.log
+    df = prep.df
+    n = len(log.cases)
+    b = _Builder(n)
+    notes: list[str] = []
+    starts = np.flatnonzero(log.first)
+    first_rows = log.order[starts]
+
+    # -- ticket attributes ----------------------------------------------------------
+    singles: dict[str, tuple[np.ndarray, list[str], int]] = {}
+    strata: dict[str, np.ndarray] = {}
+    columns = [c for c in df.columns if str(c).startswith("case:") and c not in _NOT_ATTRIBUTES]
+    names = [str(c)[5:] for c in columns]
+    if attributes is not None:
+        wanted = set(attributes)
+        unknown = wanted - set(names)
+        if unknown:
+            from csmine.explain.outcomes import OutcomeError
+
+            raise OutcomeError(f"unknown ticket attribute(s) {', '.join(sorted(unknown))}: "
+                               f"the log has {', '.join(names) or 'none'}")
+    kept: list[tuple[str, np.ndarray]] = []
+    for column, name in zip(columns, names, strict=True):
+        if name in _FROM_KPIS and _FROM_KPIS[name] in kpis.columns:
+            values = kpis[_FROM_KPIS[name]].to_numpy(dtype=object)
+        else:
+            values = df[column].to_numpy(dtype=object)[first_rows]
+        codes, labels = _encode(values)
+        strata[name] = codes
+        if attributes is not None and name not in wanted:
+            continue
+        if len(labels) < 2:
+            continue  # one value for every ticket: nothing to compare
+        if attributes is None and len(labels) > ID_SHARE * n:
+            notes.append(f"{name} has {len(labels):,} values for {n:,} tickets, like an id: not tested "
+                         f"(--attributes {name} tests it)")
+            continue
+        twin = next((other for other, oc in kept if _same_partition(codes, oc)), None)
+        if twin is not None:
+            notes.append(f"{name} splits the tickets exactly as {twin} does: tested once, as {twin}")
+            continue
+        kept.append((name, codes))
+        offset = b.single(name, "ticket", codes, labels, frozenset({name}))
+        singles[name] = (codes, labels, offset)
+    for name, (codes, labels, _) in list(singles.items()):
+        _unions(b, name, "ticket", codes, labels, frozenset({name}))
+    if pairs:
+        pairable = [k for k, (_, labels, _) in singles.items() if len(labels) <= max_pair_levels]
+        skipped = [k for k in singles if k not in pairable]
+        if skipped:
+            notes.append(f"no pairs with {', '.join(skipped)} (more than {max_pair_levels} values)")
+        for i, first in enumerate(pairable):
+            ca, la, oa = singles[first]
+            for second in pairable[i + 1:]:
+                cb, lb, ob = singles[second]
+                combo = ca * len(lb) + cb
+                present = unique_ints(combo)
+                local = np.searchsorted(present, combo)
+                labels = [f"{la[int(v) // len(lb)]} & {lb[int(v) % len(lb)]}" for v in present]
+                parts = [(oa + int(v) // len(lb), ob + int(v) % len(lb)) for v in present]
+                offset = b._labels(f"{first} & {second}", "pair", labels, frozenset({first, second}), parts)
+                b.tickets.append(np.arange(n))
+                b.codes.append(offset + local)
+
+    # -- context ----------------------------------------------------------------------
+    opened = pd.Series(pd.to_datetime(prep.opened, unit="s", utc=True))
+    try:
+        local_time = opened.dt.tz_convert(tz)
+    except Exception as exc:  # noqa: BLE001 -- an unknown zone name
+        from csmine.explain.outcomes import OutcomeError
+
+        raise OutcomeError(f"unknown time zone {tz!r}: use an IANA name such as Asia/Shanghai") from exc
+    weekday = local_time.dt.day_of_week.to_numpy(dtype=np.int64)
+    b.single("weekday", "context", weekday, list(_WEEKDAYS))
+    hour = local_time.dt.hour.to_numpy(dtype=np.int64) // 2
+    _hour_ranges(b, hour)
+    closed_at = np.full(n, np.nan)
+    if "closed_at" in kpis.columns:
+        from csmine.mining.encoding import epoch_seconds
+
+        closed_at = epoch_seconds(kpis["closed_at"])
+    group = strata.get("team", np.zeros(n, dtype=np.int64))
+    queue = _queue_at_arrival(prep.opened, closed_at, group)
+    qbins, qlabels = _quintiles(queue)
+    b.single("queue at arrival", "load", qbins, qlabels)
+    _upper_tails(b, "queue at arrival", qbins, qlabels, queue)
+    phase = kpis["phase"].to_numpy(dtype=object) if "phase" in kpis.columns else np.full(n, None, dtype=object)
+    if pd.notna(phase).any():
+        codes, labels = _encode(np.where(pd.isna(phase), "(no phase)", phase))
+        b.single("phase", "context", codes, labels)
+        _unions(b, "phase", "context", codes, labels, frozenset())
+
+    first_contact = outcome is not None and outcome.agents_first_contact
+    window = _window_events(prep, outcome, first_contact=first_contact)
+    if "org:resource" in df.columns:
+        resource = df["org:resource"].to_numpy(dtype=object)[log.order]
+        has = window & np.asarray(pd.notna(resource), dtype=bool)
+        if has.any():
+            codes, labels = pd.factorize(pd.Series(resource[has], dtype=object).astype(str), sort=True)
+            m = max(len(labels), 1)
+            pairs_ = unique_ints(log.case[has] * m + codes)
+            b.multi("agent", "agent", pairs_ // m, pairs_ % m, [str(x) for x in labels])
+
+    # -- path -----------------------------------------------------------------------------
+    if outcome is None or outcome.path:
+        path_window = _window_events(prep, outcome)
+        label_of = np.where(pd.isna(prep.step), log.activities.astype(object)[log.act], prep.step)
+        excluded = outcome.excluded_steps if outcome is not None else frozenset()
+        activity_names = log.activities.astype(object)[log.act]
+        use = path_window & ~np.isin(label_of, list(excluded)) & ~np.isin(activity_names, list(excluded))
+        if use.any():
+            codes, labels = pd.factorize(pd.Series(label_of[use], dtype=object).astype(str), sort=True)
+            m = max(len(labels), 1)
+            pairs_ = unique_ints(log.case[use] * m + codes)
+            b.multi("step", "path", pairs_ // m, pairs_ % m, [str(x) for x in labels])
+        if excluded:
+            notes.append(f"path features leave out {', '.join(sorted(excluded))} (the outcome is about it)")
+        teams = prep.teams
+        has = path_window & np.asarray(pd.notna(teams), dtype=bool)
+        if has.any():
+            tcodes = pd.factorize(pd.Series(teams[has], dtype=object).astype(str))[0]
+            m = int(tcodes.max()) + 1
+            distinct = unique_ints(log.case[has] * m + tcodes) // m
+            count = np.bincount(distinct, minlength=n)
+            bins = np.where(count <= 0, -1, np.minimum(count, 3) - 1)
+            b.single("teams", "path", bins.astype(np.int64), ["1", "2", "3 or more"])
+            b.single("teams", "path", np.where(count >= 2, 0, -1).astype(np.int64), ["2 or more"])
+            names = pd.factorize(pd.Series(teams[has], dtype=object).astype(str), sort=True)
+            m = max(len(names[1]), 1)
+            pairs_ = unique_ints(log.case[has] * m + names[0])
+            if len(names[1]) > 1:
+                b.multi("handled by team", "path", pairs_ // m, pairs_ % m, [str(x) for x in names[1]])
+
+    attribute = np.asarray(b.attribute, dtype=object)
+    return FeatureSet(
+        attribute=attribute,
+        value=np.asarray(b.value, dtype=object),
+        kind=np.asarray(b.kind, dtype=object),
+        involves=tuple(b.involves),
+        pair_of=np.asarray(b.pair_of, dtype=np.int64).reshape(-1, 2),
+        ticket=np.concatenate(b.tickets).astype(np.int64) if b.tickets else np.zeros(0, np.int64),
+        candidate=np.concatenate(b.codes).astype(np.int64) if b.codes else np.zeros(0, np.int64),
+        strata=strata,
+        tickets=n,
+        notes=tuple(notes),
+    )
+
+
+def describe_group(attribute: str, value: str) -> str:
+    """A group of tickets in words, to start a sentence ("email tickets ...")."""
+    if " & " in attribute:
+        first, second = attribute.split(" & ", 1)
+        v1, _, v2 = value.partition(" & ")
+        return f"{describe_group(first, v1)} with {second} {v2}"
+    if " or " in value or value.startswith("not "):
+        return {"channel": f"{value} tickets", "category": f"{value} tickets",
+                "priority": f"{value} tickets"}.get(attribute, f"tickets with {attribute} {value}")
+    words: dict[str, Any] = {
+        "channel": f"{value} tickets",
+        "category": f"{value} tickets",
+        "priority": f"{value} tickets",
+        "team": f"team {value}'s tickets",
+        "region": f"region {value}'s tickets",
+        "emotion": f"tickets of {value} customers",
+        "agent": f"tickets handled by {value}",
+        "weekday": f"tickets opened on a {value}",
+        "hour": f"tickets opened {value}",
+        "queue at arrival": f"tickets opened with {value.split(' ', 1)[-1].strip('()')} tickets of their team "
+                            f"open ({value.split(' ', 1)[0]} of the queue)",
+        "phase": f"{value}-phase tickets" if value != "(no phase)" else "tickets outside every phase",
+        "step": f"tickets that passed through {value}",
+        "teams": f"tickets handled by {value} team{'s' if value != '1' else ''}",
+        "handled by team": f"tickets handled by team {value}",
+    }
+    return str(words.get(attribute, f"tickets with {attribute} {value}"))

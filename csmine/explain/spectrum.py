@@ -1,0 +1,365 @@
+"""The performance spectrum of SOP segments (Denisov, van der Aalst, Fahland, BPM 2018).
+
+A *segment* ``a -> b`` is a pair of consecutive events of a ticket. Each passage of a
+ticket over it is a line from the moment ``a`` completed (top axis) to the moment work
+on ``b`` began (bottom axis: its start, its time when it has none) -- the wait between
+the two steps, as ``csmine bottlenecks`` measures it. Drawn for every passage over the
+whole period and coloured by an outcome (e.g. the tickets that breach a limit), the
+lines show what an averaged map hides: lines that converge (a batch), lines that all end
+at the same time of day (a release, e.g. a routing batch or the morning shift taking
+the night's queue), stretches where they lengthen (a queue building up) and a slow
+drift.
+
+Patterns named, per segment:
+
+``batch``
+    at least ``min_batch`` passages whose waits end within ``batch_window`` seconds of
+    each other while they began over a span at least ten times as long.
+``release``
+    a minute of the day (local time of ``tz``) at which at least 5% of the passages end
+    (and at least ``min_batch``), five times as many as the mean of the hour before and
+    the hour after it.
+``queue``
+    weekdays (of the wait's beginning) on which the share of passages waiting longer
+    than the segment's P80 is at least 1.5 times the share overall (and at least
+    ``min_passages`` passages that weekday): the queue builds up on those days.
+``drift``
+    the median wait of the last quarter of the period against the first quarter: at least
+    1.5 times (or at most 1/1.5).
+``overtaking``
+    the share of passages that end before an earlier-begun passage does (not first in,
+    first out: priorities or parallel work).
+
+Segments: the directly-follows pairs whose two activities are SOP steps (every pair
+without an SOP), the ``top`` with most total waiting time. Computed on whole columns;
+the drawing keeps at most ``max_lines`` passages per segment (an even sample).
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from process_models import SOP
+
+    from csmine.explain.outcomes import OutcomeSpec
+
+__all__ = ["PerformanceSpectrum", "SpectrumPattern", "SpectrumSegment", "discover_performance_spectrum",
+           "render_spectrum_svg"]
+
+_WEEKDAYS = ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays")
+
+
+@dataclass(frozen=True, slots=True)
+class SpectrumPattern:
+    """A pattern seen in a segment's spectrum.
+
+    Attributes:
+        kind: ``batch``, ``release``, ``queue``, ``drift`` or ``overtaking``.
+        words: the pattern in words.
+        share: the share of the segment's passages it concerns (0-1).
+        detail: figures behind it (JSON-ready).
+    """
+
+    kind: str
+    words: str
+    share: float
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SpectrumSegment:
+    """One segment's passages and patterns.
+
+    Attributes:
+        source, target: the two activities.
+        passages: passages over the segment.  tickets: tickets with at least one.
+        median_s, p90_s, total_s: the wait (seconds).
+        outcome_share: share of passages whose ticket has the outcome (None: no outcome).
+        begin, end: per drawn passage, epoch seconds of the two ends.
+        flag: per drawn passage, whether its ticket has the outcome.
+        patterns: what the spectrum shows.
+    """
+
+    source: str
+    target: str
+    passages: int
+    tickets: int
+    median_s: float
+    p90_s: float
+    total_s: float
+    outcome_share: float | None
+    begin: np.ndarray = field(repr=False)
+    end: np.ndarray = field(repr=False)
+    flag: np.ndarray = field(repr=False)
+    patterns: tuple[SpectrumPattern, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "target": self.target, "passages": self.passages, "tickets": self.tickets,
+            "median_s": round(self.median_s, 3), "p90_s": round(self.p90_s, 3), "total_s": round(self.total_s, 3),
+            "outcome_share": None if self.outcome_share is None else round(self.outcome_share, 6),
+            "patterns": [{"kind": p.kind, "words": p.words, "share": round(p.share, 6), "detail": p.detail}
+                         for p in self.patterns],
+        }
+
+
+@dataclass(frozen=True)
+class PerformanceSpectrum:
+    """The spectrum of the busiest segments.
+
+    Attributes:
+        segments: the segments, most total waiting first.
+        outcome: the outcome colouring the lines (its words), or None.
+        start, end: the period drawn (epoch seconds).
+        tz: time zone of the times of day.
+    """
+
+    segments: tuple[SpectrumSegment, ...]
+    outcome: str | None
+    start: float
+    end: float
+    tz: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "tz": self.tz,
+                "start": pd.Timestamp(self.start, unit="s", tz="UTC").isoformat(),
+                "end": pd.Timestamp(self.end, unit="s", tz="UTC").isoformat(),
+                "segments": [s.to_dict() for s in self.segments]}
+
+
+def _hd(seconds: float) -> str:
+    from csmine.formatting import human_duration
+
+    return human_duration(seconds)
+
+
+def _patterns(source: str, target: str, begin: np.ndarray, end: np.ndarray, wait: np.ndarray, tz: str, *,
+              min_batch: int, batch_window: float, min_passages: int) -> list[SpectrumPattern]:
+    out: list[SpectrumPattern] = []
+    n = len(end)
+    if n < min_passages:
+        return out
+    seg = f"{source} → {target}"
+    median = float(np.median(wait))
+    # batches: runs of ends close together that began far apart
+    order = np.argsort(end, kind="stable")
+    e, b = end[order], begin[order]
+    new_run = np.ones(n, dtype=bool)
+    new_run[1:] = np.diff(e) > batch_window
+    run = np.cumsum(new_run) - 1
+    size = np.bincount(run)
+    span_e = np.maximum.reduceat(e, np.flatnonzero(new_run)) - np.minimum.reduceat(e, np.flatnonzero(new_run))
+    span_b = np.maximum.reduceat(b, np.flatnonzero(new_run)) - np.minimum.reduceat(b, np.flatnonzero(new_run))
+    batch = (size >= min_batch) & (span_b >= 10 * np.maximum(span_e, batch_window))
+    if batch.any():
+        in_batch = int(size[batch].sum())
+        biggest = int(np.argmax(np.where(batch, size, 0)))
+        at = pd.Timestamp(float(e[np.flatnonzero(run == biggest)[0]]), unit="s", tz="UTC").tz_convert(tz)
+        out.append(SpectrumPattern(
+            "batch", f"{seg}: {in_batch / n:.0%} of the passages end in {int(batch.sum()):,} batches of "
+                     f"{min_batch} or more (the largest, {int(size[biggest])}, at {at:%a %Y-%m-%d %H:%M})",
+            in_batch / n, {"batches": int(batch.sum()), "largest": int(size[biggest]), "largest_at": at.isoformat()}))
+    # release: one minute of the day takes a large share of the ends
+    local = pd.Series(pd.to_datetime(end, unit="s", utc=True)).dt.tz_convert(tz)
+    minute = (local.dt.hour * 60 + local.dt.minute).to_numpy()
+    counts = np.bincount(minute, minlength=1440)
+    top_minute = int(np.argmax(counts))
+    share = counts[top_minute] / n
+    around = np.concatenate([counts[np.arange(top_minute - 60, top_minute) % 1440],
+                             counts[np.arange(top_minute + 1, top_minute + 61) % 1440]])
+    if share >= 0.05 and counts[top_minute] >= min_batch and counts[top_minute] >= 5 * around.mean():
+        out.append(SpectrumPattern(
+            "release", f"{seg}: released in a batch at {top_minute // 60:02d}:{top_minute % 60:02d} — "
+                       f"{share:.0%} of the passages end at that minute of the day",
+            float(share), {"minute_of_day": f"{top_minute // 60:02d}:{top_minute % 60:02d}",
+                           "passages": int(counts[top_minute])}))
+    # queues building up on some weekdays (by the day the wait began): the share of their
+    # passages that wait longer than the segment's P80 is 1.5 times the share overall
+    start_local = pd.Series(pd.to_datetime(begin, unit="s", utc=True)).dt.tz_convert(tz)
+    weekday = start_local.dt.day_of_week.to_numpy()
+    p80 = float(np.percentile(wait, 80))
+    long_wait = wait > p80
+    overall = float(long_wait.mean())
+    if overall > 0:
+        slow_days = []
+        for d in range(7):
+            sel = weekday == d
+            if sel.sum() >= min_passages and long_wait[sel].mean() >= 1.5 * overall:
+                slow_days.append((d, float(long_wait[sel].mean()), int(sel.sum())))
+        if slow_days:
+            names = ", ".join(_WEEKDAYS[d] for d, _, _ in slow_days)
+            worst = max(slow_days, key=lambda x: x[1])
+            share = sum(k for _, _, k in slow_days) / n
+            out.append(SpectrumPattern(
+                "queue", f"{seg}: the queue builds up on {names} ({worst[1]:.0%} of the passages on "
+                         f"{_WEEKDAYS[worst[0]]} wait longer than {_hd(p80)}, the P80, vs {overall:.0%} overall)",
+                float(share), {"weekdays": [_WEEKDAYS[d][:-1] for d, _, _ in slow_days],
+                               "share_over_p80": {(_WEEKDAYS[d][:-1]): round(m, 4) for d, m, _ in slow_days},
+                               "overall_share": round(overall, 4), "p80_s": round(p80, 3)}))
+    # drift: last quarter of the period against the first
+    lo, hi = float(begin.min()), float(begin.max())
+    if hi > lo:
+        q = (begin - lo) / (hi - lo)
+        first, last = wait[q <= 0.25], wait[q >= 0.75]
+        if len(first) >= min_passages and len(last) >= min_passages:
+            m1, m2 = float(np.median(first)), float(np.median(last))
+            if m1 > 0 and (m2 / m1 >= 1.5 or m2 / m1 <= 1 / 1.5):
+                way = "lengthens" if m2 > m1 else "shortens"
+                out.append(SpectrumPattern(
+                    "drift", f"{seg}: the wait {way} over the period (median {_hd(m1)} in the first quarter, "
+                             f"{_hd(m2)} in the last)", 1.0, {"first_median_s": round(m1, 3),
+                                                               "last_median_s": round(m2, 3)}))
+    # overtaking: ends before an earlier-begun passage does
+    by_begin = np.argsort(begin, kind="stable")
+    e2 = end[by_begin]
+    before = np.maximum.accumulate(np.concatenate([[-np.inf], e2[:-1]]))
+    overtaken = float((e2 < before).mean())
+    if overtaken >= 0.1:
+        out.append(SpectrumPattern(
+            "overtaking", f"{seg}: {overtaken:.0%} of the passages end before one that began earlier "
+                          "(not first in, first out)", overtaken, {}))
+    return out
+
+
+def discover_performance_spectrum(
+    df: pd.DataFrame,
+    sop: SOP | None = None,
+    *,
+    outcome: str | OutcomeSpec | None = None,
+    segments: list[tuple[str, str]] | None = None,
+    top: int = 4,
+    calendar: Any = None,
+    closing: Any = None,
+    tz: str = "UTC",
+    max_lines: int = 2000,
+    min_batch: int = 5,
+    batch_window: float = 60.0,
+    min_passages: int = 20,
+) -> PerformanceSpectrum:
+    """The performance spectrum of the busiest SOP segments (see the module docstring).
+
+    Args:
+        df: event-log frame (events of a ticket in time order).
+        sop: the SOP: segments between its steps (aliases mapped); None: every pair.
+        outcome: colour the lines by this outcome (:mod:`csmine.explain.outcomes`).
+        segments: the ``(source, target)`` activities to show (default: the ``top``
+            with most total waiting).
+        top: how many segments when ``segments`` is not given.
+        calendar: business calendar of the outcome's clocks.
+        closing: the open/closed rule (for the outcome).
+        tz: time zone of the times of day and weekdays.
+        max_lines: passages drawn per segment at most (an even sample).
+        min_batch: passages that make a batch.
+        batch_window: seconds within which the ends of a batch fall.
+        min_passages: passages needed for a weekday, quarter or segment pattern.
+    """
+    from csmine.explain.outcomes import evaluate_outcome, parse_outcome
+    from csmine.performance.kpi import analyse_tickets
+    from csmine.performance.preparation import prepare
+
+    prep = prepare(df, sop)
+    log = prep.log
+    flag_t = None
+    label = None
+    if outcome is not None:
+        spec = parse_outcome(outcome) if isinstance(outcome, str) else outcome
+        kpis, limits = analyse_tickets(prep, sop, calendar, closing=closing)
+        deviations = None
+        if spec.kind == "deviation" and sop is not None:
+            from csmine.conformance.deviations import ticket_deviations
+
+            deviations = ticket_deviations(df, sop, closing=closing)
+        result = evaluate_outcome(spec, prep, kpis, limits, sop, deviations=deviations, calendar=calendar)
+        flag_t = result.flag
+        label = f"tickets that {result.label}"
+    i, j = log.pairs()
+    begin_all = log.ts[i]
+    end_all = log.arrival()[j]
+    wait_all = np.clip(end_all - begin_all, 0, None)
+    names = log.activities.astype(str)
+    if sop is not None:
+        steps = set(s.name for s in sop.steps)
+        label_of = np.where(pd.isna(prep.step), names[log.act], prep.step).astype(str)
+        keep = np.isin(label_of[i], list(steps)) & np.isin(label_of[j], list(steps))
+    else:
+        label_of = names[log.act]
+        keep = np.ones(len(i), dtype=bool)
+    src, dst = label_of[i], label_of[j]
+    frame = pd.DataFrame({"s": src[keep], "t": dst[keep], "w": wait_all[keep]})
+    if segments is None:
+        totals = frame.groupby(["s", "t"], sort=False)["w"].sum().sort_values(ascending=False, kind="stable")
+        chosen = [tuple(map(str, k)) for k in totals.index[:top]]
+    else:
+        chosen = [(str(a), str(b)) for a, b in segments]
+    out = []
+    idx_keep = np.flatnonzero(keep)
+    for s_name, t_name in chosen:
+        sel = idx_keep[(src[keep] == s_name) & (dst[keep] == t_name)]
+        if len(sel) == 0:
+            continue
+        b, e, w = begin_all[sel], end_all[sel], wait_all[sel]
+        tickets = log.case[i[sel]]
+        flags = flag_t[tickets] if flag_t is not None else np.zeros(len(sel), dtype=bool)
+        pats = _patterns(s_name, t_name, b, e, w, tz, min_batch=min_batch, batch_window=batch_window,
+                         min_passages=min_passages)
+        draw = np.arange(len(sel)) if len(sel) <= max_lines else np.linspace(0, len(sel) - 1, max_lines).astype(int)
+        out.append(SpectrumSegment(
+            source=s_name, target=t_name, passages=len(sel), tickets=int(len(np.unique(tickets))),
+            median_s=float(np.median(w)), p90_s=float(np.percentile(w, 90)), total_s=float(w.sum()),
+            outcome_share=float(flags.mean()) if flag_t is not None else None,
+            begin=b[draw], end=e[draw], flag=flags[draw], patterns=tuple(pats)))
+    start = float(np.nanmin(log.ts)) if log.n else 0.0
+    end = float(np.nanmax(log.ts)) if log.n else 0.0
+    return PerformanceSpectrum(tuple(out), label, start, end, tz)
+
+
+def render_spectrum_svg(spectrum: PerformanceSpectrum, *, width: int = 960, panel: int = 120) -> str:
+    """The spectrum as SVG: one panel per segment, a line per passage from the source's
+    time (top) to the target's (bottom); passages of tickets with the outcome in red."""
+    pad, label_h = 60, 38
+    height = max(1, len(spectrum.segments)) * (panel + label_h + 30) + 40
+    span = max(spectrum.end - spectrum.start, 1.0)
+
+    def x(t: np.ndarray | float) -> Any:
+        return pad + (np.asarray(t) - spectrum.start) / span * (width - 2 * pad)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+             '<rect width="100%" height="100%" fill="white"/>']
+    title = "Performance spectrum" + (f": red = {spectrum.outcome}" if spectrum.outcome else "")
+    parts.append(f'<text x="{pad}" y="20" font-size="14" font-weight="bold">{html.escape(title)}</text>')
+    days = pd.date_range(pd.Timestamp(spectrum.start, unit="s", tz="UTC").tz_convert(spectrum.tz).normalize(),
+                         pd.Timestamp(spectrum.end, unit="s", tz="UTC").tz_convert(spectrum.tz), freq="7D")
+    y0 = 40
+    for seg in spectrum.segments:
+        top, bottom = y0 + label_h, y0 + label_h + panel
+        head = (f"{seg.source} → {seg.target}: {seg.passages:,} passages, median wait {_hd(seg.median_s)}, "
+                f"P90 {_hd(seg.p90_s)}" + (f", {seg.outcome_share:.0%} red" if seg.outcome_share is not None else ""))
+        parts.append(f'<text x="{pad}" y="{y0 + 14}" font-weight="bold">{html.escape(head)}</text>')
+        words = "; ".join(p.kind for p in seg.patterns) or "no batching, queue build-up or drift detected"
+        parts.append(f'<text x="{pad}" y="{y0 + 30}" fill="#555">{html.escape(words)}</text>')
+        parts.append(f'<line x1="{pad}" y1="{top}" x2="{width - pad}" y2="{top}" stroke="#999"/>')
+        parts.append(f'<line x1="{pad}" y1="{bottom}" x2="{width - pad}" y2="{bottom}" stroke="#999"/>')
+        parts.append(f'<text x="4" y="{top + 4}" fill="#555">{html.escape(seg.source[:8])}</text>')
+        parts.append(f'<text x="4" y="{bottom + 4}" fill="#555">{html.escape(seg.target[:8])}</text>')
+        xb, xe = x(seg.begin), x(seg.end)
+        grey = [f"M{a:.1f} {top}L{b:.1f} {bottom}" for a, b, f in zip(xb, xe, seg.flag, strict=True) if not f]
+        red = [f"M{a:.1f} {top}L{b:.1f} {bottom}" for a, b, f in zip(xb, xe, seg.flag, strict=True) if f]
+        if grey:
+            parts.append(f'<path d="{" ".join(grey)}" stroke="#4a6fa5" stroke-opacity="0.25" fill="none"/>')
+        if red:
+            parts.append(f'<path d="{" ".join(red)}" stroke="#c0392b" stroke-opacity="0.45" fill="none"/>')
+        for d in days:
+            xd = float(x(d.timestamp()))
+            parts.append(f'<line x1="{xd:.1f}" y1="{bottom}" x2="{xd:.1f}" y2="{bottom + 4}" stroke="#999"/>'
+                         f'<text x="{xd:.1f}" y="{bottom + 16}" text-anchor="middle" fill="#555" '
+                         f'font-size="10">{d:%m-%d}</text>')
+        y0 = bottom + 30
+    parts.append("</svg>")
+    return "\n".join(parts)

@@ -1,0 +1,300 @@
+"""What-if: the KPI if one group of tickets behaved like the rest.
+
+The KPI is the outcome's share among the tickets it applies to (the breach share, the
+share of slow tickets, ...). Two ways to make the group "behave like the rest":
+
+``durations`` (outcomes on a duration: a time limit, first response, throughput,
+handling, waiting before a step)
+    The measure is split into the parts each event adds (see below). The same tickets
+    are replayed with the group's parts replaced by parts drawn at random from the
+    other tickets' parts *of the same step and kind* (waiting before the step, or
+    working on it); parts of steps the others never have are kept, and so are the
+    customer's waits (the SLA clocks' pauses). The replayed measure is compared with
+    the same threshold (the limit, or the percentile as observed).
+``rates`` (deviations, reopens, first-contact resolution, "any breach")
+    Each ticket of the group is given the others' rate of its own stratum of the
+    adjustment attributes (priority x channel): the outcomes the group would have if
+    it had the others' rates, its own mix.
+
+Each of ``resamples`` replicates draws the replacement parts afresh *and* reweights
+every ticket with a Poisson(1) bootstrap weight, so the interval (2.5th-97.5th
+percentiles of the replicates) holds both the sampling error and the randomness of the
+replay. The estimate is the replicates' median.
+
+**Parts of a measure.** The events of a ticket inside the measure's window
+``[clock start, stopping event]`` cut it into consecutive parts: for each event, the
+*wait* from the previous event's completion (or the clock start) to its start, and the
+*work* from its start to its completion (only the time not already covered).
+The parts add up exactly to the measure: throughput is all of them from the opening to
+the last event; a time-limit or first-response clock is the parts inside its window
+except those of a customer wait (from a waiting-role event to the next event's start);
+handling is the working time of :func:`csmine.mining.time_split.split_time`; waiting
+before a step is its waits. With a business calendar every part is business time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from csmine.explain.features import FeatureSet
+    from csmine.explain.outcomes import Outcome
+    from csmine.performance.preparation import Prepared
+
+__all__ = ["WhatIf", "estimate_what_if", "measure_parts"]
+
+_WAIT, _WORK = 0, 1
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIf:
+    """The KPI if a group behaved like the rest.
+
+    Attributes:
+        observed: the outcome's share among the tickets it applies to, as recorded.
+        estimate: the share in the replay (median of the replicates).
+        ci: 95% interval of the replayed share (2.5th and 97.5th percentiles).
+        change: ``estimate - observed`` (negative: fewer tickets with the outcome).
+        tickets: ``change`` in tickets (at the recorded number of tickets).
+        method: ``durations`` or ``rates`` (see the module docstring).
+        resamples: replicates.
+        replaced: for ``durations``, the parts of the group's tickets replaced (of all
+            their parts); for ``rates``, the group's tickets.
+    """
+
+    observed: float
+    estimate: float
+    ci: tuple[float, float]
+    change: float
+    tickets: float
+    method: str
+    resamples: int
+    replaced: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "observed": round(self.observed, 6),
+            "estimate": round(self.estimate, 6),
+            "ci": [round(self.ci[0], 6), round(self.ci[1], 6)],
+            "change": round(self.change, 6),
+            "tickets": round(self.tickets, 1),
+            "method": self.method,
+            "resamples": self.resamples,
+            "replaced": self.replaced,
+        }
+
+    def words(self, group: str) -> str:
+        """``If email tickets behaved like the rest: 9.8% (95% CI 9.1–10.6%) instead of 12.0%``."""
+        how = "their step times drawn from the others'" if self.method == "durations" else "at the others' rates"
+        fewer = "fewer" if self.tickets < 0 else "more"
+        return (f"If {group} behaved like the rest ({how}): {100 * self.estimate:.1f}% (95% CI "
+                f"{100 * self.ci[0]:.1f}–{100 * self.ci[1]:.1f}%) instead of {100 * self.observed:.1f}%, "
+                f"about {abs(self.tickets):,.0f} {fewer} tickets")
+
+
+@dataclass(frozen=True)
+class Parts:
+    """A measure cut into parts (arrays over parts).
+
+    Attributes:
+        ticket: ticket code.  key: activity code * 2 + kind (0 wait, 1 work).
+        seconds: length.  replaceable: may be replaced (not a customer wait).
+        complete: per ticket code, whether its measure is made of these parts (False
+            e.g. for an overdue limit, whose clock runs to the end of the log: such a
+            ticket keeps its outcome in the replay).
+    """
+
+    ticket: np.ndarray
+    key: np.ndarray
+    seconds: np.ndarray
+    replaceable: np.ndarray
+    complete: np.ndarray
+
+
+def measure_parts(outcome: Outcome, prep: Prepared, sop: Any = None, *, calendar: Any = None) -> Parts | None:
+    """The parts of the outcome's measure for every ticket it applies to (None: not a duration)."""
+    from csmine.explain.outcomes import wait_before, waiting_role
+    from csmine.mining.time_split import seconds_between, split_time
+
+    log = prep.log
+    kind = outcome.measure_kind
+    if kind == "rate" or outcome.measure is None or outcome.threshold_s is None:
+        return None
+    applies = outcome.applies[log.case]
+    complete = outcome.applies.copy()
+    pauses = waiting_role(prep)
+    if kind == "wait-before":
+        step = outcome.wait_step
+        from csmine.explain.outcomes import _step_mask
+
+        mask = _step_mask(prep, step or "") & applies
+        w = wait_before(prep, calendar)
+        pos = np.flatnonzero(mask)
+        return Parts(log.case[pos], log.act[pos] * 2 + _WAIT, w[pos], np.ones(len(pos), dtype=bool), complete)
+    if kind == "handling":
+        from csmine.performance.preparation import waiting_statuses
+
+        split = split_time(log, waiting_statuses(prep, sop), calendar)
+        pos = np.flatnonzero(applies)
+        return Parts(log.case[pos], log.act[pos] * 2 + _WORK, split.work_s[pos], np.ones(len(pos), dtype=bool),
+                     complete)
+    if kind == "waiting":
+        pos = np.flatnonzero(pauses & applies)
+        nxt = np.minimum(pos + 1, log.n - 1)
+        arrival = log.arrival()
+        end = np.where(log.last[pos], log.ts[pos], arrival[nxt])
+        sec = np.clip(seconds_between(arrival[pos], np.maximum(end, arrival[pos]), calendar), 0, None)
+        return Parts(log.case[pos], log.act[pos] * 2 + _WAIT, sec, np.ones(len(pos), dtype=bool), complete)
+    # throughput and clocks: consecutive parts inside a window
+    if kind == "throughput":
+        t0 = prep.opened
+        stop = np.flatnonzero(log.last)
+        stop_of = np.full(len(log.cases), -1, dtype=np.int64)
+        stop_of[log.case[stop]] = stop
+        count_pauses = True
+    else:
+        if outcome.clock is None:
+            return None
+        t0, stop_of = outcome.clock
+        count_pauses = False
+    complete = complete & (stop_of >= 0) & np.isfinite(t0)
+    t0e = t0[log.case]
+    stop_e = stop_of[log.case]
+    pos = np.arange(log.n)
+    inside = applies & (stop_e >= 0) & (pos <= stop_e) & np.isfinite(t0e) & (log.ts > t0e)
+    prev_ts = np.full(log.n, -np.inf)
+    prev_ts[1:] = log.ts[:-1]
+    prev_ts[log.first] = -np.inf
+    prev_pause = np.zeros(log.n, dtype=bool)
+    prev_pause[1:] = pauses[:-1]
+    prev_pause[log.first] = False
+    arrival = log.arrival()
+    begin = np.maximum(prev_ts, t0e)
+    work_from = np.maximum(np.maximum(arrival, prev_ts), t0e)
+    idx = np.flatnonzero(inside)
+    wait_s = np.clip(seconds_between(begin[idx], np.maximum(arrival[idx], begin[idx]), calendar), 0, None)
+    work_s = np.clip(seconds_between(work_from[idx], np.maximum(log.ts[idx], work_from[idx]), calendar), 0, None)
+    wait_pause = prev_pause[idx]
+    work_pause = pauses[idx]
+    ticket = np.concatenate([log.case[idx], log.case[idx]])
+    key = np.concatenate([log.act[idx] * 2 + _WAIT, log.act[idx] * 2 + _WORK])
+    seconds = np.concatenate([wait_s, work_s])
+    is_pause = np.concatenate([wait_pause, work_pause])
+    if not count_pauses:
+        keep = ~is_pause
+        return Parts(ticket[keep], key[keep], seconds[keep], np.ones(int(keep.sum()), dtype=bool), complete)
+    return Parts(ticket, key, seconds, ~is_pause, complete)
+
+
+def _stratum(features: FeatureSet, adjust: tuple[str, ...], n: int) -> np.ndarray:
+    out = np.zeros(n, dtype=np.int64)
+    for name in adjust:
+        codes = features.strata.get(name)
+        if codes is not None:
+            out = out * (int(codes.max(initial=0)) + 1) + codes
+    return np.unique(out, return_inverse=True)[1].astype(np.int64)
+
+
+def estimate_what_if(
+    outcome: Outcome,
+    members: np.ndarray,
+    prep: Prepared,
+    kpis: pd.DataFrame,
+    features: FeatureSet,
+    *,
+    sop: Any = None,
+    calendar: Any = None,
+    resamples: int = 200,
+    seed: int = 0,
+    adjust: tuple[str, ...] = (),
+) -> WhatIf | None:
+    """The outcome's share if the tickets in ``members`` behaved like the rest (see the module doc).
+
+    Args:
+        outcome: the outcome.
+        members: per ticket code, whether it belongs to the group.
+        prep: the prepared log.  kpis: its KPI frame.  features: its candidate groups
+            (for the strata).
+        sop: the SOP (which statuses are waiting, for handling).
+        calendar: business calendar of the clocks.
+        resamples: replicates (at least 20).
+        seed: random seed.
+        adjust: attributes of the strata for the ``rates`` method.
+
+    Returns:
+        None when the group or the rest is empty.
+    """
+    applies = outcome.applies
+    group = members & applies
+    rest = applies & ~members
+    if not group.any() or not rest.any():
+        return None
+    rng = np.random.default_rng(seed)
+    resamples = max(int(resamples), 20)
+    y = outcome.flag
+    n_all = int(applies.sum())
+    observed = float(y[applies].mean())
+    on = np.flatnonzero(applies)
+    parts = measure_parts(outcome, prep, sop, calendar=calendar)
+    results = np.empty(resamples)
+    if parts is None:
+        stratum = _stratum(features, adjust, features.tickets)
+        size = int(stratum.max(initial=0)) + 1
+        gi, ri = np.flatnonzero(group), np.flatnonzero(rest)
+        rest_y = y[ri].astype(float)
+        for r in range(resamples):
+            w = rng.poisson(1.0, size=features.tickets).astype(float)
+            num = np.bincount(stratum[ri], weights=w[ri] * rest_y, minlength=size)
+            den = np.bincount(stratum[ri], weights=w[ri], minlength=size)
+            overall = num.sum() / den.sum() if den.sum() else 0.0
+            rate = np.where(den > 0, num / np.where(den > 0, den, 1.0), overall)
+            total_w = w[on].sum()
+            results[r] = (float((w[ri] * rest_y).sum()) + float((w[gi] * rate[stratum[gi]]).sum())) / total_w \
+                if total_w else observed
+        replaced = int(group.sum())
+        method = "rates"
+    else:
+        threshold = float(outcome.threshold_s or 0.0)
+        in_group = group[parts.ticket]
+        in_rest = rest[parts.ticket] & parts.replaceable
+        swap = in_group & parts.replaceable
+        # pools: the rest's parts sorted by key
+        pool_idx = np.flatnonzero(in_rest)
+        pool_idx = pool_idx[np.argsort(parts.key[pool_idx], kind="stable")]
+        pool_keys = parts.key[pool_idx]
+        pool_vals = parts.seconds[pool_idx]
+        swap_idx = np.flatnonzero(swap)
+        keys = parts.key[swap_idx]
+        lo = np.searchsorted(pool_keys, keys, side="left")
+        hi = np.searchsorted(pool_keys, keys, side="right")
+        can = hi > lo
+        swap_idx, lo, hi = swap_idx[can], lo[can], hi[can]
+        n_t = features.tickets
+        swapped = np.zeros(len(parts.ticket), dtype=bool)
+        swapped[swap_idx] = True
+        fixed = np.bincount(parts.ticket, weights=np.where(swapped, 0.0, parts.seconds), minlength=n_t)
+        gi = np.flatnonzero(group)
+        swap_t = parts.ticket[swap_idx]
+        overdue = ~parts.complete
+        for r in range(resamples):
+            draw = pool_vals[lo + (rng.random(len(lo)) * (hi - lo)).astype(np.int64)]
+            new = fixed + np.bincount(swap_t, weights=draw, minlength=n_t)
+            flag = y.copy()
+            replay = (new >= threshold) if outcome.inclusive else (new > threshold + 1e-9)
+            keep_old = overdue | ~np.isfinite(new)
+            flag[gi] = np.where(keep_old[gi], y[gi], replay[gi])
+            w = rng.poisson(1.0, size=n_t).astype(float)
+            total_w = w[on].sum()
+            results[r] = float((w[on] * flag[on]).sum()) / total_w if total_w else observed
+        replaced = int(len(swap_idx))
+        method = "durations"
+    estimate = float(np.median(results))
+    lo_ci, hi_ci = (float(x) for x in np.percentile(results, [2.5, 97.5]))
+    change = estimate - observed
+    return WhatIf(observed=observed, estimate=estimate, ci=(lo_ci, hi_ci), change=change,
+                  tickets=change * n_all, method=method, resamples=resamples, replaced=replaced)

@@ -1,0 +1,201 @@
+"""``explain_outcome``: the causes behind one outcome, with their evidence.
+
+One call reads the per-ticket frames csmine already has (KPIs and limits, conformance
+deviations when the outcome needs them, open/closed status), measures the outcome
+(:mod:`csmine.explain.outcomes`), builds the candidate groups
+(:mod:`csmine.explain.features`), ranks the contributors
+(:mod:`csmine.explain.contributors`) and, for the top ones, replays the tickets as if
+the group behaved like the rest (:mod:`csmine.explain.whatif`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from csmine.explain.contributors import DEFAULT_ADJUST, Contributor, find_contributors
+from csmine.explain.outcomes import OutcomeSpec, evaluate_outcome, parse_outcome
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from process_models import SOP
+
+    from csmine.eventlog.lifecycle import ClosingRule
+    from csmine.explain.whatif import WhatIf
+    from csmine.performance.business_calendar import BusinessCalendar
+
+__all__ = ["WhyReport", "explain_outcome"]
+
+
+@dataclass(frozen=True)
+class WhyReport:
+    """Why tickets have an outcome: the contributors that survive, and how they were found.
+
+    Attributes:
+        outcome: the outcome as asked (``breach:Record``).
+        label: the outcome in words, following "tickets ..." (``breach the Record limit ...``).
+        population: which tickets it applies to, in words.
+        tickets: how many tickets it applies to.
+        with_outcome: of them, with the outcome.
+        tested: candidate groups tested (support at least ``min_support`` inside and out).
+        discoveries: candidates that survive Benjamini-Hochberg at ``alpha`` with a
+            positive adjusted association (before similar ones were listed together).
+        contributors: the groups shown, best first.
+        what_if: per shown contributor (same order; None beyond ``what_if``), the KPI
+            if the group behaved like the rest.
+        alpha: the false-discovery rate.  min_support: support asked for.
+        adjusted_for: attributes the adjusted lift holds fixed (those the log has).
+        sop: the SOP's id (None: none).
+        tz: time zone of weekday and hour.
+        notes: what the reader should know (left out, merged, caveats).
+    """
+
+    outcome: str
+    label: str
+    population: str
+    tickets: int
+    with_outcome: int
+    tested: int
+    discoveries: int
+    contributors: tuple[Contributor, ...]
+    what_if: tuple[WhatIf | None, ...]
+    alpha: float
+    min_support: int
+    adjusted_for: tuple[str, ...]
+    sop: str | None
+    tz: str
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def share(self) -> float | None:
+        return self.with_outcome / self.tickets if self.tickets else None
+
+    def summary(self) -> str:
+        """The finding in one or two plain sentences."""
+        from csmine.formatting import human_share
+
+        head = (f"{self.with_outcome:,} of {self.tickets:,} {self.population} "
+                f"({human_share(self.share)}) {self.label}.")
+        if not self.contributors:
+            return (f"{head} No group of tickets has it significantly more often ({self.tested:,} tested, "
+                    f"false-discovery rate {self.alpha:.0%}).")
+        return (f"{head} {len(self.contributors)} contributor{'s' if len(self.contributors) != 1 else ''} "
+                f"of {self.tested:,} tested survive the false-discovery control at {self.alpha:.0%}; "
+                f"first: {self.contributors[0].words}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The issue's keys (``outcome``, ``tickets``, ``with_outcome``, ``tested``, ``contributors``)
+        first, then the method and what-if figures."""
+        items = []
+        for c, w in zip(self.contributors, self.what_if, strict=True):
+            d = c.to_dict()
+            d["what_if"] = w.to_dict() if w is not None else None
+            items.append(d)
+        return {
+            "outcome": self.outcome,
+            "tickets": self.tickets,
+            "with_outcome": self.with_outcome,
+            "tested": self.tested,
+            "contributors": items,
+            "label": self.label,
+            "population": self.population,
+            "share": None if self.share is None else round(self.share, 6),
+            "discoveries": self.discoveries,
+            "alpha": self.alpha,
+            "min_support": self.min_support,
+            "adjusted_for": list(self.adjusted_for),
+            "method": {
+                "lift_ci": "Katz log interval (0.5 added to each cell of a table with an empty cell)",
+                "difference_ci": "Newcombe hybrid score interval (Wilson)",
+                "adjusted_lift": "Mantel-Haenszel risk ratio over the strata of adjusted_for, Greenland-Robins "
+                                 "interval",
+                "test": "Cochran-Mantel-Haenszel, two-sided; Benjamini-Hochberg over all tested",
+            },
+            "sop": self.sop,
+            "tz": self.tz,
+            "summary": self.summary(),
+            "notes": list(self.notes),
+        }
+
+
+def explain_outcome(
+    df: pd.DataFrame,
+    sop: SOP | None,
+    outcome: str | OutcomeSpec,
+    *,
+    calendar: BusinessCalendar | None = None,
+    closing: ClosingRule | None = None,
+    tz: str = "UTC",
+    min_support: int = 20,
+    alpha: float = 0.05,
+    top: int = 10,
+    pairs: bool = True,
+    attributes: list[str] | None = None,
+    adjust: tuple[str, ...] = DEFAULT_ADJUST,
+    what_if: int = 3,
+    resamples: int = 200,
+    seed: int = 0,
+    priority_key: str = "case:priority",
+    first_response: str | None = None,
+) -> WhyReport:
+    """Why do tickets have ``outcome``? The groups that have it more often, adjusted and controlled.
+
+    Args:
+        df: event-log frame (:func:`csmine.eventlog.loading.load_event_log`), events of a
+            ticket in time order.
+        sop: the SOP (roles, limits, the conformance check); None for outcomes that need none.
+        outcome: see :mod:`csmine.explain.outcomes` (``breach:Record``, ``slow``, ...).
+        calendar: count business time only (as ``csmine kpi --calendar``).
+        closing: the open/closed rule (``--closed-when``, stale horizon).
+        tz: time zone for the weekday and hour of opening.
+        min_support: tickets needed inside and outside a group for it to be tested.
+        alpha: false-discovery rate (Benjamini-Hochberg).
+        top: at most this many contributors.
+        pairs: also test pairs of ticket attributes.
+        attributes: ticket attributes to use (None: all).
+        adjust: attributes whose mix the adjusted lift holds fixed.
+        what_if: replay the KPI for this many top contributors (0: none).
+        resamples: replicates of the what-if (bootstrap and duration draws).
+        seed: random seed of the what-if (the same seed, the same figures).
+        priority_key: the priority attribute (as ``csmine kpi --priority-attr``).
+        first_response: ``--first-response REGEX`` (as ``csmine kpi``).
+
+    Raises:
+        OutcomeError: the outcome is unknown or cannot be measured on this log.
+        EmptyLogError: the log is empty.
+    """
+    from csmine.explain.features import ticket_features
+    from csmine.explain.whatif import estimate_what_if
+    from csmine.performance.kpi import analyse_tickets
+    from csmine.performance.preparation import prepare
+
+    spec = parse_outcome(outcome) if isinstance(outcome, str) else outcome
+    prep = prepare(df, sop, priority_key=priority_key, first_response=first_response)
+    kpis, limits = analyse_tickets(prep, sop, calendar, closing=closing)
+    deviations = None
+    if spec.kind == "deviation" and sop is not None:
+        from csmine.conformance.deviations import ticket_deviations
+
+        deviations = ticket_deviations(df, sop, closing=closing)
+    result = evaluate_outcome(spec, prep, kpis, limits, sop, deviations=deviations, calendar=calendar)
+    features = ticket_features(prep, kpis, result, tz=tz, attributes=attributes, pairs=pairs)
+    analysis = find_contributors(result, features, min_support=min_support, alpha=alpha, top=top, adjust=adjust)
+    whatifs: list[WhatIf | None] = []
+    for k, members in enumerate(analysis.members):
+        if k < what_if:
+            whatifs.append(estimate_what_if(result, members, prep, kpis, features, sop=sop, calendar=calendar,
+                                            resamples=resamples, seed=seed + k, adjust=analysis.adjusted_for))
+        else:
+            whatifs.append(None)
+    notes = list(result.notes) + list(features.notes)
+    if tz == "UTC":
+        notes.append("weekday and hour of opening are in UTC (--tz for the centre's local time)")
+    if not analysis.adjusted_for:
+        notes.append("no adjustment: the log has no " + " or ".join(adjust) + " with more than one value")
+    return WhyReport(
+        outcome=spec.text, label=result.label, population=result.population, tickets=analysis.tickets,
+        with_outcome=analysis.with_outcome, tested=analysis.tested, discoveries=analysis.discoveries,
+        contributors=analysis.contributors, what_if=tuple(whatifs), alpha=alpha, min_support=min_support,
+        adjusted_for=analysis.adjusted_for, sop=sop.id if sop is not None else None, tz=tz, notes=tuple(notes),
+    )

@@ -1,0 +1,139 @@
+"""Run one computation on a second core, in a forked child process, while this one goes on.
+
+The report checks conformance (exact alignments, CPU-bound Python) while it draws the
+maps; threads would share one core because of the GIL, so the computation runs in a
+child made with ``os.fork`` (it inherits the frames already in memory, no pickling on
+the way in) and sends its result back pickled through a pipe::
+
+    with background_jobs() as start:
+        job = start(lambda: slow(df), fork=worth_forking(len(df), 200_000))
+        ...                      # this process does something else meanwhile
+        value = job.result()     # the child's value, or its exception raised here
+
+With ``fork=False`` the function runs at once in this process and ``result()`` returns
+its value: the outcome is the same either way. A child whose result is never read (an
+error in between) is killed when the ``with`` block ends.
+
+Forking a process that runs other threads is unsafe (a thread holding an import lock
+or a C library's lock leaves it held forever in the child), so a job forks only when
+this process has no other live thread; it first waits up to :data:`THREAD_WAIT_S`
+for short-lived ones (such as a background import) to end, and else runs in this
+process. A child that dies without an answer (killed, out of memory) is recomputed here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+__all__ = ["THREAD_WAIT_S", "Job", "background_jobs", "cores", "worth_forking"]
+
+#: Longest wait for the process's other threads to end before forking.
+THREAD_WAIT_S = 30.0
+
+
+def cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def worth_forking(size: int, minimum: int) -> bool:
+    """True when ``os.fork`` exists, there are two or more cores and the work (``size``) is at least ``minimum``."""
+    return hasattr(os, "fork") and cores() >= 2 and size >= minimum
+
+
+def _alone(wait_s: float) -> bool:
+    """Wait up to ``wait_s`` for every other thread to end; True when none is left."""
+    deadline = time.monotonic() + wait_s
+    me = threading.current_thread()
+    for thread in threading.enumerate():
+        if thread is not me:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    return threading.active_count() == 1
+
+
+class Job:
+    """A computation running in a forked child, or already done in this process."""
+
+    def __init__(self, fn: Callable[[], Any], fork: bool) -> None:
+        self._fn = fn
+        self._value: Any = None
+        self._pid = 0
+        self._fd = -1
+        if fork and hasattr(os, "fork") and _alone(THREAD_WAIT_S):
+            self._fork()
+        else:
+            self._value = fn()
+
+    def _fork(self) -> None:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: compute, send the result, leave without any clean-up
+            os.close(read_fd)
+            try:
+                try:
+                    payload = pickle.dumps(("ok", self._fn()), protocol=pickle.HIGHEST_PROTOCOL)
+                except BaseException as exc:  # handed to the parent
+                    try:
+                        payload = pickle.dumps(("error", exc), protocol=pickle.HIGHEST_PROTOCOL)
+                    except Exception:
+                        payload = pickle.dumps(("error", RuntimeError(repr(exc))))
+                with os.fdopen(write_fd, "wb") as fh:
+                    fh.write(payload)
+            finally:
+                # Never return into the parent's code, run its atexit hooks or close
+                # its database connections (a PostgreSQL connection closed here
+                # would end the parent's session).
+                os._exit(0)
+        os.close(write_fd)
+        self._pid, self._fd = pid, read_fd
+
+    def close(self) -> None:
+        """Stop a child whose result will not be read (no-op once it has been)."""
+        if self._pid == 0:
+            return
+        os.close(self._fd)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._pid, signal.SIGKILL)
+        os.waitpid(self._pid, 0)
+        self._pid = 0
+
+    def result(self) -> Any:
+        """The computation's value (waiting for the child); its exception is raised here."""
+        if self._pid == 0:
+            return self._value
+        with os.fdopen(self._fd, "rb") as fh:
+            data = fh.read()
+        os.waitpid(self._pid, 0)
+        self._pid = 0
+        if not data:  # the child died (killed, out of memory): compute it here
+            self._value = self._fn()
+            return self._value
+        kind, value = pickle.loads(data)
+        if kind == "error":
+            raise value
+        self._value = value
+        return value
+
+
+@contextlib.contextmanager
+def background_jobs() -> Iterator[Callable[..., Job]]:
+    """Yield ``start(fn, *, fork)`` -> :class:`Job`; children not read by the end are killed."""
+    started: list[Job] = []
+
+    def start(fn: Callable[[], Any], *, fork: bool) -> Job:
+        job = Job(fn, fork)
+        started.append(job)
+        return job
+
+    try:
+        yield start
+    finally:
+        for job in started:
+            job.close()
