@@ -28,8 +28,9 @@ that no longer are, are listed with the contributor they overlap most
 (``explained_by_this``). Also:
 
 * a pair is considered only when it stands out within both of its single values
-  (Fisher's exact test, one-sided 5%), and gives way to one of them unless, given that
-  value, it stands out at 5% after Bonferroni over that value's pairs tested;
+  (Fisher's exact test, one-sided 5%), and gives way to one of them when that value has
+  the outcome more often outside the pair too (one-sided, given the strata, those listed
+  and the pair, at 5% after Bonferroni over that value's pairs tested);
 * a candidate covering the same tickets as one listed (Jaccard >= 0.8) is listed with it
   (``same_as``);
 * one entry per attribute whose unions of values are tested (the union says which
@@ -273,18 +274,23 @@ def find_contributors(
     expected = np.full(n_feat, np.nan)
     adjusted_for: list[tuple[str, ...]] = [()] * n_feat
     stratum_of: dict[tuple[str, ...], np.ndarray] = {}
+    # one pass over the memberships: every candidate's tickets and outcomes per stratum of
+    # all the adjustment attributes; a candidate's coarser strata are sums of those columns
+    full, full_size = _stratum([features.strata[x] for x in present], features.tickets)
+    key = f * full_size + full[t]
+    n1_full = np.bincount(key, minlength=n_feat * full_size).reshape(n_feat, full_size)
+    a_full = np.bincount(key, weights=y[t], minlength=n_feat * full_size).reshape(n_feat, full_size)
+    on = np.flatnonzero(applies)
+    representative = np.zeros(full_size, dtype=np.int64)
+    representative[full[::-1]] = np.arange(features.tickets)[::-1]  # a ticket of each stratum
     for by, codes_list in groups.items():
         codes = np.asarray(codes_list, dtype=np.int64)
         stratum, size = _stratum([features.strata[x] for x in by], features.tickets)
         stratum_of[by] = stratum
-        local = np.full(n_feat, -1, dtype=np.int64)
-        local[codes] = np.arange(len(codes))
-        sel = local[f] >= 0
-        key = local[f[sel]] * size + stratum[t[sel]]
-        shape = (len(codes), size)
-        n1k = np.bincount(key, minlength=len(codes) * size).reshape(shape)
-        ak = np.bincount(key, weights=y[t[sel]], minlength=len(codes) * size).reshape(shape)
-        on = np.flatnonzero(applies)
+        coarse = np.zeros((full_size, size))
+        coarse[np.arange(full_size), stratum[representative]] = 1.0
+        n1k = n1_full[codes] @ coarse
+        ak = a_full[codes] @ coarse
         nk = np.bincount(stratum[on], minlength=size)
         ok = np.bincount(stratum[on], weights=y[on], minlength=size)
         mh = mantel_haenszel(ak, n1k, ok, nk)
@@ -376,13 +382,14 @@ def find_contributors(
             return features.strata[next(iter(own))]
         return members(code).astype(np.int64)
 
-    def conditional_p(code: int, extra: np.ndarray) -> float:
-        """One-sided p-value of ``code`` given its strata, those listed and ``extra``."""
+    def conditional_p(code: int, extra: np.ndarray, mask: np.ndarray | None = None) -> float:
+        """One-sided p-value of ``code`` (or of the tickets ``mask``, in ``code``'s strata) given
+        its strata, those listed and ``extra``."""
         stratum = stratum_of[adjusted_for[code]]
         both = np.unique(pattern * (int(extra.max()) + 1) + extra, return_inverse=True)[1]
         g = np.unique(stratum * (int(both.max()) + 1) + both, return_inverse=True)[1]
         size = int(g.max()) + 1
-        mine = members(code) & applies
+        mine = (members(code) if mask is None else mask) & applies
         n1k = np.bincount(g[mine], minlength=size)[None, :]
         ak = np.bincount(g[mine], weights=y[mine], minlength=size)[None, :]
         nk = np.bincount(g[on], minlength=size)
@@ -404,6 +411,8 @@ def find_contributors(
             cond_p = np.ones(n_feat)
             tables: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
             width = int(pattern.max()) + 1
+            use = alive[cf]  # the memberships of candidates still in play
+            af, at, ag = cf[use], ct[use], cf_group[use]
             for gk, stratum in enumerate(stratum_of.values()):
                 codes = np.flatnonzero(alive & (group_of == gk))
                 if len(codes) == 0:
@@ -412,11 +421,11 @@ def find_contributors(
                 size = int(g.max()) + 1
                 local = np.full(n_feat, -1, dtype=np.int64)
                 local[codes] = np.arange(len(codes))
-                m = (cf_group == gk) & (local[cf] >= 0)
-                key = local[cf[m]] * size + g[ct[m]]
+                m = ag == gk
+                key = local[af[m]] * size + g[at[m]]
                 shape = (len(codes), size)
                 n1k = np.bincount(key, minlength=len(codes) * size).reshape(shape)
-                ak = np.bincount(key, weights=y[ct[m]], minlength=len(codes) * size).reshape(shape)
+                ak = np.bincount(key, weights=y[at[m]], minlength=len(codes) * size).reshape(shape)
                 nk = np.bincount(g[on], minlength=size)
                 ok = np.bincount(g[on], weights=y[on], minlength=size)
                 mh = mantel_haenszel(ak, n1k, ok, nk)
@@ -448,12 +457,16 @@ def find_contributors(
             if best < 0:
                 break
             # parsimony: a pair gives way to one of its single values (listed now; the pair
-            # is then explained by it) unless, given that value, it stands out at 5% after
-            # Bonferroni over the value's pairs tested
+            # may follow if it stands out given it) when that value has the outcome more
+            # often outside the pair too (one-sided, given the strata, those listed and the
+            # pair, at 5% after Bonferroni over the value's pairs tested): then the value,
+            # not the pair, is what the tickets share
             if pair_of[best, 0] >= 0:
+                pm = members(best)
                 for part in (int(x) for x in pair_of[best]):
-                    bar = max(p_star, 0.05 / max(int(pairs_with[part]), 1))
-                    if alive[part] and conditional_p(best, conditioning(part)) > bar:
+                    bar = 0.05 / max(int(pairs_with[part]), 1)
+                    if alive[part] and conditional_p(best, pm.astype(np.int64),
+                                                     mask=members(part) & ~pm) <= bar:
                         best = part
                         break
             alive[best] = False

@@ -16,10 +16,11 @@ handling, waiting before a step)
     adjustment attributes (priority x channel): the outcomes the group would have if
     it had the others' rates, its own mix.
 
-Each of ``resamples`` replicates draws the replacement parts afresh *and* reweights
-every ticket with a Poisson(1) bootstrap weight, so the interval (2.5th-97.5th
-percentiles of the replicates) holds both the sampling error and the randomness of the
-replay. The estimate is the replicates' median.
+Each of ``resamples`` replicates reweights every ticket with a Poisson(1) bootstrap
+weight (drawn as the Poisson total of each set of tickets that matters: the same
+distribution) and takes one of :data:`REPLAYS` independent draws of the replacement parts
+(in turn), so the interval (2.5th-97.5th percentiles of the replicates) holds both the
+sampling error and the randomness of the replay. The estimate is the replicates' median.
 
 **Parts of a measure.** The events of a ticket inside the measure's window
 ``[clock start, stopping event]`` cut it into consecutive parts: for each event, the
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
 __all__ = ["WhatIf", "estimate_what_if", "measure_parts"]
 
 _WAIT, _WORK = 0, 1
+#: Independent replays of the group's durations; the bootstrap replicates cycle through them.
+REPLAYS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,16 +249,20 @@ def estimate_what_if(
         stratum = _stratum(features, adjust, features.tickets)
         size = int(stratum.max(initial=0)) + 1
         gi, ri = np.flatnonzero(group), np.flatnonzero(rest)
-        rest_y = y[ri].astype(float)
+        # Poisson(1) weights per ticket: a set of tickets weighs Poisson(its size), so the
+        # bootstrap needs only each stratum's counts (exactly the same distribution)
+        rest_pos = np.bincount(stratum[ri], weights=y[ri].astype(float), minlength=size)
+        rest_neg = np.bincount(stratum[ri], minlength=size) - rest_pos
+        group_n = np.bincount(stratum[gi], minlength=size).astype(float)
         for r in range(resamples):
-            w = rng.poisson(1.0, size=features.tickets).astype(float)
-            num = np.bincount(stratum[ri], weights=w[ri] * rest_y, minlength=size)
-            den = np.bincount(stratum[ri], weights=w[ri], minlength=size)
-            overall = num.sum() / den.sum() if den.sum() else 0.0
-            rate = np.where(den > 0, num / np.where(den > 0, den, 1.0), overall)
-            total_w = w[on].sum()
-            results[r] = (float((w[ri] * rest_y).sum()) + float((w[gi] * rate[stratum[gi]]).sum())) / total_w \
-                if total_w else observed
+            a_pos = rng.poisson(rest_pos)
+            a_neg = rng.poisson(rest_neg)
+            g = rng.poisson(group_n)
+            den = a_pos + a_neg
+            overall = a_pos.sum() / den.sum() if den.sum() else 0.0
+            rate = np.where(den > 0, a_pos / np.where(den > 0, den, 1), overall)
+            total_w = float(den.sum() + g.sum())
+            results[r] = (float(a_pos.sum()) + float((g * rate).sum())) / total_w if total_w else observed
         replaced = int(group.sum())
         method = "rates"
     else:
@@ -281,16 +288,28 @@ def estimate_what_if(
         gi = np.flatnonzero(group)
         swap_t = parts.ticket[swap_idx]
         overdue = ~parts.complete
-        for r in range(resamples):
+        # REPLAYS draws of the group's parts, cycled through the bootstrap reweightings:
+        # both the replay's randomness and the sampling error are in the interval, at a
+        # fraction of the cost of drawing every part for every replicate
+        replays = []
+        for _ in range(min(REPLAYS, resamples)):
             draw = pool_vals[lo + (rng.random(len(lo)) * (hi - lo)).astype(np.int64)]
             new = fixed + np.bincount(swap_t, weights=draw, minlength=n_t)
-            flag = y.copy()
             replay = (new >= threshold) if outcome.inclusive else (new > threshold + 1e-9)
             keep_old = overdue | ~np.isfinite(new)
-            flag[gi] = np.where(keep_old[gi], y[gi], replay[gi])
-            w = rng.poisson(1.0, size=n_t).astype(float)
-            total_w = w[on].sum()
-            results[r] = float((w[on] * flag[on]).sum()) / total_w if total_w else observed
+            replays.append(np.where(keep_old[gi], y[gi], replay[gi]).astype(float))
+        # Poisson(1) weights per ticket: a set of tickets weighs Poisson(its size), so each
+        # replicate needs four draws (the same distribution as weighing every ticket)
+        rest_pos = float(y[rest].sum())
+        rest_neg = float(rest.sum()) - rest_pos
+        group_pos = [float(x.sum()) for x in replays]
+        n_group = float(len(gi))
+        for r in range(resamples):
+            k = r % len(replays)
+            a_pos, a_neg = rng.poisson(rest_pos), rng.poisson(rest_neg)
+            g_pos, g_neg = rng.poisson(group_pos[k]), rng.poisson(n_group - group_pos[k])
+            total_w = a_pos + a_neg + g_pos + g_neg
+            results[r] = (a_pos + g_pos) / total_w if total_w else observed
         replaced = int(len(swap_idx))
         method = "durations"
     estimate = float(np.median(results))

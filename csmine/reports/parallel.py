@@ -6,36 +6,33 @@ child made with ``os.fork`` (it inherits the frames already in memory, no pickli
 the way in) and sends its result back pickled through a pipe::
 
     with background_jobs() as start:
-        job = start(lambda: slow(df), fork=worth_forking(len(df), 200_000))
+        job = start(lambda: slow(df), fork=worth_forking(len(df), 200_000), needs=("pm4py",))
         ...                      # this process does something else meanwhile
         value = job.result()     # the child's value, or its exception raised here
 
 With ``fork=False`` the function runs at once in this process and ``result()`` returns
 its value: the outcome is the same either way. A child whose result is never read (an
-error in between) is killed when the ``with`` block ends.
+error in between) is killed when the ``with`` block ends. A child that dies without an
+answer (killed, out of memory) is recomputed here.
 
-Forking a process that runs other threads is unsafe (a thread holding an import lock
-or a C library's lock leaves it held forever in the child), so a job forks only when
-this process has no other live thread; it first waits up to :data:`THREAD_WAIT_S`
-for short-lived ones (such as a background import) to end, and else runs in this
-process. A child that dies without an answer (killed, out of memory) is recomputed here.
+``needs`` names the modules the computation imports. They are imported in this process
+before the fork: a module that another thread is importing at that moment (such as a
+background import of pm4py) would otherwise have its import lock held forever in the
+child. Other threads are not waited for; the computation should not take locks they
+may hold (logging, database connections).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import pickle
 import signal
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-__all__ = ["THREAD_WAIT_S", "Job", "background_jobs", "cores", "worth_forking"]
-
-#: Longest wait for the process's other threads to end before forking.
-THREAD_WAIT_S = 30.0
+__all__ = ["Job", "background_jobs", "cores", "worth_forking"]
 
 
 def cores() -> int:
@@ -48,25 +45,17 @@ def worth_forking(size: int, minimum: int) -> bool:
     return hasattr(os, "fork") and cores() >= 2 and size >= minimum
 
 
-def _alone(wait_s: float) -> bool:
-    """Wait up to ``wait_s`` for every other thread to end; True when none is left."""
-    deadline = time.monotonic() + wait_s
-    me = threading.current_thread()
-    for thread in threading.enumerate():
-        if thread is not me:
-            thread.join(max(0.0, deadline - time.monotonic()))
-    return threading.active_count() == 1
-
-
 class Job:
     """A computation running in a forked child, or already done in this process."""
 
-    def __init__(self, fn: Callable[[], Any], fork: bool) -> None:
+    def __init__(self, fn: Callable[[], Any], fork: bool, needs: Iterable[str] = ()) -> None:
         self._fn = fn
         self._value: Any = None
         self._pid = 0
         self._fd = -1
-        if fork and hasattr(os, "fork") and _alone(THREAD_WAIT_S):
+        if fork and hasattr(os, "fork"):
+            for name in needs:  # waits for another thread importing it to finish
+                importlib.import_module(name)
             self._fork()
         else:
             self._value = fn()
@@ -124,11 +113,11 @@ class Job:
 
 @contextlib.contextmanager
 def background_jobs() -> Iterator[Callable[..., Job]]:
-    """Yield ``start(fn, *, fork)`` -> :class:`Job`; children not read by the end are killed."""
+    """Yield ``start(fn, *, fork, needs=())`` -> :class:`Job`; children not read by the end are killed."""
     started: list[Job] = []
 
-    def start(fn: Callable[[], Any], *, fork: bool) -> Job:
-        job = Job(fn, fork)
+    def start(fn: Callable[[], Any], *, fork: bool, needs: Iterable[str] = ()) -> Job:
+        job = Job(fn, fork, needs)
         started.append(job)
         return job
 

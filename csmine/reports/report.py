@@ -42,6 +42,8 @@ ACTIVITY_LEVELS = (1.0, 0.9, 0.75)
 PATH_LEVELS = (1.0, 0.8, 0.6)
 #: Events from which the report checks conformance and compares phases on a second core.
 PARALLEL_MIN_EVENTS = 200_000
+#: Modules :func:`_checks` imports (imported before it forks, see :mod:`csmine.reports.parallel`).
+_CHECKS_NEED = ("pm4py", "csmine.conformance.deviations", "csmine.pilot.compare", "csmine.reports.conformance_dot")
 SECTIONS = ("kpis", "map", "animation", "sop", "bottlenecks", "compare", "variants", "backlog", "tickets", "truth")
 
 
@@ -147,7 +149,8 @@ def _build_report(store: TicketStore, log_filter: LogFilter, *, sop: SOP | None,
     sides, skipped = _compare_sides(store, df, log_filter, sop, compare)
     fork = parallel if parallel is not None else worth_forking(len(df), PARALLEL_MIN_EVENTS)
     limits = check_limits(df, sop, closing=closing) if sop is not None and sides is not None else None
-    checks = start(lambda: _checks(df, sop, tickets, sides, closing, limits), fork=fork and sop is not None)
+    checks = start(lambda: _checks(df, sop, tickets, sides, closing, limits), fork=fork and sop is not None,
+                   needs=_CHECKS_NEED)
     step("bottlenecks")
     bn = find_bottlenecks(df, sop, closing=closing)
     days = sections.unusual_days(df)

@@ -150,8 +150,8 @@ def test_a_failure_in_the_parent_stops_the_child(demo, monkeypatch):
     jobs = []
     real_init = Job.__init__
 
-    def recording_init(self, fn, fork):
-        real_init(self, fn, fork)
+    def recording_init(self, *args):
+        real_init(self, *args)
         jobs.append((self, self._pid))
 
     def broken(*args, **kwargs):
