@@ -1,6 +1,7 @@
 """Exit codes, mapped in one place.
 
-0 ok; 1 bug (traceback); 2 usage (click's own); 3 bad event log or store, or a file that cannot be read or written;
+0 ok; 1 bug (traceback); 2 usage (click's own); 3 bad event log or store, a file that cannot be read or written,
+or Graphviz's `dot` missing or too slow (GraphvizError: the message names the fix);
 4 reference model (SOP) missing or invalid; 5 a check failed (e.g. --min-fitness,
 verify found tampering); 73 an output file exists (pass --force); 74 the store cannot be
 written or read (read-only, disk full, I/O error); 75 temporary: run the same command again

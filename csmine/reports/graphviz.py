@@ -24,12 +24,12 @@ SOURCE_FORMATS = ("dot", "gv")
 #: Longest a single ``dot`` run may take, in seconds.
 TIMEOUT_S = 300.0
 
-INSTALL_HINT = "install Graphviz: apt-get install graphviz (or write the DOT source with a .dot file name)"
+INSTALL_HINT = "install Graphviz: apt-get install graphviz"
 TOO_BIG_HINT = "use simplification (--activities/--paths; a map drawn with --full shows everything)"
 
 
 def run_dot(dot: str, fmt: str = "svg", *, what: str = "the map", dpi: int | None = None,
-            timeout: float = TIMEOUT_S) -> bytes:
+            timeout: float = TIMEOUT_S, or_else: str = "") -> bytes:
     """Draw DOT source with Graphviz ``dot``.
 
     Args:
@@ -38,6 +38,7 @@ def run_dot(dot: str, fmt: str = "svg", *, what: str = "the map", dpi: int | Non
         what: what is drawn, for the error message (e.g. ``"'map.svg'"``).
         dpi: resolution of raster output (``-Gdpi``); None: Graphviz's default.
         timeout: seconds before ``dot`` is stopped.
+        or_else: another way out, added to the message when ``dot`` is missing.
 
     Returns:
         The drawing's bytes.
@@ -47,7 +48,7 @@ def run_dot(dot: str, fmt: str = "svg", *, what: str = "the map", dpi: int | Non
     """
     exe = shutil.which("dot")
     if exe is None:
-        raise GraphvizError(f"cannot draw {what}: Graphviz's `dot` program is not on PATH; {INSTALL_HINT}")
+        raise GraphvizError(f"cannot draw {what}: Graphviz's `dot` program is not on PATH; {INSTALL_HINT}{or_else}")
     args = [exe, f"-T{fmt}", *([f"-Gdpi={int(dpi)}"] if dpi is not None else [])]
     try:
         proc = subprocess.run(args, input=dot.encode("utf-8"), capture_output=True, timeout=timeout, check=False)
@@ -89,5 +90,6 @@ def dot_to(dot: str, path: str | Path, *, dpi: int | None = 144) -> Path:
         return target
     if ext not in DRAWN_FORMATS:
         raise RenderError(f"cannot write a drawing to {str(path)!r}: use a .svg, .png, .pdf or .dot file name")
-    target.write_bytes(run_dot(dot, ext, what=repr(str(path)), dpi=dpi if ext == "png" else None))
+    target.write_bytes(run_dot(dot, ext, what=repr(str(path)), dpi=dpi if ext == "png" else None,
+                               or_else=" (or write the DOT source with a .dot file name)"))
     return target
