@@ -82,13 +82,17 @@ def _load(store: str, log_filter: LogFilter, sop_name: str | None, baseline_name
               help="Phase to hold the day's KPIs against (default: the phase named 'baseline', if defined).")
 @calendar_option
 @tz_option
+@click.option("--why", "why", multiple=True, metavar="OUTCOME",
+              help="Also explain OUTCOME (as csmine why, e.g. breach:Record) over the tickets opened up to the end "
+                   "of the day or week reviewed (repeatable).")
 @filter_options
 @closing_options
 @json_option
 @quiet_option
 @store_option
 def review_cmd(day: date | None, week_text: str | None, sop_name: str, baseline_name: str | None, calendar: Any,
-               tz: tzinfo, log_filter: LogFilter, closing: Any, as_json: bool, quiet: bool, store: str) -> None:
+               tz: tzinfo, why: tuple[str, ...], log_filter: LogFilter, closing: Any, as_json: bool, quiet: bool,
+               store: str) -> None:
     """The pilot's daily review (--day) or weekly bulletin (--week).
 
     The day: KPIs of the tickets opened that day against the SOP's targets and the
@@ -103,6 +107,7 @@ def review_cmd(day: date | None, week_text: str | None, sop_name: str, baseline_
     Example:
         csmine review --day 2025-03-04 --phase pilot --tz Asia/Shanghai
         csmine review --week 2025-W10 --phase pilot
+        csmine review --day 2025-03-04 --phase pilot --why breach:Record
     """
     preload_pm4py()  # the SOP net needs pm4py; import it while the store is read
     from csmine.pilot.review import review_day, review_week
@@ -116,10 +121,29 @@ def review_cmd(day: date | None, week_text: str | None, sop_name: str, baseline_
                                  calendar=calendar, closing=closing)
     else:
         result = review_week(df, sop, week_text, tz=tz, phase=log_filter.phase, calendar=calendar)
+    whys = _why(df, sop, why, day, week_text, tz, calendar, closing) if why else ()
     if as_json:
-        echo_json(to_jsonable(result) | {"sop_choice": choice.to_dict()})
+        echo_json(to_jsonable(result) | {"sop_choice": choice.to_dict()}
+                  | ({"why": [w.to_dict() for w in whys]} if whys else {}))
         return
     print_text(render_day(result, tz) if day is not None else render_week(result))
+    for w in whys:
+        from csmine.cli.why import render_why
+
+        print_text(render_why(w))
+
+
+def _why(df: pd.DataFrame, sop: Any, outcomes: tuple[str, ...], day: date | None, week: str | None, tz: tzinfo,
+         calendar: Any, closing: Any) -> tuple[Any, ...]:
+    """``--why``: each outcome over the tickets opened up to the end of the day or week."""
+    from csmine.explain.outcomes import OutcomeError, parse_outcome
+    from csmine.explain.section import review_why
+
+    try:
+        specs = tuple(parse_outcome(o) for o in outcomes)
+    except OutcomeError as exc:
+        raise click.BadParameter(str(exc), param_hint="--why") from None
+    return review_why(df, sop, specs, day=day, week=week, tz=tz, calendar=calendar, closing=closing)
 
 
 def register(cli: click.Group) -> None:

@@ -6,7 +6,8 @@
 Mantel-Haenszel adjusted effect and Benjamini-Hochberg control
 (:mod:`~csmine.explain.contributors`, formulas in :mod:`~csmine.explain.statistics`),
 the KPI if a group behaved like the rest (:mod:`~csmine.explain.whatif`), and the
-performance spectrum of the SOP's segments (:mod:`~csmine.explain.spectrum`).
+performance spectrum of the SOP's segments (:mod:`~csmine.explain.spectrum`), and the
+report's Why section and the review's why results (:mod:`~csmine.explain.section`).
 Definitions: ``docs/why.md``.
 
 The public face below is imported lazily (on first use), so importing one module of
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from csmine.explain.contributors import Contributor, ContributorAnalysis, find_contributors
     from csmine.explain.features import FeatureSet, ticket_features
     from csmine.explain.outcomes import Outcome, OutcomeError, OutcomeSpec, evaluate_outcome, parse_outcome
+    from csmine.explain.section import WhySection, render_why_html, review_why, why_section
     from csmine.explain.spectrum import (
         PerformanceSpectrum,
         SpectrumSegment,
@@ -51,6 +53,10 @@ _EXPORTS = {
     "PerformanceSpectrum": "spectrum",
     "SpectrumSegment": "spectrum",
     "render_spectrum_svg": "spectrum",
+    "why_section": "section",
+    "WhySection": "section",
+    "render_why_html": "section",
+    "review_why": "section",
 }
 __all__ = [
     "explain_outcome",
@@ -71,5 +77,9 @@ __all__ = [
     "PerformanceSpectrum",
     "SpectrumSegment",
     "render_spectrum_svg",
+    "why_section",
+    "WhySection",
+    "render_why_html",
+    "review_why",
 ]
 __getattr__, __dir__ = attach(__name__, _EXPORTS)

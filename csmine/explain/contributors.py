@@ -83,7 +83,7 @@ class Contributor:
     Attributes:
         attribute: what the group shares (``channel``, ``team & category``, ``agent``, ``step`` ...).
         value: its value (``email``; for a pair ``First line North & after-sales``).
-        kind: ``ticket``, ``pair``, ``context`` or ``path``.
+        kind: ``ticket``, ``pair``, ``context`` (who and when); ``agent``, ``load``, ``path`` (how).
         support: tickets of the group the outcome applies to.
         with_outcome: of them, with the outcome.
         share_in: ``with_outcome / support``.
@@ -202,6 +202,14 @@ def _stratum(codes: list[np.ndarray], n: int) -> tuple[np.ndarray, int]:
     return out.astype(np.int64), size
 
 
+def _compress(codes: np.ndarray, size: int) -> tuple[np.ndarray, int]:
+    """Codes below ``size`` renumbered 0..k-1 over the ones that occur (no sort: a lookup)."""
+    present = np.zeros(size, dtype=bool)
+    present[codes] = True
+    remap = np.cumsum(present) - 1
+    return remap[codes], int(present.sum())
+
+
 def _jaccard(x: np.ndarray, y: np.ndarray, nx: float | None = None) -> float:
     inter = float((x & y).sum())
     union = (float(x.sum()) if nx is None else nx) + float(y.sum()) - inter
@@ -253,14 +261,24 @@ def find_contributors(
     keep = applies[features.ticket]
     t = features.ticket[keep]
     f = features.candidate[keep]
-    n1 = np.bincount(f, minlength=n_feat).astype(float)
-    a = np.bincount(f, weights=y[t], minlength=n_feat)
+    present = tuple(name for name in adjust if name in features.strata
+                    and len(np.unique(features.strata[name][applies])) > 1)
+    # one pass over the memberships: every candidate's tickets and outcomes per stratum of
+    # all the adjustment attributes (a candidate's coarser strata are sums of those
+    # columns; a derived candidate's rows, sums of its parts' rows)
+    full, full_size = _stratum([features.strata[x] for x in present], features.tickets)
+    key = f * full_size + full[t]
+    n1_full = np.bincount(key, minlength=n_feat * full_size).reshape(n_feat, full_size).astype(float)
+    a_full = np.bincount(key, weights=y[t], minlength=n_feat * full_size).reshape(n_feat, full_size)
+    for code, parts_ in features.derived.items():
+        n1_full[code] = n1_full[list(parts_)].sum(axis=0)
+        a_full[code] = a_full[list(parts_)].sum(axis=0)
+    n1 = n1_full.sum(axis=1)
+    a = a_full.sum(axis=1)
     c = big_o - a
     n0 = big_n - n1
     tested = (n1 >= min_support) & (n0 >= min_support)
 
-    present = tuple(name for name in adjust if name in features.strata
-                    and len(np.unique(features.strata[name][applies])) > 1)
     # each candidate is adjusted for the adjustment attributes it is not made of
     groups: dict[tuple[str, ...], list[int]] = {}
     for code in np.flatnonzero(tested):
@@ -274,12 +292,6 @@ def find_contributors(
     expected = np.full(n_feat, np.nan)
     adjusted_for: list[tuple[str, ...]] = [()] * n_feat
     stratum_of: dict[tuple[str, ...], np.ndarray] = {}
-    # one pass over the memberships: every candidate's tickets and outcomes per stratum of
-    # all the adjustment attributes; a candidate's coarser strata are sums of those columns
-    full, full_size = _stratum([features.strata[x] for x in present], features.tickets)
-    key = f * full_size + full[t]
-    n1_full = np.bincount(key, minlength=n_feat * full_size).reshape(n_feat, full_size)
-    a_full = np.bincount(key, weights=y[t], minlength=n_feat * full_size).reshape(n_feat, full_size)
     on = np.flatnonzero(applies)
     representative = np.zeros(full_size, dtype=np.int64)
     representative[full[::-1]] = np.arange(features.tickets)[::-1]  # a ticket of each stratum
@@ -318,6 +330,10 @@ def find_contributors(
     needed = discovered.copy()
     parts = pair_of[discovered]
     needed[parts[parts >= 0]] = True
+    derived = features.derived
+    for code in np.flatnonzero(discovered):
+        for part in derived.get(int(code), ()):
+            needed[part] = True
     sub = needed[f]
     sub_f, sub_t = f[sub], t[sub]
     by_code = np.argsort(sub_f, kind="stable")
@@ -325,10 +341,16 @@ def find_contributors(
     bounds = np.searchsorted(sub_f, np.arange(n_feat + 1))
     member_cache: dict[int, np.ndarray] = {}
 
+    def tickets_of(code: int) -> np.ndarray:
+        """The applicable tickets of a candidate (a derived one: of its parts)."""
+        if code in derived:
+            return np.concatenate([sub_t[bounds[x]:bounds[x + 1]] for x in derived[code]])
+        return sub_t[bounds[code]:bounds[code + 1]]
+
     def members(code: int) -> np.ndarray:
         if code not in member_cache:
             out = np.zeros(features.tickets, dtype=bool)
-            out[sub_t[bounds[code]:bounds[code + 1]]] = True
+            out[tickets_of(code)] = True
             member_cache[code] = out
         return member_cache[code]
 
@@ -349,8 +371,11 @@ def find_contributors(
     cand = np.asarray(remaining, dtype=np.int64)
     in_cand = np.zeros(n_feat, dtype=bool)
     in_cand[cand] = True
+    # the memberships of the candidates in play (a derived one's: its parts' tickets)
     use = in_cand[sub_f]
-    cf, ct = sub_f[use], sub_t[use]
+    extra = [(code, tickets_of(code)) for code in cand.tolist() if code in derived]
+    cf = np.concatenate([sub_f[use]] + [np.full(len(x), code, dtype=np.int64) for code, x in extra])
+    ct = np.concatenate([sub_t[use]] + [x for _, x in extra])
     pattern = np.zeros(features.tickets, dtype=np.int64)
     shown: list[int] = []
     same: dict[int, list[str]] = {}
@@ -417,8 +442,7 @@ def find_contributors(
                 codes = np.flatnonzero(alive & (group_of == gk))
                 if len(codes) == 0:
                     continue
-                g = np.unique(stratum * width + pattern, return_inverse=True)[1]
-                size = int(g.max()) + 1
+                g, size = _compress(stratum * width + pattern, int(stratum.max()) * width + width)
                 local = np.full(n_feat, -1, dtype=np.int64)
                 local[codes] = np.arange(len(codes))
                 m = ag == gk
@@ -437,7 +461,8 @@ def find_contributors(
                     tables[code] = (ak[j], n1k[j], ok, nk)
 
             def explained(code: int) -> None:
-                owner = max(shown, key=lambda x: float((members(x) & members(code)).sum())) if shown else None
+                idx = tickets_of(code)
+                owner = max(shown, key=lambda x: int(members(x)[idx].sum())) if shown else None
                 if owner is not None:
                     attach(explains, owner, code)
                 else:
@@ -485,11 +510,12 @@ def find_contributors(
             listed.append(best)
             for code in np.flatnonzero(alive):
                 code = int(code)
-                cm = members(code)
-                if _jaccard(cm, bm) >= SAME:
+                idx = tickets_of(code)
+                inter = int(bm[idx].sum())
+                if inter / (len(idx) + nb - inter) >= SAME:
                     attach(same, best, code)
                 elif features.attribute[code] == features.attribute[best] and (
-                        (features.attribute[best] in ORDINAL and (cm & bm).any())
+                        (features.attribute[best] in ORDINAL and inter > 0)
                         or (features.attribute[best] in united and features.kind[best] != "pair")):
                     # one range per stretch of hours or queue lengths; one entry per attribute
                     # whose unions of values are tested (the union says which values)

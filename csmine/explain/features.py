@@ -1,6 +1,6 @@
 """Candidate contributors: groups of tickets that share a value, built for every ticket at once.
 
-Each candidate is an *(attribute, value)* and the tickets that have it. Four kinds:
+Each candidate is an *(attribute, value)* and the tickets that have it. The kinds:
 
 ``ticket``
     every case attribute (``channel``, ``category``, ``priority``, ``team``, ...; a
@@ -15,27 +15,30 @@ Each candidate is an *(attribute, value)* and the tickets that have it. Four kin
     two ticket attributes together (``team & category``), for attributes with at most
     :data:`MAX_PAIR_LEVELS` values (so ids such as ``customer`` make no pairs).
 ``context``
-    ``agent`` (someone who worked on the ticket within its window: a ticket has one
-    entry per agent), ``weekday`` and ``hour`` of opening (local time of ``tz``; every
+    ``weekday`` and ``hour`` of opening (local time of ``tz``; every
     run of one to six two-hour bins, so a night is one candidate), ``phase``.
+``agent``
+    someone who worked on the ticket within its window (a ticket has one entry per agent).
 ``load``
     ``queue at arrival``: tickets of the same team open at the moment the ticket was
     opened, in quintiles ``Q1`` .. ``Q5`` and the top two and three together.
 ``path``
     ``step`` (passed through the step within the window; SOP step names where the SOP
-    maps the activity) and ``teams`` (distinct teams, ``org:group``, within the window:
-    ``1``, ``2``, ``3 or more``).
+    maps the activity), ``teams`` (distinct teams, ``org:group``, within the window:
+    ``1``, ``2``, ``3 or more``, ``2 or more``) and ``handled by team``.
 
 The *window* of a ticket ends at the outcome's anchor (see
 :class:`csmine.explain.outcomes.Outcome`): path and agents after it cannot explain it.
 
 Memberships are two parallel integer arrays, ticket code and candidate code, built with
-numpy from the encoded log -- no Python loop over tickets.
+numpy from the encoded log -- no Python loop over tickets. Unions of values, hour ranges
+and the top quintiles together are *derived*: they have no memberships of their own, their
+counts are the sums of their parts' (:attr:`FeatureSet.derived`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -70,7 +73,7 @@ class FeatureSet:
     Attributes:
         attribute: per candidate, the attribute (``channel``, ``team & category``, ``agent``, ...).
         value: per candidate, the value (``email``, ``First line North & after-sales``).
-        kind: per candidate, ``ticket``, ``pair``, ``context`` or ``path``.
+        kind: per candidate, ``ticket``, ``pair``, ``context``, ``agent``, ``load`` or ``path``.
         involves: per candidate, the ticket attributes it is made of (for the adjustment:
             a candidate is not adjusted for its own attributes).
         pair_of: per candidate, the two single candidates of a pair (``-1, -1`` otherwise).
@@ -80,6 +83,10 @@ class FeatureSet:
             adjustment strata; -1 never occurs: missing is a value).
         tickets: number of ticket codes.
         notes: what was merged or left out, in words.
+        derived: candidate code -> the candidate codes it is the union of (unions of
+            values, hour ranges, the top quintiles together): such a candidate has no
+            memberships of its own; its counts are the sums of its parts' (the parts are
+            values of one attribute, so no ticket is counted twice).
     """
 
     attribute: np.ndarray
@@ -92,6 +99,7 @@ class FeatureSet:
     strata: dict[str, np.ndarray]
     tickets: int
     notes: tuple[str, ...] = ()
+    derived: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -100,7 +108,8 @@ class FeatureSet:
     def members(self, code: int) -> np.ndarray:
         """Per ticket code: is the ticket in candidate ``code``?"""
         out = np.zeros(self.tickets, dtype=bool)
-        out[self.ticket[self.candidate == code]] = True
+        codes = list(self.derived.get(code, (code,)))
+        out[self.ticket[np.isin(self.candidate, codes)]] = True
         return out
 
 
@@ -114,6 +123,14 @@ class _Builder:
         self.pair_of: list[tuple[int, int]] = []
         self.tickets: list[np.ndarray] = []
         self.codes: list[np.ndarray] = []
+        self.derived: dict[int, tuple[int, ...]] = {}
+
+    def union(self, attribute: str, kind: str, label: str, parts: list[int],
+              involves: frozenset[str] = frozenset()) -> int:
+        """A candidate that is the union of single-valued candidates ``parts`` of one attribute."""
+        code = self._labels(attribute, kind, [label], involves)
+        self.derived[code] = tuple(int(x) for x in parts)
+        return code
 
     def _labels(self, attribute: str, kind: str, labels: list[str], involves: frozenset[str],
                 pairs: list[tuple[int, int]] | None = None) -> int:
@@ -153,6 +170,16 @@ def _encode(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return codes.astype(np.int64), [str(u) for u in uniques]
 
 
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Codes of non-missing values, with their names sorted (as text)."""
+    codes, uniques = pd.factorize(values)
+    names = [str(u) for u in uniques]
+    order = np.argsort(np.asarray(names, dtype=object), kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank[codes], [names[i] for i in order]
+
+
 def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
     na, nb = int(a.max(initial=-1)) + 1, int(b.max(initial=-1)) + 1
     if na != nb:
@@ -190,29 +217,18 @@ MAX_HOUR_BINS = 6
 def _hour_ranges(b: _Builder, hour_bin: np.ndarray) -> None:
     """Hours of opening: each two-hour bin and each run of up to six bins (to 12 h), around
     midnight too, so that "20:00–08:00" is one candidate and not six."""
-    labels: list[str] = []
-    tickets: list[np.ndarray] = []
-    codes: list[np.ndarray] = []
-    offset = len(b.value)
-    k = 0
-    for length in range(1, MAX_HOUR_BINS + 1):
+    offset = b.single("hour", "context", hour_bin, [f"{2 * h:02d}:00–{(2 * h + 2) % 24:02d}:00" for h in range(12)])
+    for length in range(2, MAX_HOUR_BINS + 1):
         for first in range(12):
-            bins = [(first + j) % 12 for j in range(length)]
-            labels.append(f"{2 * first:02d}:00–{(2 * (first + length)) % 24:02d}:00")
-            mine = np.flatnonzero(np.isin(hour_bin, bins))
-            tickets.append(mine)
-            codes.append(np.full(len(mine), offset + k, dtype=np.int64))
-            k += 1
-    b._labels("hour", "context", labels, frozenset())
-    b.tickets.extend(tickets)
-    b.codes.extend(codes)
+            bins = [offset + (first + j) % 12 for j in range(length)]
+            b.union("hour", "context", f"{2 * first:02d}:00–{(2 * (first + length)) % 24:02d}:00", bins)
 
 
 #: Attributes with 3 or 4 values also get their unions of values tested.
 MAX_UNION_LEVELS = 4
 
 
-def _unions(b: _Builder, attribute: str, kind: str, codes: np.ndarray, labels: list[str],
+def _unions(b: _Builder, attribute: str, kind: str, offset: int, labels: list[str],
             involves: frozenset[str]) -> None:
     """Unions of values of an attribute with 3 or 4 values: ``online chat or email``, ``not
     consultation`` -- one factor often spans values (the old SOP: baseline and no phase)."""
@@ -228,22 +244,24 @@ def _unions(b: _Builder, attribute: str, kind: str, codes: np.ndarray, labels: l
                 label = f"not {labels[rest]}"
             else:
                 label = " or ".join(labels[i] for i in chosen)
-            mine = np.isin(codes, chosen)
-            b.single(attribute, kind, np.where(mine, 0, -1).astype(np.int64), [label], involves)
+            b.union(attribute, kind, label, [offset + i for i in chosen], involves)
 
 
-def _upper_tails(b: _Builder, attribute: str, bins: np.ndarray, labels: list[str], values: np.ndarray) -> None:
+def _upper_tails(b: _Builder, attribute: str, offset: int, bins: np.ndarray, labels: list[str],
+                 values: np.ndarray) -> None:
     """The top two and top three bins of an ordered attribute together (``Q4–Q5 (12+)``)."""
-    top = int(bins.max(initial=0))
+    top = len(labels) - 1
     for width in (2, 3):
         lowest = top - width + 1
         if lowest <= 0:
             continue
         mine = bins >= lowest
+        if not mine.any():
+            continue
         first = labels[lowest].split(" ", 1)[0]
         last = labels[top].split(" ", 1)[0]
-        b.single(attribute, "load", np.where(mine, 0, -1).astype(np.int64),
-                 [f"{first}–{last} ({int(values[mine].min())}+)"])
+        b.union(attribute, "load", f"{first}–{last} ({int(values[mine].min())}+)",
+                [offset + k for k in range(lowest, top + 1)])
 
 
 def _quintiles(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -314,7 +332,7 @@ def ticket_features(
         if name in _FROM_KPIS and _FROM_KPIS[name] in kpis.columns:
             values = kpis[_FROM_KPIS[name]].to_numpy(dtype=object)
         else:
-            values = df[column].to_numpy(dtype=object)[first_rows]
+            values = df[column].iloc[first_rows].to_numpy(dtype=object)
         codes, labels = _encode(values)
         strata[name] = codes
         if attributes is not None and name not in wanted:
@@ -332,8 +350,8 @@ def ticket_features(
         kept.append((name, codes))
         offset = b.single(name, "ticket", codes, labels, frozenset({name}))
         singles[name] = (codes, labels, offset)
-    for name, (codes, labels, _) in list(singles.items()):
-        _unions(b, name, "ticket", codes, labels, frozenset({name}))
+    for name, (_, labels, offset) in list(singles.items()):
+        _unions(b, name, "ticket", offset, labels, frozenset({name}))
     if pairs:
         pairable = [k for k, (_, labels, _) in singles.items() if len(labels) <= max_pair_levels]
         skipped = [k for k in singles if k not in pairable]
@@ -372,21 +390,22 @@ def ticket_features(
     group = strata.get("team", np.zeros(n, dtype=np.int64))
     queue = _queue_at_arrival(prep.opened, closed_at, group)
     qbins, qlabels = _quintiles(queue)
-    b.single("queue at arrival", "load", qbins, qlabels)
-    _upper_tails(b, "queue at arrival", qbins, qlabels, queue)
+    q_offset = b.single("queue at arrival", "load", qbins, qlabels)
+    _upper_tails(b, "queue at arrival", q_offset, qbins, qlabels, queue)
     phase = kpis["phase"].to_numpy(dtype=object) if "phase" in kpis.columns else np.full(n, None, dtype=object)
     if pd.notna(phase).any():
         codes, labels = _encode(np.where(pd.isna(phase), "(no phase)", phase))
-        b.single("phase", "context", codes, labels)
-        _unions(b, "phase", "context", codes, labels, frozenset())
+        p_offset = b.single("phase", "context", codes, labels)
+        _unions(b, "phase", "context", p_offset, labels, frozenset())
 
     first_contact = outcome is not None and outcome.agents_first_contact
     window = _window_events(prep, outcome, first_contact=first_contact)
     if "org:resource" in df.columns:
-        resource = df["org:resource"].to_numpy(dtype=object)[log.order]
+        column = df["org:resource"]
+        resource = (column.iloc[log.order] if len(log.order) else column).to_numpy(dtype=object)
         has = window & np.asarray(pd.notna(resource), dtype=bool)
         if has.any():
-            codes, labels = pd.factorize(pd.Series(resource[has], dtype=object).astype(str), sort=True)
+            codes, labels = _factorize(resource[has])
             m = max(len(labels), 1)
             pairs_ = unique_ints(log.case[has] * m + codes)
             b.multi("agent", "agent", pairs_ // m, pairs_ % m, [str(x) for x in labels])
@@ -399,7 +418,7 @@ def ticket_features(
         activity_names = log.activities.astype(object)[log.act]
         use = path_window & ~np.isin(label_of, list(excluded)) & ~np.isin(activity_names, list(excluded))
         if use.any():
-            codes, labels = pd.factorize(pd.Series(label_of[use], dtype=object).astype(str), sort=True)
+            codes, labels = _factorize(label_of[use])
             m = max(len(labels), 1)
             pairs_ = unique_ints(log.case[use] * m + codes)
             b.multi("step", "path", pairs_ // m, pairs_ % m, [str(x) for x in labels])
@@ -408,14 +427,14 @@ def ticket_features(
         teams = prep.teams
         has = path_window & np.asarray(pd.notna(teams), dtype=bool)
         if has.any():
-            tcodes = pd.factorize(pd.Series(teams[has], dtype=object).astype(str))[0]
+            tcodes = _factorize(teams[has])[0]
             m = int(tcodes.max()) + 1
             distinct = unique_ints(log.case[has] * m + tcodes) // m
             count = np.bincount(distinct, minlength=n)
             bins = np.where(count <= 0, -1, np.minimum(count, 3) - 1)
-            b.single("teams", "path", bins.astype(np.int64), ["1", "2", "3 or more"])
-            b.single("teams", "path", np.where(count >= 2, 0, -1).astype(np.int64), ["2 or more"])
-            names = pd.factorize(pd.Series(teams[has], dtype=object).astype(str), sort=True)
+            t_offset = b.single("teams", "path", bins.astype(np.int64), ["1", "2", "3 or more"])
+            b.union("teams", "path", "2 or more", [t_offset + 1, t_offset + 2])
+            names = _factorize(teams[has])
             m = max(len(names[1]), 1)
             pairs_ = unique_ints(log.case[has] * m + names[0])
             if len(names[1]) > 1:
@@ -433,6 +452,7 @@ def ticket_features(
         strata=strata,
         tickets=n,
         notes=tuple(notes),
+        derived=dict(b.derived),
     )
 
 

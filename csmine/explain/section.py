@@ -146,7 +146,8 @@ def render_why_html(section: WhySection) -> str:
                      "nothing to explain.</p></section>")
         return "".join(parts)
     for (asked, outcome), report in zip(section.questions, section.reports, strict=True):
-        parts.append(f"<h3>{e(outcome)} — {e(asked)}</h3><p>{e(report.summary())}</p>")
+        zone = " (weekdays and hours of opening in UTC)" if report.tz == "UTC" else ""
+        parts.append(f"<h3>{e(outcome)} — {e(asked)}</h3><p>{e(report.summary())}{e(zone)}</p>")
         if report.contributors:
             parts.append("<ol>")
             for c, w in zip(report.contributors, report.what_if, strict=True):

@@ -110,7 +110,10 @@ class WhyReport:
                 "difference_ci": "Newcombe hybrid score interval (Wilson)",
                 "adjusted_lift": "Mantel-Haenszel risk ratio over the strata of adjusted_for, Greenland-Robins "
                                  "interval",
-                "test": "Cochran-Mantel-Haenszel, two-sided; Benjamini-Hochberg over all tested",
+                "test": "one-sided: exact stratified (conditional) test for small counts, else "
+                        "Cochran-Mantel-Haenszel with a continuity correction; Benjamini-Hochberg over all tested",
+                "listing": "forward selection by the lower bound of the lift adjusted for the strata and the "
+                           "contributors before it; who and when first, then how (agents, path, queue)",
             },
             "sop": self.sop,
             "tz": self.tz,

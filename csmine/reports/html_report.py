@@ -313,7 +313,8 @@ def render_report_html(data: dict[str, Any], *, map_svgs: dict[str, str], anim_s
     font = subset_font(font_text + json.dumps(data, ensure_ascii=False), font_cache)
     parts = [_head(data, font)]
     parts += [_kpis(data), _map(data, map_svgs), _animation(data, anim_svg), _conformance(data, sop_svg),
-              _bottlenecks(data), _comparison(data, compare_svg), _variants(data), _backlog(data), _tickets(data)]
+              _bottlenecks(data), data.get("why_html", ""), _comparison(data, compare_svg), _variants(data),
+              _backlog(data), _tickets(data)]
     if data.get("truth"):
         parts.append('<section id="truth"><h2>Ground truth built into the simulation</h2>'
                      + _table(["effect", "designed", "realised", "found by csmine"], data["truth"]) + "</section>")
@@ -325,7 +326,7 @@ def render_report_html(data: dict[str, Any], *, map_svgs: dict[str, str], anim_s
 
 #: The page's sections in order: (id, navigation label).
 SECTIONS = [("kpis", "KPIs"), ("map", "Process map"), ("animation", "Animation"), ("sop", "SOP conformance"),
-            ("bottlenecks", "Bottlenecks"), ("compare", "Pilot vs baseline"), ("variants", "Variants"),
+            ("bottlenecks", "Bottlenecks"), ("why", "Why"), ("compare", "Pilot vs baseline"), ("variants", "Variants"),
             ("backlog", "Backlog"), ("tickets", "Ticket traces")]
 
 

@@ -155,6 +155,8 @@ def _build_report(store: TicketStore, log_filter: LogFilter, *, sop: SOP | None,
     bn = find_bottlenecks(df, sop, closing=closing)
     days = sections.unusual_days(df)
     bottlenecks, top, pairs = sections.bottleneck_section(bn, days, labels)
+    step("why")
+    why_html = _why_html(df, sop, bn, closing)
     step("process maps")
     map_svgs, full_map, anim_svg = _draw_maps(df, labels, bn)
     step("variants and backlog")
@@ -178,9 +180,16 @@ def _build_report(store: TicketStore, log_filter: LogFilter, *, sop: SOP | None,
         kpis, tied, log_filter.tie_order, sop is not None)) | {
         "animation": sections.animation(df, full_map), "conformance": conformance, "bottlenecks": bottlenecks,
         "comparison": comparison, "variants": variants, "backlog_svg": backlog_svg, "tickets": traces,
-        "truth": truth_rows}
+        "truth": truth_rows, "why_html": why_html}
     return _result(data, findings, labels, map_svgs=map_svgs, anim_svg=anim_svg, sop_svg=sop_svg,
                    compare_svg=compare_svg, font_cache=font_cache)
+
+
+def _why_html(df: pd.DataFrame, sop: SOP | None, bn: BottleneckReport, closing: ClosingRule | None) -> str:
+    """The Why section: ``csmine why`` on the most breached limit and the top bottleneck."""
+    from csmine.explain.section import render_why_html, why_section
+
+    return render_why_html(why_section(df, sop, bottlenecks=bn, closing=closing))
 
 
 def _comparison(cmp: Comparison | None, sides: _Sides | None, skipped: str | None,
