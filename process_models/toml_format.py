@@ -159,7 +159,8 @@ def _s(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _flow_lines(value: Any, indent: int) -> list[str]:
+def flow_lines(value: Any, indent: int = 0) -> list[str]:
+    """A flow (its list form, :func:`~process_models.flow.flow_to_list`) as TOML lines, nested lists indented."""
     """Nested flow list as TOML, one step per line, short operator nodes inline."""
     if isinstance(value, str):
         return [_s(value)]
@@ -169,7 +170,7 @@ def _flow_lines(value: Any, indent: int) -> list[str]:
     pad = "  " * (indent + 1)
     lines = [f"[{_s(value[0])},"]
     for child in value[1:]:
-        sub = _flow_lines(child, indent + 1)
+        sub = flow_lines(child, indent + 1)
         lines.append(pad + sub[0])
         lines.extend(sub[1:])
         lines[-1] += ","
@@ -218,7 +219,7 @@ def dump_sop(sop: SOP) -> str:
     if sop.description:
         out.append(f"description = {_s(sop.description)}")
     out.append("")
-    out.append("flow = " + "\n".join(_flow_lines(flow_to_list(sop.flow), 0)))
+    out.append("flow = " + "\n".join(flow_lines(flow_to_list(sop.flow), 0)))
     if sop.closed_when:  # a top-level key: before the first table
         out.append(f"closed_when = {_value(list(sop.closed_when))}")
     out.append("")
@@ -249,4 +250,4 @@ def dump_sop(sop: SOP) -> str:
     return "\n".join(out) + "\n"
 
 
-__all__ = ["Locator", "dump_sop", "locate"]
+__all__ = ["Locator", "dump_sop", "flow_lines", "locate"]

@@ -66,6 +66,7 @@ import numpy as np
 from csmine.errors import EmptyLogError, MiningError
 from process_models.flow import FlowNode, flow_to_list, flow_to_text, iter_flow_steps
 from process_models.model import format_duration
+from process_models.toml_format import flow_lines as toml_flow_lines
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -937,27 +938,6 @@ def _q(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _flow_toml(value: Any, indent: int = 0) -> list[str]:
-    if isinstance(value, str):
-        return [_q(value)]
-    inline = "[" + ", ".join(_inline(v) for v in value) + "]"
-    if len(inline) + 2 * indent <= 80:
-        return [inline]
-    pad = "  " * (indent + 1)
-    lines = [f"[{_q(value[0])},"]
-    for child in value[1:]:
-        sub = _flow_toml(child, indent + 1)
-        lines.append(pad + sub[0])
-        lines.extend(sub[1:])
-        lines[-1] += ","
-    lines.append("  " * indent + "]")
-    return lines
-
-
-def _inline(value: Any) -> str:
-    return _q(value) if isinstance(value, str) else "[" + ", ".join(_inline(v) for v in value) + "]"
-
-
 def _pct(x: float) -> str:
     return f"{100 * x:.0f}%" if x >= 0.1 else f"{100 * x:.1f}%"
 
@@ -995,7 +975,7 @@ def render_draft(sop: SOP, s: _Summary, profiles: dict[str, StepProfile], limits
         f"description = {_q('Drafted from the recorded tickets; edit the flow, roles, limits and targets.')}",
         "",
     ]
-    flow_lines = _flow_toml(flow_to_list(sop.flow))
+    flow_lines = toml_flow_lines(flow_to_list(sop.flow))
     lines.append("flow = " + flow_lines[0])
     lines.extend(flow_lines[1:])
     if sop.closed_when:
