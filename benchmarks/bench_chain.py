@@ -52,7 +52,7 @@ BATCH = 500
 
 
 def read_bpic(limit: int | None) -> list[Any]:
-    from event_store.importing import read_histories
+    from event_store.io.importing import read_histories
 
     path = datasets_root() / "bpic2013" / "BPI_Challenge_2013_incidents.xes.gz"
     if not path.exists():
@@ -84,7 +84,7 @@ def library_save(histories: list[Any], path: str, *, chain: bool) -> float:
 
     from event_store.domain import Ticket
 
-    topic = ("event_store.persistence:ChainedSQLiteApplicationRecorder" if chain
+    topic = ("event_store.persistence.recorders:ChainedSQLiteApplicationRecorder" if chain
              else "eventsourcing.sqlite:SQLiteApplicationRecorder")
     app = Application(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
                            "APPLICATION_RECORDER_TOPIC": topic, "IS_SNAPSHOTTING_ENABLED": "no"})
@@ -111,7 +111,7 @@ def library_save(histories: list[Any], path: str, *, chain: bool) -> float:
 def verify(location: str) -> tuple[float, float, int]:
     """(wall s, CPU s, events) of verify_store on an existing store."""
     from event_store import open_store
-    from event_store.verify import verify_store
+    from event_store.integrity.verify import verify_store
 
     with open_store(location) as store:
         c0, t0 = time.process_time(), time.perf_counter()

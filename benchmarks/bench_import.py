@@ -44,7 +44,7 @@ DATASETS = {
 
 def csmine_import(path: str, location: str) -> dict[str, Any]:
     from event_store import open_store
-    from event_store.importing import read_histories
+    from event_store.io.importing import read_histories
 
     histories = read_histories(path)
     with open_store(location, create=True) as store:

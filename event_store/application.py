@@ -24,7 +24,7 @@ from eventsourcing.persistence import RecordConflictError
 
 from eventsourcing.persistence import StoredEvent
 
-from event_store.db import Cursor, Database
+from event_store.persistence.db import Cursor, Database
 from event_store.domain import (
     PHASE_PLAN_ID,
     TOPIC_ACTIVITY,
@@ -43,7 +43,7 @@ from event_store.errors import (
     TicketExistsError,
     TicketNotFoundError,
 )
-from event_store.persistence import (
+from event_store.persistence.recorders import (
     SCHEMA_VERSION,
     sqlite_access,
     StoreLocation,
@@ -54,7 +54,7 @@ from event_store.persistence import (
     schema_statements,
     write_chain,
 )
-from event_store.projection import (
+from event_store.readmodel.projection import (
     INSERT_EVENT_LOG,
     INSERT_TICKETS,
     EventLogProjection,
@@ -64,10 +64,10 @@ from event_store.projection import (
     ticket_row,
     to_us,
 )
-from event_store.projection import NAME as PROJECTION
+from event_store.readmodel.projection import NAME as PROJECTION
 from event_store.records import CASE_FIELDS, ActivityRow, TicketHistory
-from event_store.bulk import pause_gc
-from event_store.failures import RETRY_BUDGET, Retry, classify, storage_errors
+from event_store.persistence.bulk import pause_gc
+from event_store.persistence.failures import RETRY_BUDGET, Retry, classify, storage_errors
 from event_store.limits import InputLimits, check_event, check_history, current_limits
 
 #: PostgreSQL advisory lock key held while a process creates or checks the schema.
@@ -112,7 +112,7 @@ class TicketStore(Application):
         self.projection = EventLogProjection(self.db, self.recorder, self._decrypt)
         self.projection.read_only = location.read_only
         self._attrs_cache: dict[tuple[Any, ...], str] = {}
-        #: Seconds a write retries after conflicts (see :mod:`event_store.failures`).
+        #: Seconds a write retries after conflicts (see :mod:`event_store.persistence.failures`).
         self.retry_budget = retry_budget
         self._limits = limits
 
@@ -312,7 +312,7 @@ class TicketStore(Application):
         ``Ticket`` would have produced, and ``repository.get`` reads them.
 
         Args:
-            histories: the tickets, e.g. from :func:`event_store.importing.read_histories`.
+            histories: the tickets, e.g. from :func:`event_store.io.importing.read_histories`.
             batch_size: tickets per transaction (100-1000 is a good range).
             progress: called after each committed batch with (tickets, events) in it.
 

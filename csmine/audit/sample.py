@@ -125,9 +125,9 @@ class AuditSample:
         Cells a spreadsheet would run as formulas (ticket ids or details starting
         with ``= + - @``, tab or CR) get a leading single quote, as OWASP recommends,
         unless ``raw``; an existing file is replaced only with ``force``
-        (see :mod:`event_store.files`).
+        (see :mod:`event_store.io.files`).
         """
-        from event_store.files import write_csv
+        from event_store.io.files import write_csv
 
         frame = self.to_frame()
         rows = ([_cell(v) for v in row] for row in frame.itertuples(index=False, name=None))

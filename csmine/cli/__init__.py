@@ -60,7 +60,7 @@ class CsmineGroup(click.Group):
         except Exception as exc:
             # A database failure that reached here untranslated (from a module that
             # talks to the store directly): still a message and its exit code.
-            from event_store.failures import translate
+            from event_store.persistence.failures import translate
 
             error = translate(exc, _store_of(argv), "What the command had committed before stays committed "
                                                     "(imports commit whole batches, so running it again is safe).")

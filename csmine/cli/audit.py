@@ -46,7 +46,7 @@ def _open(store: str) -> Any:
 def _verified(store: Any, what: str) -> None:
     """Refuse (exit 5) a store whose events or read model do not verify."""
     from event_store.errors import IntegrityError
-    from event_store.verify import verify_store
+    from event_store.integrity.verify import verify_store
 
     report = verify_store(store)
     if not report.ok:
@@ -97,7 +97,7 @@ def keys_init_cmd(out_dir: str | None, force: bool) -> None:
         csmine keys init
         csmine keys init --out /secure/csmine-keys
     """
-    from event_store.checkpoint import generate_keys
+    from event_store.integrity.checkpoint import generate_keys
 
     keys = generate_keys(out_dir or _key_dir(), overwrite=force)
     click.echo(f"private key: {keys.private} (mode 600; keep it off the database server)")
@@ -124,13 +124,13 @@ def checkpoint_cmd(key_path: str | None, out: str | None, as_json: bool, store: 
         csmine checkpoint --out checkpoints/2025-03-03.json
         csmine checkpoint --key /secure/csmine-ed25519.key --out - | mail -s checkpoint audit@example.com
     """
-    from event_store.checkpoint import (
+    from event_store.integrity.checkpoint import (
         issue_checkpoint,
         load_private_key,
         write_checkpoint,
     )
 
-    from event_store.files import check_new
+    from event_store.io.files import check_new
 
     if out and out != "-":
         check_new(out, False, advice="checkpoints are never overwritten: each one is evidence; give another "
@@ -179,9 +179,9 @@ def verify_cmd(checkpoint_path: str | None, public_key: str | None, fast: bool, 
         csmine verify --fast
         csmine verify --rebuild --checkpoint checkpoints/2025-03-03.json --public-key csmine-ed25519.pub
     """
-    from event_store.checkpoint import load_checkpoint, load_public_key
+    from event_store.integrity.checkpoint import load_checkpoint, load_public_key
     from event_store.errors import IntegrityError
-    from event_store.verify import verify_store
+    from event_store.integrity.verify import verify_store
 
     from csmine.reports.text.audit import render_verify
 
@@ -189,7 +189,7 @@ def verify_cmd(checkpoint_path: str | None, public_key: str | None, fast: bool, 
     trusted = load_public_key(public_key) if public_key else None
     with _open(store) as s:
         if rebuild:
-            from event_store.verify import rebuild_read_model
+            from event_store.integrity.verify import rebuild_read_model
 
             before, after = rebuild_read_model(s, cp, trusted_key=trusted)
             if after is not None:
@@ -327,7 +327,7 @@ def sample_cmd(rate: float, seed: str, sop: str | None, calendar: Any, inform_wi
     from csmine.eventlog.loading import load_event_log
     from process_models import parse_duration
 
-    from event_store.files import check_new, write_text
+    from event_store.io.files import check_new, write_text
 
     from csmine.reports.text.audit import render_sample
 
@@ -373,12 +373,12 @@ def export_cmd(ticket: str, out_dir: str, checkpoint_path: str | None, key_path:
         csmine audit export CS-1001 --out audit/CS-1001
         csmine audit export CS-1001 --out audit/CS-1001 --checkpoint checkpoints/2025-03-03.json
     """
-    from event_store.checkpoint import (
+    from event_store.integrity.checkpoint import (
         issue_checkpoint,
         load_checkpoint,
         load_private_key,
     )
-    from event_store.verify import export_package
+    from event_store.integrity.verify import export_package
 
     with _open(store) as s:
         if checkpoint_path:
@@ -406,9 +406,9 @@ def check_cmd(folder: str, public_key: str | None, as_json: bool) -> None:
     """
     from dataclasses import asdict
 
-    from event_store.checkpoint import load_public_key
+    from event_store.integrity.checkpoint import load_public_key
     from event_store.errors import IntegrityError
-    from event_store.verify import check_package
+    from event_store.integrity.verify import check_package
 
     from csmine.reports.text.audit import render_package_check
 

@@ -254,8 +254,8 @@ def draft_command(out: str | None, name: str | None, coverage: float, max_choice
     import dataclasses
     import re
 
-    from event_store.files import check_new
-    from event_store.mapping import remembered_closing
+    from event_store.io.files import check_new
+    from event_store.io.mapping import remembered_closing
 
     from csmine.cli.store import open_existing
     from csmine.conformance.deviations import check_conformance

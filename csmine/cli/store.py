@@ -170,7 +170,7 @@ def retract_cmd(ticket: str, version: int, reason: str, actor: str | None, store
 
 def _sep_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     from event_store.errors import ImportFormatError
-    from event_store.importing import parse_sep
+    from event_store.io.importing import parse_sep
 
     try:
         return parse_sep(value, f"--{param.name.replace('_', '-')}" if param.name else "--sep")
@@ -181,7 +181,7 @@ def _sep_option(ctx: click.Context, param: click.Parameter, value: str | None) -
 def _list_presets(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
-    from event_store.mapping import list_presets
+    from event_store.io.mapping import list_presets
 
     presets = list_presets()
     width = max(len(name) for name, _ in presets)
@@ -208,7 +208,7 @@ def _import_mapping(ctx: click.Context, mapping_file: str | None, preset: str | 
     """The mapping in force: the file or preset, with the flags given on the command line on top."""
     from click.core import ParameterSource
 
-    from event_store.mapping import ImportMapping, load_preset, read_mapping, with_flags
+    from event_store.io.mapping import ImportMapping, load_preset, read_mapping, with_flags
 
     if mapping_file and preset:
         raise click.UsageError("give --mapping FILE or --preset NAME, not both")
@@ -304,14 +304,14 @@ def import_cmd(path: str, fmt: str | None, preset: str | None, mapping_file: str
         csmine import export.csv --case-column id --activity-column status --print-mapping > ours.toml
         csmine import export.csv --mapping ours.toml
     """
-    from event_store.importing import join_case_table, read_case_table
-    from event_store.vendors import read_source
+    from event_store.io.importing import join_case_table, read_case_table
+    from event_store.io.vendors import read_source
 
     ctx = click.get_current_context()
     imapping = _import_mapping(ctx, mapping_file, preset, case_attr, closed_when)
     if print_mapping:
-        from event_store.mapping import dump_mapping
-        from event_store.vendors import detect_dialect
+        from event_store.io.mapping import dump_mapping
+        from event_store.io.vendors import detect_dialect
 
         _print_mapping(imapping, path, dump_mapping, detect_dialect)
         return
@@ -328,7 +328,7 @@ def import_cmd(path: str, fmt: str | None, preset: str | None, mapping_file: str
     with open_existing(store, create=True) as s, progress_bar("importing", total, show_progress(quiet)) as advance:
         result = s.import_histories(histories, batch_size=batch_size, progress=lambda t, e: advance(e))
         if imapping.closed_when:
-            from event_store.mapping import remember_closing
+            from event_store.io.mapping import remember_closing
 
             remember_closing(s, imapping.closed_when)  # sop draft's closing states
     case_info = None if joined is None else {
@@ -372,7 +372,7 @@ def _print_mapping(imapping: Any, path: str, dump: Any, detect: Any) -> None:
     import dataclasses as dc
 
     from event_store.errors import ImportFormatError
-    from event_store.importing import detect_format
+    from event_store.io.importing import detect_format
 
     if imapping.format is None:
         try:
@@ -407,8 +407,8 @@ def export_cmd(path: str, fmt: str | None, view: str, force: bool, raw: bool, qu
         csmine export raw.parquet --view recorded
         csmine export tickets.csv --force
     """
-    from event_store.export import export_store
-    from event_store.files import check_new
+    from event_store.io.export import export_store
+    from event_store.io.files import check_new
 
     check_new(path, force)
     with open_existing(store) as s:

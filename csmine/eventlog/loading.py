@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from event_store.projection import (
+from event_store.readmodel.projection import (
     _US,
     COLUMNS_TABLE,
     EPOCH,

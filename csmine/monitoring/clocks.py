@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from event_store.projection import _US, EPOCH
+from event_store.readmodel.projection import _US, EPOCH
 
 from csmine.monitoring.monitors import AT_RISK, business_deadline
 from csmine.monitoring.stream import to_us

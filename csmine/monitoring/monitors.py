@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
-from event_store.projection import _US, EPOCH
+from event_store.readmodel.projection import _US, EPOCH
 
 from csmine.errors import ReplayError
 from csmine.monitoring.automaton import SopAutomaton

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from event_store.projection import _US, EPOCH
+from event_store.readmodel.projection import _US, EPOCH
 from event_store.records import CASE_FIELDS
 
 from csmine.errors import FilterError

@@ -47,7 +47,7 @@ def discard_store(location: str) -> bool:
     Returns:
         Whether a store file was there and was deleted.
     """
-    from event_store.persistence import parse_location
+    from event_store.persistence.recorders import parse_location
 
     loc = parse_location(location)
     path = loc.sqlite_path

@@ -84,7 +84,7 @@ def test_a_conflict_past_the_budget_exits_75_and_names_the_retry(cli, tmp_path, 
     from eventsourcing.persistence import RecordConflictError
 
     import event_store.application as application
-    from event_store.failures import Retry
+    from event_store.persistence.failures import Retry
 
     store = str(tmp_path / "c.db")
     assert cli("open", "T-1", "--at", "2024-01-01T00:00Z", "--store", store).exit_code == 0
@@ -104,7 +104,7 @@ def test_a_conflict_past_the_budget_exits_75_and_names_the_retry(cli, tmp_path, 
 def test_retry_budget_is_bounded_and_jittered():
     import random
 
-    from event_store.failures import RETRY_CAP, Retry
+    from event_store.persistence.failures import RETRY_CAP, Retry
 
     now = [0.0]
     slept: list[float] = []

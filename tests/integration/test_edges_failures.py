@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from event_store import open_store
-from event_store.verify import verify_store
+from event_store.integrity.verify import verify_store
 from tests.datasets import HELPDESK, RUNNING_EXAMPLE, dataset_path
 from tests.integration.test_store_robustness import assert_chain_consistent, snapshot
 
@@ -100,7 +100,7 @@ def test_full_disk_keeps_whole_batches_and_a_rerun_completes(tmp_path):
             counts = dict(s.db.query("SELECT ticket, COUNT(*) FROM event_log GROUP BY ticket"))
         assert 0 < partial["tickets"] < HELPDESK_TICKETS
         assert partial["events"] == partial["chain"][0] == partial["head"][0][0]
-        histories = {h.ticket: len(h.steps) for h in __import__("event_store.importing", fromlist=["x"])
+        histories = {h.ticket: len(h.steps) for h in __import__("event_store.io.importing", fromlist=["x"])
                      .read_histories(str(source))}
         assert all(counts[t] == histories[t] for t in counts)  # whole tickets only
         if grow is not None:

@@ -270,7 +270,7 @@ def test_checkpoints_never_overwrite_and_an_altered_root_names_the_pinned_key(cl
 def test_an_untranslated_database_error_is_still_a_clean_message_and_debug_shows_it(cli, filled, monkeypatch):
     import sqlite3
 
-    from event_store.db import Database
+    from event_store.persistence.db import Database
 
     query = Database.query
 

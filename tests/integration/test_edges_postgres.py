@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from event_store import open_store
-from event_store.persistence import parse_location
+from event_store.persistence.recorders import parse_location
 
 pytestmark = pytest.mark.postgres
 

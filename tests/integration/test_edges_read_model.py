@@ -18,8 +18,8 @@ import pytest
 
 from event_store import open_store
 from event_store.errors import IntegrityError, ReadModelError
-from event_store.export import export_store
-from event_store.verify import rebuild_read_model, verify_store
+from event_store.io.export import export_store
+from event_store.integrity.verify import rebuild_read_model, verify_store
 from tests.integration.test_tamper import Attacker, signed_store, template  # noqa: F401 (fixtures)
 
 # -- the attacks on the read model -----------------------------------------------------------
@@ -161,8 +161,8 @@ def _write_chunk(store, *, tamper: bool = False) -> None:
     """A columnar chunk of event_log, as csmine.eventlog writes them (Arrow IPC, lz4)."""
     import pyarrow as pa
 
-    from event_store.projection import COLUMNS_TABLE, EVENT_LOG_COLUMNS
-    from event_store.read_model import _INT_COLUMNS
+    from event_store.readmodel.projection import COLUMNS_TABLE, EVENT_LOG_COLUMNS
+    from event_store.readmodel.check import _INT_COLUMNS
 
     rows = store.db.query(f"SELECT {', '.join(EVENT_LOG_COLUMNS)} FROM event_log ORDER BY notification_id")
     if tamper:

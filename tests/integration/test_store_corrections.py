@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from event_store import InvalidEventError, open_store
 from event_store.domain import TOPIC_ACTIVITY, TOPIC_CORRECTED, TOPIC_OPENED, TOPIC_RETRACTED
-from event_store.export import export_store, iter_tickets
-from event_store.importing import read_histories
+from event_store.io.export import export_store, iter_tickets
+from event_store.io.importing import read_histories
 from event_store.records import CASE_FIELDS
 
 from csmine.eventlog.loading import load_event_log

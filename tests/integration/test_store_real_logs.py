@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from event_store import open_store
-from event_store.export import export_store, iter_tickets
-from event_store.importing import read_histories
+from event_store.io.export import export_store, iter_tickets
+from event_store.io.importing import read_histories
 from tests.datasets import BPIC2013, HELPDESK, RUNNING_EXAMPLE, dataset_path
 
 from csmine.eventlog.loading import load_event_log

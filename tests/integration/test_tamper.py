@@ -22,11 +22,11 @@ from uuid import UUID
 import pytest
 
 from event_store import ActivityRow, TicketHistory, open_store, ticket_id
-from event_store.checkpoint import generate_keys, issue_checkpoint, load_private_key
+from event_store.integrity.checkpoint import generate_keys, issue_checkpoint, load_private_key
 from event_store.domain import TOPIC_RETRACTED
-from event_store.integrity import ZERO, head_link, stream_link
-from event_store.persistence import parse_location
-from event_store.verify import verify_store
+from event_store.integrity.chain import ZERO, head_link, stream_link
+from event_store.persistence.recorders import parse_location
+from event_store.integrity.verify import verify_store
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 STEPS = ("Receive", "Record", "Classify", "Handle", "Callback", "Archive")
@@ -423,7 +423,7 @@ def test_postgres_documented_setup_lets_csmine_append_and_nothing_else(pg_roles)
 def test_audit_package_verifies_offline_and_any_change_fails(signed_store, tmp_path):
     import json
 
-    from event_store.verify import check_package, export_package
+    from event_store.integrity.verify import check_package, export_package
 
     url, _, checkpoint = signed_store
     with open_store(url) as store:
@@ -471,7 +471,7 @@ def test_audit_package_verifies_offline_and_any_change_fails(signed_store, tmp_p
 
 def test_audit_export_refuses_a_store_that_no_longer_matches(signed_store, tmp_path):
     from event_store.errors import IntegrityError
-    from event_store.verify import export_package
+    from event_store.integrity.verify import export_package
 
     url, table, checkpoint = signed_store
     attacker = Attacker(url, table)

@@ -9,7 +9,7 @@ from csmine.formatting import human_duration
 from csmine.reports.text.blocks import Block, Para, Table, Text, table
 
 if TYPE_CHECKING:
-    from event_store.verify import PackageReport, VerifyReport
+    from event_store.integrity.verify import PackageReport, VerifyReport
 
     from csmine.audit.pending import TracePending
     from csmine.audit.sample import AuditSample

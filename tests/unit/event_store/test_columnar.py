@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from event_store import open_store
-from event_store.projection import COLUMNS_TABLE
+from event_store.readmodel.projection import COLUMNS_TABLE
 from event_store.records import ActivityRow, TicketHistory
 
 from csmine.eventlog import loading as eventlog

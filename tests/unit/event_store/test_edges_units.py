@@ -18,8 +18,8 @@ from event_store.errors import (
     StorageError,
     StoreLockedError,
 )
-from event_store.failures import classify, storage_errors, translate
-from event_store.files import FORMULA_TRIGGERS, atomic_path, neutralise, restore, write_text
+from event_store.persistence.failures import classify, storage_errors, translate
+from event_store.io.files import FORMULA_TRIGGERS, atomic_path, neutralise, restore, write_text
 from event_store.limits import InputLimits, LimitedReader, check_history, parse_size, use_limits
 
 # -- formula neutralisation -------------------------------------------------------------------
@@ -166,7 +166,7 @@ def test_translate_gives_one_paragraph_with_store_commit_and_advice():
 
 
 def test_large_xes_is_parsed_as_a_stream_with_the_same_result(monkeypatch):
-    from event_store import importing
+    from event_store.io import importing
     from tests.datasets import HELPDESK, dataset_path
 
     path = str(dataset_path(*HELPDESK))

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from event_store.checkpoint import (
+from event_store.integrity.checkpoint import (
     Checkpoint,
     CheckpointError,
     check_signature,
@@ -24,7 +24,7 @@ from event_store.checkpoint import (
     sign_checkpoint,
     write_checkpoint,
 )
-from event_store.integrity import (
+from event_store.integrity.chain import (
     ZERO,
     MerkleTree,
     head_link,

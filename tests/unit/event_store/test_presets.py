@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from event_store import vendors
+from event_store.io import vendors
 from event_store.errors import ImportFormatError
-from event_store.importing import read_log
-from event_store.mapping import (
+from event_store.io.importing import read_log
+from event_store.io.mapping import (
     ImportMapping,
     dump_mapping,
     list_presets,
@@ -34,7 +34,7 @@ from event_store.mapping import (
     read_mapping,
     with_flags,
 )
-from event_store.vendors import JsonStream, read_source
+from event_store.io.vendors import JsonStream, read_source
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "presets"
 
@@ -426,7 +426,7 @@ def test_broken_json_names_its_line_without_reading_on(tmp_path):
 
 
 def test_a_json_export_without_a_preset_asks_for_one():
-    from event_store.vendors import _detect
+    from event_store.io.vendors import _detect
 
     with pytest.raises(ImportFormatError, match=r"--preset zendesk, --preset jira or --preset servicenow-audit"):
         _detect(str(DATA / "zendesk_audits.json"))

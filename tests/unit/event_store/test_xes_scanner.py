@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from event_store.errors import ImportFormatError
-from event_store.xes import _GiveUp, scan_fast, scan_lxml, scan_xes
+from event_store.io.xes import _GiveUp, scan_fast, scan_lxml, scan_xes
 from tests.datasets import HELPDESK, RUNNING_EXAMPLE, dataset_path
 
 LIBXML_LINE_LIMIT = 65535  # libxml2 reports lines past this one off by one

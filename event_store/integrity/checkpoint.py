@@ -4,7 +4,7 @@ A checkpoint says "this store's log had ``size`` entries and their RFC 9162 Merk
 root was ``root``", signed with an Ed25519 key that never enters the database.
 Kept elsewhere (git, mail, WORM storage), it lets anyone detect later that the
 first ``size`` entries were changed, even by someone who recomputed every chain
-link and the head: :func:`event_store.verify.verify_store` recomputes the root of
+link and the head: :func:`event_store.integrity.verify.verify_store` recomputes the root of
 the first ``size`` entries from the stored bytes and compares.
 
 File format (``csmine-checkpoint/v1``, UTF-8 JSON, about 3 KB for 100k events)::
@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from event_store.errors import EventStoreError, IntegrityError, OutputExistsError
-from event_store.integrity import merkle_root
+from event_store.integrity.chain import merkle_root
 
 if TYPE_CHECKING:
     from event_store.application import TicketStore
@@ -332,7 +332,7 @@ def write_checkpoint(cp: Checkpoint, path: str | os.PathLike[str]) -> None:
         OutputExistsError: the file exists.
         CheckpointError: it cannot be written.
     """
-    from event_store.files import write_text
+    from event_store.io.files import write_text
 
     p = Path(path)
     try:
@@ -356,7 +356,7 @@ def issue_checkpoint(store: TicketStore, private_key: Ed25519PrivateKey, *,
     Raises:
         IntegrityError: the store does not verify (the first problem is named).
     """
-    from event_store.verify import verify_store
+    from event_store.integrity.verify import verify_store
 
     report = verify_store(store)
     if not report.ok:

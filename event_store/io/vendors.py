@@ -2,7 +2,7 @@
 
 Three shapes of *change records* (one record per changed field) become
 :class:`~event_store.records.TicketHistory` records, like the table and XES readers of
-:mod:`event_store.importing` make them:
+:mod:`event_store.io.importing` make them:
 
 * ``servicenow-audit``: ``sys_audit`` rows (``documentkey``, ``fieldname``,
   ``oldvalue``, ``newvalue``, ``sys_created_on``, ``user``; ``tablename`` and
@@ -33,8 +33,8 @@ earliest value. Jira records no status change at creation: the issue's first sta
 ``fields.created``. Renames, drops and collapsing repeats follow, with the same
 functions the table readers use.
 
-:func:`read_source` reads any export with an :class:`~event_store.mapping.ImportMapping`
-(tables and XES through :func:`event_store.importing.read_log`, then renames, drops,
+:func:`read_source` reads any export with an :class:`~event_store.io.mapping.ImportMapping`
+(tables and XES through :func:`event_store.io.importing.read_log`, then renames, drops,
 missing values and ``"field: value"`` applied the same way).
 """
 
@@ -52,7 +52,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any, NamedTuple
 
 from event_store.errors import ImportFormatError
-from event_store.importing import (
+from event_store.io.importing import (
     ColumnMapping,
     ReadResult,
     _case_from,
@@ -71,7 +71,7 @@ from event_store.importing import (
     read_log,
 )
 from event_store.limits import LimitedReader, check_history, current_limits
-from event_store.mapping import CHANGE_FORMATS, ImportMapping, load_preset
+from event_store.io.mapping import CHANGE_FORMATS, ImportMapping, load_preset
 from event_store.records import ActivityRow, TicketHistory
 
 #: Formats read here (the importing hook dispatches them) and the preset each defaults to.
@@ -121,7 +121,7 @@ class SourceRead:
     notes: tuple[str, ...] = ()
 
     def as_read_result(self) -> ReadResult:
-        """The :class:`~event_store.importing.ReadResult` view (for ``read_log``)."""
+        """The :class:`~event_store.io.importing.ReadResult` view (for ``read_log``)."""
         return ReadResult(self.histories, self.rows, self.rows_collapsed)
 
 
@@ -869,11 +869,11 @@ def detect_dialect(path: str, mapping: ImportMapping) -> dict[str, str]:
 def read_source(path: str, mapping: ImportMapping) -> SourceRead:
     """Read an export as ``mapping`` says (raises ImportFormatError naming the mapping on a mismatch).
 
-    Tables and XES are read by :func:`event_store.importing.read_log`; change records
+    Tables and XES are read by :func:`event_store.io.importing.read_log`; change records
     by this module's readers. Renames, drops, missing values and the
     ``"field: value"`` form apply to every format, before repeats are collapsed. The
     case table (``mapping.case_table``) is not joined here (see
-    :func:`event_store.importing.join_case_table`).
+    :func:`event_store.io.importing.join_case_table`).
     """
     _check_file(path, "an export file (.csv, .json, .ndjson, .xes, .parquet)")
     fmt = mapping.format or _detect(path)

@@ -4,7 +4,7 @@ A mapping file names the export's shape (``format``), its columns or fields, the
 format and zone, the CSV dialect, case attributes, a case table, activity renames and
 drops, how a status change becomes an activity (the new value, or ``"field: value"``),
 which states close a ticket, and whether repeated states collapse. Presets are mapping
-files shipped in ``event_store/presets/`` (:func:`list_presets`, :func:`load_preset`).
+files shipped in ``event_store/io/presets/`` (:func:`list_presets`, :func:`load_preset`).
 
 * :func:`read_mapping` / :func:`parse_mapping` read a file or text and check it: every
   problem is reported with its line (``m.toml:7: unknown key 'colums' (known: ...)``),
@@ -13,7 +13,7 @@ files shipped in ``event_store/presets/`` (:func:`list_presets`, :func:`load_pre
   ``parse_mapping(dump_mapping(m)) == m``.
 
 The format, key by key, is in ``docs/mapping-files.md``. Nothing here reads an export:
-:mod:`event_store.vendors` does, with a mapping.
+:mod:`event_store.io.vendors` does, with a mapping.
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from event_store.errors import ImportFormatError
-from event_store.importing import LIFECYCLE_MODES, ColumnMapping, parse_sep
+from event_store.io.importing import LIFECYCLE_MODES, ColumnMapping, parse_sep
 
 if TYPE_CHECKING:
     from event_store.application import TicketStore
 
-#: Shapes of export a mapping can name: tables and XES (read by event_store.importing),
-#: and change records (read by event_store.vendors).
+#: Shapes of export a mapping can name: tables and XES (read by event_store.io.importing),
+#: and change records (read by event_store.io.vendors).
 TABLE_FORMATS = ("csv", "parquet", "xes")
 CHANGE_FORMATS = ("servicenow-audit", "zendesk-audits", "jira-changelog")
 FORMATS = (*TABLE_FORMATS, *CHANGE_FORMATS)
@@ -57,7 +57,7 @@ _TABLES = {
 
 @dataclass(frozen=True, slots=True)
 class CaseTableSpec:
-    """A case table to join (see :func:`event_store.importing.read_case_table`).
+    """A case table to join (see :func:`event_store.io.importing.read_case_table`).
 
     Attributes:
         file: its path (relative paths are relative to the mapping file's folder).
@@ -458,7 +458,7 @@ def read_mapping(path: str) -> ImportMapping:
 
 
 def _presets_dir() -> Any:
-    return resources.files("event_store").joinpath("presets")
+    return resources.files("event_store.io").joinpath("presets")
 
 
 def _is_preset_path(path: str) -> bool:
@@ -616,7 +616,7 @@ def with_flags(mapping: ImportMapping, **flags: Any) -> ImportMapping:
     """The mapping with the given flags in force (flags override the file).
 
     Keys: ``format``, ``lifecycle``, ``collapse_repeats``, ``closed_when``, the
-    :class:`~event_store.importing.ColumnMapping` fields (``case``, ``activity``,
+    :class:`~event_store.io.importing.ColumnMapping` fields (``case``, ``activity``,
     ``timestamp``, ``resource``, ``team``, ``start``, ``timestamp_format``, ``tz``,
     ``sep``, ``encoding``; ``lifecycle_column`` for its ``lifecycle``), ``case_attrs``
     (merged into the file's), and ``case_table``, ``case_key``, ``case_sep``,

@@ -12,9 +12,9 @@ vocabulary (``case:concept:name``, ``concept:name``, ``time:timestamp``, ...), s
 export re-imports to the same tickets, events, order, timestamps and attributes.
 
 **What an export vouches for.** :func:`export_store` reads everything in one
-snapshot and, in that same snapshot, first runs :func:`event_store.verify.verify_in`:
+snapshot and, in that same snapshot, first runs :func:`event_store.integrity.verify.verify_in`:
 the events re-hash to their chain and head, and the read model is exactly the
-projection of those events (:mod:`event_store.read_model`). Only then are the rows
+projection of those events (:mod:`event_store.readmodel.check`). Only then are the rows
 read, from that snapshot, so what is written is what was verified; a store that does
 not verify is refused (nothing written, exit code 5). The read model is used rather
 than the events because the corrected view *is* the projection (corrections
@@ -24,7 +24,7 @@ of a CSV export records the log size and Merkle root it was verified against.
 
 **Files.** Written to a temporary name and renamed; an existing file is replaced
 only with ``force``; CSV cells that a spreadsheet would run as formulas are
-neutralised unless ``raw`` (see :mod:`event_store.files`).
+neutralised unless ``raw`` (see :mod:`event_store.io.files`).
 """
 
 from __future__ import annotations
@@ -40,13 +40,13 @@ from eventsourcing.persistence import StoredEvent
 
 from event_store.domain import TOPIC_ACTIVITY, TOPIC_OPENED
 from event_store.errors import ImportFormatError, IntegrityError, ReadModelError
-from event_store.failures import storage_errors
-from event_store.files import atomic_path, check_new, manifest_for, manifest_path, write_csv_rows, write_text
-from event_store.projection import from_us
+from event_store.persistence.failures import storage_errors
+from event_store.io.files import atomic_path, check_new, manifest_for, manifest_path, write_csv_rows, write_text
+from event_store.readmodel.projection import from_us
 from event_store.records import CASE_FIELDS
 
 if TYPE_CHECKING:
-    from event_store.db import Cursor
+    from event_store.persistence.db import Cursor
 
 FORMATS = ("xes", "csv", "parquet")
 VIEWS = ("corrected", "recorded")
@@ -185,7 +185,7 @@ def export_store(store: Any, path: str, *, fmt: str | None = None, view: str = "
         OutputExistsError: ``path`` exists and ``force`` is false.
         IntegrityError / ReadModelError: the store does not verify; nothing is written.
     """
-    from event_store.verify import _Backend, verify_in
+    from event_store.integrity.verify import _Backend, verify_in
 
     fmt = export_format(path, fmt)
     if view not in VIEWS:

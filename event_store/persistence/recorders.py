@@ -24,10 +24,10 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from event_store.db import Cursor, Database
+from event_store.persistence.db import Cursor, Database
 from event_store.errors import StoreConfigError
-from event_store.integrity import ZERO, head_link, stream_link
-from event_store.projection import columns_table_ddl
+from event_store.integrity.chain import ZERO, head_link, stream_link
+from event_store.readmodel.projection import columns_table_ddl
 
 SCHEMA_VERSION = "1"
 #: Seconds to wait for a PostgreSQL server before giving up (URL ``?connect_timeout=``).
@@ -66,7 +66,7 @@ class StoreLocation:
 
     def library_env(self) -> dict[str, str]:
         """The ``eventsourcing`` settings for this location (never in-memory)."""
-        recorder = "event_store.persistence:"
+        recorder = "event_store.persistence.recorders:"
         if self.kind == "sqlite":
             assert self.sqlite_path is not None
             return {
@@ -87,7 +87,7 @@ class StoreLocation:
             "POSTGRES_SCHEMA": self.pg["schema"],
             "POSTGRES_LOCK_TIMEOUT": "30",
             "POSTGRES_CONNECT_TIMEOUT": self.pg["connect_timeout"],
-            "APPLICATION_RECORDER_TOPIC": "event_store.postgres_recorder:ChainedPostgresApplicationRecorder",
+            "APPLICATION_RECORDER_TOPIC": "event_store.persistence.postgres:ChainedPostgresApplicationRecorder",
             "IS_SNAPSHOTTING_ENABLED": "no",
         }
         return env

@@ -9,8 +9,8 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 
-from event_store.db import Cursor
-from event_store.persistence import schema_statements, write_chain
+from event_store.persistence.db import Cursor
+from event_store.persistence.recorders import schema_statements, write_chain
 
 
 class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):

@@ -39,7 +39,7 @@ from uuid import UUID
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from event_store.checkpoint import (
+from event_store.integrity.checkpoint import (
     Checkpoint,
     CheckpointError,
     check_signature,
@@ -48,11 +48,11 @@ from event_store.checkpoint import (
 )
 from event_store.domain import PHASE_PLAN_ID, TOPIC_OPENED, ticket_id
 from event_store.errors import IntegrityError, OutputExistsError, TicketNotFoundError
-from event_store.failures import storage_errors
-from event_store.files import write_bytes, write_text
-from event_store.projection import NAME as PROJECTION
-from event_store.read_model import ReadModelCheck, ShadowProjection
-from event_store.integrity import (
+from event_store.persistence.failures import storage_errors
+from event_store.io.files import write_bytes, write_text
+from event_store.readmodel.projection import NAME as PROJECTION
+from event_store.readmodel.check import ReadModelCheck, ShadowProjection
+from event_store.integrity.chain import (
     ZERO,
     MerkleTree,
     head_link,
@@ -64,7 +64,7 @@ from event_store.integrity import (
 
 if TYPE_CHECKING:
     from event_store.application import TicketStore
-    from event_store.db import Cursor
+    from event_store.persistence.db import Cursor
 
 #: Findings kept in a report (the rest are counted in ``VerifyReport.more``).
 MAX_FINDINGS = 1000
@@ -327,12 +327,12 @@ def verify_store(store: TicketStore, checkpoint: Checkpoint | None = None, *,
     Args:
         store: an open store (SQLite or PostgreSQL).
         checkpoint: a signed checkpoint issued earlier (see
-            :func:`event_store.checkpoint.issue_checkpoint`), or None.
+            :func:`event_store.integrity.checkpoint.issue_checkpoint`), or None.
         trusted_key: the auditor's pinned public key (raw 32 bytes); the
             checkpoint's signer must be this key.
         read_model: ``full`` (every row), ``sample`` (a random ``sample_rate`` of the
             tickets) or ``none``: how to compare the read model with the events
-            (:mod:`event_store.read_model`).
+            (:mod:`event_store.readmodel.check`).
         sample_rate: the share of tickets for ``sample``.
 
     Returns:

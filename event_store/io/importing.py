@@ -44,7 +44,7 @@ stream and refused past the size and ratio limits before it is parsed; XES large
 :data:`FAST_SCAN_MAX` is parsed as a stream; every ticket id, activity, actor, team,
 attribute name and value is checked against the field limits before anything is
 returned. A CSV that csmine exported itself (its manifest matches, see
-:mod:`event_store.files`) has the quotes csmine added before formula-like cells removed.
+:mod:`event_store.io.files`) has the quotes csmine added before formula-like cells removed.
 
 Every error names the file, the line (or trace) and what to do.
 """
@@ -65,9 +65,9 @@ from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from event_store.bulk import pause_gc
+from event_store.persistence.bulk import pause_gc
 from event_store.errors import ImportFormatError
-from event_store.files import read_manifest, restore_frame
+from event_store.io.files import read_manifest, restore_frame
 from event_store.limits import InputLimits, LimitedReader, check_history, current_limits, inflated_size
 from event_store.records import CASE_FIELDS, ActivityRow, TicketHistory
 
@@ -227,8 +227,8 @@ def read_log(path: str, *, fmt: str | None = None, lifecycle: str = "auto", mapp
     if lifecycle not in LIFECYCLE_MODES:
         raise ImportFormatError(f"unknown lifecycle mode {lifecycle!r}: use one of {', '.join(LIFECYCLE_MODES)}")
     fmt = fmt or detect_format(path)
-    if fmt in ("servicenow-audit", "zendesk-audits", "jira-changelog"):  # change records: event_store.vendors
-        from event_store.vendors import read_vendor
+    if fmt in ("servicenow-audit", "zendesk-audits", "jira-changelog"):  # change records: event_store.io.vendors
+        from event_store.io.vendors import read_vendor
 
         return read_vendor(path, fmt, mapping=mapping, collapse_repeats=collapse_repeats)
     if fmt == "xes":
@@ -301,7 +301,7 @@ def _row_time(item: tuple[ActivityRow, str | None]) -> datetime:
 
 def _read_xes(path: str, *, lifecycle: str = "auto", tz: str | None = None, fast: bool = True,
               collapse_repeats: bool = False) -> ReadResult:
-    from event_store.xes import scan_lxml, scan_xes
+    from event_store.io.xes import scan_lxml, scan_xes
 
     zone = _zone(tz, path)
     name = os.path.basename(path)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from event_store.db import Cursor, Database
+from event_store.persistence.db import Cursor, Database
 from event_store.domain import (
     CORRECTABLE_STEP_FIELDS,
     TOPIC_ACTIVITY,

@@ -6,7 +6,7 @@ of ``event_log``), not from the events. The hash chain protects the events only,
 an ``UPDATE event_log ...`` would change every figure while the chain still
 verified. :class:`ShadowProjection` closes that gap:
 
-1. while :func:`event_store.verify.verify_store` re-hashes the events, it feeds the
+1. while :func:`event_store.integrity.verify.verify_store` re-hashes the events, it feeds the
    same stored rows (the same snapshot) into the projection's own code, writing into
    a private temporary SQLite database: the read model *as the events say it must
    be*, up to the read model's recorded position;
@@ -36,10 +36,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from event_store.db import Cursor, Database
+from event_store.persistence.db import Cursor, Database
 from event_store.domain import PHASE_PLAN_ID
-from event_store.persistence import schema_statements
-from event_store.projection import COLUMNS_TABLE, EVENT_LOG_COLUMNS, EventLogProjection
+from event_store.persistence.recorders import schema_statements
+from event_store.readmodel.projection import COLUMNS_TABLE, EVENT_LOG_COLUMNS, EventLogProjection
 
 if TYPE_CHECKING:
     from event_store.application import TicketStore

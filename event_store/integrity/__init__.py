@@ -1,0 +1,1 @@
+"""Integrity of the recorded history: the hash chain, signed checkpoints, verification."""
