@@ -29,6 +29,7 @@ from event_store.domain import (
     ticket_id,
 )
 from event_store.errors import TicketNotFoundError
+from event_store.readmodel import queries
 
 from csmine.errors import TraceError
 from csmine.eventlog.ordering import sop_positions, tie_key
@@ -174,24 +175,9 @@ def read_history(store: TicketStore, ticket: str, *, known_at: int | None = None
 
 def _stored_events(store: TicketStore, oid: UUID, known_at: int | None) -> tuple[list[tuple[int, Any]], int]:
     """The ticket's events (notification id, decoded event) up to ``known_at``; and how many were after it."""
-    from eventsourcing.persistence import StoredEvent
-
-    postgres = store.location.kind == "postgres"
-    table = store.recorder.events_table_name  # type: ignore[attr-defined]
-    nid = "notification_id" if postgres else "rowid"
-    rows = store.db.query(
-        f"SELECT {nid}, originator_version, topic, state FROM {table} WHERE originator_id = ? "
-        "ORDER BY originator_version",
-        (oid if postgres else oid.hex,),
-    )
-    out = []
-    later = 0
-    for n, version, topic, state in rows:
-        if known_at is not None and int(n) > known_at:
-            later += 1
-            continue
-        out.append((int(n), store.mapper.to_domain_event(StoredEvent(oid, int(version), topic, bytes(state)))))
-    return out, later
+    events = queries.stored_ticket_events(store, oid)
+    kept = [(n, e) for n, e in events if known_at is None or n <= known_at]
+    return kept, len(events) - len(kept)
 
 
 def _topic(event: Any) -> str:
@@ -287,21 +273,11 @@ def timed_steps(history: History, sop: SOP | None, tie_order: str = "auto") -> l
 
 def stored_log_end(store: TicketStore, known_at: int | None) -> datetime | None:
     """The latest business time in the store's read model (up to log position ``known_at``)."""
-    from datetime import UTC
-
-    sql = "SELECT MAX(occurred_at) FROM event_log WHERE retracted = 0"
-    params: tuple[Any, ...] = ()
-    if known_at is not None:
-        sql += " AND notification_id <= ?"
-        params = (known_at,)
     try:
-        rows = store.db.query(sql, params)
+        value = queries.last_occurred_at(store, known_at)
     except Exception:  # noqa: BLE001 -- no read model: fall back to the ticket's own events
         return None
-    value = rows[0][0] if rows else None
-    if value is None:
-        return None
-    return datetime.fromtimestamp(int(value) / 1_000_000, tz=UTC)
+    return None if value is None else queries.from_us(value)
 
 
 __all__ = [

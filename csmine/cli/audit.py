@@ -189,9 +189,9 @@ def verify_cmd(checkpoint_path: str | None, public_key: str | None, fast: bool, 
     trusted = load_public_key(public_key) if public_key else None
     with _open(store) as s:
         if rebuild:
-            from event_store.integrity.verify import rebuild_read_model
+            from event_store.integrity.verify import rebuild_if_safe
 
-            before, after = rebuild_read_model(s, cp, trusted_key=trusted)
+            before, after = rebuild_if_safe(s, cp, trusted_key=trusted)
             if after is not None:
                 click.echo(f"rebuilt the read model: it differed from the events in "
                            f"{len(before.findings) + before.more} place(s) (first: {before.findings[0].message})",
@@ -273,8 +273,9 @@ def trace_cmd(ticket: str, as_of: str | None, known_at: int | None, sop: str | N
 def _ticket_frame(store: Any, ticket: str) -> Any:
     import pandas as pd
 
-    rows = store.db.query("SELECT activity FROM event_log WHERE ticket = ? AND retracted = 0", (ticket,))
-    return pd.DataFrame({"concept:name": [r[0] for r in rows]})
+    from event_store.readmodel.queries import ticket_activities
+
+    return pd.DataFrame({"concept:name": ticket_activities(store, ticket)})
 
 
 # -- audit sample / export / check ----------------------------------------------------------

@@ -409,10 +409,11 @@ def export_cmd(path: str, fmt: str | None, view: str, force: bool, raw: bool, qu
     """
     from event_store.io.export import export_store
     from event_store.io.files import check_new
+    from event_store.readmodel.queries import ticket_count
 
     check_new(path, force)
     with open_existing(store) as s:
-        n = s.db.query("SELECT COUNT(*) FROM tickets")[0][0]
+        n = ticket_count(s)
         with progress_bar("exporting", n, show_progress(quiet)) as advance:
             tickets, events = export_store(s, path, fmt=fmt, view=view, progress=advance, force=force, raw=raw)
     click.echo(f"exported {tickets:,} tickets, {events:,} events to {path} (verified)")

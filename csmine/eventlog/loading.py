@@ -1,10 +1,9 @@
 """The only adapter from the store's read model to analysis: an event-log DataFrame.
 
 :func:`load_event_log` reads the ``event_log`` projection through its columnar copy,
-``event_log_columns``: Arrow IPC chunks (lz4-compressed) of :data:`CHUNK` rows in notification order,
-kept in the same database. Chunks missing (new store, invalidated by a correction or
-retraction, emptied by a rebuild) are rebuilt from ``event_log`` rows and written in a
-short transaction; rows newer than the last full chunk are read with SQL. Filters on
+:func:`event_store.readmodel.chunks.read_columnar` (Arrow chunks kept in the store), and
+everything else through :mod:`event_store.readmodel.queries`, the read model's query
+API: no SQL here. Filters on
 columns are applied to the Arrow table, the rows are sorted there, times become
 tz-aware pandas timestamps (:mod:`csmine.eventlog.frames`, the pure conversions),
 phases are assigned, and pm4py's column names are returned.
@@ -12,21 +11,14 @@ phases are assigned, and pm4py's column names are returned.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from event_store.readmodel.projection import (
-    _US,
-    COLUMNS_TABLE,
-    EPOCH,
-    EVENT_LOG_COLUMNS,
-    NAME,
-    ensure_columns_table,
-    lock_projection,
-)
+from event_store.readmodel import queries
+from event_store.readmodel.chunks import read_columnar
+from event_store.readmodel.queries import RowFilter, to_us
 from event_store.records import CASE_FIELDS
 
 from csmine.errors import FilterError
@@ -50,11 +42,6 @@ if TYPE_CHECKING:
 
     from event_store.application import TicketStore
 
-_SELECT = (
-    "notification_id, ticket, version, activity, occurred_at, started_at, recorded_at, actor, team, "
-    "source_ref, attrs, opened_at, channel, category, priority, emotion, customer, case_team, region"
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Phase:
@@ -75,23 +62,9 @@ class Phase:
     note: str = ""
 
 
-def _us(dt: datetime) -> int:
-    return (dt - EPOCH) // _US
-
-
 def list_phases(store: TicketStore) -> list[Phase]:
     """The phases currently defined, ordered by start."""
-    rows = store.db.query("SELECT name, start_at, end_at, cohort, note FROM phases ORDER BY start_at, name")
-    out = []
-    for name, start, end, cohort, note in rows:
-        out.append(Phase(
-            name=name,
-            start=EPOCH + start * _US,
-            end=None if end is None else EPOCH + end * _US,
-            cohort={k: tuple(v) for k, v in json.loads(cohort).items()},
-            note=note or "",
-        ))
-    return out
+    return [Phase(r.name, r.start, r.end, r.cohort, r.note) for r in queries.phase_rows(store)]
 
 
 def assign_phases(df: pd.DataFrame, phases: Sequence[Phase], *, case_id_key: str = CASE_ID) -> pd.Series:
@@ -136,7 +109,7 @@ def _phases_and_free_filters(store: TicketStore, df: pd.DataFrame, log_filter: L
                 "define one with `csmine phase add`)"
             )
         df = df[df["case:phase"] == log_filter.phase]
-    case_attrs = _free_case_attributes(store, [k for k in free_filters if k != "phase"]) if free_filters else {}
+    case_attrs = free_case_attributes(store, [k for k in free_filters if k != "phase"]) if free_filters else {}
     for key, values in free_filters.items():
         if key == "phase":
             df = df[df["case:phase"].isin(values)]
@@ -153,21 +126,19 @@ def _phases_and_free_filters(store: TicketStore, df: pd.DataFrame, log_filter: L
     return df
 
 
-def _free_case_attributes(store: TicketStore, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+def free_case_attributes(store: TicketStore, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Ticket -> its free case attributes (those outside the case columns), for tickets
     that have any of ``keys``."""
-    decode = store.mapper.transcoder.decode
+    decode = queries.attribute_decoder(store)
     memo: dict[str, dict[str, Any]] = {}
     out: dict[str, dict[str, Any]] = {}
     wanted = set(keys)
-    with store.db.transaction() as cur:
-        rows = cur.execute("SELECT ticket, case_attrs FROM tickets WHERE case_attrs IS NOT NULL").fetchall()
-    for ticket, text in rows:
+    for ticket, text in queries.case_attribute_texts(store):
         found = memo.get(text)
         if found is None:
             found = memo[text] = {k: _plain_value(v) for k, v in decode(text.encode()).items()}
         if wanted.intersection(found):
-            out[str(ticket)] = found
+            out[ticket] = found
     return out
 
 
@@ -179,18 +150,7 @@ def _plain_value(value: Any) -> Any:
 
 def attribute_keys(store: TicketStore) -> dict[str, list[str]]:
     """The keys ``--where`` accepts: case columns, free case attributes, step attributes."""
-    decode = store.mapper.transcoder.decode
-    with store.db.transaction() as cur:
-        case_texts = [r[0] for r in cur.execute(
-            "SELECT DISTINCT case_attrs FROM tickets WHERE case_attrs IS NOT NULL").fetchall()]
-        step_texts = [r[0] for r in cur.execute(
-            "SELECT DISTINCT attrs FROM event_log WHERE attrs IS NOT NULL AND retracted = 0").fetchall()]
-    case_keys: set[str] = set()
-    for text in case_texts:
-        case_keys.update(decode(text.encode()))
-    step_keys: set[str] = set()
-    for text in step_texts:
-        step_keys.update(decode(text.encode()))
+    case_keys, step_keys = queries.attribute_key_sets(store)
     return {"case": sorted({*CASE_FIELDS, "phase"}), "case attributes": sorted(case_keys),
             "step attributes": sorted(step_keys - case_keys)}
 
@@ -221,43 +181,30 @@ def _load_rows_sql(
     log_filter = log_filter or LogFilter()
     check_tie_order(log_filter.tie_order)
     check_where_keys(store, log_filter)
-    sql, params, free_filters = _rows_query(log_filter)
-    with store.db.transaction() as cur:
-        cur.execute(sql, params)
-        rows = cur.raw.fetchall()
+    row_filter, free_filters = split_filter(log_filter)
+    rows = queries.event_rows(store, row_filter)
     cols = list(zip(*rows, strict=True)) if rows else [()] * 19
     df = _rows_to_frame(cols, len(rows))
     if free_filters or attributes:
-        expand_text_attributes(df, cols[10], attributes, free_filters, store.mapper.transcoder.decode)
+        expand_text_attributes(df, cols[10], attributes, free_filters, queries.attribute_decoder(store))
     df = _phases_and_free_filters(store, df, log_filter, free_filters)
     df = df.sort_values([CASE_ID, TIMESTAMP, "@@version"], kind="stable").reset_index(drop=True)
     return order_events(df, None, log_filter.tie_order)
 
 
-def _rows_query(log_filter: LogFilter) -> tuple[str, list[Any], dict[str, tuple[str, ...]]]:
-    """The SQL (:data:`_SELECT` columns) and parameters for the filter's window and case
-    columns; the filters on free attributes, left for later."""
-    sql = f"SELECT {_SELECT} FROM event_log WHERE retracted = 0"
-    params: list[Any] = []
-    if log_filter.start is not None:
-        sql += " AND opened_at >= ?"
-        params.append(_us(log_filter.start))
-    if log_filter.end is not None:
-        sql += " AND opened_at < ?"
-        params.append(_us(log_filter.end))
-    free_filters: dict[str, tuple[str, ...]] = {}
-    for key, values in log_filter.where.items():
-        column = {"team": "case_team"}.get(key, key)
-        if key in CASE_FIELDS:
-            sql += f" AND {column} IN ({','.join('?' * len(values))})"
-            params.extend(values)
-        else:
-            free_filters[key] = values
-    return sql, params, free_filters
+def split_filter(log_filter: LogFilter) -> tuple[RowFilter, dict[str, tuple[str, ...]]]:
+    """The part of the filter the read model applies (opening-time window, case columns)
+    and the filters on free attributes, left for later."""
+    case = {k: v for k, v in log_filter.where.items() if k in CASE_FIELDS}
+    free = {k: v for k, v in log_filter.where.items() if k not in CASE_FIELDS}
+    start = None if log_filter.start is None else to_us(log_filter.start)
+    end = None if log_filter.end is None else to_us(log_filter.end)
+    return RowFilter(start, end, case), free
 
 
 def _rows_to_frame(cols: Sequence[Sequence[Any]], n: int) -> pd.DataFrame:
-    """The frame of ``n`` SQL rows given column by column, in :data:`_SELECT` order (unsorted)."""
+    """The frame of ``n`` rows given column by column, in
+    :data:`~event_store.readmodel.queries.EVENT_ROW_COLUMNS` order (unsorted)."""
     import numpy as np
     import pandas as pd
 
@@ -291,121 +238,6 @@ def _rows_to_frame(cols: Sequence[Sequence[Any]], n: int) -> pd.DataFrame:
         "recorded_at": times(cols[6]),
         "source_ref": strings(cols[9]),
     })
-
-CHUNK = 16_384
-"""Rows per persisted Arrow chunk of ``event_log``."""
-
-_INT_COLUMNS = frozenset({
-    "notification_id", "version", "occurred_at", "started_at", "recorded_at", "retracted", "corrected", "opened_at",
-})
-_CHUNK_SELECT = f"SELECT {', '.join(EVENT_LOG_COLUMNS)} FROM event_log"
-
-
-def _arrow_schema() -> Any:
-    import pyarrow as pa
-
-    return pa.schema([(c, pa.int64() if c in _INT_COLUMNS else pa.string()) for c in EVENT_LOG_COLUMNS])
-
-
-def _rows_to_arrow(rows: Sequence[Sequence[Any]]) -> Any:
-    """``event_log`` rows (in :data:`EVENT_LOG_COLUMNS` order) as an Arrow table."""
-    import pyarrow as pa
-
-    schema = _arrow_schema()
-    cols = list(zip(*rows, strict=True)) if rows else [()] * len(EVENT_LOG_COLUMNS)
-    return pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)], schema=schema)
-
-
-def _to_ipc(table: Any) -> bytes:
-    import pyarrow as pa
-
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=_COMPRESSION)) as w:
-        w.write_table(table)
-    return sink.getvalue().to_pybytes()
-
-
-def _from_ipc(blob: bytes) -> Any:
-    import pyarrow as pa
-
-    return pa.ipc.open_stream(pa.py_buffer(blob)).read_all()
-
-
-_COMPRESSION: str | None = "lz4"  # a third of the bytes: SQLite reads blob pages one by one, lz4 is faster
-
-
-def _read_columnar(store: TicketStore) -> Any:
-    """The whole ``event_log`` as one Arrow table, from stored chunks plus SQL for the rest.
-
-    Reads in one snapshot; chunks found missing are built from the rows read and
-    written afterwards in a short write transaction, unless the read model moved on
-    meanwhile (then they are left for the next load).
-    """
-    import pyarrow as pa
-
-    db = store.db
-    ensure_columns_table(db)
-    tables: list[tuple[int, Any]] = []
-    new_chunks: list[tuple[int, int, int, bytes]] = []
-    with db.transaction() as cur:
-        if cur.postgres:
-            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        row = cur.execute("SELECT position FROM projection_state WHERE name = ?", (NAME,)).fetchone()
-        position = int(row[0]) if row else 0
-        chunks = cur.execute(
-            f"SELECT first_nid, last_nid, arrow FROM {COLUMNS_TABLE} ORDER BY first_nid"
-        ).fetchall()
-        covered = 0  # highest notification id covered so far
-        gaps: list[tuple[int, int | None]] = []  # (first id, last id or None for the tail)
-        for first, last, blob in chunks:
-            if first > covered + 1:
-                gaps.append((covered + 1, first - 1))
-            tables.append((first, _from_ipc(bytes(blob))))
-            covered = max(covered, last)
-        gaps.append((covered + 1, None))
-        for lo, hi in gaps:
-            if hi is None:
-                rows = cur.execute(f"{_CHUNK_SELECT} WHERE notification_id >= ? ORDER BY notification_id",
-                                   (lo,)).fetchall()
-            else:
-                rows = cur.execute(
-                    f"{_CHUNK_SELECT} WHERE notification_id >= ? AND notification_id <= ? ORDER BY notification_id",
-                    (lo, hi),
-                ).fetchall()
-            if not rows:
-                continue
-            part = _rows_to_arrow(rows)
-            tables.append((lo, part))
-            # Persist pieces of CHUNK rows; a middle gap is persisted whole, the tail's remainder not.
-            start = lo
-            for offset in range(0, len(rows), CHUNK):
-                piece = rows[offset : offset + CHUNK]
-                if hi is None and len(piece) < CHUNK:
-                    break
-                end = hi if (hi is not None and offset + CHUNK >= len(rows)) else int(piece[-1][0])
-                new_chunks.append((start, end, len(piece), _to_ipc(part.slice(offset, len(piece)))))
-                start = end + 1
-    if new_chunks:
-        _write_chunks(store, position, new_chunks)
-    tables.sort(key=lambda t: t[0])
-    if not tables:
-        return _arrow_schema().empty_table()
-    return pa.concat_tables([t for _, t in tables])
-
-
-def _write_chunks(store: TicketStore, position: int, chunks: Sequence[tuple[int, int, int, bytes]]) -> None:
-    with store.db.transaction(write=True) as cur:
-        lock_projection(cur)
-        row = cur.execute("SELECT position FROM projection_state WHERE name = ?", (NAME,)).fetchone()
-        if (int(row[0]) if row else 0) != position:
-            return  # the read model changed since the rows were read: build on the next load
-        for first, last, _, _ in chunks:
-            cur.execute(f"DELETE FROM {COLUMNS_TABLE} WHERE first_nid <= ? AND last_nid >= ?", (last, first))
-        cur.executemany(
-            f"INSERT INTO {COLUMNS_TABLE} (chunk, first_nid, last_nid, rows, arrow) VALUES (?, ?, ?, ?, ?)",
-            [(first, first, last, n, blob) for first, last, n, blob in chunks],
-        )
-
 
 def load_event_log(
     store: TicketStore,
@@ -443,12 +275,12 @@ def load_event_log(
     log_filter = log_filter or LogFilter()
     check_tie_order(log_filter.tie_order)
     check_where_keys(store, log_filter)
-    table, free_filters = _filter_table(_read_columnar(store), log_filter)
+    table, free_filters = _filter_table(read_columnar(store), log_filter)
     n = table.num_rows
     expand = bool(free_filters or attributes)
     df, attrs_column = table_to_frame(table, sort_order(table, log_filter.tie_order), with_attrs=expand)
     if expand:
-        expand_table_attributes(df, attrs_column, attributes, free_filters, store.mapper.transcoder.decode)
+        expand_table_attributes(df, attrs_column, attributes, free_filters, queries.attribute_decoder(store))
     df = _phases_and_free_filters(store, df, log_filter, free_filters)
     if len(df) != n:
         df = df.reset_index(drop=True)
@@ -463,9 +295,9 @@ def _filter_table(table: Any, log_filter: LogFilter) -> tuple[Any, dict[str, tup
 
     mask = pc.equal(table["retracted"], 0)
     if log_filter.start is not None:
-        mask = pc.and_(mask, pc.greater_equal(table["opened_at"], _us(log_filter.start)))
+        mask = pc.and_(mask, pc.greater_equal(table["opened_at"], to_us(log_filter.start)))
     if log_filter.end is not None:
-        mask = pc.and_(mask, pc.less(table["opened_at"], _us(log_filter.end)))
+        mask = pc.and_(mask, pc.less(table["opened_at"], to_us(log_filter.end)))
     free_filters: dict[str, tuple[str, ...]] = {}
     for key, values in log_filter.where.items():
         if key in CASE_FIELDS:

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from event_store.readmodel import queries
 from event_store.readmodel.projection import _US, EPOCH
 from event_store.records import CASE_FIELDS
 
 from csmine.errors import FilterError
 from csmine.eventlog.filters import LogFilter, attrs_match
-from csmine.eventlog.loading import _free_case_attributes, assign_phases, check_where_keys, list_phases
+from csmine.eventlog.loading import assign_phases, check_where_keys, free_case_attributes, list_phases, split_filter
 from csmine.eventlog.ordering import check_tie_order, sop_positions, tie_key
 
 if TYPE_CHECKING:
@@ -152,8 +153,7 @@ class _Admission:
         self.matching = matching
         self.admitted: dict[str, str | None] = {}
         self.rejected: set[str] = set()
-        self.sql, self.params = _ticket_conditions(log_filter)
-        self.columns = ", ".join(CASE_FIELDS)
+        self.row_filter = split_filter(log_filter)[0]
 
     def admit_rows(self, rows: list[tuple[Any, ...]]) -> list[tuple[str, int, int, str | None]]:
         """Decide on each ``tickets`` row; the admitted ones with their phase."""
@@ -189,14 +189,7 @@ class _Admission:
         """The admitted tickets' openings, in ``(opened_at, notification_id)`` order."""
         last = _BEFORE_ALL
         while True:
-            with self.store.db.transaction() as cur:
-                cur.execute(
-                    f"SELECT ticket, opened_at, notification_id, case_attrs, {self.columns} FROM tickets "
-                    f"WHERE (opened_at, notification_id) > (?, ?){self.sql} "
-                    "ORDER BY opened_at, notification_id LIMIT ?",
-                    (last[0], last[1], *self.params, page),
-                )
-                rows = cur.fetchall()
+            rows = queries.ticket_page(self.store, last, self.row_filter, page)
             if not rows:
                 return
             last = (rows[-1][1], rows[-1][2])
@@ -208,11 +201,7 @@ class _Admission:
         if ticket in self.rejected:
             return False
         if ticket not in self.admitted:
-            with self.store.db.transaction() as cur:
-                cur.execute(
-                    f"SELECT ticket, opened_at, notification_id, case_attrs, {self.columns} FROM tickets "
-                    f"WHERE ticket = ?{self.sql}", (ticket, *self.params))
-                rows = cur.fetchall()
+            rows = queries.ticket_rows_for(self.store, ticket, self.row_filter)
             if not rows:
                 self.rejected.add(ticket)
             else:
@@ -223,18 +212,11 @@ class _Admission:
 def _steps(store: TicketStore, log_filter: LogFilter, matching: set[str] | None, tie: _TieOrder,
            page: int) -> Iterator[StreamEvent]:
     """The live steps in ``(occurred_at, tie, notification_id)`` order (phase not set)."""
-    event_sql, event_params = _event_conditions(log_filter)
+    row_filter = split_filter(log_filter)[0]
     last = _BEFORE_ALL
     held: list[tuple[Any, ...]] = []  # the last instant of a page: it may go on in the next
     while True:
-        with store.db.transaction() as cur:
-            cur.execute(
-                "SELECT occurred_at, notification_id, ticket, activity, actor FROM event_log "
-                f"WHERE retracted = 0 AND (occurred_at, notification_id) > (?, ?)"
-                f"{event_sql} ORDER BY occurred_at, notification_id LIMIT ?",
-                (last[0], last[1], *event_params, page),
-            )
-            rows = cur.fetchall()
+        rows = queries.step_page(store, last, row_filter, page)
         if rows:
             last = (rows[-1][0], rows[-1][1])
             rows = held + list(rows)
@@ -259,60 +241,23 @@ def _tickets_with_attributes(store: TicketStore, log_filter: LogFilter,
     """The tickets (within the filter's window and case columns) with a live step whose
     free attributes pass every test of ``free``: the tickets
     :func:`~csmine.eventlog.loading.load_event_log` keeps."""
-    event_sql, event_params = _event_conditions(log_filter)
-    decode = store.mapper.transcoder.decode
+    decode = queries.attribute_decoder(store)
     memo: dict[str, bool] = {}
     found: set[str] = set()
-    with store.db.transaction() as cur:
-        cur.execute(
-            f"SELECT ticket, attrs FROM event_log WHERE retracted = 0 AND attrs IS NOT NULL{event_sql}",
-            event_params,
-        )
-        for ticket, text in cur.raw.fetchall():
-            if ticket in found or not text:
-                continue
-            ok = memo.get(text)
-            if ok is None:
-                ok = memo[text] = attrs_match(decode(text.encode()), free)
-            if ok:
-                found.add(ticket)
+    for ticket, text in queries.step_attribute_rows(store, split_filter(log_filter)[0]):
+        if ticket in found:
+            continue
+        ok = memo.get(text)
+        if ok is None:
+            ok = memo[text] = attrs_match(decode(text.encode()), free)
+        if ok:
+            found.add(ticket)
     # free case attributes (the ticket's own) count as well, as in load_event_log
     for key, values in free.items():
         accepted = set(values)
-        found.update(t for t, attrs in _free_case_attributes(store, [key]).items()
+        found.update(t for t, attrs in free_case_attributes(store, [key]).items()
                      if key in attrs and str(attrs[key]) in accepted)
     return found
-
-
-def _ticket_conditions(log_filter: LogFilter) -> tuple[str, list[Any]]:
-    sql, params = "", []
-    if log_filter.start is not None:
-        sql += " AND opened_at >= ?"
-        params.append(to_us(log_filter.start))
-    if log_filter.end is not None:
-        sql += " AND opened_at < ?"
-        params.append(to_us(log_filter.end))
-    for key, values in log_filter.where.items():
-        if key in CASE_FIELDS:
-            sql += f" AND {key} IN ({','.join('?' * len(values))})"
-            params.extend(values)
-    return sql, params
-
-
-def _event_conditions(log_filter: LogFilter) -> tuple[str, list[Any]]:
-    sql, params = "", []
-    if log_filter.start is not None:
-        sql += " AND opened_at >= ?"
-        params.append(to_us(log_filter.start))
-    if log_filter.end is not None:
-        sql += " AND opened_at < ?"
-        params.append(to_us(log_filter.end))
-    for key, values in log_filter.where.items():
-        if key in CASE_FIELDS:
-            column = "case_team" if key == "team" else key
-            sql += f" AND {column} IN ({','.join('?' * len(values))})"
-            params.extend(values)
-    return sql, params
 
 
 def events_from_frame(df: Any, *, case_id_key: str = "case:concept:name", activity_key: str = "concept:name",

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from event_store.readmodel import queries
 from event_store.records import CASE_FIELDS
 
 from csmine.errors import PhaseError
@@ -174,13 +175,10 @@ def ticket_attributes(store: TicketStore) -> set[str] | None:
     some ticket carries (keys of ``tickets.case_attrs``); None when the store holds
     no ticket yet (nothing to check against)."""
     store.projection.catch_up()
-    if not store.db.query("SELECT 1 FROM tickets LIMIT 1"):
+    if not queries.has_tickets(store):
         return None
-    keys = set(CASE_FIELDS)
-    for (text,) in store.db.query("SELECT DISTINCT case_attrs FROM tickets WHERE case_attrs IS NOT NULL"):
-        if text:
-            keys.update(json.loads(text))
-    return keys
+    case_keys, _ = queries.attribute_key_sets(store)
+    return set(CASE_FIELDS) | case_keys
 
 
 def remove_phase(store: TicketStore, name: str, *, note: str = "", actor: str | None = None) -> None:
@@ -232,8 +230,7 @@ def tickets_frame(store: TicketStore) -> pd.DataFrame:
     import pandas as pd
 
     store.projection.catch_up()
-    cols = ", ".join(CASE_FIELDS)
-    rows = store.db.query(f"SELECT ticket, opened_at, case_attrs, {cols} FROM tickets ORDER BY opened_at, ticket")
+    rows = queries.ticket_table(store)
     data: dict[str, Any] = {
         "case:concept:name": np.array([r[0] for r in rows], dtype=object),
         "case:opened_at": pd.Series(np.array([r[1] for r in rows], dtype="int64").astype("datetime64[us]"),

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from event_store.readmodel import queries
+
 from csmine.errors import CsmineError
 
 if TYPE_CHECKING:
@@ -61,8 +63,8 @@ def discard_store(location: str) -> bool:
 
 def demo_truth(store: TicketStore) -> dict[str, Any] | None:
     """The ground truth stored by an earlier demo run, if any."""
-    rows = store.db.query("SELECT value FROM csmine_meta WHERE key = ?", (META_KEY,))
-    return json.loads(rows[0][0]) if rows else None
+    value = queries.meta_value(store, META_KEY)
+    return None if value is None else json.loads(value)
 
 
 def record_demo(store: TicketStore, *, tickets: int = 3000, seed: int = 7,
@@ -75,7 +77,7 @@ def record_demo(store: TicketStore, *, tickets: int = 3000, seed: int = 7,
     from csmine.simulation.simulate import SimulationConfig, simulate
 
     previous = demo_truth(store)
-    held = store.db.query("SELECT COUNT(*) FROM tickets")[0][0]
+    held = queries.ticket_count(store)
     if previous is not None and (previous["seed"] != seed or previous["tickets"] != tickets):
         raise CsmineError(
             f"store {store.location.display} holds the demo with seed {previous['seed']} and "
@@ -98,14 +100,9 @@ def record_demo(store: TicketStore, *, tickets: int = 3000, seed: int = 7,
         phases[phase.name] = phase.sop
     truth = sim.truth.to_dict()
     truth["phase_sops"] = phases
-    with store.db.transaction(write=True) as cur:
-        if store.location.kind == "postgres":
-            cur.execute("INSERT INTO csmine_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
-                        "SET value = EXCLUDED.value", (META_KEY, json.dumps(truth)))
-        else:
-            cur.execute("INSERT OR REPLACE INTO csmine_meta (key, value) VALUES (?, ?)", (META_KEY, json.dumps(truth)))
+    queries.set_meta_value(store, META_KEY, json.dumps(truth))
     return DemoRun(seed=seed, tickets=tickets, imported=imported, truth=truth, phases=phases)
 
 
 def _current_phases(store: TicketStore) -> list[dict[str, Any]]:
-    return [{"name": r[0]} for r in store.db.query("SELECT name FROM phases")]
+    return [{"name": p.name} for p in queries.phase_rows(store)]

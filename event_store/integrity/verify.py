@@ -604,7 +604,7 @@ def _verify_in(store: TicketStore, cur: Cursor, checkpoint: Checkpoint | None, t
     )
 
 
-def rebuild_read_model(store: TicketStore, checkpoint: Checkpoint | None, *,
+def rebuild_if_safe(store: TicketStore, checkpoint: Checkpoint | None, *,
                        trusted_key: bytes | None = None) -> tuple[VerifyReport, VerifyReport | None]:
     """Rebuild the read model from the events, when that is safe; returns (before, after).
 

@@ -19,7 +19,7 @@ import pytest
 from event_store import open_store
 from event_store.errors import IntegrityError, ReadModelError
 from event_store.io.export import export_store
-from event_store.integrity.verify import rebuild_read_model, verify_store
+from event_store.integrity.verify import rebuild_if_safe, verify_store
 from tests.integration.test_tamper import Attacker, signed_store, template  # noqa: F401 (fixtures)
 
 # -- the attacks on the read model -----------------------------------------------------------
@@ -223,10 +223,10 @@ def test_rebuild_needs_a_pinned_checkpoint_that_covers_the_difference(signed_sto
         attacker.close()
     with open_store(url) as store:
         with pytest.raises(IntegrityError, match="give the latest checkpoint"):
-            rebuild_read_model(store, None)
+            rebuild_if_safe(store, None)
         with pytest.raises(IntegrityError, match="public key you trust"):
-            rebuild_read_model(store, checkpoint)
-        before, after = rebuild_read_model(store, checkpoint, trusted_key=key)
+            rebuild_if_safe(store, checkpoint)
+        before, after = rebuild_if_safe(store, checkpoint, trusted_key=key)
         assert not before.ok and after is not None and after.ok
         assert export_store(store, str(tmp_path / "ok.csv")) == (5, 30)
 
@@ -241,7 +241,7 @@ def test_rebuild_refuses_differences_after_the_checkpoint(signed_store):  # noqa
     finally:
         attacker.close()
     with open_store(url) as store, pytest.raises(IntegrityError, match="does not cover"):
-        rebuild_read_model(store, checkpoint, trusted_key=base64.b64decode(checkpoint.public_key))
+        rebuild_if_safe(store, checkpoint, trusted_key=base64.b64decode(checkpoint.public_key))
 
 
 def test_rebuild_refuses_when_the_events_were_rewritten(signed_store):  # noqa: F811
@@ -256,7 +256,7 @@ def test_rebuild_refuses_when_the_events_were_rewritten(signed_store):  # noqa: 
         attacker.close()
     with open_store(url) as store:
         with pytest.raises(IntegrityError, match="the events themselves do not verify"):
-            rebuild_read_model(store, checkpoint, trusted_key=base64.b64decode(checkpoint.public_key))
+            rebuild_if_safe(store, checkpoint, trusted_key=base64.b64decode(checkpoint.public_key))
         # the read model still holds the original: it was not rebuilt
         assert verify_store(store).first.kind == "read_model"
 

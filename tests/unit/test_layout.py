@@ -128,3 +128,52 @@ def test_the_graph_sees_the_packages() -> None:
     graph = package_graph()
     assert {"eventlog", "mining", "performance", "reports", "cli"} <= set(graph)
     assert graph.has_edge("cli", "eventlog")
+
+
+#: Attributes of a TicketStore that are its internals: the SQL adapter, the event
+#: recorder and mapper. Outside event_store the store is read through
+#: event_store.readmodel.queries and event_store.readmodel.chunks.
+_STORE_INTERNALS = {"db", "recorder", "mapper"}
+_SQL_START = ("SELECT ", "INSERT INTO", "UPDATE ", "DELETE FROM", "CREATE TABLE", "DROP TABLE", "WITH ")
+
+
+def _store_internals_and_sql(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in _STORE_INTERNALS \
+                and isinstance(node.value, ast.Name) and node.value.id in {"store", "s", "self.store"}:
+            found.append(f"line {node.lineno}: {node.value.id}.{node.attr}")
+        elif isinstance(node, ast.Attribute) and node.attr in _STORE_INTERNALS \
+                and isinstance(node.value, ast.Attribute) and node.value.attr == "store":
+            found.append(f"line {node.lineno}: .store.{node.attr}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and node.value.lstrip().startswith(_SQL_START):  # upper-case keywords: SQL, not prose
+            found.append(f"line {node.lineno}: SQL {node.value.strip()[:40]!r}")
+    return found
+
+
+#: Modules outside event_store allowed SQL on their own data (not the store's read model).
+#: The engines query the `events` relation that event_store.readmodel.relation defines.
+_SQL_ALLOWED_PREFIXES = ("csmine/engines/",)
+
+
+def test_no_sql_or_store_internals_outside_event_store() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)} {hit}"
+        for path in _sources("csmine")
+        if not str(path.relative_to(ROOT)).startswith(_SQL_ALLOWED_PREFIXES)
+        for hit in _store_internals_and_sql(path)
+    ]
+    assert not offenders, (
+        "read the store through event_store.readmodel.queries (e.g. attribute_decoder, event_rows, "
+        "ticket_page, meta_value) or event_store.readmodel.chunks.read_columnar; add a query there "
+        f"if one is missing: {offenders}"
+    )
+
+
+def test_the_sql_rule_sees_sql() -> None:
+    # guard: the checker finds the read model's own SQL
+    hits = _store_internals_and_sql(ROOT / "event_store" / "readmodel" / "queries.py")
+    assert any("SQL 'SELECT" in h for h in hits)
+    assert any("store.db" in h for h in hits)

@@ -18,7 +18,7 @@ from event_store import open_store
 from event_store.readmodel.projection import COLUMNS_TABLE
 from event_store.records import ActivityRow, TicketHistory
 
-from csmine.eventlog import loading as eventlog
+from event_store.readmodel import chunks as columnar
 from csmine.eventlog.filters import LogFilter
 from csmine.eventlog.loading import _load_rows_sql, load_event_log
 
@@ -62,7 +62,7 @@ def _same(store) -> pd.DataFrame:
 
 @pytest.mark.slow
 def test_columnar_frame_equals_sql_frame(store_url, monkeypatch):
-    monkeypatch.setattr(eventlog, "CHUNK", 7)
+    monkeypatch.setattr(columnar, "CHUNK", 7)
     with open_store(store_url, create=True) as store:
         store.import_histories([_history(i) for i in range(8)])  # 24 activity rows
         df = _same(store)
@@ -94,7 +94,7 @@ def test_columnar_frame_equals_sql_frame(store_url, monkeypatch):
 
 @pytest.mark.slow
 def test_a_late_step_of_an_early_ticket_is_framed_with_its_ticket(store_url, monkeypatch):
-    monkeypatch.setattr(eventlog, "CHUNK", 7)
+    monkeypatch.setattr(columnar, "CHUNK", 7)
     with open_store(store_url, create=True) as store:
         store.import_histories([_history(i) for i in range(8)])
         _same(store)  # rows already in frame order

@@ -1,0 +1,147 @@
+"""The read model's columnar copy: ``event_log`` as Arrow IPC chunks kept in the store.
+
+:func:`read_columnar` returns the whole ``event_log`` as one Arrow table (columns
+:data:`~event_store.readmodel.projection.EVENT_LOG_COLUMNS`, times as integer
+microseconds, text as strings) from ``event_log_columns``: lz4-compressed chunks of
+:data:`CHUNK` rows in notification order. Chunks missing (a new store, invalidated by a
+correction or retraction, emptied by a rebuild) are rebuilt from ``event_log`` rows
+and written in a short transaction; rows newer than the last full chunk are read with
+SQL. A million events load in about a second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from event_store.readmodel.projection import COLUMNS_TABLE, EVENT_LOG_COLUMNS, NAME, ensure_columns_table, lock_projection
+
+if TYPE_CHECKING:
+    from event_store.application import TicketStore
+
+CHUNK = 16_384
+"""Rows per persisted Arrow chunk of ``event_log``."""
+
+INT_COLUMNS = frozenset({
+    "notification_id", "version", "occurred_at", "started_at", "recorded_at", "retracted", "corrected", "opened_at",
+})
+"""The integer columns of the columnar copy (the rest are strings)."""
+
+_CHUNK_SELECT = f"SELECT {', '.join(EVENT_LOG_COLUMNS)} FROM event_log"
+_COMPRESSION: str | None = "lz4"  # a third of the bytes: SQLite reads blob pages one by one, lz4 is faster
+
+
+def arrow_schema() -> Any:
+    """The Arrow schema of the columnar copy."""
+    import pyarrow as pa
+
+    return pa.schema([(c, pa.int64() if c in INT_COLUMNS else pa.string()) for c in EVENT_LOG_COLUMNS])
+
+
+def rows_to_arrow(rows: Sequence[Sequence[Any]]) -> Any:
+    """``event_log`` rows (in :data:`EVENT_LOG_COLUMNS` order) as an Arrow table."""
+    import pyarrow as pa
+
+    schema = arrow_schema()
+    cols = list(zip(*rows, strict=True)) if rows else [()] * len(EVENT_LOG_COLUMNS)
+    return pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)], schema=schema)
+
+
+def _to_ipc(table: Any) -> bytes:
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=_COMPRESSION)) as w:
+        w.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _from_ipc(blob: bytes) -> Any:
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(pa.py_buffer(blob)).read_all()
+
+
+def read_columnar(store: TicketStore) -> Any:
+    """The whole ``event_log`` as one Arrow table, from stored chunks plus SQL for the rest.
+
+    Reads in one snapshot; chunks found missing are built from the rows read and
+    written afterwards in a short write transaction, unless the read model moved on
+    meanwhile (then they are left for the next load) or the store is read-only.
+    """
+    import pyarrow as pa
+
+    db = store.db
+    ensure_columns_table(db)
+    tables: list[tuple[int, Any]] = []
+    new_chunks: list[tuple[int, int, int, bytes]] = []
+    with db.transaction() as cur:
+        if cur.postgres:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        row = cur.execute("SELECT position FROM projection_state WHERE name = ?", (NAME,)).fetchone()
+        position = int(row[0]) if row else 0
+        chunks = cur.execute(
+            f"SELECT first_nid, last_nid, arrow FROM {COLUMNS_TABLE} ORDER BY first_nid"
+        ).fetchall()
+        covered = 0  # highest notification id covered so far
+        gaps: list[tuple[int, int | None]] = []  # (first id, last id or None for the tail)
+        for first, last, blob in chunks:
+            if first > covered + 1:
+                gaps.append((covered + 1, first - 1))
+            tables.append((first, _from_ipc(bytes(blob))))
+            covered = max(covered, last)
+        gaps.append((covered + 1, None))
+        for lo, hi in gaps:
+            rows = _gap_rows(cur, lo, hi)
+            if not rows:
+                continue
+            part = rows_to_arrow(rows)
+            tables.append((lo, part))
+            new_chunks.extend(_pieces(rows, part, lo, hi))
+    if new_chunks:
+        _write_chunks(store, position, new_chunks)
+    tables.sort(key=lambda t: t[0])
+    if not tables:
+        return arrow_schema().empty_table()
+    return pa.concat_tables([t for _, t in tables])
+
+
+def _gap_rows(cur: Any, lo: int, hi: int | None) -> list[tuple[Any, ...]]:
+    if hi is None:
+        return cur.execute(f"{_CHUNK_SELECT} WHERE notification_id >= ? ORDER BY notification_id", (lo,)).fetchall()
+    return cur.execute(
+        f"{_CHUNK_SELECT} WHERE notification_id >= ? AND notification_id <= ? ORDER BY notification_id", (lo, hi),
+    ).fetchall()
+
+
+def _pieces(rows: Sequence[Sequence[Any]], part: Any, lo: int, hi: int | None) -> list[tuple[int, int, int, bytes]]:
+    """Chunks of :data:`CHUNK` rows to persist; a middle gap is persisted whole, the tail's remainder not."""
+    out = []
+    start = lo
+    for offset in range(0, len(rows), CHUNK):
+        piece = rows[offset : offset + CHUNK]
+        if hi is None and len(piece) < CHUNK:
+            break
+        end = hi if (hi is not None and offset + CHUNK >= len(rows)) else int(piece[-1][0])
+        out.append((start, end, len(piece), _to_ipc(part.slice(offset, len(piece)))))
+        start = end + 1
+    return out
+
+
+def _write_chunks(store: TicketStore, position: int, chunks: Sequence[tuple[int, int, int, bytes]]) -> None:
+    if store.location.read_only:
+        return  # a read-only store is read as it is; the chunks are built by a writer
+    with store.db.transaction(write=True) as cur:
+        lock_projection(cur)
+        row = cur.execute("SELECT position FROM projection_state WHERE name = ?", (NAME,)).fetchone()
+        if (int(row[0]) if row else 0) != position:
+            return  # the read model changed since the rows were read: build on the next load
+        for first, last, _, _ in chunks:
+            cur.execute(f"DELETE FROM {COLUMNS_TABLE} WHERE first_nid <= ? AND last_nid >= ?", (last, first))
+        cur.executemany(
+            f"INSERT INTO {COLUMNS_TABLE} (chunk, first_nid, last_nid, rows, arrow) VALUES (?, ?, ?, ?, ?)",
+            [(first, first, last, n, blob) for first, last, n, blob in chunks],
+        )
+
+
+__all__ = ["CHUNK", "INT_COLUMNS", "arrow_schema", "read_columnar", "rows_to_arrow"]
