@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from csmine.conformance.deviations import check_conformance
 from csmine.eventlog.lifecycle import ClosingRule
 from csmine.eventlog.ordering import order_events
-from csmine.mining.draft import discover_flow, draft_sop, sop_id
+from csmine.mining.draft import draft_sop, sop_id
+from csmine.mining.inductive import discover_flow
 from process_models import validate_sop
 from process_models.flow import FlowNode, flow_to_text, iter_flow_steps
 from process_models.validation import parse_sop_text
