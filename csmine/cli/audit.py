@@ -261,8 +261,10 @@ def trace_cmd(ticket: str, as_of: str | None, known_at: int | None, sop: str | N
 
         svg = (dot_to_svg(trace_flowchart_dot(result, model), what="the ticket's flowchart")
                if model is not None else None)
-        Path(html_path).write_text(render_trace_html(result, flowchart_svg=svg, generated_at=datetime.now(UTC)),
-                                   encoding="utf-8")
+        from event_store.io.files import write_text
+
+        write_text(html_path, render_trace_html(result, flowchart_svg=svg, generated_at=datetime.now(UTC)),
+                   force=True)
         click.echo(f"wrote {html_path}", err=True)
     if as_json:
         echo_json(result.to_dict())

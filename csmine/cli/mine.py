@@ -239,12 +239,26 @@ def kpi_cmd(sop: str | None, calendar: Any, priority_attr: str | None, tickets_o
                         closing=closing, first_response=first_response)
     report = summarise_kpis(frame, model)
     if tickets_out:
-        frame.to_csv(tickets_out)
+        _write_frame_csv(frame, tickets_out)
         info(f"wrote {tickets_out}", quiet)
     if as_json:
         echo_json({"filter": log_filter.describe(), **report.to_dict(), "sop_choice": choice.to_dict()})
         return
     print_text(render_kpis(report))
+
+
+def _write_frame_csv(frame: Any, path: str) -> None:
+    """A frame as CSV, atomically, text cells neutralised for spreadsheets (a ticket id
+    or team name starting with ``=`` stays text), as every CSV csmine writes."""
+    from event_store.io.files import atomic_path, neutralise
+
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or str(out[col].dtype) in ("string", "str"):
+            out[col] = out[col].map(lambda v: neutralise(v) if isinstance(v, str) else v)
+    out.index = out.index.map(lambda v: neutralise(v) if isinstance(v, str) else v)
+    with atomic_path(path, force=True) as tmp:
+        out.to_csv(tmp)
 
 
 def register(cli: click.Group) -> None:

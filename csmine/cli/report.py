@@ -62,7 +62,9 @@ def _write_report(store: Any, log_filter: Any, sop_name: str | None, compare: tu
     result = build_report(store, log_filter, sop=sop, compare=compare, progress=_stages(show_progress(quiet)),
                           parallel=_parallel(), auto_sop=not none, closing=closing, first_response=first_response,
                           font_cache=_font_cache())
-    Path(out).write_text(result.html, encoding="utf-8")
+    from event_store.io.files import write_text
+
+    write_text(out, result.html, force=True)  # a report is regenerated: replaced, never half-written
     choice = result.findings.sop_choice
     if choice.how != "--sop":
         info(choice.describe(), quiet)
@@ -169,7 +171,9 @@ def _demo(store: str, tickets: int, seed: int, out: str, quiet: bool) -> tuple[D
         with progress_bar("recording events", tickets, progress) as advance:
             run = record_demo(s, tickets=tickets, seed=seed, progress=lambda t, e: advance(t))
         truth_path = Path(out).with_suffix(".truth.json")
-        truth_path.write_text(json.dumps(run.truth, indent=2, ensure_ascii=False), encoding="utf-8")
+        from event_store.io.files import write_text
+
+        write_text(str(truth_path), json.dumps(run.truth, indent=2, ensure_ascii=False), force=True)
         if progress:
             click.echo("writing the report:", err=True)
         return run, truth_path, _write_report(s, None, None, None, out, quiet), s.location.display

@@ -216,7 +216,9 @@ def convert_command(file: str, to: str, out: str | None) -> None:
     if out is None:
         click.echo(text, nl=not text.endswith("\n"))
     else:
-        Path(out).write_text(text, encoding="utf-8")
+        from event_store.io.files import write_text
+
+        write_text(out, text, force=True)
         click.echo(f"wrote {out}", err=True)
 
 
@@ -283,7 +285,9 @@ def draft_command(out: str | None, name: str | None, coverage: float, max_choice
     draft = draft_sop(df, name=name or (Path(out).stem if out else "draft"), coverage=coverage,
                       closing=draft_closing, evaluate=evaluate, max_choice=max_choice, close_source=source)
     if out is not None:
-        Path(out).write_text(draft.text, encoding="utf-8")
+        from event_store.io.files import write_text
+
+        write_text(out, draft.text, force=force)  # refused above unless --force
     if as_json:
         echo_json(_draft_json(draft, out))
     elif out is None:

@@ -14,6 +14,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from event_store.io.files import write_bytes, write_text
+
 from csmine.errors import GraphvizError, RenderError
 
 __all__ = ["DRAWN_FORMATS", "SOURCE_FORMATS", "TIMEOUT_S", "dot_to", "dot_to_svg", "run_dot"]
@@ -86,10 +88,10 @@ def dot_to(dot: str, path: str | Path, *, dpi: int | None = 144) -> Path:
     target = Path(path)
     ext = target.suffix.lower().lstrip(".")
     if ext in SOURCE_FORMATS:
-        target.write_text(dot, encoding="utf-8")
+        write_text(str(target), dot, force=True)
         return target
     if ext not in DRAWN_FORMATS:
         raise RenderError(f"cannot write a drawing to {str(path)!r}: use a .svg, .png, .pdf or .dot file name")
-    target.write_bytes(run_dot(dot, ext, what=repr(str(path)), dpi=dpi if ext == "png" else None,
-                               or_else=" (or write the DOT source with a .dot file name)"))
+    write_bytes(str(target), run_dot(dot, ext, what=repr(str(path)), dpi=dpi if ext == "png" else None,
+                                     or_else=" (or write the DOT source with a .dot file name)"), force=True)
     return target

@@ -180,3 +180,22 @@ def test_bpic2013_commands(bpic_store, tmp_path):
                          "--out", tmp_path / "bpic.svg", "--json").stdout)
     assert d["map"]["events"] == 65_533 and len(d["variants"]) == 10
     print("BPIC 2013 command times (s):", {k: round(v, 2) for k, v in timings.items()})
+
+
+def test_kpi_ticket_csv_is_safe_in_a_spreadsheet(tmp_path):
+    # a ticket id and a team that a spreadsheet would run as formulas stay text
+    src = tmp_path / "formula.csv"
+    src.write_text(
+        "case:concept:name,concept:name,time:timestamp,org:resource,org:group\n"
+        "=HYPERLINK(1),Receive,2025-03-03T09:00:00Z,A1,@team\n"
+        "=HYPERLINK(1),Archive,2025-03-03T10:00:00Z,A1,@team\n", encoding="utf-8")
+    db = tmp_path / "f.db"
+    run("import", src, "--store", db, "--quiet")
+    csv = tmp_path / "tickets.csv"
+    csv.write_text("old", encoding="utf-8")  # a per-ticket CSV is regenerated: replaced
+    run("kpi", "--store", db, "--sop", "none", "--closed-when", "Archive", "--tickets", csv, "--quiet")
+    import pandas as pd
+
+    back = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    assert back.iloc[0, 0] == "'=HYPERLINK(1)"
+    assert not list(tmp_path.glob(".tickets.csv.*"))  # no temporary file left behind
