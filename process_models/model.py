@@ -152,6 +152,8 @@ class SOP:
         aliases: Source activity name -> step name.
         closed_when: Source activity names (or step names) that close a ticket, besides
             the steps of the ``close`` role (e.g. a ticket system's ``Closed`` status).
+        languages: the languages the step names and labels are in (``("en", "zh")``
+            makes a missing Chinese label a warning); empty when not declared.
         title_zh: Chinese title.
         description: Free text.
         source: Where the SOP was read from (a path); not part
@@ -167,6 +169,7 @@ class SOP:
     roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)
     closed_when: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
     title_zh: str = ""
     description: str = ""
     source: str | None = field(default=None, compare=False)
@@ -261,6 +264,7 @@ class SOP:
             "aliases": dict(self.aliases),
             # only when set, so SOPs without it keep their fingerprints
             **({"closed_when": list(self.closed_when)} if self.closed_when else {}),
+            **({"languages": list(self.languages)} if self.languages else {}),
         }
 
     @property

@@ -222,6 +222,8 @@ def dump_sop(sop: SOP) -> str:
     out.append("flow = " + "\n".join(flow_lines(flow_to_list(sop.flow), 0)))
     if sop.closed_when:  # a top-level key: before the first table
         out.append(f"closed_when = {_value(list(sop.closed_when))}")
+    if sop.languages:
+        out.append(f"languages = {_value(list(sop.languages))}")
     out.append("")
     out.append("[targets]")
     for name, value in targets_to_dict(sop.targets).items():

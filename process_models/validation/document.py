@@ -108,7 +108,8 @@ def _syntax_issue(exc: tomllib.TOMLDecodeError) -> ValidationIssue:
 def _build(data: dict[str, Any], ck: Checker, source: str | None) -> SOP | None:
     ck.unknown_keys(data, _ROOT_KEYS, "", None)
     sop_id, title, title_zh, version, description = _header(data, ck)
-    steps = check_steps(data.get("steps"), ck, _languages(data, ck))
+    languages = _languages(data, ck)
+    steps = check_steps(data.get("steps"), ck, languages)
     names = {s["name"] for s in steps}
     limits = check_limits(data.get("limits", []), ck, names)
     targets = check_targets(data.get("targets", {}), ck)
@@ -131,6 +132,7 @@ def _build(data: dict[str, Any], ck: Checker, source: str | None) -> SOP | None:
         roles=roles,
         aliases=aliases,
         closed_when=closed_when,
+        languages=languages or (),
         source=source,
     )
 

@@ -186,3 +186,16 @@ def test_targets_get():
     assert t.get("resolution_time") == timedelta(days=5)
     assert t.get("first_response") == timedelta(hours=1)
     assert t.get("nonexistent") is None
+
+
+def test_languages_are_kept_and_round_trip(tmp_path):
+    text = dump_sop(load_sop("consultation"))
+    declared = parse_sop_text(text.replace("\n\n[targets]", '\nlanguages = ["en", "ZH"]\n\n[targets]', 1))
+    assert declared.languages == ("en", "zh")  # codes are lower-cased
+    # declaring languages changes the content, so the fingerprint; dump_sop keeps it
+    assert declared.fingerprint != load_sop("consultation").fingerprint
+    again = parse_sop_text(dump_sop(declared))
+    assert again.languages == ("en", "zh") and again.fingerprint == declared.fingerprint
+    # an SOP that declares none keeps the fingerprint it had before the field existed
+    assert load_sop("consultation").languages == ()
+    assert "languages" not in load_sop("consultation").to_dict()
