@@ -598,7 +598,49 @@ def _zendesk(path: str, mapping: ImportMapping) -> SourceRead:
         items += 1
     if items == 0:
         raise _wrong_shape(name, "zendesk-audits", mapping, "the file holds no audits", seen)
+    if COMMENT_FIELD in mapping.changes.steps:
+        _name_replies(tickets)
     return _histories(tickets, mapping, 0, [])
+
+
+#: The pseudo field of a Zendesk public comment; list it in ``[changes] steps`` to make
+#: replies steps (the zendesk preset does).
+COMMENT_FIELD = "comment"
+AGENT_REPLY = "Agent reply"
+CUSTOMER_REPLY = "Customer reply"
+_PUBLIC_COMMENT = "\0public comment"  # placeholder value until the requester is known
+
+
+def _public_comment(tickets: _Tickets, ticket: str, comment: dict[str, Any], time: datetime, order: int,
+                    author: Any, where: str) -> int:
+    """Record a public comment (a reply) with its author; private notes are not replies."""
+    if comment.get("public") is not True:
+        return 0
+    author = comment.get("author_id", author)
+    if author in (None, "", -1):
+        return 0  # the system's own comments are not replies
+    tickets.add(ticket, Change(time, order, 0, str(author), COMMENT_FIELD, None, _PUBLIC_COMMENT, "change", where))
+    return 1
+
+
+def _name_replies(tickets: _Tickets) -> None:
+    """Name each public comment by who wrote it: the requester (the author of the ticket's
+    first audit) writes a *Customer reply*, anyone else an *Agent reply*. The requester's
+    comment in that first audit is the ticket's description, not a reply: it is left out.
+    Zendesk's first reply time is the time to the first *Agent reply*."""
+    for ticket, records in tickets.by_ticket.items():
+        if not any(r.field == COMMENT_FIELD for r in records):
+            continue
+        first = min(records, key=lambda r: (r.time, r.order, r.seq))
+        requester = first.actor
+        kept = []
+        for r in records:
+            if r.field == COMMENT_FIELD:
+                if r.actor == requester and (r.time, r.order) == (first.time, first.order):
+                    continue
+                r = r._replace(new=CUSTOMER_REPLY if r.actor == requester else AGENT_REPLY)
+            kept.append(r)
+        tickets.by_ticket[ticket] = kept
 
 
 def _number(value: Any) -> int:
@@ -629,9 +671,13 @@ def _zendesk_audit(tickets: _Tickets, audit: dict[str, Any], mapping: ImportMapp
     if channel not in (None, ""):
         tickets.add(ticket, Change(time, order, 0, actor, "via.channel", None, channel, "meta", where))
     n = 0
+    replies = COMMENT_FIELD in mapping.changes.steps
     for event in events:
+        if replies and isinstance(event, dict) and event.get("type") == "Comment":
+            n += _public_comment(tickets, ticket, event, time, order, audit.get("author_id"), where)
+            continue
         if not isinstance(event, dict) or event.get("type") not in ("Create", "Change"):
-            continue  # comments, notifications, ...: not field values
+            continue  # notifications, satisfaction ratings, ...: not field values
         fld = event.get("field_name")
         if fld in (None, ""):
             continue
@@ -662,7 +708,11 @@ def _zendesk_event(tickets: _Tickets, event: dict[str, Any], mapping: ImportMapp
     if channel not in (None, ""):
         tickets.add(ticket, Change(time, order, 0, actor, "via.channel", None, channel, "meta", where))
     n = 0
+    replies = COMMENT_FIELD in mapping.changes.steps
     for child in event.get("child_events") or ():
+        if replies and isinstance(child, dict) and child.get("event_type", child.get("type")) == "Comment":
+            n += _public_comment(tickets, ticket, child, time, order, event.get("updater_id"), where)
+            continue
         if not isinstance(child, dict) or child.get("event_type", child.get("type")) not in ("Create", "Change"):
             continue
         if child.get("field_name"):

@@ -25,7 +25,7 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "presets"
 FIXTURES = [
     ("servicenow", "servicenow_incidents.csv", 3, 11),
     ("servicenow-audit", "servicenow_sys_audit.csv", 2, 8),
-    ("zendesk", "zendesk_audits.json", 3, 11),
+    ("zendesk", "zendesk_audits.json", 3, 14),  # 11 status changes and 3 public replies
     ("jira", "jira_search_changelog.json", 3, 10),
 ]
 

@@ -204,23 +204,29 @@ def test_servicenow_sys_audit_without_newvalue_names_it_and_the_preset(tmp_path)
 
 def test_zendesk_audits_as_worked_out_by_hand():
     read = read_source(str(DATA / "zendesk_audits.json"), load_preset("zendesk"))
-    # 25 Create/Change events: 11 status events are steps, 14 other fields are not
-    assert (read.rows, read.rows_collapsed, read.rows_dropped, read.closed) == (25, 0, 14, 2)
+    # 25 Create/Change events: 11 status events are steps, 14 other fields are not; and of
+    # the 6 comments, 5 are public: 2 are descriptions (the requester's, in the ticket's
+    # first audit), 3 replies are steps; the private note at 35440 07:40 is not
+    assert (read.rows, read.rows_collapsed, read.rows_dropped, read.closed) == (28, 0, 14, 2)
     t = by_ticket(read)
     assert list(t) == ["35436", "35437", "35440"]  # first appearance in the file
     assert steps_of(t["35436"]) == [
         ("new", "2024-05-06T09:00:00+00:00", "20978392", None),
+        # the agent's public comment in the audit that opens the ticket: the first reply
+        ("Agent reply", "2024-05-06T09:12:00+00:00", "235323", "360000123"),
         ("open", "2024-05-06T09:12:00+00:00", "235323", "360000123"),  # group set in the same audit
+        ("Agent reply", "2024-05-06T15:30:00+00:00", "235323", "360000123"),
         ("pending", "2024-05-06T15:30:00+00:00", "235323", "360000123"),
+        ("Customer reply", "2024-05-07T08:05:00+00:00", "20978392", "360000123"),  # the requester answers
         ("open", "2024-05-07T08:05:00+00:00", "20978392", "360000123"),
         ("solved", "2024-05-07T10:00:00+00:00", "235323", "360000123"),
         ("closed", "2024-05-11T10:00:00+00:00", None, "360000123"),  # author -1: the system
     ]
-    assert [s.attrs for s in t["35436"].steps][::2] == [
+    assert [s.attrs for s in t["35436"].steps][::4] == [
         {"priority": "normal"}, {"assignee_id": "235323", "priority": "normal"},
         {"assignee_id": "235323", "priority": "high"}]
     assert t["35436"].case == {"priority": "normal", "channel": "web", "category": "question", "team": "360000123"}
-    assert t["35436"].steps[1].source_ref == "zendesk_audits.json:32 audit 2127301200"
+    assert t["35436"].steps[2].source_ref == "zendesk_audits.json:32 audit 2127301200"
     # two audits in the same second: the audit ids order them
     assert steps_of(t["35437"]) == [
         ("new", "2024-05-06T11:00:00+00:00", "20978400", "360000456"),
@@ -598,3 +604,28 @@ def test_status_log_collapses_repeated_states():
     other = with_flags(load_preset("status-log"), case="ticket")
     with pytest.raises(ImportFormatError, match=r"missing ticket id column 'ticket', which preset 'status-log'"):
         read_source(str(DATA / "status_log.csv"), other)
+
+
+def test_zendesk_replies_in_the_incremental_export_and_without_comment_steps(tmp_path):
+    path = tmp_path / "events.ndjson"
+    lines = [
+        {"id": 901, "ticket_id": 7, "created_at": "2024-05-06T09:00:00Z", "updater_id": 11, "event_type": "Audit",
+         "child_events": [{"id": 902, "status": "new", "event_type": "Create"},
+                          {"id": 903, "event_type": "Comment", "public": True, "author_id": 11}]},  # description
+        {"id": 910, "ticket_id": 7, "created_at": "2024-05-06T09:20:00Z", "updater_id": 12, "event_type": "Audit",
+         "child_events": [{"id": 911, "event_type": "Comment", "public": True, "author_id": 12},
+                          {"id": 912, "event_type": "Comment", "public": False, "author_id": 12},  # a note
+                          {"id": 913, "status": "pending", "previous_value": "new", "event_type": "Change"}]},
+        {"id": 920, "ticket_id": 7, "created_at": "2024-05-06T11:00:00Z", "updater_id": 11, "event_type": "Audit",
+         "child_events": [{"id": 921, "event_type": "Comment", "public": True, "author_id": 11}]},
+    ]
+    path.write_text("\n".join(json.dumps(x) for x in lines), encoding="utf-8")
+    [ticket] = read_source(str(path), load_preset("zendesk")).histories
+    assert [(s.activity, s.occurred_at.strftime("%H:%M"), s.actor) for s in ticket.steps] == [
+        ("new", "09:00", "11"), ("Agent reply", "09:20", "12"), ("pending", "09:20", "12"),
+        ("Customer reply", "11:00", "11")]
+    # a mapping whose steps do not list "comment" reads the statuses only, as before
+    plain = dataclasses.replace(load_preset("zendesk"), changes=dataclasses.replace(
+        load_preset("zendesk").changes, steps=("status",)))
+    [ticket] = read_source(str(path), plain).histories
+    assert [s.activity for s in ticket.steps] == ["new", "pending"]
