@@ -83,7 +83,7 @@ class Arm:
         return f"{self.kind} {self.scope} x{self.strength:g}"
 
     def cause(self, seed: int) -> Any:
-        from csmine.simulation.simulate import PlantedCause
+        from csmine.simulation.config import PlantedCause
 
         r = REGIONS[seed % len(REGIONS)]
         c = CATEGORIES[(seed // len(REGIONS)) % 2]  # after-sales or complaint (26-27% of tickets)
@@ -123,14 +123,15 @@ def rank_of(report: Any, group: dict[str, str]) -> int | None:
 
 
 def _frame(sim: Any) -> Any:
-    from csmine.simulation.simulate import histories_to_frame
+    from csmine.simulation.frames import histories_to_frame
 
     return histories_to_frame(sim.histories, sim.phases, attributes=["satisfaction"])
 
 
 def run_arm(arm: Arm, seeds: list[int], tickets: int, sop: Any) -> list[dict[str, Any]]:
     from csmine.explain.why import explain_outcome
-    from csmine.simulation.simulate import SimulationConfig, simulate
+    from csmine.simulation.config import SimulationConfig
+    from csmine.simulation.simulate import simulate
 
     rows = []
     for seed in seeds:
@@ -299,7 +300,8 @@ def _pooled_real(tables: list[dict[str, Any]], key: tuple[str, str]) -> bool | N
 
 def run_null(seeds: list[int], tickets: int, sop: Any, questions: tuple[str, ...]) -> dict[str, Any]:
     from csmine.explain.why import explain_outcome
-    from csmine.simulation.simulate import SimulationConfig, simulate
+    from csmine.simulation.config import SimulationConfig
+    from csmine.simulation.simulate import simulate
 
     frames = {}
     reported: dict[tuple[int, str], list[tuple[str, str]]] = {}
@@ -334,7 +336,7 @@ def run_null(seeds: list[int], tickets: int, sop: Any, questions: tuple[str, ...
 
 def run_speed(n_events: int, sop: Any) -> list[dict[str, Any]]:
     from csmine.explain.why import explain_outcome
-    from csmine.simulation.simulate import histories_to_frame
+    from csmine.simulation.frames import histories_to_frame
 
     sim = common.synthetic(n_events)
     df = histories_to_frame(sim.histories, sim.phases, attributes=["satisfaction"])

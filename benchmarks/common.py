@@ -325,7 +325,9 @@ def synthetic(n_events: int, seed: int = 7, *, cache: bool = True) -> Any:
     Cached as a pickle under :func:`cache_dir` (simulating 1M events takes about 15 CPU
     seconds); delete the cache after changing the simulator.
     """
-    from csmine.simulation.simulate import SimulationConfig, simulate, tickets_for_events
+    from csmine.simulation.config import SimulationConfig
+    from csmine.simulation.frames import tickets_for_events
+    from csmine.simulation.simulate import simulate
 
     path = cache_dir() / f"sim-{n_events}-{seed}.pickle"
     if cache and path.exists():
@@ -355,7 +357,7 @@ def synthetic_csv(n_events: int, seed: int = 7) -> Path:
     """The same synthetic log as a CSV of the event-log frame (pm4py column names)."""
     path = cache_dir() / f"sim-{n_events}-{seed}.csv"
     if not path.exists():
-        from csmine.simulation.simulate import histories_to_frame
+        from csmine.simulation.frames import histories_to_frame
 
         sim = synthetic(n_events, seed)
         frame = histories_to_frame(sim.histories, sim.phases, attributes=["satisfaction"])

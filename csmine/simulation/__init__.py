@@ -15,13 +15,15 @@ from csmine._lazy import attach
 
 if TYPE_CHECKING:
     from csmine.simulation.demo import DemoRun, demo_truth, record_demo
-    from csmine.simulation.simulate import GroundTruth, Simulation, SimulationConfig, histories_to_frame
+    from csmine.simulation.config import SimulationConfig
+    from csmine.simulation.frames import histories_to_frame
+    from csmine.simulation.truth import GroundTruth, Simulation
 
 _EXPORTS = {
-    "SimulationConfig": "simulate",
-    "Simulation": "simulate",
-    "GroundTruth": "simulate",
-    "histories_to_frame": "simulate",
+    "SimulationConfig": "config",
+    "Simulation": "truth",
+    "GroundTruth": "truth",
+    "histories_to_frame": "frames",
     "record_demo": "demo",
     "demo_truth": "demo",
     "DemoRun": "demo",

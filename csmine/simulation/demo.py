@@ -74,7 +74,8 @@ def record_demo(store: TicketStore, *, tickets: int = 3000, seed: int = 7,
     Raises:
         CsmineError: the store already holds other data (another demo or real tickets).
     """
-    from csmine.simulation.simulate import SimulationConfig, simulate
+    from csmine.simulation.config import SimulationConfig
+    from csmine.simulation.simulate import simulate
 
     previous = demo_truth(store)
     held = queries.ticket_count(store)

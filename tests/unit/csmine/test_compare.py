@@ -259,7 +259,8 @@ def test_side_syntax():
 
 @pytest.mark.slow
 def test_simulated_pilot_matches_the_ground_truth():
-    from csmine.simulation.simulate import histories_to_frame, simulate
+    from csmine.simulation.frames import histories_to_frame
+    from csmine.simulation.simulate import simulate
 
     sim = simulate()
     df = histories_to_frame(sim.histories, sim.phases)

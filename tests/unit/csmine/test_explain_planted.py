@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from csmine.simulation.simulate import PlantedCause, SimulationConfig, histories_to_frame, simulate
+from csmine.simulation.config import PlantedCause, SimulationConfig
+from csmine.simulation.frames import histories_to_frame
+from csmine.simulation.simulate import simulate
 
 TZ = "Asia/Shanghai"
 

@@ -12,7 +12,9 @@ import pytest
 def demo():
     from process_models import load_sop
 
-    from csmine.simulation.simulate import SimulationConfig, histories_to_frame, simulate
+    from csmine.simulation.config import SimulationConfig
+    from csmine.simulation.frames import histories_to_frame
+    from csmine.simulation.simulate import simulate
 
     sim = simulate(SimulationConfig(tickets=600, seed=7))
     return histories_to_frame(sim.histories, sim.phases), load_sop("complaint")

@@ -61,7 +61,9 @@ def test_lines_are_coloured_by_the_outcome_and_drawn():
     from process_models import load_sop
 
     from csmine.explain.spectrum import discover_performance_spectrum, render_spectrum_svg
-    from csmine.simulation.simulate import SimulationConfig, histories_to_frame, simulate
+    from csmine.simulation.config import SimulationConfig
+    from csmine.simulation.frames import histories_to_frame
+    from csmine.simulation.simulate import simulate
 
     sim = simulate(SimulationConfig(tickets=600, seed=7))
     df = histories_to_frame(sim.histories, sim.phases)

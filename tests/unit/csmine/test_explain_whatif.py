@@ -12,7 +12,9 @@ def demo():
 
     from csmine.performance.kpi import analyse_tickets
     from csmine.performance.preparation import prepare
-    from csmine.simulation.simulate import SimulationConfig, histories_to_frame, simulate
+    from csmine.simulation.config import SimulationConfig
+    from csmine.simulation.frames import histories_to_frame
+    from csmine.simulation.simulate import simulate
 
     sim = simulate(SimulationConfig(tickets=600, seed=11))
     df = histories_to_frame(sim.histories, sim.phases)

@@ -227,7 +227,9 @@ def test_offline_clocks_match_the_replayed_sla_alerts(days_store, v1, v2):
 
 
 def test_offline_clocks_match_replay_on_the_simulated_centre(tmp_path, v1):
-    from csmine.simulation.simulate import SimulationConfig, histories_to_frame, simulate
+    from csmine.simulation.config import SimulationConfig
+    from csmine.simulation.frames import histories_to_frame
+    from csmine.simulation.simulate import simulate
 
     sim = simulate(SimulationConfig(tickets=300, seed=11, baseline_weeks=2, pilot_weeks=1, rollout_weeks=0))
     df = histories_to_frame(sim.histories, sim.phases)

@@ -21,22 +21,11 @@ import pytest
 from event_store.records import ActivityRow, TicketHistory
 
 from csmine.errors import CsmineError
-from csmine.simulation.simulate import (
-    ACTIVITIES,
-    CATEGORIES,
-    CHANNELS,
-    EMOTIONS,
-    PRIORITIES,
-    REGIONS,
-    PhaseSpec,
-    SimulationConfig,
-    SimulationError,
-    histories_to_frame,
-    phase_of,
-    scale_histories,
-    simulate,
-    tickets_for_events,
-)
+from csmine.errors import SimulationError
+from csmine.simulation.config import PhaseSpec, SimulationConfig
+from csmine.simulation.frames import histories_to_frame, scale_histories, tickets_for_events
+from csmine.simulation.parameters import ACTIVITIES, CATEGORIES, CHANNELS, EMOTIONS, PRIORITIES, REGIONS
+from csmine.simulation.simulate import phase_of, simulate
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SEEDS = (7, 11, 23)
