@@ -296,7 +296,7 @@ def _verdicts(frame: pd.DataFrame | None, sop: SOP | None, live: list[dict[str, 
 
 
 def _integrity(store: TicketStore, ticket: str) -> TraceIntegrity:
-    from event_store.integrity.verify import ticket_integrity
+    from event_store.integrity.tickets import ticket_integrity
 
     ti = ticket_integrity(store, ticket)
     return TraceIntegrity(ti.chain_ok, ti.proofs_ok, ti.tree_size, ti.root, len(ti.events), ti.problems)

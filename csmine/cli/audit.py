@@ -381,7 +381,7 @@ def export_cmd(ticket: str, out_dir: str, checkpoint_path: str | None, key_path:
         load_checkpoint,
         load_private_key,
     )
-    from event_store.integrity.verify import export_package
+    from event_store.integrity.package import export_package
 
     with _open(store) as s:
         if checkpoint_path:
@@ -411,7 +411,7 @@ def check_cmd(folder: str, public_key: str | None, as_json: bool) -> None:
 
     from event_store.integrity.checkpoint import load_public_key
     from event_store.errors import IntegrityError
-    from event_store.integrity.verify import check_package
+    from event_store.integrity.package import check_package
 
     from csmine.reports.text.audit import render_package_check
 

@@ -423,7 +423,7 @@ def test_postgres_documented_setup_lets_csmine_append_and_nothing_else(pg_roles)
 def test_audit_package_verifies_offline_and_any_change_fails(signed_store, tmp_path):
     import json
 
-    from event_store.integrity.verify import check_package, export_package
+    from event_store.integrity.package import check_package, export_package
 
     url, _, checkpoint = signed_store
     with open_store(url) as store:
@@ -471,7 +471,7 @@ def test_audit_package_verifies_offline_and_any_change_fails(signed_store, tmp_p
 
 def test_audit_export_refuses_a_store_that_no_longer_matches(signed_store, tmp_path):
     from event_store.errors import IntegrityError
-    from event_store.integrity.verify import export_package
+    from event_store.integrity.package import export_package
 
     url, table, checkpoint = signed_store
     attacker = Attacker(url, table)

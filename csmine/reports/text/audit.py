@@ -9,7 +9,8 @@ from csmine.formatting import human_duration
 from csmine.reports.text.blocks import Block, Para, Table, Text, table
 
 if TYPE_CHECKING:
-    from event_store.integrity.verify import PackageReport, VerifyReport
+    from event_store.integrity.findings import VerifyReport
+    from event_store.integrity.package import PackageReport
 
     from csmine.audit.pending import TracePending
     from csmine.audit.sample import AuditSample
