@@ -85,6 +85,10 @@ def atomic_path(path: str, *, force: bool = False) -> Iterator[str]:
         OutputExistsError: ``path`` exists and ``force`` is false.
     """
     check_new(path, force)
+    if os.path.exists(path) and not os.path.isfile(path):
+        # a device, a pipe, /dev/stdout: written in place (renaming over it would replace it)
+        yield path
+        return
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".partial", dir=folder)
     os.close(fd)

@@ -124,6 +124,11 @@ def test_disk_full_is_a_clean_error(cli, tickets_store):
     # the error comes from the final flush, which does not know the file name
     assert "Error: cannot write/read" in r.output and "No space left on device" in r.output
     assert "Traceback" not in r.output
+    # written in place: an atomic rename would have replaced the device with a file
+    import os
+    import stat
+
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
 
 
 def _can_write(folder):
