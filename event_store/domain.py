@@ -30,7 +30,9 @@ TOPIC_ACTIVITY = "csmine/Ticket.ActivityRecorded/v1"
 TOPIC_CORRECTED = "csmine/Ticket.Corrected/v1"
 TOPIC_RETRACTED = "csmine/Ticket.Retracted/v1"
 TOPIC_CASE_CHANGED = "csmine/Ticket.CaseAttributesChanged/v1"
-TOPIC_PLAN_CREATED = "csmine/PhasePlan.Created/v1"
+# What every store holds: ``PhasePlan.Created`` below is the creation event class (the
+# library takes it by its name for ``@event("Created")``), so its TOPIC is the stored one.
+TOPIC_PLAN_CREATED = "csmine/PhasePlan.Created"
 TOPIC_PHASE_DEFINED = "csmine/PhasePlan.PhaseDefined/v1"
 TOPIC_PHASE_REMOVED = "csmine/PhasePlan.PhaseRemoved/v1"
 
@@ -169,7 +171,7 @@ class PhasePlan(Aggregate):
         TOPIC = "csmine/PhasePlan.Event"
 
     class Created(Event, Aggregate.Created):
-        TOPIC = "csmine/PhasePlan.Created"
+        TOPIC = TOPIC_PLAN_CREATED
 
     @staticmethod
     def create_id(**_: Any) -> UUID:
