@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from event_store.io import vendors
+from event_store.io import json_stream
 from event_store.errors import ImportFormatError
 from event_store.io.importing import read_log
 from event_store.io.mapping import (
@@ -34,7 +34,8 @@ from event_store.io.mapping import (
     read_mapping,
     with_flags,
 )
-from event_store.io.vendors import JsonStream, read_source
+from event_store.io.json_stream import JsonStream
+from event_store.io.vendors import read_source
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "presets"
 
@@ -442,7 +443,7 @@ def test_a_json_export_without_a_preset_asks_for_one():
 
 
 def test_json_is_streamed_one_object_at_a_time(monkeypatch):
-    monkeypatch.setattr(vendors, "_CHUNK", 512)
+    monkeypatch.setattr(json_stream, "_CHUNK", 512)
     audit = _audits()["audits"][1]
     audits = []
     for i in range(3000):
@@ -463,7 +464,7 @@ def test_json_is_streamed_one_object_at_a_time(monkeypatch):
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64])
 def test_numbers_and_literals_across_chunk_boundaries(monkeypatch, chunk):
-    monkeypatch.setattr(vendors, "_CHUNK", chunk)
+    monkeypatch.setattr(json_stream, "_CHUNK", chunk)
     items = [{"a": 12345678901234567890, "b": -0.125e-3, "c": True, "d": None, "e": "x\u00e9\"y", "f": [1, 22, 333]},
              12345, "text", 1.5, False]
     text = "\n".join(json.dumps(i) for i in items) + " "
