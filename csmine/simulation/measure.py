@@ -60,57 +60,131 @@ def _share(count: int, total: int) -> float:
     return count / total if total else float("nan")
 
 
+@dataclass
+class _Rows:
+    """What every measurement of :func:`_measure` reads: the generated rows and tickets."""
+
+    config: SimulationConfig
+    cases: _Cases
+    tb: _Table
+    cal: _Calendar
+    phase_keys: list[tuple[str, int]]
+
+    @property
+    def n(self) -> int:
+        return int(self.cases.opened.size)
+
+    @property
+    def phase(self) -> np.ndarray:
+        return self.cases.phase
+
+    @property
+    def category(self) -> np.ndarray:
+        return self.cases.category
+
+    @property
+    def emotion(self) -> np.ndarray:
+        return self.cases.emotion
+
+    @property
+    def act(self) -> np.ndarray:
+        return self.tb.activity
+
+    @property
+    def tk(self) -> np.ndarray:
+        return self.tb.ticket
+
+    @property
+    def everyone(self) -> np.ndarray:
+        return np.ones(self.n, dtype=bool)
+
+    def has(self, activity: int) -> np.ndarray:
+        """Per ticket: has a row of ``activity``."""
+        out = np.zeros(self.n, dtype=bool)
+        out[self.tk[self.act == activity]] = True
+        return out
+
+    def rates(self, flag: np.ndarray, mask: np.ndarray, designed: Mapping[str, float]) -> tuple[PhaseRate, ...]:
+        """The share of ``flag`` among the tickets of ``mask``, per phase."""
+        out = []
+        for name, k in self.phase_keys:
+            sel = mask & (self.phase == k)
+            total, count = int(sel.sum()), int((flag & sel).sum())
+            out.append(PhaseRate(name, total, count, _share(count, total), designed.get(name)))
+        return tuple(out)
+
+
+
+
 def _measure(
     config: SimulationConfig, cases: _Cases, tb: _Table, cal: _Calendar
 ) -> GroundTruth:
-    n = cases.opened.size
-    phase, category, emotion = cases.phase, cases.category, cases.emotion
+    """Each built-in effect measured on the rows (one function per effect, below)."""
     phase_keys = [
         (_PHASE_NAMES[k], k) for k in range(3) if (k < 2 or config.rollout_weeks)
     ]
     phase_keys.append((_NO_PHASE, -1))
-    act, tk = tb.activity, tb.ticket
+    r = _Rows(config, cases, tb, cal, phase_keys)
+    first_response, late = _first_response(r)
+    ping_pong, pp = _ping_pong(r)
+    n, phase, category, act, has = r.n, r.phase, r.category, r.act, r.has
+    escalated = has(ESCALATE)
+    escalation_share = {
+        name: _share(
+            int((escalated & (category == k)).sum()), int((category == k).sum())
+        )
+        for k, name in enumerate(CATEGORIES)
+    }
+    escalation_share["all"] = _share(int(escalated.sum()), n)
+    planted = _measure_planted(config, cases, tb, cal, late, has) if config.causes else ()
+    return GroundTruth(
+        seed=config.seed,
+        tickets=n,
+        events=int(act.size),
+        timezone=config.timezone,
+        start=config.start.isoformat(),
+        end=config.end.isoformat(),
+        phase_tickets={name: int((phase == k).sum()) for name, k in phase_keys},
+        escalation_share=escalation_share,
+        first_response=first_response,
+        bottleneck=_bottleneck(r),
+        callback_skips=_callback_skips(r),
+        ping_pong=ping_pong,
+        knowledge_base_down=_knowledge_base(r),
+        reopens=_reopens(r),
+        customer_waits=_customer_waits(r),
+        satisfaction=_satisfaction(r, late, pp),
+        planted=planted,
+    )
 
-    def has(activity: int) -> np.ndarray:
-        out = np.zeros(n, dtype=bool)
-        out[tk[act == activity]] = True
-        return out
 
-    def rates(
-        flag: np.ndarray, mask: np.ndarray, designed: Mapping[str, float]
-    ) -> tuple[PhaseRate, ...]:
-        out = []
-        for name, k in phase_keys:
-            sel = mask & (phase == k)
-            total, count = int(sel.sum()), int((flag & sel).sum())
-            out.append(
-                PhaseRate(name, total, count, _share(count, total), designed.get(name))
-            )
-        return tuple(out)
-
-    # 1. first-response timeouts: first Record per ticket
-    rec = np.flatnonzero(act == RECORD)
-    first_rec = np.full(n, -1, dtype=np.int64)
+def _first_response(r: _Rows) -> tuple[FirstResponseTruth, np.ndarray]:
+    """1. First-response timeouts (the first Record per ticket); and which tickets were late."""
+    rec = np.flatnonzero(r.act == RECORD)
+    first_rec = np.full(r.n, -1, dtype=np.int64)
     first_of_ticket = np.ones(rec.size, dtype=bool)
-    first_of_ticket[1:] = tk[rec][1:] != tk[rec][:-1]
-    first_rec[tk[rec][first_of_ticket]] = tb.occurred[rec][first_of_ticket]
-    late = (first_rec - cases.opened) > _FIRST_RESPONSE_LIMIT_S
-    everyone = np.ones(n, dtype=bool)
-    fr_rates = rates(late, everyone, _DESIGNED_TIMEOUT)
+    first_of_ticket[1:] = r.tk[rec][1:] != r.tk[rec][:-1]
+    first_rec[r.tk[rec][first_of_ticket]] = r.tb.occurred[rec][first_of_ticket]
+    late = (first_rec - r.cases.opened) > _FIRST_RESPONSE_LIMIT_S
+    everyone = np.ones(r.n, dtype=bool)
+    fr_rates = r.rates(late, r.everyone, _DESIGNED_TIMEOUT)
     first_response = FirstResponseTruth(
         limit_minutes=_FIRST_RESPONSE_LIMIT_S // 60,
         rates=fr_rates,
         pilot_minus_baseline=_rate_lookup(fr_rates, "pilot").share
         - _rate_lookup(fr_rates, "baseline").share,
     )
+    return first_response, late
 
-    # 2. bottleneck: waiting on each (source, target, target team)
-    same = tk[1:] == tk[:-1]
-    src, dst = act[:-1][same], act[1:][same]
-    team = tb.team[1:][same]
-    begin = np.where(tb.started[1:] >= 0, tb.started[1:], tb.occurred[1:])[same]
-    wait = (begin - tb.occurred[:-1][same]) / 3600.0
-    span = (tb.occurred[1:][same] - tb.occurred[:-1][same]) / 3600.0
+
+def _bottleneck(r: _Rows) -> BottleneckTruth:
+    """2. The bottleneck: waiting on each (source, target, target team)."""
+    same = r.tk[1:] == r.tk[:-1]
+    src, dst = r.act[:-1][same], r.act[1:][same]
+    team = r.tb.team[1:][same]
+    begin = np.where(r.tb.started[1:] >= 0, r.tb.started[1:], r.tb.occurred[1:])[same]
+    wait = (begin - r.tb.occurred[:-1][same]) / 3600.0
+    span = (r.tb.occurred[1:][same] - r.tb.occurred[:-1][same]) / 3600.0
     key = (src.astype(np.int64) * 16 + dst) * 4 + team
     total_all = float(wait.sum())
     ranking = []
@@ -133,7 +207,7 @@ def _measure(
     ranking.sort(key=lambda r: -r.total_wait_hours)
     span_totals = {int(k): float(span[key == k].sum()) for k in np.unique(key)}
     kt = max(span_totals, key=span_totals.__getitem__)
-    bottleneck = BottleneckTruth(
+    return BottleneckTruth(
         top=ranking[0],
         designed_top=(ACTIVITIES[ESCALATE], ACTIVITIES[HANDLE], SPECIALIST),
         ranking=tuple(ranking[:5]),
@@ -144,21 +218,25 @@ def _measure(
         ),
     )
 
-    # 3. callbacks skipped: tickets with no Callback at all
-    skipped = ~has(CALLBACK)
-    complaint = category == _COMPLAINT
-    callback_skips = CallbackSkipTruth(
+
+def _callback_skips(r: _Rows) -> CallbackSkipTruth:
+    """3. Callbacks skipped: tickets with no Callback at all."""
+    skipped = ~r.has(CALLBACK)
+    complaint = r.category == _COMPLAINT
+    return CallbackSkipTruth(
         category="complaint",
-        rates=rates(
+        rates=r.rates(
             skipped, complaint, {"baseline": 0.20, "pilot": 0.03, "rollout": 0.03}
         ),
-        all_categories=rates(skipped, everyone, {}),
+        all_categories=r.rates(skipped, r.everyone, {}),
     )
 
-    # 4. ping-pong: Handle teams contain Specialist, First line, Specialist
-    h = np.flatnonzero(act == HANDLE)
-    ht, hteam = tk[h], tb.team[h]
-    pp = np.zeros(n, dtype=bool)
+
+def _ping_pong(r: _Rows) -> tuple[PingPongTruth, np.ndarray]:
+    """4. Ping-pong: Handle teams contain Specialist, First line, Specialist; and which tickets."""
+    h = np.flatnonzero(r.act == HANDLE)
+    ht, hteam = r.tk[h], r.tb.team[h]
+    pp = np.zeros(r.n, dtype=bool)
     if h.size >= 3:
         tri = (
             (ht[:-2] == ht[2:])
@@ -167,26 +245,30 @@ def _measure(
             & (hteam[2:] == _SP)
         )
         pp[ht[:-2][tri]] = True
-    with_sp = np.zeros(n, dtype=bool)
+    with_sp = np.zeros(r.n, dtype=bool)
     with_sp[ht[hteam == _SP]] = True
     ping_pong = PingPongTruth(
         teams=(SPECIALIST, FIRST_LINE),
         pattern=f"{SPECIALIST} -> {FIRST_LINE} -> {SPECIALIST}",
         tickets=int(pp.sum()),
-        share=_share(int(pp.sum()), n),
+        share=_share(int(pp.sum()), r.n),
         share_of_specialist_tickets=_share(int(pp.sum()), int(with_sp.sum())),
         designed_share_of_specialist_tickets=_P_PING_PONG,
     )
+    return ping_pong, pp
 
-    # 5. knowledge base down
-    kb_date = config.knowledge_base_down
-    kb = (kb_date - cal.first_date).days
-    h_start = tb.started[h]
-    h_min = (tb.occurred[h] - h_start) / 60.0
-    h_day = cal.day_index(h_start / 60.0)
+
+def _knowledge_base(r: _Rows) -> KnowledgeBaseTruth:
+    """5. The day the knowledge base was down: Handle took longer."""
+    h = np.flatnonzero(r.act == HANDLE)
+    kb_date = r.config.knowledge_base_down
+    kb = (kb_date - r.cal.first_date).days
+    h_start = r.tb.started[h]
+    h_min = (r.tb.occurred[h] - h_start) / 60.0
+    h_day = r.cal.day_index(h_start / 60.0)
     on_kb = h_day == kb
     kb_med, other_med = _median(h_min[on_kb]), _median(h_min[~on_kb])
-    knowledge_base_down = KnowledgeBaseTruth(
+    return KnowledgeBaseTruth(
         date=kb_date.isoformat(),
         designed_factor=_KB_DOWN_FACTOR,
         handles_that_day=int(on_kb.sum()),
@@ -195,37 +277,43 @@ def _measure(
         ratio=kb_med / other_med if other_med else float("nan"),
     )
 
-    # 6. reopens and waiting on the customer
-    reopened = has(REOPEN)
-    reopens = ReopenTruth(
-        _P_REOPEN, int(reopened.sum()), _share(int(reopened.sum()), n)
-    )
-    w_idx = np.flatnonzero(act == WAIT)
+
+def _reopens(r: _Rows) -> ReopenTruth:
+    """6a. Reopened tickets."""
+    reopened = r.has(REOPEN)
+    return ReopenTruth(_P_REOPEN, int(reopened.sum()), _share(int(reopened.sum()), r.n))
+
+
+def _customer_waits(r: _Rows) -> CustomerWaitTruth:
+    """6b. Waiting on the customer."""
+    w_idx = np.flatnonzero(r.act == WAIT)
     pauses = []
     if w_idx.size:
         # a wait is always followed by the Handle it waits for
         nxt = w_idx + 1
-        pauses = ((tb.started[nxt] - tb.occurred[w_idx]) / 3600.0).tolist()
-    waited = has(WAIT)
-    customer_waits = CustomerWaitTruth(
+        pauses = ((r.tb.started[nxt] - r.tb.occurred[w_idx]) / 3600.0).tolist()
+    waited = r.has(WAIT)
+    return CustomerWaitTruth(
         designed_share=_P_CUSTOMER_WAIT,
         tickets=int(waited.sum()),
-        share=_share(int(waited.sum()), n),
+        share=_share(int(waited.sum()), r.n),
         waits=int(w_idx.size),
         median_pause_hours=_median(np.asarray(pauses)),
     )
 
-    # 7. satisfaction
-    c = np.flatnonzero(act == CALLBACK)
-    c_t, c_s = tk[c], tb.satisfaction[c].astype(float)
+
+def _satisfaction(r: _Rows, late: np.ndarray, pp: np.ndarray) -> SatisfactionTruth:
+    """7. Satisfaction on Callback, by phase and by what went wrong."""
+    c = np.flatnonzero(r.act == CALLBACK)
+    c_t, c_s = r.tk[c], r.tb.satisfaction[c].astype(float)
 
     def mean_where(mask: np.ndarray) -> float:
         sel = mask[c_t]
         return float(c_s[sel].mean()) if sel.any() else float("nan")
 
     by_phase = []
-    for name, k in phase_keys:
-        sel = phase[c_t] == k
+    for name, k in r.phase_keys:
+        sel = r.phase[c_t] == k
         by_phase.append(
             PhaseMean(
                 name,
@@ -234,8 +322,8 @@ def _measure(
                 _DESIGNED_SATISFACTION.get(name),
             )
         )
-    angry = emotion == _ANGRY
-    satisfaction = SatisfactionTruth(
+    angry = r.emotion == _ANGRY
+    return SatisfactionTruth(
         by_phase=tuple(by_phase),
         late_first_response=mean_where(late),
         on_time_first_response=mean_where(~late),
@@ -243,35 +331,6 @@ def _measure(
         not_angry=mean_where(~angry),
         ping_pong=mean_where(pp),
         no_ping_pong=mean_where(~pp),
-    )
-
-    escalated = has(ESCALATE)
-    escalation_share = {
-        name: _share(
-            int((escalated & (category == k)).sum()), int((category == k).sum())
-        )
-        for k, name in enumerate(CATEGORIES)
-    }
-    escalation_share["all"] = _share(int(escalated.sum()), n)
-    planted = _measure_planted(config, cases, tb, cal, late, has) if config.causes else ()
-    return GroundTruth(
-        seed=config.seed,
-        tickets=n,
-        events=int(act.size),
-        timezone=config.timezone,
-        start=config.start.isoformat(),
-        end=config.end.isoformat(),
-        phase_tickets={name: int((phase == k).sum()) for name, k in phase_keys},
-        escalation_share=escalation_share,
-        first_response=first_response,
-        bottleneck=bottleneck,
-        callback_skips=callback_skips,
-        ping_pong=ping_pong,
-        knowledge_base_down=knowledge_base_down,
-        reopens=reopens,
-        customer_waits=customer_waits,
-        satisfaction=satisfaction,
-        planted=planted,
     )
 
 
