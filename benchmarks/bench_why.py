@@ -5,6 +5,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_why.py                 # 20 seeds per arm, 20 null logs, 1M-event speed
     .venv/bin/python benchmarks/bench_why.py --quick         # 4 seeds, 100k-event speed
     .venv/bin/python benchmarks/bench_why.py --seeds 30 --json why.json
+    .venv/bin/python benchmarks/bench_why.py --skip planted null permuted   # the speed lines only
 
 **Planted causes.** Each *arm* plants one cause (``csmine.simulation.simulate.PlantedCause``)
 of one strength into the demo centre (3,000 tickets, the built-in effects as usual) for
@@ -31,6 +32,13 @@ not show the association it claims: its adjusted lift over the same strata is no
 effects are real, so contributors such as "tickets opened 20:00-08:00 breach the
 Record limit" are true discoveries; one that only one log shows is not. The target:
 false discoveries <= 5% of the reported contributors.
+
+**Nothing there at all.** The same null logs and questions with the outcome shuffled among
+the tickets it applies to: every contributor is then false, and the share of runs that
+report any must stay <= 5% (Benjamini-Hochberg under the complete null).
+
+The *detection floor* line counts the runs whose planted group stands out by >= 4 standard
+errors (two-sample z of the difference of shares, pooled standard error).
 
 **Speed.** ``explain_outcome`` on the simulator's centre at about 1M events (about 150k
 tickets; cached like the other benchmarks), from the event-log frame to the report, for
@@ -186,11 +194,12 @@ def measured_effect(df: Any, sop: Any, outcome: str, group: dict[str, str], *, b
     share_out = float(y[outside].mean()) if outside.any() else float("nan")
     compare = outside & (values["category"] == group["category"]) if by_category else outside
     base = float(y[compare].mean()) if compare.any() else float("nan")
-    n = int(inside.sum())
-    # how far the group stands out, in standard errors of a binomial at the outside rate:
-    # about 4 is what one test among ~350 needs to pass Benjamini-Hochberg at 5% alone
-    z = ((share_in - share_out) * np.sqrt(n) / np.sqrt(share_out * (1 - share_out))
-         if 0 < share_out < 1 and n else float("inf"))
+    n, n_out = int(inside.sum()), int(outside.sum())
+    # how far the group stands out: the two-sample z of the difference (pooled standard
+    # error); about 4 is what one test among ~350 needs to pass Benjamini-Hochberg at 5% alone
+    pooled = float(y[ok].mean()) if ok.any() else float("nan")
+    se = np.sqrt(pooled * (1 - pooled) * (1 / n + 1 / n_out)) if n and n_out and 0 < pooled < 1 else 0.0
+    z = (share_in - share_out) / se if se > 0 else float("inf")
     return {"affected": n, "share_in": share_in, "share_out": share_out,
             "lift": share_in / share_out if share_out > 0 else None,
             "effect": share_in / base if base > 0 else None, "z": float(z)}
@@ -331,6 +340,52 @@ def run_null(seeds: list[int], tickets: int, sop: Any, questions: tuple[str, ...
     return {"rows": rows}
 
 
+# -- nothing there at all: the outcome shuffled over the tickets -------------------------------
+
+
+def run_permuted(seeds: list[int], tickets: int, sop: Any, questions: tuple[str, ...]) -> dict[str, Any]:
+    """Each question on each null log with the outcome shuffled among the tickets it applies to:
+    no group has it more often than chance, so every contributor reported is a false discovery
+    and the false-discovery rate is the share of runs that report any (Benjamini-Hochberg: at
+    most alpha under the complete null)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from csmine.explain.contributors import find_contributors
+    from csmine.explain.features import ticket_features
+    from csmine.explain.outcomes import evaluate_outcome, parse_outcome
+    from csmine.performance.kpi import analyse_tickets
+    from csmine.performance.preparation import prepare
+    from csmine.simulation.config import SimulationConfig
+    from csmine.simulation.simulate import simulate
+
+    rows = []
+    for seed in seeds:
+        df = _frame(simulate(SimulationConfig(tickets=tickets, seed=seed)))
+        prep = prepare(df, sop)
+        kpis, limits = analyse_tickets(prep, sop, None)
+        deviations = None
+        for k, q in enumerate(questions):
+            spec = parse_outcome(q)
+            if spec.kind == "deviation" and deviations is None:
+                from csmine.conformance.deviations import ticket_deviations
+
+                deviations = ticket_deviations(df, sop)
+            result = evaluate_outcome(spec, prep, kpis, limits, sop, deviations=deviations)
+            rng = np.random.default_rng(seed * 100 + k)
+            flag = result.flag.copy()
+            on = np.flatnonzero(result.applies)
+            flag[on] = rng.permutation(flag[on])
+            shuffled = replace(result, flag=flag)
+            feats = ticket_features(prep, kpis, shuffled, tz=TZ)
+            analysis = find_contributors(shuffled, feats)
+            rows.append({"seed": seed, "question": q, "with_outcome": int(flag.sum()), "tested": analysis.tested,
+                         "reported": len(analysis.contributors), "discoveries": analysis.discoveries,
+                         "names": [c.name for c in analysis.contributors]})
+    return {"rows": rows}
+
+
 # -- speed -------------------------------------------------------------------------------------
 
 
@@ -379,7 +434,8 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def print_tables(planted: list[dict[str, Any]], null: dict[str, Any] | None,
-                 speed: list[dict[str, Any]] | None, file: Any = None) -> dict[str, Any]:
+                 speed: list[dict[str, Any]] | None, file: Any = None,
+                 permuted: dict[str, Any] | None = None) -> dict[str, Any]:
     file = file or sys.stdout
     verdict: dict[str, Any] = {}
     if planted:
@@ -424,6 +480,18 @@ def print_tables(planted: list[dict[str, Any]], null: dict[str, Any] | None,
         verdict["fdr"] = fdr
         print(f"false discoveries: {false}/{rep} = {fdr:.1%} of the reported contributors (target <= 5%: "
               f"{'met' if fdr <= 0.05 else 'MISSED'})", file=file)
+    if permuted:
+        runs = permuted["rows"]
+        any_found = [r for r in runs if r["reported"]]
+        rate = len(any_found) / len(runs) if runs else 0.0
+        verdict["permuted_any"] = rate
+        print(f"\nNothing there at all (the outcome shuffled over the tickets, {len(runs)} runs: "
+              f"{len({r['seed'] for r in runs})} logs x {len({r['question'] for r in runs})} questions): "
+              f"runs reporting any contributor {len(any_found)}/{len(runs)} = {rate:.1%}, "
+              f"contributors reported {sum(r['reported'] for r in runs)}, all false "
+              f"(target <= 5% of the runs: {'met' if rate <= 0.05 else 'MISSED'})", file=file)
+        for r in any_found[:6]:
+            print(f"  seed {r['seed']} {r['question']}: {'; '.join(r['names'])}", file=file)
     if speed:
         print("\nSpeed: explain_outcome on the frame (what-if included)", file=file)
         for r in speed:
@@ -441,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=None, help="seeds per arm and null logs (default 20)")
     parser.add_argument("--tickets", type=int, default=3000, help="tickets per simulated centre")
     parser.add_argument("--speed-events", type=int, default=None, help="events of the speed run (default 1M)")
-    parser.add_argument("--skip", nargs="*", default=(), choices=("planted", "null", "speed"))
+    parser.add_argument("--skip", nargs="*", default=(), choices=("planted", "null", "permuted", "speed"))
     parser.add_argument("--arms", default="", help="only the arms whose name contains this (e.g. skip-step)")
     parser.add_argument("--json", default=None, help="write every run as JSON here")
     args = parser.parse_args(argv)
@@ -459,17 +527,22 @@ def main(argv: list[str] | None = None) -> int:
             planted.extend(run_arm(arm, seeds, args.tickets, sop))
             print(f"{arm.name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     null = None
+    questions = tuple(dict.fromkeys((*dict.fromkeys(a.cause(0).outcome for a in ARMS), *NULL_QUESTIONS)))
     if "null" not in args.skip:
         t0 = time.perf_counter()
-        questions = tuple(dict.fromkeys((*{a.cause(0).outcome for a in ARMS}, *NULL_QUESTIONS)))
         null = run_null(list(range(501, 501 + n_seeds)), args.tickets, sop, questions)
         print(f"null logs: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    permuted = None
+    if "permuted" not in args.skip:
+        t0 = time.perf_counter()
+        permuted = run_permuted(list(range(501, 501 + n_seeds)), args.tickets, sop, questions)
+        print(f"permuted: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     speed = None
     if "speed" not in args.skip:
         speed = run_speed(args.speed_events or (100_000 if args.quick else 1_000_000), sop)
-    verdict = print_tables(planted, null, speed)
+    verdict = print_tables(planted, null, speed, permuted=permuted)
     if args.json:
-        Path(args.json).write_text(json.dumps({"planted": planted, "null": null, "speed": speed,
+        Path(args.json).write_text(json.dumps({"planted": planted, "null": null, "permuted": permuted, "speed": speed,
                                                "verdict": verdict}, indent=1, default=str), encoding="utf-8")
     return 0
 

@@ -15,9 +15,12 @@ __all__ = [
     "PhaseError",
     "CompareError",
     "ReviewError",
+    "OutcomeError",
     "AuditError",
     "TraceError",
     "ReplayError",
+    "FollowError",
+    "FollowDeliveryError",
     "SimulationError",
     "RenderError",
     "GraphvizError",
@@ -48,6 +51,10 @@ class MiningError(CsmineError):
 
 
 # -- conformance ---------------------------------------------------------------
+
+class EngineError(CsmineError):
+    """A query engine (``--engine duckdb|spark|postgres``) cannot run the analysis as asked."""
+
 
 class AlignmentError(CsmineError):
     """A model or log cannot be aligned."""
@@ -81,6 +88,12 @@ class ReviewError(CsmineError):
     """A review cannot be made (e.g. an unreadable week or no activity)."""
 
 
+# -- explain -------------------------------------------------------------------
+
+class OutcomeError(CsmineError):
+    """An OUTCOME for ``csmine why`` cannot be understood or measured on this log (a usage error: exit 2)."""
+
+
 # -- audit ---------------------------------------------------------------------
 
 class AuditError(CsmineError):
@@ -95,6 +108,29 @@ class TraceError(CsmineError):
 
 class ReplayError(CsmineError):
     """The replay cannot run (e.g. an SOP net too large to monitor)."""
+
+
+class LiveError(CsmineError):
+    """``csmine serve`` / ``watch`` cannot start as asked (a token file readable by others, no token, a bad option)."""
+
+
+class LiveInputError(LiveError):
+    """A posted event is not valid: ``index`` (0-based), ``field`` and ``line`` (NDJSON) say where."""
+
+    def __init__(self, message: str, *, index: int | None = None, field: str | None = None,
+                 line: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+        self.field = field
+        self.line = line
+
+
+class FollowError(CsmineError):
+    """``csmine follow`` cannot go on as asked (a missing column, a state file of another source, a refused token)."""
+
+
+class FollowDeliveryError(FollowError):
+    """``csmine follow --to`` could not deliver within its retry time; nothing was lost: run it again (exit 75)."""
 
 
 # -- simulation ----------------------------------------------------------------

@@ -19,7 +19,7 @@ from event_store.errors import (
 )
 from process_models.errors import ProcessModelError
 
-from csmine.errors import CheckFailedError, CsmineError, SopMismatchError
+from csmine.errors import CheckFailedError, CsmineError, FollowDeliveryError, OutcomeError, SopMismatchError
 
 
 #: sysexits.h: EX_CANTCREAT, EX_IOERR, EX_TEMPFAIL.
@@ -29,9 +29,11 @@ EXIT_CODES: dict[type[BaseException], int] = {
     OutputExistsError: EXIT_OUTPUT_EXISTS,
     StorageError: EXIT_STORAGE,
     TemporaryStoreError: EXIT_RETRY,
+    FollowDeliveryError: EXIT_RETRY,
     IntegrityError: 5,
     CheckFailedError: 5,
     SopMismatchError: 4,
+    OutcomeError: 2,
     EventStoreError: 3,
     ProcessModelError: 4,
     CsmineError: 3,

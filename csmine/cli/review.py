@@ -128,7 +128,7 @@ def review_cmd(day: date | None, week_text: str | None, sop_name: str, baseline_
         return
     print_text(render_day(result, tz) if day is not None else render_week(result))
     for w in whys:
-        from csmine.cli.why import render_why
+        from csmine.reports.text.why import render_why
 
         print_text(render_why(w))
 

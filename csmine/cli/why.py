@@ -23,8 +23,6 @@ from csmine.cli.render import print_text
 
 if TYPE_CHECKING:
     from csmine.eventlog.filters import LogFilter
-    from csmine.explain.why import WhyReport
-    from csmine.reports.text.blocks import Text
 
 
 def _outcome(ctx: click.Context, param: click.Parameter, value: str) -> Any:
@@ -133,7 +131,8 @@ def why_cmd(outcome: Any, sop: str | None, calendar: Any, tz: str | None, priori
         priority_key=priority_attr or "case:priority",
     )
     if spectrum_out:
-        from csmine.explain.spectrum import discover_performance_spectrum, render_spectrum_svg
+        from csmine.explain.spectrum import discover_performance_spectrum
+        from csmine.reports.why_html import render_spectrum_svg
 
         spectrum = discover_performance_spectrum(df, model, outcome=outcome, calendar=calendar, closing=closing,
                                                  tz=str(zone))
@@ -143,53 +142,9 @@ def why_cmd(outcome: Any, sop: str | None, calendar: Any, tz: str | None, priori
     if as_json:
         echo_json({**report.to_dict(), "filter": log_filter.describe(), "sop_choice": choice.to_dict()})
         return
+    from csmine.reports.text.why import render_why
+
     print_text(render_why(report))
-
-
-def render_why(r: WhyReport) -> Text:
-    """The report in words first, then the table."""
-    from csmine.explain.contributors import listed_with
-    from csmine.explain.features import describe_group
-    from csmine.formatting import human_share as hs
-    from csmine.reports.text.blocks import Para, Text, table
-
-    blocks: list[Any] = []
-    head = (f"{r.with_outcome:,} of {r.tickets:,} {r.population} ({hs(r.share)}) {r.label}. "
-            f"{r.tested:,} groups tested, {r.discoveries:,} survive the false-discovery control at {r.alpha:.0%}")
-    blocks.append(Para(head + (f"; listed: the {len(r.contributors)} that each add to those before them."
-                               if r.contributors else "; none is listed.")), )
-    if not r.contributors:
-        blocks.append("No group of tickets has this outcome significantly more often.")
-    sections = (("Who and when", lambda c: c.kind not in ("path", "load", "agent")),
-                ("How: agents, path, queue at arrival", lambda c: c.kind in ("path", "load", "agent")))
-    rows = []
-    n = 0
-    for title, keep in sections:
-        items = [(c, w) for c, w in zip(r.contributors, r.what_if, strict=True) if keep(c)]
-        if not items:
-            continue
-        blocks.append(title)
-        for c, w in items:
-            n += 1
-            blocks.append(Para(c.words, bold=f"{n}. "))
-            if w is not None:
-                blocks.append(Para("   " + w.words(describe_group(c.attribute, c.value))))
-            also = listed_with(c)
-            if also:
-                blocks.append(Para(f"   Listed with it: {also}."))
-            lo, hi = c.lift_ci
-            lift = "only these" if c.lift is None else f"{c.lift:.2f} ({lo:.2f}–{hi:.2f})"
-            rows.append([str(n), c.attribute, c.value, f"{c.support:,}", hs(c.share_in), hs(c.share_out), lift,
-                         "-" if c.adjusted_lift is None else f"{c.adjusted_lift:.2f}", f"{c.q_value:.2g}"])
-    if rows:
-        blocks.append(table(["#", "attribute", "value", "tickets", "share in", "share out", "lift (95% CI)",
-                             "adjusted", "q"], rows, title="Contributors", left=(1, 2)))
-    adjusted = " x ".join(r.adjusted_for) if r.adjusted_for else "nothing"
-    notes = [f"note: {x}" for x in r.notes]
-    notes.append(f"note: lift CI Katz (log); adjusted lift Mantel-Haenszel over {adjusted}; one-sided CMH "
-                 f"(exact for small counts) with Benjamini-Hochberg at {r.alpha:.0%}; at least {r.min_support} "
-                 "tickets inside and outside")
-    return Text(tuple(blocks), tuple(notes))
 
 
 def register(cli: click.Group) -> None:

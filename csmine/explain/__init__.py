@@ -8,7 +8,8 @@ Mantel-Haenszel adjusted effect and Benjamini-Hochberg control
 the KPI if a group behaved like the rest (:mod:`~csmine.explain.whatif`), and the
 performance spectrum of the SOP's segments (:mod:`~csmine.explain.spectrum`), and the
 report's Why section and the review's why results (:mod:`~csmine.explain.section`).
-Definitions: ``docs/why.md``.
+Renderers live in :mod:`csmine.reports`: ``reports.text.why`` (the terminal) and
+``reports.why_html`` (the report's section, the spectrum's SVG). Definitions: ``docs/why.md``.
 
 The public face below is imported lazily (on first use), so importing one module of
 the package stays cheap.
@@ -21,15 +22,15 @@ from typing import TYPE_CHECKING
 from csmine._lazy import attach
 
 if TYPE_CHECKING:
-    from csmine.explain.contributors import Contributor, ContributorAnalysis, find_contributors
+    from csmine.explain.contributors import find_contributors
+    from csmine.explain.results import Contributor, ContributorAnalysis
     from csmine.explain.features import FeatureSet, ticket_features
     from csmine.explain.outcomes import Outcome, OutcomeError, OutcomeSpec, evaluate_outcome, parse_outcome
-    from csmine.explain.section import WhySection, render_why_html, review_why, why_section
+    from csmine.explain.section import WhySection, review_why, why_section
     from csmine.explain.spectrum import (
         PerformanceSpectrum,
         SpectrumSegment,
         discover_performance_spectrum,
-        render_spectrum_svg,
     )
     from csmine.explain.whatif import WhatIf, estimate_what_if
     from csmine.explain.why import WhyReport, explain_outcome
@@ -45,17 +46,15 @@ _EXPORTS = {
     "ticket_features": "features",
     "FeatureSet": "features",
     "find_contributors": "contributors",
-    "Contributor": "contributors",
-    "ContributorAnalysis": "contributors",
+    "Contributor": "results",
+    "ContributorAnalysis": "results",
     "estimate_what_if": "whatif",
     "WhatIf": "whatif",
     "discover_performance_spectrum": "spectrum",
     "PerformanceSpectrum": "spectrum",
     "SpectrumSegment": "spectrum",
-    "render_spectrum_svg": "spectrum",
     "why_section": "section",
     "WhySection": "section",
-    "render_why_html": "section",
     "review_why": "section",
 }
 __all__ = [
@@ -76,10 +75,8 @@ __all__ = [
     "discover_performance_spectrum",
     "PerformanceSpectrum",
     "SpectrumSegment",
-    "render_spectrum_svg",
     "why_section",
     "WhySection",
-    "render_why_html",
     "review_why",
 ]
 __getattr__, __dir__ = attach(__name__, _EXPORTS)

@@ -39,23 +39,36 @@ that no longer are, are listed with the contributor they overlap most
 The listing only removes discoveries; as a subset picked by its own rules its
 false-discovery rate is not bounded by the procedure's, so ``benchmarks/bench_why.py``
 measures it on logs with nothing planted.
+
+:func:`find_contributors` is one long function on purpose: the forward selection works on a
+dozen arrays over candidates and tickets (memberships, strata, the pattern of those listed)
+that its inner steps share; split into functions they would pass all of them around.
+The result types and their words are in :mod:`csmine.explain.results`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from csmine.explain.results import (  # noqa: F401 -- re-exported: the public face's names
+    Contributor,
+    ContributorAnalysis,
+    contributor_words,
+    lift_text,
+    lift_texts,
+    listed_with,
+)
 from csmine.explain.statistics import benjamini_hochberg, exact_upper_p, katz, mantel_haenszel, newcombe
 
 if TYPE_CHECKING:
     from csmine.explain.features import FeatureSet
     from csmine.explain.outcomes import Outcome
 
-__all__ = ["DEFAULT_ADJUST", "Contributor", "ContributorAnalysis", "find_contributors", "listed_with"]
+__all__ = ["DEFAULT_ADJUST", "Contributor", "ContributorAnalysis", "find_contributors", "lift_text", "lift_texts",
+           "listed_with"]
 
 #: Attributes the adjusted lift holds fixed.
 DEFAULT_ADJUST = ("priority", "channel")
@@ -65,128 +78,6 @@ SAME = 0.8
 MECHANISM_KINDS = frozenset({"path", "load", "agent"})
 #: Ordered attributes: once one range of them is shown, overlapping ranges are listed with it.
 ORDINAL = frozenset({"hour", "queue at arrival", "teams"})
-
-
-def _num(x: Any, digits: int = 6) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    if math.isnan(x) or math.isinf(x):
-        return None
-    return round(x, digits)
-
-
-@dataclass(frozen=True, slots=True)
-class Contributor:
-    """One group of tickets that has the outcome more often.
-
-    Attributes:
-        attribute: what the group shares (``channel``, ``team & category``, ``agent``, ``step`` ...).
-        value: its value (``email``; for a pair ``First line North & after-sales``).
-        kind: ``ticket``, ``pair``, ``context`` (who and when); ``agent``, ``load``, ``path`` (how).
-        support: tickets of the group the outcome applies to.
-        with_outcome: of them, with the outcome.
-        share_in: ``with_outcome / support``.
-        share_out: the rate among the other tickets.
-        lift: ``share_in / share_out`` (None when ``share_out`` is 0: only this group has it).
-        lift_ci: 95% Katz log interval of the lift (0.5 added to each cell of a table with
-            an empty cell).
-        difference: ``share_in - share_out``.
-        difference_ci: its 95% Newcombe hybrid score interval.
-        adjusted_lift: Mantel-Haenszel risk ratio over the strata of ``adjusted_for``
-            (None when there is nothing to adjust for or it is infinite).
-        adjusted_ci: its 95% Greenland-Robins interval.
-        adjusted_for: the attributes held fixed.
-        expected: outcomes the group would have at its strata's overall rates.
-        p_value: two-sided Cochran-Mantel-Haenszel p-value (no continuity correction).
-        q_value: Benjamini-Hochberg adjusted p-value over all candidates tested.
-        same_as: other groups covering the same tickets (``attribute = value``).
-        explained_by_this: groups listed with this one because it explains them.
-        words: the finding in plain words.
-    """
-
-    attribute: str
-    value: str
-    kind: str
-    support: int
-    with_outcome: int
-    share_in: float
-    share_out: float
-    lift: float | None
-    lift_ci: tuple[float | None, float | None]
-    difference: float
-    difference_ci: tuple[float, float]
-    adjusted_lift: float | None
-    adjusted_ci: tuple[float | None, float | None]
-    adjusted_for: tuple[str, ...]
-    expected: float
-    p_value: float
-    q_value: float
-    same_as: tuple[str, ...] = ()
-    explained_by_this: tuple[str, ...] = ()
-    words: str = ""
-
-    @property
-    def name(self) -> str:
-        return f"{self.attribute} = {self.value}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The issue's keys first (``ci`` is the lift's interval), then the rest."""
-        return {
-            "attribute": self.attribute,
-            "value": self.value,
-            "share_in": _num(self.share_in),
-            "share_out": _num(self.share_out),
-            "lift": _num(self.lift, 4),
-            "ci": [_num(self.lift_ci[0], 4), _num(self.lift_ci[1], 4)],
-            "adjusted_lift": _num(self.adjusted_lift, 4),
-            "support": self.support,
-            "kind": self.kind,
-            "with_outcome": self.with_outcome,
-            "difference": _num(self.difference),
-            "difference_ci": [_num(self.difference_ci[0]), _num(self.difference_ci[1])],
-            "adjusted_ci": [_num(self.adjusted_ci[0], 4), _num(self.adjusted_ci[1], 4)],
-            "adjusted_for": list(self.adjusted_for),
-            "p_value": float(f"{self.p_value:.4g}"),
-            "q_value": float(f"{self.q_value:.4g}"),
-            "same_as": list(self.same_as),
-            "explained_by_this": list(self.explained_by_this),
-            "words": self.words,
-        }
-
-
-@dataclass(frozen=True)
-class ContributorAnalysis:
-    """Every candidate's figures (arrays over candidates) and the contributors shown.
-
-    Attributes:
-        contributors: the groups shown, best first.
-        tested: candidates tested (support at least ``min_support`` inside and outside).
-        discoveries: candidates with q <= alpha and a positive adjusted association,
-            before the readable list was made.
-        tickets: tickets the outcome applies to.  with_outcome: of them, with it.
-        alpha: the false-discovery rate.  min_support: the support asked for.
-        adjusted_for: the adjustment attributes (those the log has).
-        tested_mask, support, with_outcome_in, p, q, z, score: per candidate (of the feature set).
-        members: per shown contributor, its tickets (bool per ticket code).
-    """
-
-    contributors: tuple[Contributor, ...]
-    tested: int
-    discoveries: int
-    tickets: int
-    with_outcome: int
-    alpha: float
-    min_support: int
-    adjusted_for: tuple[str, ...]
-    tested_mask: np.ndarray = field(repr=False)
-    support: np.ndarray = field(repr=False)
-    with_outcome_in: np.ndarray = field(repr=False)
-    p: np.ndarray = field(repr=False)
-    q: np.ndarray = field(repr=False)
-    z: np.ndarray = field(repr=False)
-    score: np.ndarray = field(repr=False)
-    members: tuple[np.ndarray, ...] = field(default=(), repr=False)
 
 
 def _stratum(codes: list[np.ndarray], n: int) -> tuple[np.ndarray, int]:
@@ -290,6 +181,7 @@ def find_contributors(
     z = np.full(n_feat, np.nan)
     p = np.ones(n_feat)
     expected = np.full(n_feat, np.nan)
+    exact_test = np.zeros(n_feat, dtype=bool)
     adjusted_for: list[tuple[str, ...]] = [()] * n_feat
     stratum_of: dict[tuple[str, ...], np.ndarray] = {}
     on = np.flatnonzero(applies)
@@ -313,6 +205,7 @@ def find_contributors(
             exact = exact_upper_p(ak[j], n1k[j], ok, nk)
             if exact is not None:
                 p[codes[j]] = exact
+                exact_test[codes[j]] = True
         if by:
             ratio[codes], lo_adj[codes], hi_adj[codes] = mh.ratio, mh.lo, mh.hi
         for code in codes:
@@ -322,7 +215,15 @@ def find_contributors(
     q = np.ones(n_feat)
     idx = np.flatnonzero(tested)
     q[idx] = benjamini_hochberg(p[idx])
-    discovered = tested & (q <= alpha) & (z > 0)
+    # the test is about the adjusted lift (the crude one where there is nothing to adjust
+    # for): a discovery must also have that lift's 95% interval above 1, so that what is
+    # listed and the interval shown with it never disagree (the test and the interval are
+    # different approximations near the boundary)
+    has_adj = np.asarray([bool(x) for x in adjusted_for], dtype=bool)
+    effect_lo = np.where(has_adj, lo_adj, lift_lo)
+    effect_lo = np.where(np.isfinite(effect_lo), effect_lo,
+                         np.where(has_adj & np.isposinf(ratio), lift_lo, 0.0))  # none outside: the crude bound
+    discovered = tested & (q <= alpha) & (z > 0) & (effect_lo > 1.0)
     excess = np.where(discovered, a - np.nan_to_num(expected), -np.inf)
 
     # -- the readable list: forward selection by excess outcomes ------------------------
@@ -409,7 +310,8 @@ def find_contributors(
 
     def conditional_p(code: int, extra: np.ndarray, mask: np.ndarray | None = None) -> float:
         """One-sided p-value of ``code`` (or of the tickets ``mask``, in ``code``'s strata) given
-        its strata, those listed and ``extra``."""
+        its strata, those listed and ``extra``; NaN where it cannot be tested (no ticket of a
+        stratum differs)."""
         stratum = stratum_of[adjusted_for[code]]
         both = np.unique(pattern * (int(extra.max()) + 1) + extra, return_inverse=True)[1]
         g = np.unique(stratum * (int(both.max()) + 1) + both, return_inverse=True)[1]
@@ -420,7 +322,9 @@ def find_contributors(
         nk = np.bincount(g[on], minlength=size)
         ok = np.bincount(g[on], weights=y[on], minlength=size)
         mh = mantel_haenszel(ak, n1k, ok, nk)
-        if not (np.isfinite(mh.z[0]) and mh.z[0] > 0):
+        if not np.isfinite(mh.z[0]):
+            return math.nan
+        if mh.z[0] <= 0:
             return 1.0
         exact = exact_upper_p(ak[0], n1k[0], ok, nk)
         return float(mh.p[0]) if exact is None else exact
@@ -481,17 +385,20 @@ def find_contributors(
                 best = -1
             if best < 0:
                 break
-            # parsimony: a pair gives way to one of its single values (listed now; the pair
-            # may follow if it stands out given it) when that value has the outcome more
-            # often outside the pair too (one-sided, given the strata, those listed and the
-            # pair, at 5% after Bonferroni over the value's pairs tested): then the value,
-            # not the pair, is what the tickets share
+            # parsimony: a pair gives way to one of its single values still in play (listed
+            # now; the pair may follow if it stands out given it) when that value has the
+            # outcome more often outside the pair too (one-sided, given the strata, those
+            # listed and the pair, at 5% after Bonferroni over the value's pairs tested), or
+            # when the value alone has more evidence than the pair (a smaller one-sided
+            # p-value, given the strata and those listed): then the value, not the pair, is
+            # what the tickets share
             if pair_of[best, 0] >= 0:
                 pm = members(best)
-                for part in (int(x) for x in pair_of[best]):
+                parts = sorted((int(x) for x in pair_of[best] if alive[int(x)]), key=lambda x: cond_p[x])
+                for part in parts:
                     bar = 0.05 / max(int(pairs_with[part]), 1)
-                    if alive[part] and conditional_p(best, pm.astype(np.int64),
-                                                     mask=members(part) & ~pm) <= bar:
+                    if cond_p[part] <= cond_p[best] or conditional_p(
+                            best, pm.astype(np.int64), mask=members(part) & ~pm) <= bar:
                         best = part
                         break
             alive[best] = False
@@ -548,58 +455,13 @@ def find_contributors(
             adjusted_lift=adj,
             adjusted_ci=(float(lo_adj[code]), float(hi_adj[code])) if adj is not None else (None, None),
             adjusted_for=by, expected=float(expected[code]), p_value=float(p[code]), q_value=float(q[code]),
+            test=("exact" if exact_test[code] else "cmh"),
             same_as=tuple(same.get(code, ())), explained_by_this=tuple(explains.get(code, ())),
         )
-        contributors.append(_with_words(item, describe_group(attr, value), outcome.label))
+        contributors.append(contributor_words(item, describe_group(attr, value), outcome.label))
     return ContributorAnalysis(
         contributors=tuple(contributors), tested=int(tested.sum()), discoveries=int(discovered.sum()),
         tickets=big_n, with_outcome=big_o, alpha=alpha, min_support=min_support, adjusted_for=present,
         tested_mask=tested, support=n1, with_outcome_in=a, p=p, q=q, z=z, score=excess,
         members=tuple(members(code) for code in shown),
     )
-
-
-def _x(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}%" if 0 < abs(value) < 0.1 else f"{100 * value:.0f}%"
-
-
-def _with_words(c: Contributor, group: str, label: str) -> Contributor:
-    from dataclasses import replace
-
-    group = group[:1].upper() + group[1:]
-    if c.lift is None:
-        head = (f"{group} {label} ({_pct(c.share_in)} of {c.support:,}); no other ticket does "
-                f"(0 of the rest)")
-    else:
-        lo, hi = c.lift_ci
-        head = (f"{group} {label} {_x(c.lift)}× as often (95% CI {_x(lo)}–{_x(hi)}): "
-                f"{_pct(c.share_in)} of {c.support:,} vs {_pct(c.share_out)}")
-    lo_d, hi_d = c.difference_ci
-    diff = f"{100 * c.difference:+.0f} points (95% CI {100 * lo_d:+.0f} to {100 * hi_d:+.0f})"
-    if c.adjusted_for:
-        held = " and ".join(c.adjusted_for)
-        adj = (f"{_x(c.adjusted_lift)}× after adjusting for {held}" if c.adjusted_lift is not None
-               else f"still more often after adjusting for {held}")
-    else:
-        adj = "not adjusted (it is the adjustment's own strata)"
-    return replace(c, words=f"{head}; {diff}; {adj}")
-
-
-def listed_with(c: Contributor, limit: int = 4) -> str:
-    """What is listed with a contributor, in words (empty when nothing)."""
-    def some(names: tuple[str, ...]) -> str:
-        shown = ", ".join(names[:limit])
-        return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-    parts = []
-    if c.same_as:
-        parts.append(f"the same tickets as {some(c.same_as)}")
-    if c.explained_by_this:
-        parts.append(f"explains {some(c.explained_by_this)}")
-    return "; ".join(parts)

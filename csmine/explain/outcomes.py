@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from csmine.errors import CsmineError
+from csmine.errors import OutcomeError
 
 if TYPE_CHECKING:
     from process_models import SOP
@@ -65,10 +65,6 @@ __all__ = [
     "evaluate_outcome",
     "parse_outcome",
 ]
-
-
-class OutcomeError(CsmineError):
-    """An OUTCOME for ``csmine why`` cannot be understood or measured on this log."""
 
 
 #: Deviation kinds as written on the command line -> conformance's names.
@@ -91,7 +87,7 @@ MEASURES = {
     "waiting": "waiting_s",
 }
 
-_QUANTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$", re.IGNORECASE)
+_QUANTILE = re.compile(r"^p(\d{1,3}(?:\.\d+)?)$", re.IGNORECASE)
 _THRESHOLD = re.compile(
     r"^\s*(throughput|handling|resolution|first[-_ ]?response|waiting)\s*(>=|>)\s*(.+?)\s*$",
     re.IGNORECASE)
@@ -441,8 +437,9 @@ def evaluate_outcome(
         idx = codes.get_indexer(dev["ticket"].astype(str).unique())
         flag[idx[idx >= 0]] = True
         excluded = frozenset(str(s) for s in dev["step"].unique())
-        return outcome(words, "every ticket (open tickets against the SOP run so far)", np.ones(n, dtype=bool),
-                       flag, excluded_steps=excluded)
+        return outcome(words, "tickets checked against the SOP", np.ones(n, dtype=bool), flag,
+                       excluded_steps=excluded,
+                       notes=("every ticket is checked; an open one as far as it has run",))
 
     if kind == "reopen":
         values = kpis["reopened"]

@@ -9,7 +9,6 @@ tickets opened up to the end of the day or week reviewed.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
     from csmine.explain.why import WhyReport
     from csmine.performance.bottlenecks import BottleneckReport
 
-__all__ = ["WhySection", "explain_until", "render_why_html", "review_why", "why_questions", "why_section"]
+__all__ = ["WhySection", "explain_until", "review_why", "why_questions", "why_section"]
 
 
 @dataclass(frozen=True)
@@ -127,44 +126,3 @@ def review_why(df: pd.DataFrame, sop: SOP | None, outcomes: tuple[str, ...], *, 
     until = pd.Timestamp(datetime(nxt.year, nxt.month, nxt.day, tzinfo=zone).astimezone(UTC))
     kwargs.setdefault("tz", str(zone))
     return explain_until(df, sop, outcomes, until, **kwargs)
-
-
-def render_why_html(section: WhySection) -> str:
-    """The section as HTML (``<section id="why">``), the spectrum inlined as SVG."""
-    from csmine.explain.contributors import listed_with
-    from csmine.explain.features import describe_group
-    from csmine.explain.spectrum import render_spectrum_svg
-
-    e = html.escape
-    parts = ['<section id="why"><h2>Why</h2>',
-             '<p class="note">For the report\'s top findings: the groups of tickets that have them '
-             "more often (lift with its 95% interval, adjusted for the priority and channel mix, "
-             "Benjamini-Hochberg at 5%), and the KPI if the group behaved like the rest. "
-             "<code>csmine why OUTCOME</code> gives all of them.</p>"]
-    if not section.questions:
-        parts.append("<p>No SOP time limit was breached and no bottleneck lies between two steps: "
-                     "nothing to explain.</p></section>")
-        return "".join(parts)
-    for (asked, outcome), report in zip(section.questions, section.reports, strict=True):
-        zone = " (weekdays and hours of opening in UTC)" if report.tz == "UTC" else ""
-        parts.append(f"<h3>{e(outcome)} — {e(asked)}</h3><p>{e(report.summary())}{e(zone)}</p>")
-        if report.contributors:
-            parts.append("<ol>")
-            for c, w in zip(report.contributors, report.what_if, strict=True):
-                item = e(c.words)
-                if w is not None:
-                    item += f"<br><small>{e(w.words(describe_group(c.attribute, c.value)))}</small>"
-                also = listed_with(c, limit=3)
-                if also:
-                    item += f"<br><small>Listed with it: {e(also)}.</small>"
-                parts.append(f"<li>{item}</li>")
-            parts.append("</ol>")
-    if section.spectrum is not None and section.spectrum.segments:
-        parts.append("<h3>Performance spectrum</h3><p class=\"note\">Each line is one ticket's passage from "
-                     "one step (top) to the next (bottom), in red when it has the first outcome above.</p>")
-        parts.append(render_spectrum_svg(section.spectrum))
-        found = [p.words for s in section.spectrum.segments for p in s.patterns]
-        if found:
-            parts.append("<ul>" + "".join(f"<li>{e(w)}</li>" for w in found) + "</ul>")
-    parts.append("</section>")
-    return "".join(parts)

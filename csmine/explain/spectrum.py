@@ -37,7 +37,6 @@ the drawing keeps at most ``max_lines`` passages per segment (an even sample).
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -49,8 +48,7 @@ if TYPE_CHECKING:
 
     from csmine.explain.outcomes import OutcomeSpec
 
-__all__ = ["PerformanceSpectrum", "SpectrumPattern", "SpectrumSegment", "discover_performance_spectrum",
-           "render_spectrum_svg"]
+__all__ = ["PerformanceSpectrum", "SpectrumPattern", "SpectrumSegment", "discover_performance_spectrum"]
 
 _WEEKDAYS = ("Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays")
 
@@ -317,49 +315,3 @@ def discover_performance_spectrum(
     start = float(np.nanmin(log.ts)) if log.n else 0.0
     end = float(np.nanmax(log.ts)) if log.n else 0.0
     return PerformanceSpectrum(tuple(out), label, start, end, tz)
-
-
-def render_spectrum_svg(spectrum: PerformanceSpectrum, *, width: int = 960, panel: int = 120) -> str:
-    """The spectrum as SVG: one panel per segment, a line per passage from the source's
-    time (top) to the target's (bottom); passages of tickets with the outcome in red."""
-    pad, label_h = 60, 38
-    height = max(1, len(spectrum.segments)) * (panel + label_h + 30) + 40
-    span = max(spectrum.end - spectrum.start, 1.0)
-
-    def x(t: np.ndarray | float) -> Any:
-        return pad + (np.asarray(t) - spectrum.start) / span * (width - 2 * pad)
-
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
-             '<rect width="100%" height="100%" fill="white"/>']
-    title = "Performance spectrum" + (f": red = {spectrum.outcome}" if spectrum.outcome else "")
-    parts.append(f'<text x="{pad}" y="20" font-size="14" font-weight="bold">{html.escape(title)}</text>')
-    days = pd.date_range(pd.Timestamp(spectrum.start, unit="s", tz="UTC").tz_convert(spectrum.tz).normalize(),
-                         pd.Timestamp(spectrum.end, unit="s", tz="UTC").tz_convert(spectrum.tz), freq="7D")
-    y0 = 40
-    for seg in spectrum.segments:
-        top, bottom = y0 + label_h, y0 + label_h + panel
-        head = (f"{seg.source} → {seg.target}: {seg.passages:,} passages, median wait {_hd(seg.median_s)}, "
-                f"P90 {_hd(seg.p90_s)}" + (f", {seg.outcome_share:.0%} red" if seg.outcome_share is not None else ""))
-        parts.append(f'<text x="{pad}" y="{y0 + 14}" font-weight="bold">{html.escape(head)}</text>')
-        words = "; ".join(p.kind for p in seg.patterns) or "no batching, queue build-up or drift detected"
-        parts.append(f'<text x="{pad}" y="{y0 + 30}" fill="#555">{html.escape(words)}</text>')
-        parts.append(f'<line x1="{pad}" y1="{top}" x2="{width - pad}" y2="{top}" stroke="#999"/>')
-        parts.append(f'<line x1="{pad}" y1="{bottom}" x2="{width - pad}" y2="{bottom}" stroke="#999"/>')
-        parts.append(f'<text x="4" y="{top + 4}" fill="#555">{html.escape(seg.source[:8])}</text>')
-        parts.append(f'<text x="4" y="{bottom + 4}" fill="#555">{html.escape(seg.target[:8])}</text>')
-        xb, xe = x(seg.begin), x(seg.end)
-        grey = [f"M{a:.1f} {top}L{b:.1f} {bottom}" for a, b, f in zip(xb, xe, seg.flag, strict=True) if not f]
-        red = [f"M{a:.1f} {top}L{b:.1f} {bottom}" for a, b, f in zip(xb, xe, seg.flag, strict=True) if f]
-        if grey:
-            parts.append(f'<path d="{" ".join(grey)}" stroke="#4a6fa5" stroke-opacity="0.25" fill="none"/>')
-        if red:
-            parts.append(f'<path d="{" ".join(red)}" stroke="#c0392b" stroke-opacity="0.45" fill="none"/>')
-        for d in days:
-            xd = float(x(d.timestamp()))
-            parts.append(f'<line x1="{xd:.1f}" y1="{bottom}" x2="{xd:.1f}" y2="{bottom + 4}" stroke="#999"/>'
-                         f'<text x="{xd:.1f}" y="{bottom + 16}" text-anchor="middle" fill="#555" '
-                         f'font-size="10">{d:%m-%d}</text>')
-        y0 = bottom + 30
-    parts.append("</svg>")
-    return "\n".join(parts)

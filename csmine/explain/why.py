@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from csmine.explain.contributors import DEFAULT_ADJUST, Contributor, find_contributors
+from csmine.explain.contributors import DEFAULT_ADJUST, find_contributors
 from csmine.explain.outcomes import OutcomeSpec, evaluate_outcome, parse_outcome
+from csmine.explain.results import Contributor
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,8 +81,10 @@ class WhyReport:
         if not self.contributors:
             return (f"{head} No group of tickets has it significantly more often ({self.tested:,} tested, "
                     f"false-discovery rate {self.alpha:.0%}).")
-        return (f"{head} {len(self.contributors)} contributor{'s' if len(self.contributors) != 1 else ''} "
-                f"of {self.tested:,} tested survive the false-discovery control at {self.alpha:.0%}; "
+        many = len(self.contributors) != 1
+        return (f"{head} {len(self.contributors)} contributor{'s' if many else ''} "
+                f"of {self.tested:,} tested survive{'' if many else 's'} the false-discovery control at "
+                f"{self.alpha:.0%}; "
                 f"first: {self.contributors[0].words}.")
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,14 +109,19 @@ class WhyReport:
             "min_support": self.min_support,
             "adjusted_for": list(self.adjusted_for),
             "method": {
-                "lift_ci": "Katz log interval (0.5 added to each cell of a table with an empty cell)",
+                "lift_ci": "Katz log interval of the crude lift (0.5 added to each cell of a table with an "
+                           "empty cell)",
                 "difference_ci": "Newcombe hybrid score interval (Wilson)",
                 "adjusted_lift": "Mantel-Haenszel risk ratio over the strata of adjusted_for, Greenland-Robins "
-                                 "interval",
-                "test": "one-sided: exact stratified (conditional) test for small counts, else "
-                        "Cochran-Mantel-Haenszel with a continuity correction; Benjamini-Hochberg over all tested",
+                                 "interval (adjusted_ci)",
+                "test": "one-sided test of the adjusted lift (of the crude lift where a group is made of the "
+                        "adjustment's attributes: tested_effect): exact stratified (conditional) for small "
+                        "counts, else Cochran-Mantel-Haenszel with a continuity correction; Benjamini-Hochberg "
+                        "over all tested",
+                "listed": "q_value <= alpha and the tested lift's 95% interval above 1",
                 "listing": "forward selection by the lower bound of the lift adjusted for the strata and the "
-                           "contributors before it; who and when first, then how (agents, path, queue)",
+                           "contributors before it; who and when first, then how (agents, path, queue); a pair "
+                           "gives way to its single value when it does not stand out within it",
             },
             "sop": self.sop,
             "tz": self.tz,
@@ -192,6 +200,8 @@ def explain_outcome(
         else:
             whatifs.append(None)
     notes = list(result.notes) + list(features.notes)
+    if result.with_outcome == 0:
+        notes.append(f"no ticket {result.label}: nothing to explain (check the OUTCOME, the filters and the SOP)")
     if tz == "UTC":
         notes.append("weekday and hour of opening are in UTC (--tz for the centre's local time)")
     if not analysis.adjusted_for:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from csmine.explain.section import WhySection
     from csmine.performance.backlog import TicketCounts
     from csmine.performance.sop_choice import SopChoice
 
@@ -116,6 +117,7 @@ class ReportFindings:
         conformance: the SOP's figures (None without an SOP).
         comparison: KPI key -> change of the phase comparison (None without one).
         comparison_skipped: why the automatic baseline/pilot comparison was skipped.
+        why: the Why section's questions and answers (``csmine why`` on the top findings), as on the page.
     """
 
     tickets: int
@@ -132,6 +134,7 @@ class ReportFindings:
     conformance: ConformanceFinding | None = None
     comparison: dict[str, KpiChange] | None = None
     comparison_skipped: str | None = None
+    why: WhySection | None = None
 
     @property
     def slowest_handle_day(self) -> UnusualDay | None:
@@ -157,4 +160,6 @@ class ReportFindings:
             data["conformance"] = dataclasses.asdict(self.conformance)
         if self.comparison is not None:
             data["comparison"] = {k: {**dataclasses.asdict(c), "ci": list(c.ci)} for k, c in self.comparison.items()}
+        if self.why is not None:
+            data["why"] = self.why.to_dict()
         return data

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from csmine.conformance.results import ConformanceReport
     from csmine.eventlog.lifecycle import ClosingRule
+    from csmine.explain.section import WhySection
     from csmine.mining.maps import ProcessMap
     from csmine.performance.bottlenecks import BottleneckReport
     from csmine.performance.sop_choice import SopChoice
@@ -43,7 +44,7 @@ PATH_LEVELS = (1.0, 0.8, 0.6)
 #: Events from which the report checks conformance and compares phases on a second core.
 PARALLEL_MIN_EVENTS = 200_000
 #: Modules :func:`_checks` imports (imported before it forks, see :mod:`csmine.reports.parallel`).
-_CHECKS_NEED = ("pm4py", "csmine.conformance.deviations", "csmine.pilot.compare", "csmine.reports.conformance_dot")
+_CHECKS_NEED = ("csmine.conformance.deviations", "csmine.pilot.compare", "csmine.reports.conformance_dot")
 SECTIONS = ("kpis", "map", "animation", "sop", "bottlenecks", "compare", "variants", "backlog", "tickets", "truth")
 
 
@@ -156,7 +157,7 @@ def _build_report(store: TicketStore, log_filter: LogFilter, *, sop: SOP | None,
     days = sections.unusual_days(df)
     bottlenecks, top, pairs = sections.bottleneck_section(bn, days, labels)
     step("why")
-    why_html = _why_html(df, sop, bn, closing)
+    why, why_html = _why(df, sop, bn, closing)
     step("process maps")
     map_svgs, full_map, anim_svg = _draw_maps(df, labels, bn)
     step("variants and backlog")
@@ -170,7 +171,7 @@ def _build_report(store: TicketStore, log_filter: LogFilter, *, sop: SOP | None,
         tickets=int(df["case:concept:name"].nunique()), events=len(df), sop=sop.id if sop else None,
         sop_choice=choice, kpis={k.name: k.value for k in kpis.kpis}, ticket_status=kpis.status,
         kpi_notes=tuple(kpis.notes), tickets_with_ties=tied, unusual_days=days, bottlenecks=top, ping_pong=pairs,
-        conformance=conf_found, comparison=changes, comparison_skipped=skipped)
+        conformance=conf_found, comparison=changes, comparison_skipped=skipped, why=why)
     step("ticket traces")
     worst = [w.ticket for w in conf.worst] if conf is not None else []
     traces = sections.trace_rows(df, sections.sample_tickets(df, worst, sample), worst, labels)
@@ -185,11 +186,14 @@ def _build_report(store: TicketStore, log_filter: LogFilter, *, sop: SOP | None,
                    compare_svg=compare_svg, font_cache=font_cache)
 
 
-def _why_html(df: pd.DataFrame, sop: SOP | None, bn: BottleneckReport, closing: ClosingRule | None) -> str:
-    """The Why section: ``csmine why`` on the most breached limit and the top bottleneck."""
-    from csmine.explain.section import render_why_html, why_section
+def _why(df: pd.DataFrame, sop: SOP | None, bn: BottleneckReport,
+         closing: ClosingRule | None) -> tuple[WhySection, str]:
+    """The Why section (``csmine why`` on the most breached limit and the top bottleneck) and its HTML."""
+    from csmine.explain.section import why_section
+    from csmine.reports.why_html import render_why_html
 
-    return render_why_html(why_section(df, sop, bottlenecks=bn, closing=closing))
+    section = why_section(df, sop, bottlenecks=bn, closing=closing)
+    return section, render_why_html(section)
 
 
 def _comparison(cmp: Comparison | None, sides: _Sides | None, skipped: str | None,

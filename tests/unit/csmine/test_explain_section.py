@@ -35,7 +35,8 @@ def test_questions_are_the_top_limit_and_the_top_bottleneck(demo):
 
 
 def test_the_section_answers_and_draws(demo):
-    from csmine.explain.section import render_why_html, why_section
+    from csmine.explain.section import why_section
+    from csmine.reports.why_html import render_why_html
     from csmine.performance.bottlenecks import find_bottlenecks
 
     df, sop = demo
@@ -49,7 +50,8 @@ def test_the_section_answers_and_draws(demo):
 
 
 def test_an_empty_section_says_so():
-    from csmine.explain.section import WhySection, render_why_html
+    from csmine.explain.section import WhySection
+    from csmine.reports.why_html import render_why_html
 
     assert "nothing to explain" in render_why_html(WhySection((), (), None))
 

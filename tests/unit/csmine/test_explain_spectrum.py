@@ -60,7 +60,8 @@ def test_a_queue_on_mondays_and_overtaking():
 def test_lines_are_coloured_by_the_outcome_and_drawn():
     from process_models import load_sop
 
-    from csmine.explain.spectrum import discover_performance_spectrum, render_spectrum_svg
+    from csmine.explain.spectrum import discover_performance_spectrum
+    from csmine.reports.why_html import render_spectrum_svg
     from csmine.simulation.config import SimulationConfig
     from csmine.simulation.frames import histories_to_frame
     from csmine.simulation.simulate import simulate
@@ -75,6 +76,10 @@ def test_lines_are_coloured_by_the_outcome_and_drawn():
     assert any(p.kind == "release" and p.detail["minute_of_day"] == "09:00" for p in top.patterns)
     svg = render_spectrum_svg(spectrum)
     assert svg.startswith("<svg") and svg.count("<path") >= 3 and "Escalate → Handle" in svg
+    # the batch is named in the picture, and its segment gets a zoom on one week with 09:00 marked
+    assert "batch released daily at 09:00" in svg
+    assert "zoom: Escalate → Handle, the week from" in svg and "orange: 09:00 each day" in svg
+    assert svg.count('stroke="#e67e22"') >= 6  # one mark per day of the week shown
     assert spectrum.to_dict()["segments"][0]["patterns"]
 
 

@@ -92,7 +92,11 @@ def test_email_figures_are_the_hand_worked_ones(report):
     assert email.adjusted_lift == pytest.approx(3.4)
     assert email.adjusted_ci == pytest.approx((1.856586, 6.226481), abs=1e-5)
     assert email.q_value <= 0.05
-    assert "3.8× as often" in email.words and "3.4× after adjusting for priority" in email.words
+    # the issue's plain-words form: crude lift with its interval; the adjusted one (what the test is about)
+    assert email.words.startswith(
+        "Email tickets breach the Record limit (30m after opening) 3.8× as often (95% CI 2.0–6.9; 3.40× after "
+        "adjusting for priority, 95% CI 1.86–6.23): 62% of 40 vs 17%; +46 points (95% CI +27 to +61)")
+    assert (email.tested_effect, email.test) == ("adjusted_lift", "exact")
 
 
 def test_json_has_the_issue_keys_first(report):
@@ -152,3 +156,18 @@ def test_features_are_one_vectorised_pass():
                                                                                                          "email")][0]
     assert feats.members(email).sum() == 40
     assert np.bincount(feats.candidate).max() <= 100
+
+
+def test_the_text_renderer_is_plain_data(report):
+    from csmine.reports.text.blocks import Table
+    from csmine.reports.text.why import render_why
+
+    text = render_why(report)
+    tables = [b for b in text.blocks if isinstance(b, Table)]
+    assert len(tables) == 1
+    table = tables[0]
+    assert list(table.headers) == ["#", "attribute", "value", "tickets", "share in", "share out", "lift (95% CI)",
+                                   "adjusted (95% CI)", "q"]
+    email = next(r for r in table.rows if r[2] == "email")
+    assert email[6] == "3.8 (2.0–6.9)" and email[7] == "3.40 (1.86–6.23)"
+    assert any("The test is about the adjusted lift" in n for n in text.notes)
