@@ -23,6 +23,9 @@ COMMAND_MODULES = (
     "csmine.cli.replay",
     "csmine.cli.report",
     "csmine.cli.why",
+    "csmine.cli.serve",
+    "csmine.cli.watch",
+    "csmine.cli.follow",
 )
 
 

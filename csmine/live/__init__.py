@@ -1,0 +1,32 @@
+"""The live floor: ``csmine serve``'s ingest, online monitors, alerts and live page.
+
+Modules: ``ingest`` (posted bodies to events), ``online`` (the replay monitors fed
+live, stuck tickets), ``engine`` (the store's one live writer: group commit,
+monitors, alert records), ``app`` (the Starlette routes), ``auth`` (tokens),
+``kpi_today`` (the day's KPI tiles), ``webhook`` (alerts POSTed out), ``static/``
+(the page, served by the server itself). ``follow`` tails a growing export.
+
+The face is lazy, like every csmine face.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from csmine._lazy import attach
+
+if TYPE_CHECKING:
+    from csmine.live.app import ServeConfig, create_app
+    from csmine.live.engine import EngineConfig, LiveEngine
+    from csmine.live.online import LiveAlert, OnlineMonitors
+
+_EXPORTS = {
+    "ServeConfig": "app",
+    "create_app": "app",
+    "EngineConfig": "engine",
+    "LiveEngine": "engine",
+    "LiveAlert": "online",
+    "OnlineMonitors": "online",
+}
+__all__ = ["EngineConfig", "LiveAlert", "LiveEngine", "OnlineMonitors", "ServeConfig", "create_app"]
+__getattr__, __dir__ = attach(__name__, _EXPORTS)
