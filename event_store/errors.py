@@ -35,6 +35,10 @@ class ReadModelError(IntegrityError):
     """The read model is not the projection of the verified events."""
 
 
+class ExportCheckError(EventStoreError):
+    """A Parquet export folder is not what it should be (another store's, not an export, altered files)."""
+
+
 class InvalidEventError(EventStoreError, ValueError):
     """A command or record cannot become an event (e.g. a naive time, an unknown version)."""
 

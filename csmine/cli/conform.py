@@ -10,12 +10,14 @@ import click
 from csmine.cli.options import (
     chart_path,
     choose_sop,
+    EngineChoice,
     closing_options,
     echo_json,
+    engine_option,
+    engine_source,
     filter_options,
     info,
     json_option,
-    preload_pm4py,
     quiet_option,
     show_progress,
     sop_option,
@@ -46,12 +48,13 @@ if TYPE_CHECKING:
 @click.option("--no-aliases", is_flag=True, help="Match activities to steps by exact step name only.")
 @filter_options
 @closing_options
+@engine_option
 @json_option
 @quiet_option
 @store_option
 def conform_cmd(sop_ref: str, min_fitness: float | None, out: str | None, worst: int, top: int,
-                no_aliases: bool, log_filter: LogFilter, closing: ClosingRule, as_json: bool, quiet: bool,
-                store: str) -> None:
+                no_aliases: bool, log_filter: LogFilter, closing: ClosingRule, engine: EngineChoice, as_json: bool,
+                quiet: bool, store: str) -> None:
     """Check the tickets against an SOP: fitness, precision and deviations.
 
     Exact alignments (as pm4py's) per variant: log fitness, average trace
@@ -69,8 +72,11 @@ def conform_cmd(sop_ref: str, min_fitness: float | None, out: str | None, worst:
         csmine conform --sop it-incident --team V30 --json
         csmine conform --sop my-sop.toml --min-fitness 0.9 || echo "below target"
         csmine conform --sop helpdesk.toml --closed-when Closed --stale-after 60d
+        csmine conform --sop it-incident --engine duckdb --parquet lake/
     """
-    preload_pm4py()  # the SOP net needs pm4py; import it while the store is read
+    if not engine.local:
+        _conform_in_engine(engine, store, sop_ref, no_aliases, log_filter, closing, min_fitness, out, as_json)
+        return
     from csmine.conformance.deviations import check_conformance
     from csmine.reports.drawings import draw_conformance
     from csmine.reports.text.conformance import render_conformance, unknown_activities_warning
@@ -103,6 +109,35 @@ def _load(store: str, log_filter: LogFilter, sop_ref: str, quiet: bool) -> tuple
     if show_progress(quiet):
         click.echo(f"aligning {df['case:concept:name'].nunique():,} tickets with SOP {sop.id} …", err=True)
     return order_events(df, sop, log_filter.tie_order), sop
+
+
+def _conform_in_engine(engine: EngineChoice, store: str, sop_ref: str, no_aliases: bool, log_filter: LogFilter,
+                       closing: ClosingRule, min_fitness: float | None, out: str | None, as_json: bool) -> None:
+    """``--engine duckdb|spark|postgres``: the variants come from the engine, each is aligned once here."""
+    from csmine.engines.results import engine_conformance
+
+    if out:
+        raise click.UsageError("--out colours the flowchart by each ticket's deviations: use --engine local")
+    sop, _ = choose_sop(sop_ref, None, needs="conform aligns tickets with an SOP, so it needs one")
+    with engine_source(engine, store) as s, engine.open(s, log_filter) as e:
+        result = engine_conformance(e, sop, mapping=not no_aliases, tie_order=log_filter.tie_order, closing=closing)
+    if as_json:
+        echo_json({"filter": log_filter.describe(), "engine": engine.name, **dataclasses.asdict(result)})
+    else:
+        click.echo(f"Conformance with SOP {result.sop} ({log_filter.describe()}; engine {engine.name}): "
+                   f"{result.tickets:,} tickets, {result.events:,} events, {result.variants:,} variants aligned")
+        click.echo(f"  log fitness {result.log_fitness:.4f}, average trace fitness {result.average_fitness:.4f}, "
+                   f"fitting tickets {result.fitting_tickets:,} ({100 * result.fitting_share:.1f}%)")
+        if result.open_tickets:
+            click.echo(f"  open tickets: {result.open_tickets:,} (held against the start of an SOP run)")
+        if result.unknown_activities:
+            click.echo(f"  activities the SOP does not know: {', '.join(result.unknown_activities)}")
+        click.echo("  (deviations by step, team, channel, phase, agent and week: --engine local)")
+    if min_fitness is not None and result.log_fitness < min_fitness:
+        from csmine.errors import CheckFailedError
+
+        raise CheckFailedError(f"log fitness {result.log_fitness:.4f} is below --min-fitness {min_fitness} "
+                               f"(SOP {result.sop!r}, {result.tickets:,} tickets, {log_filter.describe()})")
 
 
 def _check_fitness(report: ConformanceReport, min_fitness: float | None, log_filter: LogFilter) -> None:

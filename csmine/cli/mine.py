@@ -10,8 +10,11 @@ from csmine.cli.options import (
     calendar_option,
     choose_sop,
     closing_options,
+    EngineChoice,
     drawing_path,
+    engine_source,
     echo_json,
+    engine_option,
     filter_options,
     info,
     json_option,
@@ -91,12 +94,13 @@ first_response_option = click.option(
 @click.option("--full", is_flag=True,
               help="Draw every activity and path (no automatic simplification of large maps).")
 @filter_options
+@engine_option
 @json_option
 @quiet_option
 @store_option
 def discover_cmd(activities: float, paths: float, mode: str, out: str | None, direction: str, n_variants: int,
                  bpmn: str | None, noise: float, title: str | None, full: bool, log_filter: LogFilter,
-                 as_json: bool, quiet: bool, store: str) -> None:
+                 engine: EngineChoice, as_json: bool, quiet: bool, store: str) -> None:
     """Discover the process map, the variants and (with --bpmn) a BPMN model.
 
     The map is a directly-follows graph: activities, paths with how many tickets
@@ -110,6 +114,7 @@ def discover_cmd(activities: float, paths: float, mode: str, out: str | None, di
         csmine discover --activities 0.8 --paths 0.6 --out map.svg
         csmine discover --mode performance --out perf.png --phase pilot
         csmine discover --variants 20 --bpmn discovered.bpmn --noise 0.2
+        csmine discover --engine duckdb --parquet lake/
     """
     from csmine.mining.maps import discover_map
     from csmine.mining.model import discover_model
@@ -118,10 +123,15 @@ def discover_cmd(activities: float, paths: float, mode: str, out: str | None, di
     from csmine.reports.drawings import draw_map
     from csmine.reports.text.discovery import render_discovery
 
-    df = _load(store, log_filter)
-    pmap = discover_map(df, activities=activities, paths=paths)
+    if engine.local:
+        df = _load(store, log_filter)
+        pmap = discover_map(df, activities=activities, paths=paths)
+        variants = discover_variants(df, top=n_variants)
+    else:
+        if bpmn:
+            raise click.UsageError("--bpmn mines a model in this process: use it with --engine local")
+        pmap, variants = _engine_discovery(engine, store, log_filter, activities, paths, n_variants)
     shown = pmap if full else simplify_map(pmap)
-    variants = discover_variants(df, top=n_variants)
     model = discover_model(df, noise=noise) if bpmn else None
     if out:
         draw_map(shown, out, mode=mode, title=title or f"Process map ({log_filter.describe()})", direction=direction)
@@ -136,6 +146,15 @@ def discover_cmd(activities: float, paths: float, mode: str, out: str | None, di
                    "variants": variants, "model": model.to_dict() if model else None})
         return
     print_text(render_discovery(pmap, variants, model, mode))
+
+
+def _engine_discovery(engine: EngineChoice, store: str, log_filter: LogFilter, activities: float, paths: float,
+                      n_variants: int) -> tuple[Any, Any]:
+    from csmine.engines.results import engine_map, engine_variants
+
+    with engine_source(engine, store) as s, engine.open(s, log_filter) as e:
+        return (engine_map(e, activities=activities, paths=paths, tie_order=log_filter.tie_order),
+                engine_variants(e, top=n_variants, tie_order=log_filter.tie_order))
 
 
 # -- bottlenecks --------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
 from typing import Any
@@ -351,6 +353,70 @@ def choose_sop(ref: str | None, df: Any = None, *, allow_none: bool = False, wit
     why = (choice.describe(none_allowed=False) if have_log
            else "there are no events to choose one by: pass --sop NAME|FILE")
     raise SopMismatchError(f"{needs}, and {why}")
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineChoice:
+    """What ``--engine``, ``--parquet`` and ``--spark-master`` asked for.
+
+    Attributes:
+        name: ``local`` (the in-process path), ``duckdb``, ``spark`` or ``postgres``.
+        parquet: a Parquet export folder (``csmine export DIR --partition month``) for
+            duckdb (default: the store itself) and spark (required).
+        spark_master: the Spark master URL (default: Spark's own settings, else ``local[*]``).
+    """
+
+    name: str = "local"
+    parquet: str | None = None
+    spark_master: str | None = None
+
+    @property
+    def local(self) -> bool:
+        return self.name == "local"
+
+    def open(self, store: Any, log_filter: LogFilter) -> Any:
+        """The engine (a context manager) over ``store`` or the export, for ``log_filter``."""
+        from csmine.engines.open import open_engine
+
+        return open_engine(self.name, store=store, parquet=self.parquet, log_filter=log_filter,
+                           spark_master=self.spark_master)
+
+
+@contextlib.contextmanager
+def engine_source(engine: EngineChoice, store: str) -> Iterator[Any]:
+    """The open store the engine reads (None when it reads only ``--parquet``)."""
+    if engine.parquet is not None and engine.name in ("duckdb", "spark"):
+        yield None
+        return
+    from event_store import open_store
+
+    with open_store(store) as s:
+        yield s
+
+
+def engine_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--engine local|duckdb|spark|postgres`` with ``--parquet DIR`` and ``--spark-master URL``;
+    the command receives ``engine: EngineChoice``."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        kwargs["engine"] = EngineChoice(kwargs.pop("engine_name"), kwargs.pop("parquet"), kwargs.pop("spark_master"))
+        return f(*args, **kwargs)
+
+    for option in reversed((
+        click.option("--engine", "engine_name", type=click.Choice(["local", "duckdb", "spark", "postgres"]),
+                     default="local", show_default=True, envvar="CSMINE_ENGINE",
+                     help="Where the aggregation runs: in this process (local), DuckDB (the store or --parquet, "
+                          "out of core), Spark (--parquet), or the PostgreSQL store's server (env CSMINE_ENGINE)."),
+        click.option("--parquet", metavar="DIR", type=click.Path(file_okay=False),
+                     help="A Parquet export (csmine export DIR --partition month) for --engine duckdb or spark "
+                          "(spark also reads hdfs://, s3a://, ... URIs)."),
+        click.option("--spark-master", metavar="URL", envvar="SPARK_MASTER",
+                     help="--engine spark: the cluster (spark://host:7077, yarn, local[4], ...; env SPARK_MASTER; "
+                          "default: spark-submit's, else local[*])."),
+    )):
+        wrapper = option(wrapper)
+    return wrapper
 
 
 def show_progress(quiet: bool) -> bool:

@@ -13,6 +13,7 @@ from csmine.cli.options import (
     echo_json,
     filter_options,
     json_option,
+    out_folder,
     out_path,
     parse_time,
     quiet_option,
@@ -304,7 +305,7 @@ def import_cmd(path: str, fmt: str | None, preset: str | None, mapping_file: str
         csmine import export.csv --case-column id --activity-column status --print-mapping > ours.toml
         csmine import export.csv --mapping ours.toml
     """
-    from event_store.io.importing import join_case_table, read_case_table
+    from event_store.io.importing import count_events, join_case_table, read_case_table
     from event_store.io.vendors import read_source
 
     ctx = click.get_current_context()
@@ -324,7 +325,7 @@ def import_cmd(path: str, fmt: str | None, preset: str | None, mapping_file: str
         joined = join_case_table(histories, table)
         histories = joined.histories
         case_table = spec.file
-    total = sum(len(h.steps) for h in histories)
+    total = count_events(histories)  # a columnar read is counted without building its tickets
     with open_existing(store, create=True) as s, progress_bar("importing", total, show_progress(quiet)) as advance:
         result = s.import_histories(histories, batch_size=batch_size, progress=lambda t, e: advance(e))
         if imapping.closed_when:
@@ -383,7 +384,7 @@ def _print_mapping(imapping: Any, path: str, dump: Any, detect: Any) -> None:
 
 
 @click.command("export")
-@click.argument("path", type=out_path)
+@click.argument("path", type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["xes", "csv", "parquet"]), help="Default: from the file name.")
 @click.option("--view", type=click.Choice(["corrected", "recorded"]), default="corrected", show_default=True,
               help="With corrections applied, or every event as first recorded.")
@@ -391,22 +392,36 @@ def _print_mapping(imapping: Any, path: str, dump: Any, detect: Any) -> None:
 @click.option("--raw", is_flag=True,
               help="CSV: write cells as they are; by default cells starting with = + - @ tab or CR get a leading "
                    "' so a spreadsheet does not run them as formulas (csmine import takes it off again).")
+@click.option("--partition", type=click.Choice(["month"]),
+              help="Parquet: PATH is a folder of Hive-style partitions (month=YYYY-MM/, by the month each "
+                   "ticket was opened) with a manifest; written again only where tickets are new or changed.")
+@click.option("--full", "full_rewrite", is_flag=True, help="With --partition: rewrite every partition.")
 @quiet_option
 @store_option
-def export_cmd(path: str, fmt: str | None, view: str, force: bool, raw: bool, quiet: bool, store: str) -> None:
+def export_cmd(path: str, fmt: str | None, view: str, force: bool, raw: bool, partition: str | None,
+               full_rewrite: bool, quiet: bool, store: str) -> None:
     """Verify the store, then export it as XES, CSV or Parquet.
 
     The events are re-hashed and the read model compared with them first, in the
     snapshot that is exported; a store that does not verify is not exported
     (exit code 5). A CSV gets a manifest, PATH.csmine.json (checksum, log size and
-    Merkle root it was verified against).
+    Merkle root it was verified against). With --partition, PATH is a folder that
+    engines read (`--engine duckdb|spark --parquet PATH`): events/ and tickets/ in
+    month partitions and manifest.json (the verified log size and Merkle root, event
+    and ticket counts, per-partition counts and SHA-256).
 
     \b
     Example:
         csmine export tickets.xes.gz
         csmine export raw.parquet --view recorded
         csmine export tickets.csv --force
+        csmine export lake/ --format parquet --partition month
     """
+    ctx = click.get_current_context()
+    if partition is not None:
+        _export_partitioned(out_folder.convert(path, None, ctx), fmt, view, partition, full_rewrite, quiet, store)
+        return
+    path = out_path.convert(path, None, ctx)
     from event_store.io.export import export_store
     from event_store.io.files import check_new
     from event_store.readmodel.queries import ticket_count
@@ -417,6 +432,19 @@ def export_cmd(path: str, fmt: str | None, view: str, force: bool, raw: bool, qu
         with progress_bar("exporting", n, show_progress(quiet)) as advance:
             tickets, events = export_store(s, path, fmt=fmt, view=view, progress=advance, force=force, raw=raw)
     click.echo(f"exported {tickets:,} tickets, {events:,} events to {path} (verified)")
+
+
+def _export_partitioned(path: str, fmt: str | None, view: str, partition: str, full_rewrite: bool, quiet: bool,
+                        store: str) -> None:
+    from event_store.io.parquet_export import export_parquet
+
+    if fmt not in (None, "parquet") or view != "corrected":
+        raise click.UsageError("--partition writes Parquet of the corrected view: use --format parquet "
+                               "(or leave it out) and --view corrected")
+    with open_existing(store) as s, progress_bar("exporting partitions", None, show_progress(quiet)) as advance:
+        done = export_parquet(s, path, partition=partition, full=full_rewrite, progress=advance)
+    click.echo(f"exported {done.tickets:,} tickets, {done.events:,} events in {done.partitions:,} partitions to "
+               f"{path} ({len(done.written):,} written, {done.partitions - len(done.written):,} unchanged; verified)")
 
 
 @click.command("stats")
