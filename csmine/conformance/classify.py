@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from csmine.conformance.engines import MoveLike, align_with, sop_net
+from csmine.conformance.engines import MoveLike, align_with, alignment_net
 
 if TYPE_CHECKING:
     from process_models import SOP
@@ -71,7 +71,7 @@ def classify_variants(sop: SOP, engine: str, variants: list[tuple[str, ...]], *,
         flow_steps = frozenset(sop.flow_steps)
         partners = _xor_partners(sop)
         order = {step: i for i, step in enumerate(sop.flow_steps)}
-        aligned = align_with(engine, sop_net(sop), [variants[i] for i in todo], prefix=prefix)
+        aligned = align_with(engine, alignment_net(sop), [variants[i] for i in todo], prefix=prefix)
         for i, a in zip(todo, aligned, strict=True):
             pending = tuple(sorted(a.enabled, key=lambda x: (order.get(x, len(order)), x)))
             items = classify_moves(a.moves, flow_steps, partners, frozenset(pending))

@@ -19,30 +19,43 @@ if TYPE_CHECKING:
     from pm4py.objects.petri_net.obj import Marking, PetriNet
 
     from process_models import SOP
+    from process_models.workflow_net import WorkflowNet
 
     from csmine.conformance.alignments import Method
 
-__all__ = ["Aligned", "Engine", "MoveLike", "align_with", "resolve_engine", "sop_net"]
+__all__ = ["Aligned", "Engine", "MoveLike", "align_with", "alignment_net", "resolve_engine", "sop_net"]
 
 Engine = Literal["auto", "csmine", "pm4py"]
 
-_NETS: OrderedDict[str, tuple[PetriNet, Marking, Marking]] = OrderedDict()
+_NETS: OrderedDict[str, tuple[WorkflowNet, Marking, Marking]] = OrderedDict()
 
 
-def sop_net(sop: SOP) -> tuple[PetriNet, Marking, Marking]:
-    """The SOP's workflow net, built once per SOP content in this process.
+def alignment_net(sop: SOP) -> tuple[WorkflowNet, Marking, Marking]:
+    """The SOP's workflow net for csmine's engines, built once per SOP content in this process.
 
-    ``sop.to_petri_net()`` builds a new net with fresh transition ids each time; keeping
-    one per SOP fingerprint lets the alignment caches work across calls.
+    The net of :func:`process_models.workflow_net.flow_to_workflow_net`: the same net
+    as ``sop.to_petri_net()`` (pm4py's converter) without importing pm4py, which costs
+    about two seconds of CPU; the pm4py paths convert it (``pm4py_engine.as_pm4py``).
+    Keeping one per SOP fingerprint lets the alignment caches work across calls.
     """
+    from process_models.workflow_net import flow_to_workflow_net
+
     key = sop.fingerprint
     net = _NETS.get(key)
     if net is None:
-        net = sop.to_petri_net()
+        net = flow_to_workflow_net(sop.flow)
         _NETS[key] = net
         while len(_NETS) > 32:
             _NETS.popitem(last=False)
     return net
+
+
+def sop_net(sop: SOP) -> tuple[PetriNet, Marking, Marking]:
+    """The SOP's workflow net as pm4py objects (imports pm4py): :func:`alignment_net` converted,
+    with the same place and transition names (so the alignment caches of both agree)."""
+    from csmine.conformance.pm4py_engine import as_pm4py
+
+    return as_pm4py(*alignment_net(sop))
 
 
 class _Move(NamedTuple):
@@ -116,10 +129,12 @@ def _align_pm4py(
     from pm4py.algo.conformance.alignments.petri_net import algorithm as pm_align
     from pm4py.objects.log.obj import Event, EventLog, Trace
 
+    from csmine.conformance.pm4py_engine import as_pm4py
+
     log = EventLog([Trace([Event({"concept:name": a}) for a in v]) for v in variants])
     results = pm_align.apply(
         log,
-        *net,
+        *as_pm4py(*net),
         parameters={pm_align.Parameters.SHOW_PROGRESS_BAR: False},
         variant=pm_align.Variants.VERSION_STATE_EQUATION_A_STAR,
     )

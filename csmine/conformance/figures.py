@@ -125,12 +125,12 @@ def precision_alignments(
     if model.n_states is None:
         import pm4py
 
+        from csmine.conformance.pm4py_engine import as_pm4py
+
         return float(
             pm4py.precision_alignments(
                 df,
-                net,
-                initial_marking,
-                final_marking,
+                *as_pm4py(net, initial_marking, final_marking),
                 multi_processing=False,
                 activity_key=activity_key,
                 case_id_key=case_id_key,

@@ -9,6 +9,7 @@ optimal cost.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,11 +32,33 @@ if TYPE_CHECKING:
 
     from csmine.conformance.reachability import ReachabilityGraph
 
-__all__ = ["align_pm4py", "align_pm4py_prefix", "pm4py_best_worst_cost", "prefix_net"]
+__all__ = ["align_pm4py", "as_pm4py", "align_pm4py_prefix", "pm4py_best_worst_cost", "prefix_net"]
 
 #: Name prefix of the place-emptying transitions of :func:`prefix_net`.
 _DRAIN = "csmine-drain:"
 _SKIP = ">>"
+
+
+_PM4PY_NETS: weakref.WeakKeyDictionary[Any, tuple[Any, Any, Any]] = weakref.WeakKeyDictionary()
+
+
+def as_pm4py(net: Any, initial_marking: Any, final_marking: Any) -> tuple[PetriNet, Marking, Marking]:
+    """The net as pm4py objects: a pm4py net as it is, a
+    :class:`process_models.workflow_net.WorkflowNet` converted (once per net object;
+    same place and transition names, so moves and markings read the same)."""
+    from process_models.workflow_net import WorkflowNet, to_pm4py
+
+    if not isinstance(net, WorkflowNet):
+        return net, initial_marking, final_marking
+    hit = _PM4PY_NETS.get(net)
+    if hit is None:
+        hit = _PM4PY_NETS[net] = to_pm4py(net, initial_marking, final_marking)
+    pm_net = hit[0]
+    by_name = {p.name: p for p in pm_net.places}
+    from pm4py.objects.petri_net.obj import Marking as PmMarking
+
+    return (pm_net, PmMarking({by_name[p.name]: n for p, n in initial_marking.items()}),
+            PmMarking({by_name[p.name]: n for p, n in final_marking.items()}))
 
 
 def pm4py_best_worst_cost(
@@ -45,6 +68,8 @@ def pm4py_best_worst_cost(
     from pm4py.algo.conformance.alignments.petri_net.variants import (
         state_equation_a_star,
     )
+
+    net, initial_marking, final_marking = as_pm4py(net, initial_marking, final_marking)
 
     cost = state_equation_a_star.get_best_worst_cost(
         net, initial_marking, final_marking, parameters={}
@@ -86,6 +111,7 @@ def align_pm4py(
     from pm4py.algo.conformance.alignments.petri_net import algorithm as pm_align
     from pm4py.objects.log.obj import Event, EventLog, Trace
 
+    net, initial_marking, final_marking = as_pm4py(net, initial_marking, final_marking)
     log = EventLog(
         [Trace([Event({"concept:name": a}) for a in v]) for v in variants]
     )
@@ -181,6 +207,7 @@ def prefix_net(
     from pm4py.objects.petri_net.obj import PetriNet as PmNet
     from pm4py.objects.petri_net.utils.petri_utils import add_arc_from_to
 
+    net, initial_marking, _ = as_pm4py(net, initial_marking, {})
     net2, im2 = copy.deepcopy((net, initial_marking))
     model_cost: dict[Any, int] = {}
     sync_cost: dict[Any, int] = {}
@@ -209,6 +236,7 @@ def _pm4py_end(
     """
     from pm4py.objects.petri_net import semantics
 
+    net, initial_marking, _ = as_pm4py(net, initial_marking, {})
     by_name = {str(t.name): t for t in net.transitions}
     marking = initial_marking
     for mv in moves:

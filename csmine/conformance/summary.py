@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 import pandas as pd
 
-from csmine.conformance.engines import sop_net
+from csmine.conformance.engines import alignment_net
 from csmine.conformance.frames import iso_weeks
 from csmine.conformance.results import (
     KINDS,
@@ -58,16 +58,18 @@ def pass_precision(run: TicketPass, sop: SOP, *, case_id_key: str, timestamp_key
         frame[timestamp_key] = run.events[timestamp_key].array
     else:
         frame[timestamp_key] = pd.Timestamp("2000-01-01", tz="UTC") + pd.to_timedelta(np.arange(len(frame)), unit="s")
-    net = sop_net(sop)
+    net = alignment_net(sop)
     if run.engine == "csmine":
         from csmine.conformance.figures import precision_alignments
 
         return float(precision_alignments(frame, *net, case_id_key=case_id_key, timestamp_key=timestamp_key))
     import pm4py
 
+    from csmine.conformance.pm4py_engine import as_pm4py
+
     return float(
         pm4py.precision_alignments(
-            frame, *net, multi_processing=False, activity_key="concept:name",
+            frame, *as_pm4py(*net), multi_processing=False, activity_key="concept:name",
             case_id_key=case_id_key, timestamp_key=timestamp_key,
         )
     )

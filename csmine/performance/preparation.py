@@ -103,8 +103,12 @@ def reuse_preparation() -> Iterator[None]:
     The report asks for KPIs, bottlenecks and limit checks of the same frames; inside
     this block the encoding of a frame and its per-ticket analysis are computed on
     first use and reused (frames handed out are copies). The frames must not be
-    changed inside the block.
+    changed inside the block. A block inside another one (the report's Why section inside
+    the report) shares the outer block's results.
     """
+    if _REUSE.get() is not None:
+        yield
+        return
     token = _REUSE.set({})
     try:
         yield
