@@ -174,12 +174,13 @@ def _engine_discovery(engine: EngineChoice, store: str, log_filter: LogFilter, a
 @click.option("--paths", type=_SHARE, default=1.0, show_default=True, help="Map simplification (see discover).")
 @filter_options
 @closing_options
+@engine_option
 @json_option
 @quiet_option
 @store_option
 def bottlenecks_cmd(sop: str | None, calendar: Any, top: int, out: str | None, mode: str, direction: str,
-                    activities: float, paths: float, log_filter: LogFilter, closing: Any, as_json: bool,
-                    quiet: bool, store: str) -> None:
+                    activities: float, paths: float, log_filter: LogFilter, closing: Any, engine: EngineChoice,
+                    as_json: bool, quiet: bool, store: str) -> None:
     """Where tickets wait: steps, transitions, time limits, handovers, ping-pong, rework.
 
     Bottlenecks are ranked by their impact on throughput time: the time saved if
@@ -194,13 +195,22 @@ def bottlenecks_cmd(sop: str | None, calendar: Any, top: int, out: str | None, m
         csmine bottlenecks --sop it-incident --out bottlenecks.svg
         csmine bottlenecks --sop complaint --calendar hours=9-18,days=mon-fri,tz=Asia/Shanghai
         csmine bottlenecks --sop none --closed-when Closed
+        csmine bottlenecks --sop it-incident --engine duckdb --parquet lake/
+
+    With --engine duckdb|postgres the figures are computed in the engine (wall
+    clock); --calendar, --phase and --out (the map) stay with --engine local.
     """
     from csmine.performance.bottlenecks import find_bottlenecks
     from csmine.reports.drawings import draw_bottleneck_map
     from csmine.reports.text.bottlenecks import render_bottlenecks
 
-    df, model, choice = _sop(sop, _load(store, log_filter), log_filter, quiet)
-    report = find_bottlenecks(df, model, calendar=calendar, top=max(top, 20), closing=closing)
+    if not engine.local:
+        if out:
+            raise click.UsageError("--out draws the map from the events in this process: use it with --engine local")
+        report, choice = _engine_bottlenecks(engine, store, log_filter, sop, calendar, closing, top, quiet)
+    else:
+        df, model, choice = _sop(sop, _load(store, log_filter), log_filter, quiet)
+        report = find_bottlenecks(df, model, calendar=calendar, top=max(top, 20), closing=closing)
     if out:
         draw_bottleneck_map(df, report, out, mode=mode, direction=direction, activities=activities, paths=paths,
                             title=f"Bottlenecks ({log_filter.describe()}): the 5 largest in purple")
@@ -223,12 +233,13 @@ def bottlenecks_cmd(sop: str | None, calendar: Any, top: int, out: str | None, m
 @first_response_option
 @filter_options
 @closing_options
+@engine_option
 @json_option
 @quiet_option
 @store_option
 def kpi_cmd(sop: str | None, calendar: Any, priority_attr: str | None, tickets_out: str | None,
-            first_response: str | None, log_filter: LogFilter, closing: Any, as_json: bool, quiet: bool,
-            store: str) -> None:
+            first_response: str | None, log_filter: LogFilter, closing: Any, engine: EngineChoice, as_json: bool,
+            quiet: bool, store: str) -> None:
     """Service KPIs against the SOP's targets: first response, resolution, FCR, SLA, ...
 
     SLA clocks pause while the ticket waits on the customer (the SOP's waiting
@@ -247,16 +258,25 @@ def kpi_cmd(sop: str | None, calendar: Any, priority_attr: str | None, tickets_o
         csmine kpi --sop complaint --calendar hours=9-18,days=mon-fri,tz=Asia/Shanghai --phase pilot
         csmine kpi --sop it-incident --priority-attr impact --json
         csmine kpi --sop none --closed-when Closed --first-response 'Take in charge ticket'
+        csmine kpi --sop it-incident --engine duckdb --parquet lake/
+
+    With --engine duckdb|postgres the per-ticket figures are computed in the
+    engine (wall clock); --calendar, --priority-attr, --phase and the
+    satisfaction score stay with --engine local (docs/scale.md).
     """
     from csmine.performance.kpi import ticket_kpis
     from csmine.performance.summary import summarise_kpis
     from csmine.reports.text.kpi import render_kpis
 
-    df = _load(store, log_filter, attributes=["satisfaction"] + ([priority_attr] if priority_attr else []))
-    df, model, choice = _sop(sop, df, log_filter, quiet)
-    frame = ticket_kpis(df, model, calendar=calendar, priority_key=priority_attr or "case:priority",
-                        closing=closing, first_response=first_response)
-    report = summarise_kpis(frame, model)
+    if engine.local:
+        df = _load(store, log_filter, attributes=["satisfaction"] + ([priority_attr] if priority_attr else []))
+        df, model, choice = _sop(sop, df, log_filter, quiet)
+        frame = ticket_kpis(df, model, calendar=calendar, priority_key=priority_attr or "case:priority",
+                            closing=closing, first_response=first_response)
+        report = summarise_kpis(frame, model)
+    else:
+        frame, model, choice, report = _engine_kpis(engine, store, log_filter, sop, calendar, priority_attr,
+                                                    closing, first_response, quiet)
     if tickets_out:
         _write_frame_csv(frame, tickets_out)
         info(f"wrote {tickets_out}", quiet)
@@ -264,6 +284,45 @@ def kpi_cmd(sop: str | None, calendar: Any, priority_attr: str | None, tickets_o
         echo_json({"filter": log_filter.describe(), **report.to_dict(), "sop_choice": choice.to_dict()})
         return
     print_text(render_kpis(report))
+
+
+def _engine_sop(e: Any, sop: str | None, quiet: bool) -> tuple[Any, Any]:
+    """The SOP for an engine's log (chosen from its activity counts, as :func:`_sop`) and the choice."""
+    from csmine.engines.kpis import activity_frame
+
+    named = sop is not None and sop.strip().lower() != "none"
+    model, note, choice = choose_sop(sop, activity_frame(e, weighted=not named), allow_none=True, with_choice=True)
+    info(note, quiet)
+    return model, choice
+
+
+def _engine_bottlenecks(engine: EngineChoice, store: str, log_filter: LogFilter, sop: str | None, calendar: Any,
+                        closing: Any, top: int, quiet: bool) -> tuple[Any, Any]:
+    """The bottleneck report computed by the engine, and the SOP choice."""
+    from csmine.engines.bottlenecks import engine_bottlenecks
+    from csmine.engines.kpis import check_engine_kpis
+    from csmine.eventlog.loading import list_phases
+
+    with engine_source(engine, store) as s, engine.open(s, log_filter) as e:
+        check_engine_kpis(e, calendar=calendar)
+        model, choice = _engine_sop(e, sop, quiet)
+        report = engine_bottlenecks(e, model, tie_order=log_filter.tie_order, top=max(top, 20), closing=closing,
+                                    phases=list_phases(s) if s is not None else None)
+    return report, choice
+
+
+def _engine_kpis(engine: EngineChoice, store: str, log_filter: LogFilter, sop: str | None, calendar: Any,
+                 priority_attr: str | None, closing: Any, first_response: str | None, quiet: bool) -> tuple[Any, ...]:
+    """The per-ticket frame computed by the engine, the SOP, its choice and the report."""
+    from csmine.engines.kpis import check_engine_kpis, engine_kpi_report, engine_ticket_kpis
+    from csmine.eventlog.loading import list_phases
+
+    with engine_source(engine, store) as s, engine.open(s, log_filter) as e:
+        check_engine_kpis(e, calendar=calendar, priority_attr=priority_attr)
+        model, choice = _engine_sop(e, sop, quiet)
+        frame = engine_ticket_kpis(e, model, tie_order=log_filter.tie_order, closing=closing,
+                                   first_response=first_response, phases=list_phases(s) if s is not None else None)
+    return frame, model, choice, engine_kpi_report(frame, model)
 
 
 def _write_frame_csv(frame: Any, path: str) -> None:

@@ -262,16 +262,18 @@ def engine_conformance(engine: Engine, sop: SOP, *, mapping: bool = True, tie_or
 
 
 def engine_ticket_figures(engine: Engine, sop: SOP | None = None, *, tie_order: str = "auto",
-                          first_response: str | None = None) -> pd.DataFrame:
+                          first_response: str | None = None, tie_sop: SOP | None = None) -> pd.DataFrame:
     """Per-ticket KPI figures (index ``ticket``, sorted), seconds, wall clock.
 
     Columns: ``events``, ``opened_at``, ``last_event_at``, ``throughput_s``,
     ``first_response_s``, ``resolved``, ``resolution_s``, ``reopened`` (the SOP's reopen
     role, else first-response work after the first resolution), ``escalated``,
     ``handovers``, ``teams``, ``ping_pong``, ``repeats``, ``rework``; the same
-    definitions as :func:`csmine.performance.kpi.ticket_kpis` without a business calendar.
+    definitions as :func:`csmine.performance.kpi.ticket_kpis` without a business calendar
+    (``tie_sop``: break ties in that SOP's step order, as the ``kpi`` command does;
+    the whole frame: :func:`csmine.engines.kpis.engine_ticket_kpis`).
     """
-    session = _Session(engine, tie_order, sop, first_response)
+    session = _Session(engine, tie_order, sop, first_response, tie_sop=tie_sop)
     size = session.run([log_size(engine.dialect)])[0]
     holder = "team" if int(size.at[0, "teams"]) > 0 else "actor"
     f = session.run([ticket_figures(engine.dialect, holder)])[0]

@@ -200,3 +200,104 @@ def test_alignment_figures_equal_the_local_path(logs, engines, log):
             assert 0.5 < c.log_fitness < 1.0  # a real mix of fitting and deviating tickets
     if log == "bpic2013":
         assert c.open_tickets > 50  # BPIC 2013 has tickets not closed at the end of the export
+
+
+# -- the whole per-ticket KPI frame and the KPI report (csmine kpi --engine) ----------------------
+
+def _same_kpi_frames(local: pd.DataFrame, frame: pd.DataFrame) -> None:
+    assert list(frame.index) == list(local.index) and list(frame.columns) == list(local.columns)
+    for col in local.columns:
+        if col == "satisfaction":  # local-only (a free attribute): NaN, said in attrs
+            assert frame[col].isna().all() and "satisfaction" in frame.attrs["local_only"]
+        elif local[col].dtype.kind == "M":
+            a, b = local[col], frame[col]
+            assert ((a.isna() & b.isna()) | ((a - b).abs() <= pd.Timedelta(milliseconds=1))).all(), col
+        else:
+            assert _same_column(local[col], frame[col]), col
+    attrs = {k: v for k, v in frame.attrs.items() if k not in ("local_only", "engine")}
+    assert attrs == local.attrs
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("log", LOGS)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_kpi_frame_and_report_equal_the_local_path(logs, engines, log, engine):
+    from datetime import timedelta
+
+    from csmine.engines.kpis import engine_kpi_report, engine_ticket_kpis
+    from csmine.eventlog.lifecycle import ClosingRule
+    from csmine.eventlog.loading import list_phases
+    from csmine.performance.summary import summarise_kpis
+
+    sqlite, _, _, sop, df = logs[log]
+    e = engines[(log, engine)]
+    closing = ClosingRule(stale_after=timedelta(days=3))
+    local = ticket_kpis(order_events(df, sop, "auto"), sop, closing=closing).sort_index()  # as `csmine kpi` orders
+    frame = engine_ticket_kpis(e, sop, closing=closing, phases=list_phases(sqlite))
+    _same_kpi_frames(local, frame)
+    # the figures are not empty: limits checked and breached, overdue ones among them, first line
+    assert frame["breaches"].sum() > 0 and frame["limits_checked"].sum() > frame["breaches"].sum()
+    assert 0 < frame["first_line"].sum() < len(frame) and (frame["handling_s"] > 0).any()
+    if log == "bpic2013":  # 99 tickets never reach Completed/Closed, all quiet for more than 3 days
+        assert (~frame["closed"]).sum() == frame["stale"].sum() == 99
+        assert frame["waiting_status_s"].sum() > frame["handling_s"].sum() > 0
+    else:  # the demo's phases come through
+        assert {"baseline", "rollout"} <= set(frame["phase"].dropna())
+    a, b = summarise_kpis(local, sop).to_dict(), engine_kpi_report(frame, sop).to_dict()
+    sat_a, sat_b = a["kpis"].pop(10), b["kpis"].pop(10)
+    assert sat_a["name"] == sat_b["name"] == "satisfaction" and sat_b["value"] is None
+    assert "not computed with --engine" in sat_b["note"]
+    a.pop("satisfaction_distribution"), b.pop("satisfaction_distribution")
+    assert json_close(a, b)
+
+
+def json_close(a, b) -> bool:
+    """Plain data equal, floats to 1 ms (the report's times are seconds)."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(json_close(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return isinstance(b, list | tuple) and len(a) == len(b) and all(json_close(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= TOL_S or (np.isnan(a) and np.isnan(b))
+    return a == b
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("engine", ENGINES)
+def test_kpi_frame_without_an_sop_equals_the_local_path(logs, engines, engine):
+    """No SOP: --closed-when and --first-response give the clocks and the backlog."""
+    from csmine.engines.kpis import engine_ticket_kpis
+    from csmine.eventlog.lifecycle import ClosingRule
+
+    df = logs["bpic2013"][4]
+    closing = ClosingRule(closed_when="Closed")
+    local = ticket_kpis(df, None, closing=closing, first_response="Accepted").sort_index()
+    frame = engine_ticket_kpis(engines[("bpic2013", engine)], None, closing=closing, first_response="Accepted")
+    _same_kpi_frames(local, frame)
+    # by hand: a ticket is open when no Completed/Closed comes after its last other status
+    last = df.groupby("case:concept:name")["concept:name"].last()
+    assert (~frame["closed"]).sum() == (last != "Completed/Closed").sum() > 1000
+    assert frame["first_response_s"].notna().sum() == \
+        df[df["concept:name"].str.startswith("Accepted/")]["case:concept:name"].nunique()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("log", LOGS)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_bottleneck_report_equals_the_local_path(logs, engines, log, engine):
+    from csmine.engines.bottlenecks import engine_bottlenecks
+    from csmine.eventlog.loading import list_phases
+    from csmine.performance.bottlenecks import find_bottlenecks
+
+    sqlite, _, _, sop, df = logs[log]
+    local = find_bottlenecks(order_events(df, sop, "auto"), sop, top=20)  # as `csmine bottlenecks` orders
+    report = engine_bottlenecks(engines[(log, engine)], sop, top=20, phases=list_phases(sqlite))
+    assert json_close(local.to_dict(), report.to_dict())
+    # not empty: ranked steps, handovers and ping-pong between teams, rework, a limit breached
+    assert len(report.bottlenecks) >= 9 and report.handovers and report.ping_pong and report.rework
+    assert any(lim.breached for lim in report.limits)
+    # by hand: events per step and rework tickets are plain counts of the log
+    assert {s.activity: s.events for s in report.steps} == df["concept:name"].value_counts().to_dict()
+    repeats = df.groupby(["concept:name", "case:concept:name"]).size()
+    assert {r.activity: r.tickets for r in report.rework} == \
+        (repeats[repeats > 1].groupby(level=0).size()).to_dict()
