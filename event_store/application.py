@@ -67,6 +67,8 @@ from event_store.readmodel.projection import (
 from event_store.readmodel.projection import NAME as PROJECTION
 from event_store.records import CASE_FIELDS, ActivityRow, TicketHistory
 from event_store.persistence.bulk import pause_gc
+from event_store.persistence.bulk_write import NewTickets, Prepared, background, from_histories, prepare, write_prepared
+from event_store.integrity.chain import ZERO
 from event_store.persistence.failures import RETRY_BUDGET, Retry, classify, storage_errors
 from event_store.limits import InputLimits, check_event, check_history, current_limits
 
@@ -346,48 +348,80 @@ class TicketStore(Application):
             with suppress(sqlite3.OperationalError):  # a reader in the way: the next writer checkpoints
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-    def _import(self, histories: Iterable[TicketHistory], batch_size: int,
+    def _import(self, histories: Iterable[TicketHistory] | Any, batch_size: int,
                 progress: Callable[[int, int], None] | None) -> ImportResult:
+        """Batches are prepared on a second thread while the previous one is written.
+
+        The preparing thread (reading columns, building the state bytes, hashing the
+        chain from the head the batch before it will leave) touches no database; the
+        writing thread holds the transaction. SQLite and Arrow release the GIL in
+        their C work, so the two overlap on two cores. At most two prepared batches
+        wait, so memory stays bounded.
+        """
         self._catch_up()
         seen_t = seen_e = added_t = added_e = unchanged = changed = batches = 0
-        batch: list[TicketHistory] = []
-        in_batch: set[str] = set()
 
         def committed() -> str:
             if not batches:
                 return "Nothing of this import was committed (the store is as it was)."
             return (f"{batches:,} batch{'es' if batches != 1 else ''} had been committed, each whole "
-                    f"(the first {seen_t - len(batch):,} tickets of the source: {added_t:,} new tickets and "
+                    f"(the first {seen_t:,} tickets of the source: {added_t:,} new tickets and "
                     f"{added_e:,} new events written); running the same import again adds exactly the rest.")
 
-        def flush() -> None:
-            nonlocal added_t, added_e, unchanged, changed, batches
-            t, e, u, c = self._write_batch(batch)
-            added_t += t
-            added_e += e
-            unchanged += u
-            changed += c
-            batches += 1
-            if progress is not None:
-                progress(len(batch), sum(len(h.steps) for h in batch))
-            batch.clear()
-            in_batch.clear()
-
+        with self._guard():
+            start = self.db.query("SELECT size, head FROM chain_head WHERE id = 1")
+        head = (int(start[0][0]), bytes(start[0][1])) if start else (0, ZERO)
         with storage_errors(self.location.display, committed):
-            for history in histories:
-                if history.ticket in in_batch:  # the same ticket twice: its second part goes in a later batch
-                    flush()
-                check_history(history, self.limits)
-                seen_t += 1
-                seen_e += len(history.steps)
-                batch.append(history)
-                in_batch.add(history.ticket)
-                if len(batch) >= batch_size:
-                    flush()
-            if batch:
-                flush()
+            for work in background(self._prepared(histories, batch_size, head)):
+                t, e, u, c = self._write_batch(work)
+                added_t += t
+                added_e += e
+                unchanged += u
+                changed += c
+                batches += 1
+                n_t, n_e = _sizes(work)
+                seen_t += n_t
+                seen_e += n_e
+                if progress is not None:
+                    progress(n_t, n_e)
         self._catch_up()
         return ImportResult(seen_t, seen_e, added_t, added_e, unchanged, changed)
+
+    def _prepared(self, histories: Iterable[TicketHistory] | Any, batch_size: int,
+                  head: tuple[int, bytes]) -> Iterator[Prepared | list[TicketHistory]]:
+        """The import's batches, made ready for :meth:`_write_batch` (runs on the preparing thread)."""
+        for work in self._batches(histories, batch_size):
+            columns = work
+            if not isinstance(work, NewTickets):
+                columns = from_histories(work, self.mapper.transcoder.encode, self._attrs_json) \
+                    if self._plain_bytes else None
+            if columns is None or not self._plain_bytes:
+                yield work if isinstance(work, list) else work.histories()
+                continue
+            prepared = prepare(columns, datetime.now(UTC), head)  # type: ignore[arg-type]
+            head = prepared.end
+            yield prepared
+
+    def _batches(self, histories: Iterable[TicketHistory] | Any,
+                 batch_size: int) -> Iterator[NewTickets | list[TicketHistory]]:
+        column_batches = getattr(histories, "column_batches", None)
+        if column_batches is not None:  # a columnar source (event_store.io.columnar)
+            yield from column_batches(batch_size, self.limits)
+            return
+        batch: list[TicketHistory] = []
+        in_batch: set[str] = set()
+        for history in histories:
+            if history.ticket in in_batch:  # the same ticket twice: its second part goes in a later batch
+                yield batch
+                batch, in_batch = [], set()
+            check_history(history, self.limits)
+            batch.append(history)
+            in_batch.add(history.ticket)
+            if len(batch) >= batch_size:
+                yield batch
+                batch, in_batch = [], set()
+        if batch:
+            yield batch
 
     def _encode(self, state: dict[str, Any]) -> bytes:
         """Stored bytes of an event state, exactly as the library's mapper makes them."""
@@ -419,7 +453,7 @@ class TicketStore(Application):
         """Stored bytes are the transcoder's JSON as is (no compression or cipher)."""
         return not self.mapper.compressor and not self.mapper.cipher
 
-    def _write_batch(self, batch: list[TicketHistory]) -> tuple[int, int, int, int]:
+    def _write_batch(self, batch: list[TicketHistory] | Prepared) -> tuple[int, int, int, int]:
         retry = Retry(self.retry_budget)
         while True:
             try:
@@ -427,7 +461,7 @@ class TicketStore(Application):
                     if cur.postgres:
                         cur.execute(f"LOCK TABLE {self._events_table()} IN EXCLUSIVE MODE")
                         lock_projection(cur)
-                    return self._write_batch_locked(cur, batch)
+                    return self._write_batch_in(cur, batch)
             except Exception as exc:
                 if not _is_conflict(exc):
                     raise
@@ -437,6 +471,45 @@ class TicketStore(Application):
                         f"the import ({retry.attempts + 1} attempts in {retry.elapsed:.1f} s, the retry budget "
                         f"is {self.retry_budget:g} s)"
                     ) from exc
+
+    def _write_batch_in(self, cur: Cursor, work: list[TicketHistory] | Prepared) -> tuple[int, int, int, int]:
+        """One batch in the caller's locked transaction: the bulk path when every ticket is new.
+
+        A batch holding a ticket the store has already (a re-run, a later export)
+        goes through :meth:`_write_batch_locked`, which appends only what is missing.
+        """
+        if isinstance(work, Prepared):
+            if not self._any_stored(cur, work.batch.uuids):
+                table = self._events_table()
+                before = cur.execute(
+                    f"SELECT MAX({'notification_id' if cur.postgres else 'rowid'}) FROM {table}").fetchone()
+                last_before = int(before[0]) if before and before[0] is not None else 0
+                position = cur.execute("SELECT position FROM projection_state WHERE name = ?",
+                                       (PROJECTION,)).fetchone()
+                done = write_prepared(cur, table, work, project=(int(position[0]) if position else 0) == last_before,
+                                      channel=self._notify_channel())
+                return done.tickets, done.events, 0, 0
+            return self._write_batch_locked(cur, work.batch.histories())
+        return self._write_batch_locked(cur, work)
+
+    def _any_stored(self, cur: Cursor, uuids: list[str]) -> bool:
+        """Whether the store holds events of any of these tickets (primary-key lookups)."""
+        table = self._events_table()
+        # Every stored ticket has its opening at version 0: full primary-key lookups. No
+        # LIMIT: with one, PostgreSQL's planner may scan the whole table hoping for an early hit.
+        for i in range(0, len(uuids), 500):
+            chunk = uuids[i : i + 500]
+            if cur.postgres:
+                row = cur.execute(f"SELECT COUNT(*) FROM {table} WHERE originator_id = ANY(?::uuid[]) "
+                                  "AND originator_version = 0", (chunk,)).fetchone()
+            else:
+                marks = ",".join("?" * len(chunk))
+                row = cur.execute(f"SELECT COUNT(*) FROM {table} WHERE originator_id IN ({marks}) "
+                                  "AND originator_version = 0", [u.replace("-", "") for u in chunk]).fetchone()
+            row = row if row and row[0] else None
+            if row is not None:
+                return True
+        return False
 
     def _events_table(self) -> str:
         table = str(self.recorder.events_table_name)  # type: ignore[attr-defined]
@@ -744,6 +817,12 @@ def _activity_json(head: str, row: ActivityRow, attrs_json: str) -> bytes | None
         ',"source_ref":', "null" if ref is None else _STR(ref),
         ',"attrs":', attrs_json, "}",
     )).encode()
+
+
+def _sizes(work: list[TicketHistory] | Prepared) -> tuple[int, int]:
+    if isinstance(work, Prepared):
+        return len(work.batch.tickets), work.batch.n_events
+    return len(work), sum(len(h.steps) for h in work)
 
 
 def _iso(value: datetime) -> dict[str, str]:

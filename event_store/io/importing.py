@@ -243,7 +243,15 @@ def read_log(path: str, *, fmt: str | None = None, lifecycle: str = "auto", mapp
 def read_histories(path: str, *, fmt: str | None = None, lifecycle: str = "auto",
                    mapping: ColumnMapping | None = None, collapse_repeats: bool = False) -> list[TicketHistory]:
     """Read a whole file into ticket histories (raises ImportFormatError); see :func:`read_log`."""
-    return read_log(path, fmt=fmt, lifecycle=lifecycle, mapping=mapping, collapse_repeats=collapse_repeats).histories
+    histories = read_log(path, fmt=fmt, lifecycle=lifecycle, mapping=mapping,
+                         collapse_repeats=collapse_repeats).histories
+    return histories if isinstance(histories, list) else list(histories)
+
+
+def count_events(histories: Any) -> int:
+    """Steps in ``histories`` (a list of TicketHistory, or a columnar read: without building objects)."""
+    n = getattr(histories, "n_events", None)
+    return int(n) if n is not None else sum(len(h.steps) for h in histories)
 
 
 # -- XES ------------------------------------------------------------------------------------
@@ -687,12 +695,24 @@ def read_table(path: str, *, fmt: str, lifecycle: str, mapping: ColumnMapping,
     keep their types (ints, floats, booleans, times), missing cells are left out of
     the attributes.
     """
-    return _read_table(path, fmt=fmt, lifecycle=lifecycle, mapping=mapping,
-                       collapse_repeats=collapse_repeats).histories
+    histories = _read_table(path, fmt=fmt, lifecycle=lifecycle, mapping=mapping,
+                            collapse_repeats=collapse_repeats).histories
+    return histories if isinstance(histories, list) else list(histories)
 
 
 def _read_table(path: str, *, fmt: str, lifecycle: str, mapping: ColumnMapping,
                 collapse_repeats: bool) -> ReadResult:
+    if fmt == "csv" and not collapse_repeats and os.environ.get("CSMINE_COLUMNAR", "1") != "0":
+        from event_store.io.columnar import read_csv_columns
+
+        log = read_csv_columns(path, lifecycle=lifecycle, mapping=mapping)
+        if log is not None:  # the common case, read as columns (histories built only if asked for)
+            return ReadResult(log, log.rows, 0)  # type: ignore[arg-type]
+    return _read_table_rows(path, fmt=fmt, lifecycle=lifecycle, mapping=mapping, collapse_repeats=collapse_repeats)
+
+
+def _read_table_rows(path: str, *, fmt: str, lifecycle: str, mapping: ColumnMapping,
+                     collapse_repeats: bool) -> ReadResult:
     import numpy as np
     import pandas as pd
 
@@ -1049,6 +1069,6 @@ def iter_histories(histories: list[TicketHistory]) -> Iterator[TicketHistory]:
 
 
 __all__ = [
-    "CASE_FIELDS", "CaseTable", "CaseTableJoin", "ColumnMapping", "ReadResult", "detect_format",
+    "CASE_FIELDS", "CaseTable", "CaseTableJoin", "ColumnMapping", "ReadResult", "count_events", "detect_format",
     "join_case_table", "parse_sep", "read_case_table", "read_histories", "read_log", "read_table", "read_xes",
 ]
