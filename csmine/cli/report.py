@@ -106,7 +106,6 @@ def report_cmd(log_filter: Any, sop_name: str | None, compare: tuple[str, str] |
 
     from csmine.reports.text.report import render_report_written
 
-    preload_pm4py()
     with open_store(store) as s:
         result = _write_report(s, log_filter, sop_name, compare or None, out, quiet, closing, first_response)
     if as_json:
