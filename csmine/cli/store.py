@@ -305,75 +305,36 @@ def import_cmd(path: str, fmt: str | None, preset: str | None, mapping_file: str
         csmine import export.csv --case-column id --activity-column status --print-mapping > ours.toml
         csmine import export.csv --mapping ours.toml
     """
-    from event_store.io.importing import count_events, join_case_table, read_case_table
-    from event_store.io.vendors import read_source
+    from event_store.io.import_file import read_file, record_read
+    from event_store.io.importing import count_events
 
-    ctx = click.get_current_context()
-    imapping = _import_mapping(ctx, mapping_file, preset, case_attr, closed_when)
+    from csmine.reports.text.store import render_import
+
+    imapping = _import_mapping(click.get_current_context(), mapping_file, preset, case_attr, closed_when)
     if print_mapping:
-        from event_store.io.mapping import dump_mapping
-        from event_store.io.vendors import detect_dialect
-
-        _print_mapping(imapping, path, dump_mapping, detect_dialect)
+        _print_mapping(imapping, path)
         return
-    read = read_source(path, imapping)
-    histories, joined, spec = read.histories, None, imapping.case_table
-    if spec is not None and spec.file:
-        cols = imapping.columns
-        table = read_case_table(imapping.case_table_path(), spec.key or cols.case,
-                                sep=spec.sep or cols.sep, encoding=spec.encoding or cols.encoding)
-        joined = join_case_table(histories, table)
-        histories = joined.histories
-        case_table = spec.file
+    read, histories, case_table = read_file(path, imapping)
     total = count_events(histories)  # a columnar read is counted without building its tickets
     with open_existing(store, create=True) as s, progress_bar("importing", total, show_progress(quiet)) as advance:
-        result = s.import_histories(histories, batch_size=batch_size, progress=lambda t, e: advance(e))
-        if imapping.closed_when:
-            from event_store.io.mapping import remember_closing
-
-            remember_closing(s, imapping.closed_when)  # sop draft's closing states
-    case_info = None if joined is None else {
-        "file": case_table, "rows": len(table.rows), "matched": joined.matched,
-        "tickets_without_row": joined.without_row, "rows_without_events": joined.without_events}
-    for note in read.notes:
-        click.echo(f"warning: {note}", err=True)
+        done = record_read(s, imapping, read, histories, case_table, batch_size=batch_size,
+                           progress=lambda t, e: advance(e))
     if as_json:
-        extra = {} if not (mapping_file or preset) else {
-            "mapping": imapping.name or imapping.source, "rows_dropped": read.rows_dropped, "closed": read.closed}
-        echo_json({**dataclasses.asdict(result), "rows_collapsed": read.rows_collapsed, "case_table": case_info,
-                   **extra})
+        for note in read.notes:
+            click.echo(f"warning: {note}", err=True)
+        named = (imapping.name or imapping.source) if (mapping_file or preset) else None
+        echo_json(done.to_dict(with_mapping=named))
         return
-    click.echo(
-        f"imported {path}: {result.tickets_added:,} new tickets, {result.events_added:,} new events "
-        f"({result.tickets_seen:,} tickets / {result.events_seen:,} events in the file, "
-        f"{result.tickets_unchanged:,} already complete)"
-    )
-    if imapping.collapse_repeats:
-        click.echo(f"collapsed {read.rows_collapsed:,} repeated rows into their first")
-    if read.rows_dropped:
-        click.echo(f"left out {read.rows_dropped:,} rows (dropped activities, changes of fields that are not "
-                   "steps, missing values)")
-    if read.closed is not None:
-        states = "|".join(imapping.closed_when)
-        click.echo(f"{read.closed:,} of {len(histories):,} tickets end in a closing state ({states}); the others "
-                   "are open (`csmine sop draft` takes these states as its closed_when; other commands take "
-                   f"an SOP's closed_when or --closed-when '{states}')")
-    if case_info is not None:
-        click.echo(
-            f"case table {case_table}: {case_info['rows']:,} rows; {joined.matched:,} tickets matched, "
-            f"{joined.without_row:,} tickets with events but no row, "
-            f"{joined.without_events:,} rows with no events in {path}"
-        )
-    if result.tickets_case_changed:
-        click.echo(f"case attributes changed on {result.tickets_case_changed:,} tickets "
-                   "(recorded as new events; the earlier values stay in the history)")
+    print_text(render_import(path, done, imapping))
 
 
-def _print_mapping(imapping: Any, path: str, dump: Any, detect: Any) -> None:
+def _print_mapping(imapping: Any, path: str) -> None:
     import dataclasses as dc
 
     from event_store.errors import ImportFormatError
     from event_store.io.importing import detect_format
+    from event_store.io.mapping import dump_mapping as dump
+    from event_store.io.vendors import detect_dialect as detect
 
     if imapping.format is None:
         try:
