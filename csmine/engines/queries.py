@@ -38,20 +38,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from event_store.readmodel.relation import EVENT_COLUMNS as RELATION_COLUMNS
+
 if TYPE_CHECKING:
     from process_models import SOP
 
     from csmine.eventlog.lifecycle import ClosingRule
 
-#: The ``events`` relation: (column, portable type). ``team`` is the step's team, else
-#: the ticket's (the local frame's ``org:group``); ``case_team`` the ticket's own.
-EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("notification_id", "BIGINT"), ("ticket", "VARCHAR"), ("version", "BIGINT"), ("activity", "VARCHAR"),
-    ("occurred_us", "BIGINT"), ("started_us", "BIGINT"), ("recorded_us", "BIGINT"), ("actor", "VARCHAR"),
-    ("team", "VARCHAR"), ("case_team", "VARCHAR"), ("opened_us", "BIGINT"), ("channel", "VARCHAR"),
-    ("category", "VARCHAR"), ("priority", "VARCHAR"), ("emotion", "VARCHAR"), ("customer", "VARCHAR"),
-    ("region", "VARCHAR"), ("source_ref", "VARCHAR"),
-)
+#: The ``events`` relation's columns with portable types, as event_store defines it
+#: (``team`` is the step's team, else the ticket's, as the local frame's ``org:group``;
+#: ``case_team`` the ticket's own).
+EVENT_COLUMNS = RELATION_COLUMNS
 EVENT_COLUMN_NAMES = tuple(name for name, _ in EVENT_COLUMNS)
 
 #: The ``activity_info`` lookup relation (flags are 0/1 integers, ``step`` NULL without an SOP).
