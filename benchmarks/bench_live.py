@@ -128,6 +128,7 @@ class Clients:
         self.port, self.requests, self.n, self.seconds = port, requests, n, seconds
         self.acked: set[int] = set()
         self.latencies: list[float] = []
+        self.sent_at: list[float] = []
         self.recorded = 0
         self.errors = 0
         self._next = 0
@@ -156,7 +157,7 @@ class Clients:
                 conn.request("POST", "/api/events", body=body, headers=headers)
                 resp = conn.getresponse()
                 payload = resp.read()
-            except OSError:
+            except (OSError, http.client.HTTPException):  # the server killed mid-answer
                 self.errors += 1
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
@@ -168,6 +169,7 @@ class Clients:
                 with self._lock:
                     self.acked.add(i)
                     self.latencies.append(time.perf_counter() - t)
+                    self.sent_at.append(t)
                     self.recorded += json.loads(payload)["recorded"]
             else:
                 self.errors += 1
@@ -238,6 +240,8 @@ def run(store: str, label: str, args: argparse.Namespace, target_eps: float) -> 
         return
     eps = clients.recorded / wall
     lat = clients.latencies
+    if args.latencies:
+        Path(args.latencies).write_text("".join(f"{t:.4f},{x:.4f}\n" for t, x in zip(clients.sent_at, lat)))
     print(f"{label}: {clients.recorded:,} events acknowledged in {wall:.2f} s by {args.clients} clients "
           f"(batches of {args.batch}): {eps:,.0f} events/s (target {target_eps:,.0f}: "
           f"{eps / target_eps:.2f}x); ack latency p50 {_pct(lat, 0.5) * 1000:.1f} ms, "
@@ -304,6 +308,7 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--batch", type=int, default=50, help="events per request")
     p.add_argument("--pg", metavar="URL", help="also run on this PostgreSQL store (must be empty)")
+    p.add_argument("--latencies", metavar="CSV", help="write each request's send time and latency (s) here")
     p.add_argument("--kill", action="store_true", help="SIGKILL the server half-way and check after a restart")
     args = p.parse_args()
     args.events = min(args.events, 200_000)

@@ -22,7 +22,6 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import RecordConflictError
 
 from event_store.errors import InvalidEventError
 
@@ -111,10 +110,20 @@ def change_settings(store: TicketStore, name: str, position: int, settings: dict
         record = MonitorSettings(monitor=name)
     record.change(position, settings)
     store.save(record)
+    store.projection.catch_up()  # nothing to project: the read model's position moves past it
 
 
 def raise_alerts(store: TicketStore, alerts: Sequence[tuple[str, datetime, dict[str, Any], dict[str, Any]]]) -> int:
-    """Record new alerts, all in one transaction; an alert already recorded is left out.
+    """Record new alerts, all in **one transaction**; an alert already recorded is left out.
+
+    The batch append of a monitor's tick: the ``AlertRaised`` events are built and
+    encoded directly (the bytes :class:`AlertRecord` would store, so the repository
+    reads them and :func:`acknowledge_alert` continues them), written with their
+    hash-chain links in one locked transaction, and the read model's position moves
+    past them in the same transaction when it was caught up (it has nothing to do for
+    alerts), so the next ticket window is projected in its own transaction again.
+    Which keys the store holds already is read in that transaction (primary-key
+    look-ups), so a restart that computes an alert again records it once.
 
     Args:
         store: an open store.
@@ -124,33 +133,41 @@ def raise_alerts(store: TicketStore, alerts: Sequence[tuple[str, datetime, dict[
     Returns:
         How many were recorded (the others were already in the store).
     """
-    records = [AlertRecord(key=k, fired_at=t, fields=f, evidence=e) for k, t, f, e in alerts]
-    if not records:
+    from eventsourcing.persistence import StoredEvent
+
+    from event_store.live_write import _channel, _events_table, _protector, _versions, advance_read_model
+    from event_store.persistence.failures import storage_errors
+    from event_store.persistence.recorders import insert_stored_events, write_chain
+
+    by_id: dict[UUID, tuple[str, datetime, dict[str, Any], dict[str, Any]]] = {}
+    for a in alerts:
+        by_id.setdefault(alert_id(a[0]), a)
+    if not by_id:
         return 0
-    try:
-        store.save(*records)
-    except RecordConflictError:
-        return _one_by_one(store, alerts)
-    _skip_in_read_model(store)
-    return len(records)
+    encode = store.mapper.transcoder.encode
+    protect = _protector(store)
+    with storage_errors(store.location.display), store.db.transaction(write=True) as cur:
+        table = _events_table(store)
+        if cur.postgres:
+            from event_store.readmodel.projection import lock_projection
 
-
-def _skip_in_read_model(store: TicketStore) -> None:
-    """Move the read model's position past the alert events (it has nothing to do for them),
-    so that the next ticket batch is projected in its own transaction again."""
-    store._catch_up()
-
-
-def _one_by_one(store: TicketStore, alerts: Sequence[tuple[str, datetime, dict[str, Any], dict[str, Any]]]) -> int:
-    recorded = 0
-    for k, t, f, e in alerts:  # one of them was there already: record the others one by one
-        try:
-            store.save(AlertRecord(key=k, fired_at=t, fields=f, evidence=e))
-            recorded += 1
-        except RecordConflictError:
-            continue
-    _skip_in_read_model(store)
-    return recorded
+            cur.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+            lock_projection(cur)
+        held = _versions(cur, table, list(by_id))
+        stamp = datetime.now(UTC)
+        stored = [StoredEvent(aid, 0, TOPIC_ALERT_RAISED, protect(encode(
+                      {"timestamp": stamp, "originator_topic": AlertRecord.TOPIC, "key": k, "fired_at": t,
+                       "fields": dict(f), "evidence": dict(e)})))
+                  for aid, (k, t, f, e) in by_id.items() if aid not in held]
+        if not stored:
+            return 0
+        before = cur.execute(f"SELECT MAX({'notification_id' if cur.postgres else 'rowid'}) FROM {table}").fetchone()
+        last_before = int(before[0]) if before and before[0] is not None else 0
+        channel = _channel(store, cur)
+        nids = insert_stored_events(cur, table, stored, channel=channel)
+        write_chain(cur, stored, nids)
+        advance_read_model(cur, last_before, nids[-1])
+    return len(stored)
 
 
 def acknowledge_alert(store: TicketStore, aggregate_id: UUID, *, actor: str | None = None, note: str = "",
@@ -172,6 +189,7 @@ def acknowledge_alert(store: TicketStore, aggregate_id: UUID, *, actor: str | No
     if record.acknowledged is None:
         record.acknowledge(at or datetime.now(UTC), actor=actor, note=note)
         store.save(record)
+        store.projection.catch_up()  # nothing to project: the read model's position moves past it
     assert record.acknowledged is not None
     return dict(record.acknowledged)
 

@@ -23,8 +23,10 @@ its futures, so the event loop never blocks on the database.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -51,6 +53,8 @@ MAX_BODY = 8 * 1024 * 1024
 PAGE_ZH = "现场看板 按步骤的未结工单 预警 今日工单 其他"
 #: Seconds today's KPIs are kept before they are measured again (when events came in).
 KPI_TTL = 10.0
+#: Longest a read waits for the monitors to handle the commits acknowledged before it (seconds).
+SYNC_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,14 @@ class LiveApp:
                       "position": engine.position, "alerts": len(engine.alerts), "now": engine.now(),
                       "public_read": self.config.public_read})
 
+    async def _synced(self) -> None:
+        """Wait (at most :data:`SYNC_S`) until the monitors handled every commit acknowledged before."""
+        fut = self.engine.sync()
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(fut), SYNC_S)
+        except TimeoutError:
+            fut.cancel()  # under a burst: answer with what the monitors have so far
+
     async def post_events(self, request: Request) -> Response:
         denied = self._denied(request, write=True)
         if denied:
@@ -212,6 +224,7 @@ class LiveApp:
                 return _error(400, f"since={since[:40]!r} is not an ISO 8601 time", field="since")
             if since_t.tzinfo is None:
                 return _error(400, f"since={since[:40]!r} has no time zone (add +08:00 or Z)", field="since")
+        await self._synced()
         with self.engine.lock:
             rows = list(self.engine.alerts)
         if since_t is not None:
@@ -241,6 +254,7 @@ class LiveApp:
         if denied:
             return denied
         engine = self.engine
+        await self._synced()
         now = engine.now()
         with engine.lock:
             assert engine.monitors is not None
@@ -265,61 +279,85 @@ class LiveApp:
         from csmine.live.kpi_today import kpi_today
 
         engine = self.engine
+        await self._synced()
+        position = engine.position  # before the clock: a result is never filed under a later position
         now = engine.now()
         day = now.astimezone(self.tz).date().isoformat()
         cached = self._kpi
-        if cached and cached[2] == day and (cached[1] == engine.position or time.monotonic() - cached[0] < KPI_TTL):
+        if cached and cached[2] == day and (cached[1] == position or time.monotonic() - cached[0] < KPI_TTL):
             return _Json(cached[3])
         cfg = engine.config
         result = await asyncio.to_thread(kpi_today, cfg.store, cfg.sop, now, self.tz, cfg.calendar)
-        self._kpi = (time.monotonic(), engine.position, day, result)
+        self._kpi = (time.monotonic(), position, day, result)
         return _Json(result)
 
     async def stream(self, request: Request) -> Response:
         denied = self._denied(request, write=False)
         if denied:
             return denied
-        loop = asyncio.get_running_loop()
-        q: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(maxsize=10_000)
-
-        def offer(kind: str, data: dict[str, Any]) -> None:
-            loop.call_soon_threadsafe(_put, q, (kind, data))
-
-        unsubscribe = self.engine.subscribe(offer)
-        return StreamingResponse(self._events(request, q, unsubscribe), media_type="text/event-stream",
+        feed = _Feed(asyncio.get_running_loop())
+        unsubscribe = self.engine.subscribe(feed.offer)
+        return StreamingResponse(self._events(request, feed, unsubscribe), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    async def _events(self, request: Request, q: asyncio.Queue[tuple[str, dict[str, Any]]],
-                      unsubscribe: Any) -> AsyncIterator[str]:
+    async def _events(self, request: Request, feed: _Feed, unsubscribe: Any) -> AsyncIterator[str]:
         last_state = 0.0
         pending_state: dict[str, Any] | None = None
         try:
             yield f"event: hello\ndata: {_dumps({'position': self.engine.position})}\n\n"
             while True:
-                try:
-                    kind, data = await asyncio.wait_for(q.get(), timeout=0.5)
-                except TimeoutError:
-                    kind, data = "", {}
-                    if await request.is_disconnected():
-                        return
-                if kind == "commit":
-                    pending_state = data
-                elif kind:
-                    yield f"event: {kind}\ndata: {_dumps(data)}\n\n"
+                items = await feed.take(0.5)
+                if not items and await request.is_disconnected():
+                    return
+                out = []
+                for kind, data in items:
+                    if kind == "commit":
+                        pending_state = data
+                    else:
+                        out.append(f"event: {kind}\ndata: {_dumps(data)}\n\n")
                 if pending_state is not None and time.monotonic() - last_state >= 0.5:
-                    yield f"event: state\ndata: {_dumps(pending_state)}\n\n"
+                    out.append(f"event: state\ndata: {_dumps(pending_state)}\n\n")
                     pending_state, last_state = None, time.monotonic()
-                elif not kind and time.monotonic() - last_state > 15:
-                    yield ": keep-alive\n\n"
+                elif not items and time.monotonic() - last_state > 15:
+                    out.append(": keep-alive\n\n")
                     last_state = time.monotonic()
+                if out:
+                    yield "".join(out)  # a burst of alerts in one write
         finally:
             with contextlib.suppress(ValueError):
                 unsubscribe()
 
 
-def _put(q: asyncio.Queue[Any], item: Any) -> None:
-    with contextlib.suppress(asyncio.QueueFull):  # a reader that does not read loses old news, not the server
-        q.put_nowait(item)
+class _Feed:
+    """What the engine publishes for one stream reader: a bounded buffer filled from the engine's
+    threads, one wake-up of the event loop per burst (not one per alert)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, size: int = 10_000) -> None:
+        self._loop = loop
+        self._items: collections.deque[tuple[str, dict[str, Any]]] = collections.deque(maxlen=size)
+        self._ready = asyncio.Event()
+        self._woken = False
+        self._lock = threading.Lock()
+
+    def offer(self, kind: str, data: dict[str, Any]) -> None:
+        """Engine callback (any thread); a reader that does not read loses old news, not the server."""
+        with self._lock:
+            self._items.append((kind, data))
+            if self._woken:
+                return
+            self._woken = True
+        self._loop.call_soon_threadsafe(self._ready.set)
+
+    async def take(self, timeout: float) -> list[tuple[str, dict[str, Any]]]:
+        """Everything buffered (waiting up to ``timeout`` for something)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        with self._lock:
+            self._ready.clear()
+            self._woken = False
+            items = list(self._items)
+            self._items.clear()
+        return items
 
 
 def create_app(config: ServeConfig) -> LiveApp:

@@ -73,8 +73,9 @@ class _Ticket:
 
 
 def stream_from_notifications(store: TicketStore, start: int, names: dict[Any, str], sop: SOP | None = None,
-                              page: int = 5000) -> tuple[int, list[StreamEvent]]:
-    """The store's ticket events after log position ``start``, as stream items, and the last position read.
+                              page: int = 5000, limit: int | None = None) -> tuple[int, list[StreamEvent], bool]:
+    """The store's ticket events after log position ``start``, as stream items, the last position
+    read, and whether more may follow (only with ``limit``: read again from that position).
 
     Events (:func:`event_store.ingest.read_committed`) are grouped by the commit that
     wrote them (the recording time every event of one transaction shares) and each
@@ -83,6 +84,10 @@ def stream_from_notifications(store: TicketStore, start: int, names: dict[Any, s
     the log position. The groups follow in log order. So a commit is monitored as
     replay would see it, and feeding the same log again (a restart) gives the same
     items in the same order.
+
+    With ``limit`` (a warm-up over a long log, in pages), about ``limit`` events are
+    read; a commit the page may have cut is held back whole (its events come with the
+    next call), so the items and their order are the same as in one read.
     """
     from event_store.ingest import read_committed
 
@@ -100,7 +105,19 @@ def stream_from_notifications(store: TicketStore, start: int, names: dict[Any, s
             key = ties[a] = tie_key(a, pos)
         return (e.time_us, True, key, e.event_id)
 
-    last, committed = read_committed(store, start, names, page)
+    while True:
+        last, committed = read_committed(store, start, names, page, limit)
+        more = limit is not None and len(committed) >= limit
+        if not more:
+            break
+        cut = len(committed)
+        while cut > 0 and committed[cut - 1].recorded_at == committed[-1].recorded_at:
+            cut -= 1
+        if cut > 0:  # the last commit may go on in the next page: read it again from its start
+            last = committed[cut].position - 1
+            committed = committed[:cut]
+            break
+        limit = 2 * limit  # one commit fills the page: read a longer one  # type: ignore[operator]
     out: list[StreamEvent] = []
     group: list[StreamEvent] = []
     stamp: Any = None
@@ -110,7 +127,7 @@ def stream_from_notifications(store: TicketStore, start: int, names: dict[Any, s
             group, stamp = [], c.recorded_at
         group.append(StreamEvent(to_us(c.occurred_at), c.kind, c.ticket, c.activity, c.position, c.actor))
     out.extend(sorted(group, key=order))
-    return last, out
+    return last, out, more
 
 
 def wait_p90(df: pd.DataFrame, sop: SOP, *, min_waits: int = MIN_WAITS) -> dict[str, float]:
