@@ -13,6 +13,7 @@ The modules, bottom up (each imports only those above it in this list):
 - :mod:`~process_models.flow`: the flow, a process tree over step names;
 - :mod:`~process_models.petri`: the flow as a pm4py tree or workflow net,
   soundness, the traces a flow allows;
+- :mod:`~process_models.workflow_net`: the flow as a workflow net built without pm4py (the hot path of conformance; the same construction as pm4py's converter, ``to_pm4py()`` for the fallbacks);
 - :mod:`~process_models.model`: the SOP, its steps, limits, targets; durations;
 - :mod:`~process_models.toml_format`: writing the TOML file; line numbers in it;
 - :mod:`~process_models.shipped`: the SOP files shipped in ``models/``;

@@ -22,6 +22,7 @@ LAYERS = (
     "errors",
     "flow",
     "petri",
+    "workflow_net",
     "model",
     "toml_format",
     "shipped",
