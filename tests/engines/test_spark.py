@@ -47,11 +47,11 @@ from csmine.performance.kpi import ticket_kpis
 from csmine.performance.limits import check_limits
 from csmine.performance.steps import find_rework
 from tests.datasets import BPIC2013, dataset_path
+from tests.engines.equality import TOL_S, assert_same_map, close, same_column
 
 pytestmark = pytest.mark.spark
 
 ROOT = Path(__file__).resolve().parents[2]
-TOL_S = 1e-3
 LOGS = ("demo", "bpic2013")
 
 
@@ -108,51 +108,23 @@ def engines(spark, logs):
         e.close()
 
 
-def _close(a, b) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return abs(a - b) <= TOL_S
-
-
-def _same_map(m0, m1) -> None:
-    assert (m0.tickets, m0.events) == (m1.tickets, m1.events)
-    assert [(n.activity, n.events, n.cases) for n in m0.nodes] == [(n.activity, n.events, n.cases) for n in m1.nodes]
-    for a, b in zip(m0.nodes, m1.nodes, strict=True):
-        assert _close(a.work_median_s, b.work_median_s) and _close(a.work_mean_s, b.work_mean_s), (a, b)
-    assert [(e.source, e.target, e.events, e.cases) for e in m0.all_edges()] == \
-        [(e.source, e.target, e.events, e.cases) for e in m1.all_edges()]
-    for a, b in zip(m0.all_edges(), m1.all_edges(), strict=True):
-        for field in ("median_s", "mean_s", "p90_s", "total_s"):
-            assert _close(getattr(a, field), getattr(b, field)), (field, a, b)
-    assert (m0.dropped_activities, m0.dropped_paths) == (m1.dropped_activities, m1.dropped_paths)
-    assert m0.activity_coverage == pytest.approx(m1.activity_coverage, abs=1e-12)
-    assert m0.path_coverage == pytest.approx(m1.path_coverage, abs=1e-12)
-
-
-def _same_column(a: pd.Series, b: pd.Series) -> bool:
-    if a.dtype.kind == "f" or b.dtype.kind == "f":
-        return bool(np.allclose(a.astype(float), b.astype(float), atol=TOL_S, rtol=0, equal_nan=True))
-    plain = lambda s: s.astype(object).where(s.notna(), None).tolist()  # noqa: E731
-    return plain(a) == plain(b)
-
-
 @pytest.mark.parametrize("log", LOGS)
 def test_process_map_and_variants_equal_the_local_path(logs, engines, log):
     df, e = logs[log][3], engines[log]
     m0, m1 = discover_map(df), engine_map(e)
-    _same_map(m0, m1)
+    assert_same_map(m0, m1)
     # an independent count of the busiest path: pandas over the local frame
     top = m1.edges[0]
     nxt = df.groupby("case:concept:name", sort=False)["concept:name"].shift(-1)
     assert top.events == int(((df["concept:name"] == top.source) & (nxt == top.target)).sum())
     assert m1.events == len(df) and m1.tickets == df["case:concept:name"].nunique()
     if log == "demo":  # the sliders' pruning is the local code's (tested on DuckDB and PostgreSQL on both logs)
-        _same_map(discover_map(df, activities=0.8, paths=0.6), engine_map(e, activities=0.8, paths=0.6))
+        assert_same_map(discover_map(df, activities=0.8, paths=0.6), engine_map(e, activities=0.8, paths=0.6))
     v0, v1 = discover_variants(df), engine_variants(e)
     assert len(v0) > 10
     assert [(v.activities, v.tickets, v.share, v.cumulative_share, v.example_ticket) for v in v0] == \
         [(v.activities, v.tickets, v.share, v.cumulative_share, v.example_ticket) for v in v1]
-    assert all(_close(a.median_throughput_s, b.median_throughput_s) for a, b in zip(v0, v1, strict=True))
+    assert all(close(a.median_throughput_s, b.median_throughput_s) for a, b in zip(v0, v1, strict=True))
     if log == "bpic2013":
         assert len(v1) == 2278  # the dataset's published variant count (shared/datasets/README.md)
 
@@ -166,7 +138,7 @@ def test_ticket_figures_limits_waiting_and_rework_equal_the_local_path(logs, eng
     figures = engine_ticket_figures(e, sop)
     assert list(figures.index) == list(local.index)
     for col in figures.columns:
-        assert _same_column(local[col], figures[col]), col
+        assert same_column(local[col], figures[col]), col
     assert figures["ping_pong"].sum() > 0 and figures["rework"].sum() > 0
     met = check_limits(df, sop)
     met = met[~met["overdue"]].sort_values(["ticket", "step"], kind="stable").reset_index(drop=True)
@@ -215,7 +187,7 @@ def test_a_filtered_log_equals_the_local_path_on_the_same_filter(spark, logs):
     local = load_event_log(store, log_filter)
     assert 0 < local["case:concept:name"].nunique() < df["case:concept:name"].nunique() / 2
     with SparkEngine(lake, log_filter, session=spark) as e:
-        _same_map(discover_map(local), engine_map(e))
+        assert_same_map(discover_map(local), engine_map(e))
     before = LogFilter(end=datetime(2000, 1, 1, tzinfo=UTC))
     with SparkEngine(lake, before, session=spark) as e, pytest.raises(EmptyLogError, match="empty"):
         engine_map(e)
