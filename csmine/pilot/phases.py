@@ -177,8 +177,7 @@ def ticket_attributes(store: TicketStore) -> set[str] | None:
     store.projection.catch_up()
     if not queries.has_tickets(store):
         return None
-    case_keys, _ = queries.attribute_key_sets(store)
-    return set(CASE_FIELDS) | case_keys
+    return set(CASE_FIELDS) | queries.case_attribute_keys(store)
 
 
 def remove_phase(store: TicketStore, name: str, *, note: str = "", actor: str | None = None) -> None:

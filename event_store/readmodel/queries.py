@@ -101,23 +101,24 @@ def case_attribute_texts(store: TicketStore) -> list[tuple[str, str]]:
     return [(str(t), text) for t, text in rows if text]
 
 
+def _keys_of(store: TicketStore, sql: str) -> set[str]:
+    decode = attribute_decoder(store)
+    keys: set[str] = set()
+    for (text,) in store.db.query(sql):
+        if text:
+            keys.update(decode(text.encode()))
+    return keys
+
+
+def case_attribute_keys(store: TicketStore) -> set[str]:
+    """The keys of the free case attributes in the store."""
+    return _keys_of(store, "SELECT DISTINCT case_attrs FROM tickets WHERE case_attrs IS NOT NULL")
+
+
 def attribute_key_sets(store: TicketStore) -> tuple[set[str], set[str]]:
     """The keys of the free case attributes and of the step attributes in the store."""
-    decode = attribute_decoder(store)
-    with store.db.transaction() as cur:
-        case_texts = [r[0] for r in cur.execute(
-            "SELECT DISTINCT case_attrs FROM tickets WHERE case_attrs IS NOT NULL").fetchall()]
-        step_texts = [r[0] for r in cur.execute(
-            "SELECT DISTINCT attrs FROM event_log WHERE attrs IS NOT NULL AND retracted = 0").fetchall()]
-    case_keys: set[str] = set()
-    for text in case_texts:
-        if text:
-            case_keys.update(decode(text.encode()))
-    step_keys: set[str] = set()
-    for text in step_texts:
-        if text:
-            step_keys.update(decode(text.encode()))
-    return case_keys, step_keys
+    step_keys = _keys_of(store, "SELECT DISTINCT attrs FROM event_log WHERE attrs IS NOT NULL AND retracted = 0")
+    return case_attribute_keys(store), step_keys
 
 
 def step_attribute_rows(store: TicketStore, row_filter: RowFilter = RowFilter()) -> list[tuple[str, str]]:
@@ -283,7 +284,7 @@ def set_meta_value(store: TicketStore, key: str, value: str) -> None:
 
 __all__ = [
     "EVENT_ROW_COLUMNS", "READ_MODEL_TABLES", "STEP_ROW_COLUMNS", "TICKET_ROW_COLUMNS", "PhaseRow", "RowFilter",
-    "attribute_decoder", "attribute_key_sets", "case_attribute_texts", "event_rows", "from_us", "has_tickets",
+    "attribute_decoder", "attribute_key_sets", "case_attribute_keys", "case_attribute_texts", "event_rows", "from_us", "has_tickets",
     "last_occurred_at", "meta_value", "phase_rows", "set_meta_value", "step_attribute_rows", "step_page",
     "stored_ticket_events", "table_rows", "ticket_activities", "ticket_count", "ticket_page", "ticket_rows_for",
     "ticket_table", "to_us",
