@@ -124,11 +124,8 @@ def checkpoint_cmd(key_path: str | None, out: str | None, as_json: bool, store: 
         csmine checkpoint --out checkpoints/2025-03-03.json
         csmine checkpoint --key /secure/csmine-ed25519.key --out - | mail -s checkpoint audit@example.com
     """
-    from event_store.integrity.checkpoint import (
-        issue_checkpoint,
-        load_private_key,
-        write_checkpoint,
-    )
+    from event_store.integrity.checkpoint import load_private_key, write_checkpoint
+    from event_store.integrity.verify import issue_checkpoint
 
     from event_store.io.files import check_new
 
@@ -376,11 +373,8 @@ def export_cmd(ticket: str, out_dir: str, checkpoint_path: str | None, key_path:
         csmine audit export CS-1001 --out audit/CS-1001
         csmine audit export CS-1001 --out audit/CS-1001 --checkpoint checkpoints/2025-03-03.json
     """
-    from event_store.integrity.checkpoint import (
-        issue_checkpoint,
-        load_checkpoint,
-        load_private_key,
-    )
+    from event_store.integrity.checkpoint import load_checkpoint, load_private_key
+    from event_store.integrity.verify import issue_checkpoint
     from event_store.integrity.package import export_package
 
     with _open(store) as s:

@@ -333,7 +333,7 @@ def _print_mapping(imapping: Any, path: str) -> None:
 
     from event_store.errors import ImportFormatError
     from event_store.io.importing import detect_format
-    from event_store.io.mapping import dump_mapping as dump
+    from event_store.io.mapping_dump import dump_mapping as dump
     from event_store.io.vendors import detect_dialect as detect
 
     if imapping.format is None:

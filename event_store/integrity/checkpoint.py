@@ -30,9 +30,8 @@ import json
 import os
 import stat
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -41,11 +40,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from event_store.errors import EventStoreError, IntegrityError, OutputExistsError
+from event_store.errors import EventStoreError, OutputExistsError
 from event_store.integrity.chain import merkle_root
-
-if TYPE_CHECKING:
-    from event_store.application import TicketStore
 
 FORMAT = "csmine-checkpoint/v1"
 KEY_NAME = "csmine-ed25519"
@@ -344,39 +340,3 @@ def write_checkpoint(cp: Checkpoint, path: str | os.PathLike[str]) -> None:
         ) from None
     except OSError as exc:
         raise CheckpointError(f"cannot write checkpoint {p}: {exc.strerror or exc}") from exc
-
-
-def issue_checkpoint(store: TicketStore, private_key: Ed25519PrivateKey, *,
-                     issued_at: datetime | None = None) -> Checkpoint:
-    """Verify the whole store, then sign its current size, root and head.
-
-    A store that does not verify is never signed: signing it would vouch for
-    tampered history.
-
-    Raises:
-        IntegrityError: the store does not verify (the first problem is named).
-    """
-    from event_store.integrity.verify import verify_store
-
-    report = verify_store(store)
-    if not report.ok:
-        first = report.first
-        assert first is not None
-        raise IntegrityError(
-            f"refusing to sign {store.location.display}: it does not verify "
-            f"({len(report.findings)} problem(s); first: {first.message}); run `csmine verify`"
-        )
-    when = (issued_at or datetime.now(UTC)).astimezone(UTC)
-    unsigned = Checkpoint(
-        store=store.location.display,
-        store_created_at=report.store_created_at,
-        size=report.size,
-        root=report.root,
-        head=report.head,
-        issued_at=when.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        subtree_size=report.subtree_size,
-        subtrees=report.subtrees,
-        public_key="",
-        key_id="",
-    )
-    return sign_checkpoint(unsigned, private_key)

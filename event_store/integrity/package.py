@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, UTC
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -17,10 +17,10 @@ from event_store.domain import ticket_id, TOPIC_OPENED
 from event_store.errors import IntegrityError, OutputExistsError
 from event_store.integrity.chain import leaf_hash, root_from_inclusion_proof, stream_link, ZERO
 from event_store.integrity.checkpoint import (
-    check_signature, Checkpoint, CheckpointError, load_checkpoint, load_public_key,
+    check_signature, Checkpoint, CheckpointError, load_checkpoint, load_public_key, SignatureCheck,
 )
 from event_store.integrity.findings import PACKAGE_FORMAT
-from event_store.integrity.tickets import ticket_integrity
+from event_store.integrity.tickets import ticket_integrity, TicketIntegrity
 from event_store.io.files import write_bytes, write_text
 
 if TYPE_CHECKING:
@@ -100,6 +100,27 @@ def export_package(store: TicketStore, ticket: str, out_dir: str | os.PathLike[s
             chain is broken, or the ticket has events the checkpoint does not cover
             (issue a new checkpoint first).
     """
+    integrity = _proved_ticket(store, ticket, checkpoint)
+    out = Path(out_dir)
+    names = ("events.json", "checkpoint.json", "public_key.pem", "README.txt")
+    if not overwrite and any((out / n).exists() for n in names):
+        raise OutputExistsError(f"{out} holds an audit package already: nothing was written (choose another "
+                                "folder, or remove the old package first)")
+    out.mkdir(parents=True, exist_ok=True)
+    doc = _events_document(store, ticket, integrity, checkpoint)
+    raw = base64.b64decode(checkpoint.public_key)
+    pem = Ed25519PublicKey.from_public_bytes(raw).public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    # events.json last: a package without it is visibly incomplete
+    write_text(str(out / "checkpoint.json"), checkpoint.to_json(), force=overwrite)
+    write_bytes(str(out / "public_key.pem"), pem, force=overwrite)
+    write_text(str(out / "README.txt"), _README.format(ticket=ticket, folder=out), force=overwrite)
+    write_text(str(out / "events.json"), json.dumps(doc, indent=2, ensure_ascii=False) + "\n", force=overwrite)
+    return out
+
+
+def _proved_ticket(store: TicketStore, ticket: str, checkpoint: Checkpoint) -> TicketIntegrity:
+    """The ticket's integrity against the checkpoint, refused unless all of it is proved."""
     integrity = ticket_integrity(store, ticket, tree_size=checkpoint.size)
     if integrity.tree_size != checkpoint.size or integrity.root != checkpoint.root:
         raise IntegrityError(
@@ -115,13 +136,13 @@ def export_package(store: TicketStore, ticket: str, out_dir: str | os.PathLike[s
             f"(versions {', '.join(map(str, uncovered))}): issue a new checkpoint (`csmine checkpoint`) "
             "and export against it"
         )
-    out = Path(out_dir)
-    names = ("events.json", "checkpoint.json", "public_key.pem", "README.txt")
-    if not overwrite and any((out / n).exists() for n in names):
-        raise OutputExistsError(f"{out} holds an audit package already: nothing was written (choose another "
-                                "folder, or remove the old package first)")
-    out.mkdir(parents=True, exist_ok=True)
-    doc = {
+    return integrity
+
+
+def _events_document(store: TicketStore, ticket: str, integrity: TicketIntegrity,
+                     checkpoint: Checkpoint) -> dict[str, Any]:
+    """The content of ``events.json``: the stored rows, links and proofs."""
+    return {
         "format": PACKAGE_FORMAT,
         "ticket": ticket,
         "ticket_uuid": integrity.ticket_uuid,
@@ -141,15 +162,6 @@ def export_package(store: TicketStore, ticket: str, out_dir: str | os.PathLike[s
             for ev in integrity.events
         ],
     }
-    raw = base64.b64decode(checkpoint.public_key)
-    pem = Ed25519PublicKey.from_public_bytes(raw).public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    # events.json last: a package without it is visibly incomplete
-    write_text(str(out / "checkpoint.json"), checkpoint.to_json(), force=overwrite)
-    write_bytes(str(out / "public_key.pem"), pem, force=overwrite)
-    write_text(str(out / "README.txt"), _README.format(ticket=ticket, folder=out), force=overwrite)
-    write_text(str(out / "events.json"), json.dumps(doc, indent=2, ensure_ascii=False) + "\n", force=overwrite)
-    return out
 
 
 def check_package(folder: str | os.PathLike[str], *, trusted_key: bytes | None = None) -> PackageReport:
@@ -173,6 +185,21 @@ def check_package(folder: str | os.PathLike[str], *, trusted_key: bytes | None =
         raise CheckpointError(f"{base}/events.json is not a {PACKAGE_FORMAT} file")
     cp = load_checkpoint(base / "checkpoint.json")
     sig = check_signature(cp, trusted_key)
+    problems = _signature_problems(base, cp, sig)
+    ticket = str(doc.get("ticket", ""))
+    oid = str(ticket_id(ticket))
+    if doc.get("ticket_uuid") != oid:
+        problems.append(f"the package's aggregate id {doc.get('ticket_uuid')} is not the id of ticket {ticket!r}")
+    events = doc.get("events") or []
+    problems += _event_problems(events, ticket, oid, cp)
+    if not events:
+        problems.append("the package holds no events")
+    return PackageReport(ticket, len(events), cp.size, cp.issued_at, cp.key_id, sig.valid, sig.trusted,
+                         tuple(problems))
+
+
+def _signature_problems(base: Path, cp: Checkpoint, sig: SignatureCheck) -> list[str]:
+    """The checkpoint's signature, its signer, and the key file beside it."""
     problems: list[str] = []
     if not sig.valid:
         problems.append(f"checkpoint signature does not verify (key {cp.key_id}): the checkpoint was altered")
@@ -181,13 +208,14 @@ def check_package(folder: str | os.PathLike[str], *, trusted_key: bytes | None =
     pem_path = base / "public_key.pem"
     if pem_path.exists() and load_public_key(pem_path) != base64.b64decode(cp.public_key):
         problems.append("public_key.pem is not the key that signed the checkpoint")
-    ticket = str(doc.get("ticket", ""))
-    oid = str(ticket_id(ticket))
-    if doc.get("ticket_uuid") != oid:
-        problems.append(f"the package's aggregate id {doc.get('ticket_uuid')} is not the id of ticket {ticket!r}")
+    return problems
+
+
+def _event_problems(events: list[Any], ticket: str, oid: str, cp: Checkpoint) -> list[str]:
+    """Each event: its version, its bytes re-hashed along the chain, its proof to the signed root."""
+    problems: list[str] = []
     root = cp.root_bytes
     prev = ZERO
-    events = doc.get("events") or []
     for expected, ev in enumerate(events):
         try:
             version = int(ev["version"])
@@ -212,19 +240,20 @@ def check_package(folder: str | os.PathLike[str], *, trusted_key: bytes | None =
         else:
             if not proved:
                 problems.append(f"version {version}: inclusion proof does not lead to the checkpoint's root")
-        if version == 0:
-            try:
-                opened = json.loads(state)
-            except (ValueError, UnicodeDecodeError):
-                opened = None
-            if topic != TOPIC_OPENED or (isinstance(opened, dict) and opened.get("external_id") != ticket):
-                problems.append("version 0 is not the opening of this ticket")
+        if version == 0 and not _opens(topic, state, ticket):
+            problems.append("version 0 is not the opening of this ticket")
         # after a mismatch go on from the stated link, so each changed event is named once
         prev = computed if computed == link else link
-    if not events:
-        problems.append("the package holds no events")
-    return PackageReport(ticket, len(events), cp.size, cp.issued_at, cp.key_id, sig.valid, sig.trusted,
-                         tuple(problems))
+    return problems
+
+
+def _opens(topic: str, state: bytes, ticket: str) -> bool:
+    """The stored event is the opening of ``ticket`` (by topic, and by external id when readable)."""
+    try:
+        opened = json.loads(state)
+    except (ValueError, UnicodeDecodeError):
+        opened = None
+    return not (topic != TOPIC_OPENED or (isinstance(opened, dict) and opened.get("external_id") != ticket))
 
 
 __all__ = [

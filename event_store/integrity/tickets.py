@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, TYPE_CHECKING
 
 from event_store.domain import ticket_id
 from event_store.errors import TicketNotFoundError
 from event_store.integrity.chain import leaf_hash, MerkleTree, root_from_inclusion_proof, stream_link, ZERO
-from event_store.integrity.verify import _Backend
+from event_store.integrity.log_tables import LogTables
 
 if TYPE_CHECKING:
     from event_store.application import TicketStore
@@ -87,14 +87,26 @@ def ticket_integrity(store: TicketStore, ticket: str, *, tree_size: int | None =
     Raises:
         TicketNotFoundError: no such ticket.
     """
-    backend = _Backend(store)
     oid = str(ticket_id(ticket))
+    rows, chain, links = _stored(store, ticket, oid, tree_size)
     problems: list[str] = []
+    if any(int(s) != i + 1 for i, (s, _) in enumerate(links)):
+        problems.append("chain positions are not contiguous (entries deleted): run `csmine verify`")
+    tree = MerkleTree([leaf_hash(bytes(link)) for _, link in links])
+    events, chain_ok, proofs_ok = _prove(oid, rows, chain, tree, tree_size, problems)
+    return TicketIntegrity(ticket, oid, tuple(events), chain_ok, tree.size, tree.root.hex(), proofs_ok,
+                           tuple(problems))
+
+
+def _stored(store: TicketStore, ticket: str, oid: str, tree_size: int | None
+            ) -> tuple[list[Any], dict[int, tuple[int, bytes]], list[Any]]:
+    """In one snapshot: the ticket's events, its chain rows by version, and the links of the tree."""
+    tables = LogTables(store)
     with store.db.transaction() as cur:
-        backend.begin(cur)
+        tables.begin(cur)
         rows = cur.execute(
-            f"SELECT {backend.nid}, originator_version, topic, state FROM {backend.table} "
-            f"WHERE originator_id = ? ORDER BY originator_version", (backend.stored_id(oid),),
+            f"SELECT {tables.nid}, originator_version, topic, state FROM {tables.table} "
+            f"WHERE originator_id = ? ORDER BY originator_version", (tables.stored_id(oid),),
         ).fetchall()
         if not rows:
             raise TicketNotFoundError(f"no ticket {ticket!r} in {store.location.display}")
@@ -105,9 +117,12 @@ def ticket_integrity(store: TicketStore, ticket: str, *, tree_size: int | None =
         if tree_size is not None:
             size = min(size, tree_size)
         links = cur.execute("SELECT seq, link FROM event_chain WHERE seq <= ? ORDER BY seq", (size,)).fetchall()
-    if any(int(s) != i + 1 for i, (s, _) in enumerate(links)):
-        problems.append("chain positions are not contiguous (entries deleted): run `csmine verify`")
-    tree = MerkleTree([leaf_hash(bytes(link)) for _, link in links])
+    return rows, chain, links
+
+
+def _prove(oid: str, rows: list[Any], chain: dict[int, tuple[int, bytes]], tree: MerkleTree,
+           tree_size: int | None, problems: list[str]) -> tuple[list[EventProof], bool, bool]:
+    """Each event re-hashed along the chain and proved in ``tree``: (events, chain ok, proofs ok)."""
     events: list[EventProof] = []
     prev = ZERO
     chain_ok = True
@@ -138,8 +153,7 @@ def ticket_integrity(store: TicketStore, ticket: str, *, tree_size: int | None =
             problems.append(f"version {version}: not in the Merkle tree")
         events.append(EventProof(version, int(nid), seq, topic, state_b, stored_link, link_ok, proof))
         prev = stored_link or link
-    return TicketIntegrity(ticket, oid, tuple(events), chain_ok, tree.size, tree.root.hex(), proofs_ok,
-                           tuple(problems))
+    return events, chain_ok, proofs_ok
 
 
 __all__ = [

@@ -185,7 +185,8 @@ def export_store(store: Any, path: str, *, fmt: str | None = None, view: str = "
         OutputExistsError: ``path`` exists and ``force`` is false.
         IntegrityError / ReadModelError: the store does not verify; nothing is written.
     """
-    from event_store.integrity.verify import _Backend, verify_in
+    from event_store.integrity.log_tables import LogTables
+    from event_store.integrity.verify import verify_in
 
     fmt = export_format(path, fmt)
     if view not in VIEWS:
@@ -194,7 +195,7 @@ def export_store(store: Any, path: str, *, fmt: str | None = None, view: str = "
     report = None
     with storage_errors(store.location.display, "Nothing was written to the store (export only reads)."):
         with store.db.transaction() as cur:
-            _Backend(store).begin(cur)
+            LogTables(store).begin(cur)
             if verify != "none":
                 report = verify_in(store, cur, read_model=verify)
                 if not report.ok:

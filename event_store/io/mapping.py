@@ -18,7 +18,6 @@ The format, key by key, is in ``docs/mapping-files.md``. Nothing here reads an e
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import json
 import os
@@ -30,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from event_store.errors import ImportFormatError
-from event_store.io.importing import LIFECYCLE_MODES, ColumnMapping, parse_sep
+from event_store.io.importing import LIFECYCLE_MODES, ColumnMapping
+from event_store.io.mapping_check import Checker, check_encoding, check_sep
 
 if TYPE_CHECKING:
     from event_store.application import TicketStore
@@ -168,136 +168,6 @@ class ImportMapping:
         return name in wanted or any(part.strip() in wanted for part in name.split("/"))
 
 
-# -- locating keys -----------------------------------------------------------------------------
-
-
-_HEADER = re.compile(r"^\s*\[([^\[\]]+)\]\s*(?:#.*)?$")
-_KEY = re.compile(r"""^\s*("(?:[^"\\]|\\.)*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=""")
-
-
-def _locate(text: str) -> dict[tuple[str, str | None], int]:
-    """Line of each ``(table, key)`` (key None: the table header); tables by dotted name."""
-    lines: dict[tuple[str, str | None], int] = {}
-    table = ""
-    depth = 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        if depth > 0:  # inside a multi-line array
-            depth += raw.count("[") - raw.count("]")
-            continue
-        m = _HEADER.match(raw)
-        if m:
-            table = ".".join(part.strip().strip('"') for part in m.group(1).split("."))
-            lines.setdefault((table, None), number)
-            continue
-        k = _KEY.match(raw)
-        if k:
-            key = k.group(1)
-            if key[0] in "\"'":
-                key = json.loads(key) if key[0] == '"' else key[1:-1]
-            lines.setdefault((table, key), number)
-            rest = raw[k.end():].split("#", 1)[0]
-            depth = max(0, rest.count("[") - rest.count("]"))
-    return lines
-
-
-class _Checker:
-    """Collects problems, each with the line of the key it is about."""
-
-    def __init__(self, text: str, where: str) -> None:
-        self.lines = _locate(text)
-        self.where = where
-        self.problems: list[tuple[int, str]] = []
-
-    def line(self, table: str, key: str | None = None) -> int:
-        header = (f"{table}.{key}" if table else key) if key is not None else None
-        return (self.lines.get((table, key)) or (self.lines.get((header, None)) if header else None)
-                or self.lines.get((table, None)) or 1)
-
-    def fail(self, table: str, key: str | None, message: str) -> None:
-        self.problems.append((self.line(table, key), message))
-
-    def raise_if_any(self) -> None:
-        if not self.problems:
-            return
-        self.problems.sort()
-        shown = "\n  ".join(f"{self.where}:{line}: {msg}" for line, msg in self.problems[:10])
-        more = f"\n  (and {len(self.problems) - 10} more)" if len(self.problems) > 10 else ""
-        raise ImportFormatError(
-            f"mapping {self.where} has {len(self.problems)} problem{'s' if len(self.problems) != 1 else ''}:"
-            f"\n  {shown}{more}\n(the format: docs/mapping-files.md; `csmine import FILE --print-mapping` writes one)"
-        )
-
-    def unknown(self, data: dict[str, Any], known: tuple[str, ...], table: str) -> None:
-        for key in data:
-            if key not in known:
-                close = _closest(key, known)
-                hint = f"; did you mean {close!r}?" if close else ""
-                where = f"[{table}]" if table else "the top level"
-                self.fail(table, key, f"unknown key {key!r} in {where}{hint} (known: {', '.join(known)})")
-
-    def text(self, data: dict[str, Any], key: str, table: str, *, empty: bool = False) -> str | None:
-        value = data.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str) or (not empty and not value.strip()):
-            self.fail(table, key, f"{_name(table, key)} must be a non-empty string, not {_show(value)}")
-            return None
-        return value
-
-    def texts(self, data: dict[str, Any], key: str, table: str) -> tuple[str, ...]:
-        value = data.get(key)
-        if value is None:
-            return ()
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.fail(table, key, f"{_name(table, key)} must be a list of strings, e.g. [\"Closed\", \"Resolved\"]")
-            return ()
-        return tuple(value)
-
-    def flag(self, data: dict[str, Any], key: str, table: str) -> bool | None:
-        value = data.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, bool):
-            self.fail(table, key, f"{_name(table, key)} must be true or false, not {_show(value)}")
-            return None
-        return value
-
-    def table(self, data: dict[str, Any], key: str) -> dict[str, Any]:
-        value = data.get(key, {})
-        if not isinstance(value, dict):
-            self.fail("", key, f"{key!r} must be a table ([{key}]), not {_show(value)}")
-            return {}
-        return value
-
-    def mapping(self, data: dict[str, Any], table: str, what: str) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for key, value in data.items():
-            if not isinstance(value, str) or not value.strip():
-                self.fail(table, key, f"[{table}] {key!r} must name a {what} (a non-empty string), not {_show(value)}")
-            else:
-                out[str(key)] = value
-        return out
-
-
-def _name(table: str, key: str) -> str:
-    return f"[{table}] {key!r}" if table else repr(key)
-
-
-def _show(value: Any) -> str:
-    kind = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "a table",
-            str: "a string"}.get(type(value), type(value).__name__)
-    return f"{kind} ({value!r})" if not isinstance(value, (list, dict)) else kind
-
-
-def _closest(word: str, known: tuple[str, ...]) -> str | None:
-    import difflib
-
-    found = difflib.get_close_matches(word, known, n=1, cutoff=0.7)
-    return found[0] if found else None
-
-
 # -- reading -----------------------------------------------------------------------------------
 
 
@@ -313,13 +183,38 @@ def parse_mapping(text: str, source: str | None = None) -> ImportMapping:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ImportFormatError(f"mapping {where}: not valid TOML: {exc} (the format: docs/mapping-files.md)") from None
-    ck = _Checker(text, where)
+    ck = Checker(text, where)
     ck.unknown(data, _ROOT, "")
     tables = {name: ck.table(data, name) for name in ("columns", "case_attributes", "time", "csv", "case_table",
                                                       "activities", "changes")}
     for name, known in _TABLES.items():
         ck.unknown(tables[name], known, name)
+    fmt, lifecycle, form = _shape(ck, data)
+    columns, order_column = _columns(ck, tables)
+    drop, rename = _activities(ck, tables["activities"])
+    mapping = ImportMapping(
+        name=ck.text(data, "name", ""),
+        description=ck.text(data, "description", "", empty=True) or "",
+        format=fmt,
+        lifecycle=lifecycle,
+        activity_form=form,
+        collapse_repeats=bool(ck.flag(data, "collapse_repeats", "")),
+        closed_when=ck.texts(data, "closed_when", ""),
+        missing_values=ck.texts(data, "missing_values", ""),
+        columns=columns,
+        order_column=order_column,
+        case_table=_case_table(ck, tables["case_table"]),
+        drop=drop,
+        rename=rename,
+        changes=_changes(ck, tables["changes"]),
+        source=source,
+    )
+    ck.raise_if_any()
+    return mapping
 
+
+def _shape(ck: Checker, data: dict[str, Any]) -> tuple[str | None, str, str]:
+    """The top level's ``format``, ``lifecycle`` and ``activity_form``."""
     fmt = ck.text(data, "format", "")
     if fmt is not None and fmt not in FORMATS:
         ck.fail("", "format", f"unknown format {fmt!r} (use one of {', '.join(FORMATS)})")
@@ -330,7 +225,11 @@ def parse_mapping(text: str, source: str | None = None) -> ImportMapping:
     if form not in ACTIVITY_FORMS:
         ck.fail("", "activity_form", f"activity_form {form!r}: use \"value\" (the new value is the activity) "
                                      "or \"field: value\" (e.g. \"incident_state: Active\")")
+    return fmt, lifecycle, form
 
+
+def _columns(ck: Checker, tables: dict[str, dict[str, Any]]) -> tuple[ColumnMapping, str | None]:
+    """``[columns]``, ``[case_attributes]``, ``[time]`` and ``[csv]``: the columns and the order column."""
     cols = tables["columns"]
     defaults = ColumnMapping()
     column = {key: ck.text(cols, key, "columns") for key in _TABLES["columns"]}
@@ -347,8 +246,8 @@ def parse_mapping(text: str, source: str | None = None) -> ImportMapping:
         ck.fail("time", "format", f"time format {tformat!r} has no % directive (write it for strptime, "
                                   "e.g. \"%d/%m/%Y %H:%M\")")
     csv = tables["csv"]
-    sep = _sep(ck, csv, "csv")
-    encoding = _encoding(ck, csv, "csv")
+    sep = check_sep(ck, csv, "csv")
+    encoding = check_encoding(ck, csv, "csv")
     columns = ColumnMapping(
         case=column["case"] or defaults.case,
         activity=column["activity"] or defaults.activity,
@@ -360,27 +259,35 @@ def parse_mapping(text: str, source: str | None = None) -> ImportMapping:
         case_attrs=ck.mapping(tables["case_attributes"], "case_attributes", "column"),
         timestamp_format=tformat, tz=zone, sep=sep, encoding=encoding,
     )
+    return columns, order_column
 
-    case_table = None
-    ct = tables["case_table"]
-    if ct:
-        file = ck.text(ct, "file", "case_table")
-        if file is None:
-            ck.fail("case_table", None, "[case_table] needs file = \"...\" (the CSV or Parquet file with one row "
-                                        "per ticket)")
-        else:
-            case_table = CaseTableSpec(file, ck.text(ct, "key", "case_table"), _sep(ck, ct, "case_table"),
-                                       _encoding(ck, ct, "case_table"))
 
-    acts = tables["activities"]
+def _case_table(ck: Checker, ct: dict[str, Any]) -> CaseTableSpec | None:
+    """``[case_table]``: the file with one row per ticket, if any."""
+    if not ct:
+        return None
+    file = ck.text(ct, "file", "case_table")
+    if file is None:
+        ck.fail("case_table", None, "[case_table] needs file = \"...\" (the CSV or Parquet file with one row "
+                                    "per ticket)")
+        return None
+    return CaseTableSpec(file, ck.text(ct, "key", "case_table"), check_sep(ck, ct, "case_table"),
+                         check_encoding(ck, ct, "case_table"))
+
+
+def _activities(ck: Checker, acts: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, str]]:
+    """``[activities]``: the activities dropped, and the renames."""
     rename_raw = acts.get("rename", {})
     if not isinstance(rename_raw, dict):
         ck.fail("activities", "rename", "[activities] rename must be a table ([activities.rename] with "
                                         "\"source\" = \"recorded\" lines)")
         rename_raw = {}
     rename = ck.mapping(rename_raw, "activities.rename", "recorded activity")
+    return ck.texts(acts, "drop", "activities"), rename
 
-    ch = tables["changes"]
+
+def _changes(ck: Checker, ch: dict[str, Any]) -> ChangeRules:
+    """``[changes]``: how change records become steps."""
     case_raw = ch.get("case", {})
     if not isinstance(case_raw, dict):
         ck.fail("changes", "case", "[changes] case must be a table ([changes.case] with attribute = \"field\")")
@@ -388,57 +295,13 @@ def parse_mapping(text: str, source: str | None = None) -> ImportMapping:
     steps = ck.texts(ch, "steps", "changes")
     if "steps" in ch and not steps:
         ck.fail("changes", "steps", "[changes] steps must name at least one field whose changes are steps")
-    changes = ChangeRules(
+    return ChangeRules(
         steps=steps or ChangeRules().steps,
         team=ck.text(ch, "team", "changes"),
         attributes=ck.texts(ch, "attributes", "changes"),
         table=ck.text(ch, "table", "changes"),
         case=ck.mapping(case_raw, "changes.case", "field"),
     )
-    collapse = ck.flag(data, "collapse_repeats", "")
-    mapping = ImportMapping(
-        name=ck.text(data, "name", ""),
-        description=ck.text(data, "description", "", empty=True) or "",
-        format=fmt,
-        lifecycle=lifecycle,
-        activity_form=form,
-        collapse_repeats=bool(collapse),
-        closed_when=ck.texts(data, "closed_when", ""),
-        missing_values=ck.texts(data, "missing_values", ""),
-        columns=columns,
-        order_column=order_column,
-        case_table=case_table,
-        drop=ck.texts(acts, "drop", "activities"),
-        rename=rename,
-        changes=changes,
-        source=source,
-    )
-    ck.raise_if_any()
-    return mapping
-
-
-def _sep(ck: _Checker, data: dict[str, Any], table: str) -> str | None:
-    value = ck.text(data, "delimiter", table, empty=True)
-    if value is None:
-        return None
-    try:
-        return parse_sep(value, f"[{table}] delimiter")
-    except ImportFormatError as exc:
-        ck.fail(table, "delimiter", str(exc))
-        return None
-
-
-def _encoding(ck: _Checker, data: dict[str, Any], table: str) -> str | None:
-    value = ck.text(data, "encoding", table)
-    if value is None:
-        return None
-    try:
-        codecs.lookup(value)
-    except LookupError:
-        ck.fail(table, "encoding", f"unknown encoding {value!r} (a Python codec name such as utf-8, latin-1, "
-                                   "cp1252 or utf-16)")
-        return None
-    return value
 
 
 def read_mapping(path: str) -> ImportMapping:
@@ -518,100 +381,6 @@ def remembered_closing(store: TicketStore) -> tuple[str, ...]:
     return tuple(str(s) for s in states) if isinstance(states, list) else ()
 
 
-# -- writing -----------------------------------------------------------------------------------
-
-
-def _q(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _key(name: str) -> str:
-    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _q(name)
-
-
-def _list(values: tuple[str, ...]) -> str:
-    return "[" + ", ".join(_q(v) for v in values) + "]"
-
-
-def dump_mapping(mapping: ImportMapping, *, detected: dict[str, str] | None = None) -> str:
-    """The mapping as TOML text, every key written (``parse_mapping`` gives it back).
-
-    Args:
-        mapping: the mapping.
-        detected: what reading the file found where the mapping leaves it open
-            (``delimiter``, ``encoding``), written as comments to uncomment.
-    """
-    m = mapping
-    c = m.columns
-    detected = detected or {}
-    out = ["# csmine import mapping (the format: docs/mapping-files.md)"]
-    if m.name:
-        out.append(f"name = {_q(m.name)}")
-    if m.description:
-        out.append(f"description = {_q(m.description)}")
-    if m.format:
-        out.append(f"format = {_q(m.format)}              # {', '.join(FORMATS)}")
-    out += [
-        f"lifecycle = {_q(m.lifecycle)}",
-        f"activity_form = {_q(m.activity_form)}        # \"value\", or \"field: value\"",
-        f"collapse_repeats = {'true' if m.collapse_repeats else 'false'}",
-        f"closed_when = {_list(m.closed_when)}",
-    ]
-    if m.missing_values:
-        out.append(f"missing_values = {_list(m.missing_values)}")
-    out += ["", "[columns]", f"case = {_q(c.case)}", f"activity = {_q(c.activity)}", f"timestamp = {_q(c.timestamp)}"]
-    for key in ("resource", "team", "start", "lifecycle"):
-        value = getattr(c, key)
-        if value is not None:
-            out.append(f"{key} = {_q(value)}")
-    if m.order_column:
-        out.append(f"order = {_q(m.order_column)}            # orders rows with the same time")
-    if c.case_attrs:
-        out += ["", "[case_attributes]                # ticket attribute = column"]
-        out += [f"{_key(k)} = {_q(v)}" for k, v in c.case_attrs.items()]
-    if c.timestamp_format or c.tz:
-        out += ["", "[time]"]
-        if c.timestamp_format:
-            out.append(f"format = {_q(c.timestamp_format)}")
-        if c.tz:
-            out.append(f"zone = {_q(c.tz)}")
-    if c.sep or c.encoding or detected:
-        out += ["", "[csv]"]
-        for key, value in (("delimiter", _sep_text(c.sep)), ("encoding", c.encoding)):
-            if value is not None:
-                out.append(f"{key} = {_q(value)}")
-            elif key in detected:
-                out.append(f"# {key} = {_q(detected[key])}          # detected in the file; uncomment to fix it")
-    if m.case_table is not None:
-        t = m.case_table
-        out += ["", "[case_table]", f"file = {_q(t.file)}"]
-        for key, value in (("key", t.key), ("delimiter", _sep_text(t.sep)), ("encoding", t.encoding)):
-            if value is not None:
-                out.append(f"{key} = {_q(value)}")
-    if m.drop:
-        out += ["", "[activities]", f"drop = {_list(m.drop)}"]
-    if m.rename:
-        out += ["", "[activities.rename]              # source activity = recorded activity"]
-        out += [f"{_q(k)} = {_q(v)}" for k, v in m.rename.items()]
-    if m.format in CHANGE_FORMATS or m.changes != ChangeRules():
-        ch = m.changes
-        out += ["", "[changes]", f"steps = {_list(ch.steps)}"]
-        if ch.team:
-            out.append(f"team = {_q(ch.team)}")
-        if ch.attributes:
-            out.append(f"attributes = {_list(ch.attributes)}")
-        if ch.table:
-            out.append(f"table = {_q(ch.table)}")
-        if ch.case:
-            out += ["", "[changes.case]                   # ticket attribute = field (its earliest value)"]
-            out += [f"{_key(k)} = {_q(v)}" for k, v in ch.case.items()]
-    return "\n".join(out) + "\n"
-
-
-def _sep_text(sep: str | None) -> str | None:
-    return "tab" if sep == "\t" else sep
-
-
 def with_flags(mapping: ImportMapping, **flags: Any) -> ImportMapping:
     """The mapping with the given flags in force (flags override the file).
 
@@ -647,6 +416,6 @@ def with_flags(mapping: ImportMapping, **flags: Any) -> ImportMapping:
 
 __all__ = [
     "ACTIVITY_FORMS", "CHANGE_FORMATS", "CLOSING_KEY", "FORMATS", "TABLE_FORMATS", "CaseTableSpec", "ChangeRules",
-    "ImportMapping", "dump_mapping", "list_presets", "load_preset", "parse_mapping", "read_mapping",
+    "ImportMapping", "list_presets", "load_preset", "parse_mapping", "read_mapping",
     "remember_closing", "remembered_closing", "with_flags",
 ]

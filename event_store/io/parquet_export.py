@@ -48,6 +48,7 @@ from event_store.readmodel.relation import PARQUET_EVENT_COLUMNS, PARQUET_TICKET
 
 if TYPE_CHECKING:
     from event_store.application import TicketStore
+    from event_store.integrity.findings import VerifyReport
     from event_store.persistence.db import Cursor
 
 MANIFEST = "manifest.json"
@@ -140,7 +141,7 @@ def export_parquet(store: TicketStore, directory: str, *, partition: str = "mont
         ExportCheckError: the folder holds something else than an export of this store.
         IntegrityError / ReadModelError: the store does not verify; nothing is written.
     """
-    from event_store.integrity.verify import _Backend, verify_in
+    from event_store.integrity.log_tables import LogTables
 
     if partition not in PARTITIONINGS:
         raise ImportFormatError(f"unknown partitioning {partition!r}: use --partition month")
@@ -152,17 +153,9 @@ def export_parquet(store: TicketStore, directory: str, *, partition: str = "mont
                                "choose another folder, or delete it to start again")
     with storage_errors(store.location.display, "Nothing was written to the store (export only reads)."):
         with store.db.transaction() as cur:
-            backend = _Backend(store)
+            backend = LogTables(store)
             backend.begin(cur)
-            report = None
-            if verify != "none":
-                report = verify_in(store, cur, read_model=verify)
-                if not report.ok:
-                    first = report.first
-                    assert first is not None
-                    cls = ReadModelError if first.kind == "read_model" else IntegrityError
-                    raise cls(f"refusing to export {store.location.display}: it does not verify ({first.message}). "
-                              f"Nothing was written to {directory}; see `csmine verify`.")
+            report = _verified(store, cur, verify, directory)
             position = int(cur.execute(f"SELECT COALESCE(MAX({backend.nid}), 0) FROM {backend.table}").fetchone()[0])
             months = _all_months(cur)
             old = dict(manifest["partitions"]) if manifest and not full else {}
@@ -177,6 +170,30 @@ def export_parquet(store: TicketStore, directory: str, *, partition: str = "mont
                     progress(1)
     for name in set(os.listdir(os.path.join(directory, "events"))) - {f"month={m}" for m in parts}:
         _remove_partition(directory, name.removeprefix("month="))  # a month whose last ticket went away
+    totals = _write_manifest(directory, store, store_id, partition, position, report, parts)
+    return ParquetExport(directory, totals["tickets"], totals["events"], len(parts), tuple(sorted(todo)), position,
+                         None if report is None else report.size, None if report is None else report.root)
+
+
+def _verified(store: TicketStore, cur: Cursor, verify: str, directory: str) -> VerifyReport | None:
+    """Verify in the export's snapshot (None: ``verify="none"``); raises when it does not verify."""
+    from event_store.integrity.verify import verify_in
+
+    if verify == "none":
+        return None
+    report = verify_in(store, cur, read_model=verify)
+    if not report.ok:
+        first = report.first
+        assert first is not None
+        cls = ReadModelError if first.kind == "read_model" else IntegrityError
+        raise cls(f"refusing to export {store.location.display}: it does not verify ({first.message}). "
+                  f"Nothing was written to {directory}; see `csmine verify`.")
+    return report
+
+
+def _write_manifest(directory: str, store: TicketStore, store_id: str, partition: str, position: int,
+                    report: VerifyReport | None, parts: dict[str, Any]) -> dict[str, int]:
+    """Write the manifest (last: it names only partitions already written); returns the totals."""
     totals = {"events": sum(p["events"] for p in parts.values()), "tickets": sum(p["tickets"] for p in parts.values())}
     out = {
         "format": MANIFEST_FORMAT, "partitioning": partition, "store": store.location.display, "store_id": store_id,
@@ -186,8 +203,7 @@ def export_parquet(store: TicketStore, directory: str, *, partition: str = "mont
         **totals, "partitions": {m: parts[m] for m in sorted(parts)},
     }
     write_text(os.path.join(directory, MANIFEST), json.dumps(out, indent=2, ensure_ascii=False) + "\n", force=True)
-    return ParquetExport(directory, totals["tickets"], totals["events"], len(parts), tuple(sorted(todo)), position,
-                         None if report is None else report.size, None if report is None else report.root)
+    return totals
 
 
 def _check_folder(directory: str) -> None:

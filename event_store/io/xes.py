@@ -13,11 +13,19 @@ so that :func:`scan_lxml` reads the file instead. Both return the same
 :class:`RawTrace` records; tests check that they agree.
 
 Line numbers are those of the ``<event>`` and ``<trace>`` start tags, as lxml reports them.
+
+Why this shape (BPIC 2013, 39.5 MB, 720k attributes, CPU seconds measured side by
+side): ``str.split('"')`` cuts the body in 0.17-0.22 s, faster than a regex
+``findall`` of keys and values alone (0.19 s) and far faster than lxml's
+``iterparse`` building the same dicts (1.07 s). What remains is classifying the
+stretches (hashing them once each), locating traces and events with array
+arithmetic over the tagged stretches only, and one dict per event (0.1 s).
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -109,28 +117,34 @@ def _unescape(text: str) -> str:
     return out
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Sep:
+    """One distinct stretch of markup between two attributes, classified."""
+
     closes: bool  # starts with "/>" (ends the previous attribute)
-    tags: list[tuple[bool, str, int]]  # (is_close, "event"/"trace", newlines before it)
+    tags: tuple[tuple[bool, str, int], ...]  # (is_close, "event"/"trace", newlines before it)
     type: str | None  # the next attribute's type, None at the end
     newlines: int
-    lts: int
+
+    @property
+    def marks(self) -> str:
+        """Its tags, one letter each: ``T``/``t`` open/close a trace, ``E``/``e`` an event."""
+        return "".join(("t" if close else "T") if tag == "trace" else ("e" if close else "E")
+                       for close, tag, _ in self.tags)
 
 
 def _classify(sep: str) -> _Sep:
     m = _SEP_RE.fullmatch(sep)
     if m is None:
         raise _GiveUp
-    tags = []
     base = m.start("tags")
-    for t in _TAG_RE.finditer(m.group("tags")):
-        tags.append((t.group(1) == "/", t.group(2), sep.count("\n", 0, base + t.start())))
-    return _Sep(m.group("close") is not None, tags, m.group("type"), sep.count("\n"), sep.count("<"))
+    tags = tuple((t.group(1) == "/", t.group(2), sep.count("\n", 0, base + t.start()))
+                 for t in _TAG_RE.finditer(m.group("tags")))
+    return _Sep(m.group("close") is not None, tags, m.group("type"), sep.count("\n"))
 
 
-def scan_fast(raw: bytes, name: str, zone: tzinfo | None) -> list[RawTrace]:
-    """Scan the common XES layout; raises _GiveUp when lxml must read the file."""
+def _body(raw: bytes) -> tuple[str, int]:
+    """The text from the first ``<trace>`` to ``</log>`` and its first line; the header checked by lxml."""
     from lxml import etree
 
     m = _ENCODING_RE.match(raw[:200])
@@ -150,111 +164,185 @@ def scan_fast(raw: bytes, name: str, zone: tzinfo | None) -> list[RawTrace]:
         raise _GiveUp from None
     if "\r" in text or "\x00" in text:  # NUL is not allowed in XML: lxml says where
         raise _GiveUp
-    base_line = raw.count(b"\n", 0, start_b) + 1
+    return text, raw.count(b"\n", 0, start_b) + 1
 
+
+@dataclass(frozen=True, slots=True)
+class _Cut:
+    """The body cut at its quotes: attribute ``i`` is ``<seps[i]> keys[i]="values[i]"``.
+
+    ``codes[i]`` numbers ``seps[i]`` among the distinct stretches ``kinds``; ``seps``
+    has one more entry than ``keys`` (the markup after the last attribute).
+    """
+
+    keys: list[str]
+    values: list[str]
+    codes: np.ndarray
+    kinds: list[_Sep]
+
+
+def _cut(text: str) -> _Cut:
+    """Split at the quotes and check that every ``<``, line break and tab lies in the markup."""
     parts = text.split('"')
     if len(parts) % 4 != 1 or len(parts) < 5:
         raise _GiveUp
-    seps = parts[0::4]
-    keys = parts[1::4]
-    mids = parts[2::4]
-    values = parts[3::4]
+    seps, keys, mids, values = parts[0::4], parts[1::4], parts[2::4], parts[3::4]
     del parts
-    # Classify each distinct stretch of markup once; then work on integer codes.
-    uniq_mids = list(set(mids))
-    for mid in uniq_mids:
-        if _MID_RE.fullmatch(mid) is None:
-            raise _GiveUp
+    uniq_mids = set(mids)
+    if any(_MID_RE.fullmatch(mid) is None for mid in uniq_mids):
+        raise _GiveUp
     uniq = list(set(seps))
     kinds = [_classify(s) for s in uniq]
     code_of = {s: k for k, s in enumerate(uniq)}
     codes = np.fromiter(map(code_of.__getitem__, seps), dtype=np.int64, count=len(seps))
-    closes = np.array([k.closes for k in kinds], dtype=bool)
-    has_tags = np.array([bool(k.tags) for k in kinds], dtype=bool)
-    type_names = [k.type for k in kinds]
-    typed = np.array([t not in (None, "string", "id") for t in type_names], dtype=bool)
-    untyped_end = np.array([t is None for t in type_names], dtype=bool)
-    newlines = np.array([k.newlines for k in kinds], dtype=np.int64)
-    counts = np.bincount(codes, minlength=len(uniq))
-    mid_counts = np.bincount(np.fromiter(map({m: k for k, m in enumerate(uniq_mids)}.__getitem__, mids),
-                                         dtype=np.int64, count=len(mids)), minlength=len(uniq_mids))
     # Every '<', line break and tab of the body must lie in the markup between values
     # (XML would normalise line breaks and tabs inside values; lxml handles those).
+    counts = np.bincount(codes, minlength=len(uniq)).tolist()
+    mid_counts = Counter(mids) if len(uniq_mids) > 1 else {m: len(mids) for m in uniq_mids}
     for char in ("<", "\n", "\t"):
-        in_markup = sum(int(c) * s.count(char) for c, s in zip(counts, uniq, strict=True))
-        in_markup += sum(int(c) * m.count(char) for c, m in zip(mid_counts, uniq_mids, strict=True))
+        in_markup = sum(c * s.count(char) for c, s in zip(counts, uniq, strict=True))
+        in_markup += sum(c * m.count(char) for m, c in mid_counts.items())
         if in_markup != text.count(char):
             raise _GiveUp
-    n_attrs = len(keys)
-    if closes[codes[0]] or not has_tags[codes[0]] or not closes[codes[1:]].all():
+    closes = np.array([k.closes for k in kinds], dtype=bool)
+    ends = np.array([k.type is None for k in kinds], dtype=bool)
+    if closes[codes[0]] or not kinds[codes[0]].tags or not closes[codes[1:]].all():
         raise _GiveUp
-    if untyped_end[codes[:-1]].any() or not untyped_end[codes[-1]]:
+    if ends[codes[:-1]].any() or not ends[codes[-1]]:
         raise _GiveUp
     if "&" in text:
         keys = [_unescape(k) if "&" in k else k for k in keys]
         values = [_unescape(v) if "&" in v else v for v in values]
-    sep_lines = np.empty(len(seps), dtype=np.int64)
+    return _Cut(keys, values, codes, kinds)
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """Where traces and events begin and end, as attribute indices and lines.
+
+    Event ``j`` holds attributes ``event_from[j]:event_to[j]`` and starts on line
+    ``event_lines[j]``; it belongs to trace ``event_trace[j]``. The trace attributes
+    are ``trace_attrs`` (indices, in file order), of trace ``trace_of_attr``.
+    """
+
+    attr_lines: np.ndarray
+    trace_lines: list[int]
+    event_from: list[int]
+    event_to: list[int]
+    event_lines: list[int]
+    event_trace: np.ndarray
+    trace_attrs: np.ndarray
+    trace_of_attr: np.ndarray
+
+
+def _layout(cut: _Cut, base_line: int) -> _Layout:
+    """The nesting of traces and events, checked and located in a few array passes.
+
+    Only the stretches with tags matter: each contributes its tags (``T``/``t`` a trace
+    opens/closes, ``E``/``e`` an event), and attribute ``i`` starts after the tags of
+    stretch ``i``, at the depth they leave.
+    """
+    codes, kinds = cut.codes, cut.kinds
+    newlines = np.array([k.newlines for k in kinds], dtype=np.int64)
+    sep_lines = np.empty(len(codes), dtype=np.int64)
     sep_lines[0] = base_line
     np.cumsum(newlines[codes[:-1]], out=sep_lines[1:])
     sep_lines[1:] += base_line
-    attr_lines = sep_lines[:-1] + newlines[codes[:-1]]
-
-    # Typed values (dates, numbers) first, so the dicts below are plain zips.
-    for i in np.flatnonzero(typed[codes[:-1]]).tolist():
-        values[i] = convert_value(type_names[codes[i]], values[i], zone,
-                                  lambda i=i: f"{name}:{int(attr_lines[i])}")
-
-    traces: list[RawTrace] = []
-    in_trace = in_event = False
-    trace: RawTrace | None = None
-    ev_attrs: dict[str, Any] = {}
-    start = 0  # first attribute of the current run
-    last = len(seps) - 1
-    boundaries = np.flatnonzero(has_tags[codes]).tolist()
-    if boundaries[-1] != last:
-        boundaries.append(last)
-    lines_list = sep_lines.tolist()
-    codes_list = codes.tolist()
-    for i in boundaries:
-        # Attributes start..i-1 belong to the open event, else to the open trace.
-        if i > start:
-            run = dict(zip(keys[start:i], values[start:i], strict=True))
-            if in_event:
-                ev_attrs.update(run)
-            elif in_trace:
-                assert trace is not None
-                trace.attrs.update(run)
-            else:
-                raise _GiveUp
-        start = i
-        for is_close, tag, nl in kinds[codes_list[i]].tags:
-            if tag == "event":
-                if is_close:
-                    if not in_event:
-                        raise _GiveUp
-                    in_event = False
-                else:
-                    if in_event or not in_trace:
-                        raise _GiveUp
-                    in_event = True
-                    ev_attrs = {}
-                    assert trace is not None
-                    trace.events.append((ev_attrs, lines_list[i] + nl))
-            elif is_close:
-                if in_event or not in_trace:
-                    raise _GiveUp
-                in_trace = False
-            else:
-                if in_trace:
-                    raise _GiveUp
-                in_trace = True
-                trace = RawTrace({}, [], lines_list[i] + nl)
-                traces.append(trace)
-        if i != last and not in_trace:
-            raise _GiveUp
-    if in_trace:
+    n_tags = np.array([len(k.tags) for k in kinds], dtype=np.int64)
+    tagged = np.flatnonzero(n_tags[codes])  # the stretches with tags, in file order
+    per_sep = n_tags[codes[tagged]]
+    sep_of = np.repeat(tagged, per_sep)  # one entry per tag, in file order
+    first = np.cumsum(per_sep) - per_sep
+    offsets = np.cumsum(n_tags) - n_tags
+    at = offsets[codes[sep_of]] + np.arange(len(sep_of)) - np.repeat(first, per_sep)
+    marks = np.frombuffer("".join(k.marks for k in kinds).encode("ascii"), dtype=np.uint8)[at]
+    tag_nl = np.array([nl for k in kinds for _, _, nl in k.tags], dtype=np.int64)[at]
+    is_ = {c: marks == ord(c) for c in "TtEe"}
+    depth = np.cumsum(is_["T"].astype(np.int64) + is_["E"] - is_["t"] - is_["e"])
+    last_tag = np.cumsum(per_sep) - 1
+    # Traces hold events and attributes, events hold attributes, nothing else nests;
+    # only the markup after the last attribute leaves no trace open.
+    if not ((depth[is_["T"]] == 1).all() and (depth[is_["E"]] == 2).all() and (depth[is_["e"]] == 1).all()
+            and (depth[is_["t"]] == 0).all() and (depth[last_tag[:-1]] >= 1).all()
+            and tagged[-1] == len(codes) - 1 and depth[-1] == 0):
         raise _GiveUp
-    return traces
+    lines = sep_lines[sep_of] + tag_nl
+    trace_no = np.cumsum(is_["T"]) - 1
+    # Attribute i lies at the depth the last tagged stretch at or before it leaves.
+    owner = np.searchsorted(tagged, np.arange(len(codes) - 1), side="right") - 1
+    in_trace = depth[last_tag[owner]] == 1
+    trace_attrs = np.flatnonzero(in_trace)
+    return _Layout(
+        attr_lines=sep_lines[:-1] + newlines[codes[:-1]],
+        trace_lines=lines[is_["T"]].tolist(),
+        event_from=sep_of[is_["E"]].tolist(),
+        event_to=sep_of[is_["e"]].tolist(),
+        event_lines=lines[is_["E"]].tolist(),
+        event_trace=trace_no[is_["E"]],
+        trace_attrs=trace_attrs,
+        trace_of_attr=trace_no[last_tag[owner[trace_attrs]]],
+    )
+
+
+def _convert_typed(cut: _Cut, attr_lines: np.ndarray, name: str, zone: tzinfo | None) -> None:
+    """Dates and numbers to Python values in place (``where`` names the line for errors)."""
+    type_names = [k.type for k in cut.kinds]
+    typed = np.array([t not in (None, "string", "id") for t in type_names], dtype=bool)
+    values, codes = cut.values, cut.codes[:-1]
+    positions = np.flatnonzero(typed[codes])
+    type_of = np.array([str(t) for t in type_names])[codes[positions]]
+    by_type = {t: positions[type_of == t].tolist() for t in sorted(set(type_of.tolist()))}
+    fast = {"date": datetime.fromisoformat, "int": int, "float": float}
+    try:  # all at once; on any doubt value by value, in file order, so the first error is named
+        converted = {t: [fast[t](values[i]) for i in where] if t in fast else None
+                     for t, where in by_type.items()}
+        if any(d.tzinfo is None for d in converted.get("date") or ()):
+            raise ValueError
+    except ValueError:
+        for i in positions.tolist():
+            values[i] = convert_value(type_names[codes[i]], values[i], zone,
+                                      lambda i=i: f"{name}:{int(attr_lines[i])}")
+        return
+    for t, where in by_type.items():
+        out = converted[t] or [convert_value(t, values[i], zone, str) for i in where]
+        for i, v in zip(where, out, strict=True):
+            values[i] = v
+
+
+def _traces(cut: _Cut, layout: _Layout) -> list[RawTrace]:
+    """The :class:`RawTrace` records: one dict per event and per trace."""
+    keys, values = cut.keys, cut.values
+    # zip without strict=: the slices have equal lengths by construction, and the
+    # check costs an eighth of this hot loop.
+    events = list(zip([dict(zip(keys[a:b], values[a:b]))  # noqa: B905
+                       for a, b in zip(layout.event_from, layout.event_to)],  # noqa: B905
+                      layout.event_lines, strict=True))
+    n = len(layout.trace_lines)
+    ev_bounds = np.concatenate(([0], np.cumsum(np.bincount(layout.event_trace, minlength=n)))).tolist()
+    at_bounds = np.concatenate(([0], np.cumsum(np.bincount(layout.trace_of_attr, minlength=n)))).tolist()
+    attr_idx = layout.trace_attrs.tolist()
+    t_keys = [keys[i] for i in attr_idx]
+    t_values = [values[i] for i in attr_idx]
+    return [RawTrace(dict(zip(t_keys[at_bounds[t]:at_bounds[t + 1]], t_values[at_bounds[t]:at_bounds[t + 1]],
+                              strict=True)),
+                     events[ev_bounds[t]:ev_bounds[t + 1]], line)
+            for t, line in enumerate(layout.trace_lines)]
+
+
+def scan_fast(raw: bytes, name: str, zone: tzinfo | None) -> list[RawTrace]:
+    """Scan the common XES layout; raises _GiveUp when lxml must read the file.
+
+    Four steps over the whole body: cut it at its quotes and classify the few distinct
+    stretches of markup (:func:`_cut`); locate traces and events from those stretches'
+    tags with array arithmetic (:func:`_layout`); convert the typed values
+    (:func:`_convert_typed`); and build one dict per event and trace (:func:`_traces`).
+    """
+    text, base_line = _body(raw)
+    cut = _cut(text)
+    del text
+    layout = _layout(cut, base_line)
+    _convert_typed(cut, layout.attr_lines, name, zone)
+    return _traces(cut, layout)
 
 
 def scan_lxml(raw: bytes | Any, name: str, zone: tzinfo | None) -> list[RawTrace]:

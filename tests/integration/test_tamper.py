@@ -22,11 +22,11 @@ from uuid import UUID
 import pytest
 
 from event_store import ActivityRow, TicketHistory, open_store, ticket_id
-from event_store.integrity.checkpoint import generate_keys, issue_checkpoint, load_private_key
+from event_store.integrity.checkpoint import generate_keys, load_private_key
 from event_store.domain import TOPIC_RETRACTED
 from event_store.integrity.chain import ZERO, head_link, stream_link
 from event_store.persistence.recorders import parse_location
-from event_store.integrity.verify import verify_store
+from event_store.integrity.verify import issue_checkpoint, verify_store
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 STEPS = ("Receive", "Record", "Classify", "Handle", "Callback", "Archive")

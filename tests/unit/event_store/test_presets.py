@@ -27,7 +27,6 @@ from event_store.errors import ImportFormatError
 from event_store.io.importing import read_log
 from event_store.io.mapping import (
     ImportMapping,
-    dump_mapping,
     list_presets,
     load_preset,
     parse_mapping,
@@ -35,6 +34,7 @@ from event_store.io.mapping import (
     with_flags,
 )
 from event_store.io.json_stream import JsonStream
+from event_store.io.mapping_dump import dump_mapping
 from event_store.io.vendors import read_source
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "presets"
