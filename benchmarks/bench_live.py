@@ -7,6 +7,7 @@ Run from the repository root (loopback only; bounded in events and in seconds)::
     .venv/bin/python benchmarks/bench_live.py --pg postgresql://...  # and on PostgreSQL
     .venv/bin/python benchmarks/bench_live.py --kill                 # SIGKILL half-way, restart, check
     .venv/bin/python benchmarks/bench_live.py --events 100000 --seconds 120 # 50,000 open tickets
+    .venv/bin/python benchmarks/bench_live.py --monitors both        # monitors in a thread vs a process
 
 What is measured, on a `csmine serve` child process (SOP complaint, risk at 50% / 75%):
 
@@ -19,7 +20,7 @@ What is measured, on a `csmine serve` child process (SOP complaint, risk at 50% 
   Classify's 2-hour limit falls due 5-25 s into the run, by the server's timer, with
   no event arriving (one alert per ticket). An SSE client (``/api/stream``) notes when each risk
   alert arrives; the delay is arrival minus the threshold time.
-* **memory**: the server's resident set (``/proc/PID/status``) before and after, per
+* **memory**: the resident set of serve and its monitor process (``/proc/PID/status``) before and after, per
   open ticket (``/api/open``'s count).
 * ``--kill``: SIGKILL when half the events are acknowledged; restart; the clients then
   send again every request not acknowledged; checks that every acknowledged event is
@@ -58,6 +59,19 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            if f"\nPPid:\t{pid}\n" in status:
+                out.append(int(entry.name))
+    return out
+
+
 class Server:
     def __init__(self, store: str, port: int, extra: tuple[str, ...] = ()) -> None:
         self.store, self.port, self.extra = store, port, extra
@@ -80,11 +94,17 @@ class Server:
         raise SystemExit("serve did not start in 300 s")
 
     def rss_kb(self) -> int:
+        """The resident set of serve and its children (the monitor process), in KB."""
         assert self.proc is not None
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        return 0
+        total = 0
+        for pid in [self.proc.pid, *_children(self.proc.pid)]:
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except OSError:  # gone meanwhile
+                continue
+        return total
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -225,7 +245,7 @@ def _pct(values: list[float], q: float) -> float:
 
 def run(store: str, label: str, args: argparse.Namespace, target_eps: float) -> None:
     port = _port()
-    server = Server(store, port, ("--no-stuck",))
+    server = Server(store, port, ("--no-stuck", "--monitors", getattr(args, "side", "process")))
     server.start()
     rss0 = server.rss_kb()
     listener = AlertListener(port)
@@ -310,12 +330,19 @@ def main() -> None:
     p.add_argument("--pg", metavar="URL", help="also run on this PostgreSQL store (must be empty)")
     p.add_argument("--latencies", metavar="CSV", help="write each request's send time and latency (s) here")
     p.add_argument("--kill", action="store_true", help="SIGKILL the server half-way and check after a restart")
+    p.add_argument("--monitors", choices=["process", "thread", "both"], default="process",
+                   help="serve --monitors; both: thread, process, process, thread, back to back on fresh stores")
     args = p.parse_args()
     args.events = min(args.events, 200_000)
     args.seconds = min(args.seconds, 300.0)
-    with tempfile.TemporaryDirectory(prefix="csmine-bench-live-") as tmp:
-        run(str(Path(tmp) / "live.db"), "SQLite", args, 5000)
+    sides = ["thread", "process", "process", "thread"] if args.monitors == "both" else [args.monitors]
+    for side in sides:
+        args.side = side
+        print(f"-- monitors in a {side}; load average {'%.2f %.2f %.2f' % os.getloadavg()}", flush=True)
+        with tempfile.TemporaryDirectory(prefix="csmine-bench-live-") as tmp:
+            run(str(Path(tmp) / "live.db"), "SQLite", args, 5000)
     if args.pg:
+        args.side = "process"
         run(args.pg, "PostgreSQL", args, 3000)
 
 

@@ -146,6 +146,12 @@ def raise_alerts(store: TicketStore, alerts: Sequence[tuple[str, datetime, dict[
         return 0
     encode = store.mapper.transcoder.encode
     protect = _protector(store)
+    stamp = datetime.now(UTC)
+    # Encoded before the write lock is taken: the ticket windows wait only for the inserts.
+    encoded = [StoredEvent(aid, 0, TOPIC_ALERT_RAISED, protect(encode(
+                   {"timestamp": stamp, "originator_topic": AlertRecord.TOPIC, "key": k, "fired_at": t,
+                    "fields": dict(f), "evidence": dict(e)})))
+               for aid, (k, t, f, e) in by_id.items()]
     with storage_errors(store.location.display), store.db.transaction(write=True) as cur:
         table = _events_table(store)
         if cur.postgres:
@@ -154,11 +160,7 @@ def raise_alerts(store: TicketStore, alerts: Sequence[tuple[str, datetime, dict[
             cur.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
             lock_projection(cur)
         held = _versions(cur, table, list(by_id))
-        stamp = datetime.now(UTC)
-        stored = [StoredEvent(aid, 0, TOPIC_ALERT_RAISED, protect(encode(
-                      {"timestamp": stamp, "originator_topic": AlertRecord.TOPIC, "key": k, "fired_at": t,
-                       "fields": dict(f), "evidence": dict(e)})))
-                  for aid, (k, t, f, e) in by_id.items() if aid not in held]
+        stored = [ev for ev in encoded if ev.originator_id not in held]
         if not stored:
             return 0
         before = cur.execute(f"SELECT MAX({'notification_id' if cur.postgres else 'rowid'}) FROM {table}").fetchone()

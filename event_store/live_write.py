@@ -87,7 +87,7 @@ def defer_checkpoints(store: TicketStore, pages: int = 16_384) -> None:
     itself. Durability is unchanged: a commit is in the WAL either way.
     """
     if store.location.kind != "postgres":
-        store.db._connect().execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+        store.db.pragma(f"wal_autocheckpoint = {int(pages)}")
 
 
 def checkpoint(store: TicketStore) -> None:
@@ -97,7 +97,7 @@ def checkpoint(store: TicketStore) -> None:
     if store.location.kind == "postgres":
         return
     with suppress(sqlite3.OperationalError):  # a reader in the way: the next round does it
-        store.db._connect().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        store.db.pragma("wal_checkpoint(PASSIVE)")
 
 
 def fresh_of(histories: list[TicketHistory], versions: dict[UUID, int]) -> list[TicketHistory]:

@@ -120,20 +120,35 @@ def follow_cmd(path: str, follow_format: str | None, to: str | None, token_file:
         csmine follow export.csv --sep ';' --encoding latin-1 --mapping ours.toml --once
         csmine follow events.ndjson --to http://127.0.0.1:8750 --token-file token
     """
-    from csmine.live.follow import Follower, default_state_name
+    from csmine.live.follow import default_state_name
 
     ctx = click.get_current_context()
     imapping = _import_mapping(ctx, flags["mapping_file"], flags["preset"], flags["case_attr"], flags["closed_when"])
     if token_file and not to:
         raise click.UsageError("--token-file goes with --to URL")
-    stop = threading.Event()
     state = state_file or os.path.join(_state_dir(store, to), default_state_name(path))
-    table = _case_table(imapping)
-    with _signals(stop), _sink(to, token_file, store, stop, retry_for if retry_for is not None else
-                               (60.0 if once else None), imapping) as sink, \
-            Follower(path, imapping, sink, state_path=state, fmt=follow_format, rejects_path=rejects_file,
-                     case_table=table, on_error=on_error) as follower, \
-            _Counter(os.path.basename(path), not quiet and sys.stderr.isatty()) as counter:
+    total, rejects = _follow(path, imapping, to=to, token_file=token_file, store=store, state=state,
+                             retry_for=retry_for if retry_for is not None else (60.0 if once else None),
+                             fmt=follow_format, rejects_file=rejects_file, on_error=on_error, poll=poll, once=once,
+                             progress=not quiet and sys.stderr.isatty())
+    if as_json:
+        echo_json({"file": os.path.abspath(path), "rows": total.rows, "events_added": total.events,
+                   "rejected": len(total.rejected), "batches": total.batches, "rotations": total.rotations,
+                   "offset": total.offset, "waiting_bytes": total.waiting_bytes, "state": state,
+                   "rejects": rejects})
+
+
+def _follow(path: str, imapping: Any, *, to: str | None, token_file: str | None, store: str, state: str,
+            retry_for: float | None, fmt: str | None, rejects_file: str | None, on_error: str, poll: float,
+            once: bool, progress: bool) -> tuple[Any, str]:
+    """Follow until stopped (or to the end with ``once``): the total and the rejects file."""
+    from csmine.live.follow import Follower
+
+    stop = threading.Event()
+    with _signals(stop), _sink(to, token_file, store, stop, retry_for, imapping) as sink, \
+            Follower(path, imapping, sink, state_path=state, fmt=fmt, rejects_path=rejects_file,
+                     case_table=_case_table(imapping), on_error=on_error) as follower, \
+            _Counter(os.path.basename(path), progress) as counter:
 
         def each(result: Any) -> None:
             for note in result.notes:
@@ -144,11 +159,7 @@ def follow_cmd(path: str, follow_format: str | None, to: str | None, token_file:
 
         total = follower.run(poll=poll, stop=stop, once=once, on_poll=each,
                              on_retry=lambda m: click.echo(f"warning: {m}", err=True))
-    if as_json:
-        echo_json({"file": os.path.abspath(path), "rows": total.rows, "events_added": total.events,
-                   "rejected": len(total.rejected), "batches": total.batches, "rotations": total.rotations,
-                   "offset": total.offset, "waiting_bytes": total.waiting_bytes, "state": state,
-                   "rejects": follower.rejects_path})
+    return total, follower.rejects_path
 
 
 def _case_table(imapping: Any) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from csmine.cli.options import calendar_option, info, preload_pm4py, quiet_option, sop_option, store_option
+from csmine.cli.options import calendar_option, info, quiet_option, sop_option, store_option
 
 
 def _shares(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, ...]:
@@ -25,6 +25,27 @@ def _shares(ctx: click.Context, param: click.Parameter, value: str) -> tuple[flo
     return tuple(sorted(set(out)))
 
 
+def _zone(ctx: click.Context, param: click.Parameter, name: str | None) -> str | None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not name or name.upper() == "UTC":
+        return name
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"unknown time zone {name!r}", param_hint="--tz") from None
+    return name
+
+
+def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    from event_store.limits import parse_size
+
+    try:
+        return int(parse_size(value))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a size (e.g. 8M)", param_hint="--max-body") from None
+
+
 @click.command("serve")
 @sop_option("sop_name", default_text="complaint", help="SOP to monitor: a shipped name or a .toml/.bpmn file")
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -39,15 +60,19 @@ def _shares(ctx: click.Context, param: click.Parameter, value: str) -> tuple[flo
               help="wall: deadlines fire on the real clock; events: on the latest event's time "
                    "(to replay history through the server, as `csmine replay` does).")
 @click.option("--no-stuck", is_flag=True, help="No stuck-ticket alerts (no event for longer than the step's P90).")
+@click.option("--monitors", type=click.Choice(["process", "thread"]), default="process", show_default=True,
+              help="Where the monitors run: a child process (its own core) or a thread of serve (one core).")
 @click.option("--alert-webhook", metavar="URL", help="POST each alert as JSON to this URL (retried, in the background).")
-@click.option("--max-body", default="8M", show_default=True, metavar="SIZE", help="Largest request body (413 above).")
-@click.option("--tz", "tz_name", default=None, metavar="ZONE",
+@click.option("--max-body", default="8M", show_default=True, metavar="SIZE", callback=_size,
+              help="Largest request body (413 above).")
+@click.option("--tz", "tz_name", default=None, metavar="ZONE", callback=_zone,
               help="Time zone of business days (default: the calendar's, else UTC).")
 @calendar_option
 @quiet_option
 @store_option
 def serve_cmd(sop_name: str | None, host: str, port: int, token_file: str | None, public_read: bool,
-              shares: tuple[float, ...], clock: str, no_stuck: bool, alert_webhook: str | None, max_body: str,
+              shares: tuple[float, ...], clock: str, no_stuck: bool, monitors: str, alert_webhook: str | None,
+              max_body: int,
               tz_name: str | None, calendar: Any, quiet: bool, store: str) -> None:
     """Serve the live floor: ingest events over HTTP, alert before the breach, show the live page.
 
@@ -64,35 +89,15 @@ def serve_cmd(sop_name: str | None, host: str, port: int, token_file: str | None
         csmine serve --store postgresql://csmine@db/csmine --host 0.0.0.0 --port 8080
         csmine serve --sop complaint --clock events --calendar hours=9-18,tz=Asia/Shanghai
     """
-    import uvicorn
+    from csmine.live.serve import run_server, serve_config
 
-    from event_store.limits import parse_size
-    from process_models import load_sop
-
-    from csmine.errors import LiveError
-    from csmine.live.app import ServeConfig, create_app
-    from csmine.live.auth import load_tokens
-    from csmine.live.engine import EngineConfig, wall_clock
-
-    preload_pm4py()
-    tokens = load_tokens(token_file, os.environ.get("CSMINE_TOKEN"))
-    if not tokens:
-        raise LiveError("no token: writes need one; give --token-file FILE (mode 0600) or set CSMINE_TOKEN")
-    try:
-        limit = parse_size(max_body)
-    except ValueError:
-        raise click.BadParameter(f"{max_body!r} is not a size (e.g. 8M)", param_hint="--max-body") from None
-    tz_name = tz_name or (calendar.tz if calendar is not None else None)
-    tz = _zone(tz_name)
-    sop = load_sop(sop_name or "complaint")
-    engine = EngineConfig(store=store, sop=sop, shares=shares, calendar=calendar, tz=tz_name,
-                          clock=None if clock == "events" else wall_clock, stuck=not no_stuck)
-    live = create_app(ServeConfig(engine, tokens, public_read=public_read, max_body=limit, webhook=alert_webhook,
-                                  tz=tz, font_cache=_font_cache()))
-    info(f"csmine serve: SOP {sop.id}, store {store}, http://{host}:{port}/ "
+    config = serve_config(store=store, sop_name=sop_name, token_file=token_file,
+                          env_token=os.environ.get("CSMINE_TOKEN"), shares=shares, event_clock=clock == "events", stuck=not no_stuck, webhook=alert_webhook,
+                          max_body=max_body, tz_name=tz_name, calendar=calendar, public_read=public_read,
+                          font_cache=_font_cache(), monitors=monitors)
+    info(f"csmine serve: SOP {config.engine.sop.id}, store {store}, http://{host}:{port}/ "
          f"({'reads open' if public_read else 'reads need a token'})", quiet)
-    uvicorn.run(live.app, host=host, port=port, log_level="warning" if quiet else "info",
-                timeout_graceful_shutdown=3, access_log=False)
+    run_server(config, host, port, quiet=quiet)
 
 
 def _font_cache() -> Any:
@@ -101,18 +106,6 @@ def _font_cache() -> Any:
 
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "csmine" / "fonts"
-
-
-def _zone(name: str | None) -> Any:
-    from datetime import UTC
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    if not name or name.upper() == "UTC":
-        return UTC
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise click.BadParameter(f"unknown time zone {name!r}", param_hint="--tz") from None
 
 
 def register(cli: click.Group) -> None:

@@ -62,10 +62,7 @@ def watch_cmd(url: str, token_file: str | None, near: float, interval: float, on
         csmine watch --url http://127.0.0.1:8765 --token-file ~/.csmine-token
         csmine watch --once --near 0.75 --tz Asia/Shanghai
     """
-    from rich.console import Group
-    from rich.live import Live
-
-    from csmine.cli.render import console, print_text, rich_table
+    from csmine.cli.render import print_text
     from csmine.reports.text.live import render_watch
 
     token = _token(token_file)
@@ -77,7 +74,17 @@ def watch_cmd(url: str, token_file: str | None, near: float, interval: float, on
 
     if once:
         print_text(frame())
-        return
+    else:
+        _live(frame, interval)
+
+
+def _live(frame: Any, interval: float) -> None:
+    """Redraw ``frame()`` every ``interval`` seconds until Ctrl-C."""
+    from rich.console import Group
+    from rich.live import Live
+
+    from csmine.cli.render import console, rich_table
+
     with Live(console=console(), refresh_per_second=4, screen=False) as live:
         try:
             while True:

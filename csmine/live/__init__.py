@@ -1,10 +1,13 @@
 """The live floor: ``csmine serve``'s ingest, online monitors, alerts and live page.
 
 Modules: ``ingest`` (posted bodies to events), ``online`` (the replay monitors fed
-live, stuck tickets), ``engine`` (the store's one live writer: group commit,
-monitors, alert records), ``app`` (the Starlette routes), ``auth`` (tokens),
-``kpi_today`` (the day's KPI tiles), ``webhook`` (alerts POSTed out), ``static/``
-(the page, served by the server itself). ``follow`` tails a growing export.
+live, stuck tickets), ``engine`` (the store's one live writer: group commit; the
+monitor process's proxy), ``monitor_process`` (the monitors and alert records, in a
+child process), ``app`` (the Starlette routes), ``serve`` (the server put together
+from ``csmine serve``'s options), ``auth`` (tokens), ``kpi_today`` (the day's KPI
+tiles), ``webhook`` (alerts POSTed out), ``static/`` (the page, served by the server
+itself). ``follow`` tails a growing export (``follow_tail``, ``follow_rows``,
+``follow_sinks``, ``follow_types``).
 
 The face is lazy, like every csmine face.
 """

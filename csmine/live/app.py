@@ -42,7 +42,7 @@ from starlette.staticfiles import StaticFiles
 
 from csmine.errors import LiveInputError
 from csmine.live.auth import check_bearer
-from csmine.live.engine import EngineConfig, LiveEngine
+from csmine.live.engine import EngineConfig, LiveEngine, MonitorGone
 from csmine.live.ingest import parse_body
 from csmine.reports.json import to_jsonable
 
@@ -178,6 +178,8 @@ class LiveApp:
             await asyncio.wait_for(asyncio.wrap_future(fut), SYNC_S)
         except TimeoutError:
             fut.cancel()  # under a burst: answer with what the monitors have so far
+        except MonitorGone:  # logged by the engine: answer with what is here
+            pass
 
     async def post_events(self, request: Request) -> Response:
         denied = self._denied(request, write=True)
@@ -255,15 +257,12 @@ class LiveApp:
             return denied
         engine = self.engine
         await self._synced()
-        now = engine.now()
-        with engine.lock:
-            assert engine.monitors is not None
-            rows = engine.monitors.open_tickets(now)
-        rows.sort(key=lambda r: -(r["next_due"]["share"] if r["next_due"] else -1.0))
-        count = len(rows)
         limit = request.query_params.get("limit")
-        if limit and limit.isdigit():
-            rows = rows[: int(limit)]
+        try:
+            now, count, rows = await asyncio.wrap_future(
+                engine.open_tickets(int(limit) if limit and limit.isdigit() else None))
+        except MonitorGone as exc:
+            return _error(503, f"{exc}; restart serve")
         steps = [{"step": s.name, "label": s.label, "label_zh": s.label_zh, "off_flow": s.off_flow}
                  for s in engine.config.sop.steps]
         return _Json({"now": now, "count": count, "sop": engine.config.sop.id, "steps": steps,

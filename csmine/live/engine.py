@@ -1,65 +1,52 @@
-"""The live engine: an ingest thread commits events in groups, a monitor thread runs the monitors.
-
-Two threads, each with its own connection to the store:
+"""The live engine: an ingest thread commits events in groups, a child process runs the monitors.
 
 * the **ingest** thread is the store's one live writer of ticket events: requests put
   their parsed events on a queue (:meth:`LiveEngine.submit`) and wait for a future;
   the thread takes what is queued (waiting up to ``window_s`` after the first request
   for more), writes it in **one transaction** (:class:`event_store.ingest.Ingestor`,
-  idempotent: events, hash chain and read model together), tells the monitor thread,
-  and only then resolves each request's future with its count of new events:
-  ``201`` means durable;
-* the **monitor** thread reads what was committed back from the store's log (the
-  events with their log positions), feeds the
-  :class:`csmine.live.online.OnlineMonitors`, moves them on by the clock every
-  ``tick_s`` seconds (so deadlines fire when no event arrives), records **all the
-  alerts of one round in one transaction** (:func:`event_store.alerts.raise_alerts`)
-  and publishes them, and records acknowledgements. Its work never delays a commit
-  (the two threads share only the store's write lock, for the alert transaction).
+  idempotent: events, hash chain and read model together), tells the monitors, and
+  only then resolves each request's future with its count of new events: ``201``
+  means durable;
+* the **monitors** run in a child process (:mod:`csmine.live.monitor_process`), with
+  their own connection to the store and their own interpreter lock, so that their
+  work (reading the commits back, feeding, the timers, recording alerts) never takes
+  the serving process's CPU time from HTTP and commits. A *sender* thread passes the
+  child what is queued for it (commits, clock ticks, syncs, acknowledgements,
+  open-ticket requests) a batch at a time; a *receiver* thread takes the child's
+  answers: the alerts it recorded (kept here for ``/api/alerts`` and published to the
+  subscribers: stream, webhook), acknowledgements, replies. The clock is read here
+  (a test may inject one) and sent with each tick, every ``tick_s`` seconds.
 
 Reads that must see the monitors up to date (``/api/alerts``, ``/api/open``) wait
-for :meth:`LiveEngine.sync`: it resolves once the monitor thread has handled
-everything queued before it (every commit acknowledged before, every clock poke).
-
-On start the monitor thread feeds the whole stored log, page by page, through fresh
-monitors (the same events in the same order give the same alerts with the same keys)
-and records only the alerts not yet in the store: a restart never refires an alert
-and a crash between a commit and its alerts loses none.
+for :meth:`LiveEngine.sync`: it resolves once the child handled everything sent
+before it (every commit acknowledged before, every clock poke) and its alerts are here.
 """
 
 from __future__ import annotations
 
 import gc
+import itertools
+import logging
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
 
-from csmine.live.online import LiveAlert, OnlineMonitors, stream_from_notifications, wait_p90
+from csmine.live.monitor_process import GC_EVERY_S, GC_IDLE_S, quiet_gc
 
 if TYPE_CHECKING:
-    from event_store.application import TicketStore
     from event_store.ingest import IngestEvent
     from process_models import SOP
 
     from csmine.performance.business_calendar import BusinessCalendar
 
 Clock = Callable[[], datetime]
-#: Name of the stuck monitor's settings (the P90 table) in the store.
-STUCK_SETTINGS = "stuck-p90"
-#: Ticket events read from the log at a time when the monitors catch up (start, commits).
-FEED_PAGE = 20_000
-#: The full garbage collection runs after this long without a commit (seconds) ...
-GC_IDLE_S = 2.0
-#: ... at most this often (seconds); see :func:`_quiet_gc`.
-GC_EVERY_S = 60.0
-#: How often the monitor thread checkpoints the SQLite WAL (seconds; the commits do not).
-CHECKPOINT_S = 1.0
+log = logging.getLogger("csmine.live")
 
 
 def wall_clock() -> datetime:
@@ -83,6 +70,8 @@ class EngineConfig:
         tick_s: how often the clock moves the monitors on without events.
         stuck: whether to raise stuck-ticket alerts (P90 from the stored history).
         stuck_refresh_s: how often the P90 table is measured again (and recorded, when changed).
+        monitors: ``process`` (a child process, its own interpreter lock) or ``thread``
+            (the same worker in a thread of this process: one core, or to compare).
     """
 
     store: str
@@ -95,65 +84,77 @@ class EngineConfig:
     tick_s: float = 0.25
     stuck: bool = True
     stuck_refresh_s: float = 3600.0
+    monitors: str = "process"
 
 
-def alert_json(la: LiveAlert, position: int | None = None) -> dict[str, Any]:
-    """The alert as the API gives it (plain JSON values)."""
-    from event_store.alerts import alert_id
-
-    a = la.alert
-    return {"id": str(alert_id(la.key)), "key": la.key, "time": a.time.isoformat(), "ticket": a.ticket,
-            "kind": a.kind, "step": a.step, "detail": a.detail, "sop": a.sop, "event_id": a.event_id,
-            "actor": a.actor, "phase": a.phase, "share": la.share, "evidence": la.evidence,
-            "position": position, "acknowledged": None}
+class MonitorGone(RuntimeError):
+    """The monitor process stopped (a read waiting for it is answered with what is here)."""
 
 
 class LiveEngine:
-    """The store's one live writer (ingest thread) and the monitors' one feeder (monitor thread)."""
+    """The store's one live writer (ingest thread) and the monitor process's proxy."""
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
-        self._queue: queue.Queue[tuple[str, Any, Future[Any]] | None] = queue.Queue()
-        self._monitor_queue: queue.Queue[tuple[str, Any, Future[Any] | None] | None] = queue.Queue()
-        self._ingest_thread = threading.Thread(target=self._run_ingest, name="csmine-live-ingest", daemon=True)
-        self._monitor_thread = threading.Thread(target=self._run_monitor, name="csmine-live-monitor", daemon=True)
+        self._queue: queue.Queue[tuple[list[IngestEvent], Future[int]] | None] = queue.Queue()
+        self._to_child: queue.Queue[tuple[Any, ...] | None] = queue.Queue()
+        self._threads = [threading.Thread(target=self._run_ingest, name="csmine-live-ingest", daemon=True),
+                         threading.Thread(target=self._run_receiver, name="csmine-live-receiver", daemon=True),
+                         threading.Thread(target=self._run_sender, name="csmine-live-sender", daemon=True)]
         self._ingest_ready = threading.Event()
         self._monitor_ready = threading.Event()
+        self._stopped = threading.Event()
         self._startup_error: BaseException | None = None
-        self.lock = threading.Lock()  # guards the monitors and the alert list for readers
+        self.lock = threading.Lock()  # guards the alert list and rows for readers
         self.alerts: list[dict[str, Any]] = []
         self._by_id: dict[str, dict[str, Any]] = {}
         self._subscribers: list[Callable[[str, dict[str, Any]], None]] = []
+        self._pending: dict[int, Future[Any]] = {}
+        self._ids = itertools.count(1)
+        self._conn: Any = None
+        self._process: Any = None
         self.position = 0
+        self.clock_us = 0
         self.committed_events = 0
-        self.monitors: OnlineMonitors | None = None
         self.ingestor: Any = None
         self._stop = False
-        self._next_refresh = float("inf")
+        self._gc_before: tuple[int, int, int] | None = None
 
     # -- life cycle -----------------------------------------------------------------------
 
     def start(self, timeout: float = 600.0) -> None:
-        """Start both threads; returns once the stored log is fed (raises what startup raised)."""
-        self._ingest_thread.start()
-        self._monitor_thread.start()
+        """Start the threads and the monitor process; returns once the stored log is fed."""
+        for thread in self._threads:
+            thread.start()
         deadline = time.monotonic() + timeout
         self._ingest_ready.wait(timeout)
         self._monitor_ready.wait(max(0.0, deadline - time.monotonic()))
         if self._startup_error is not None:
             self.stop()
             raise self._startup_error
+        if self.config.clock is not None:
+            threading.Thread(target=self._run_ticker, name="csmine-live-ticker", daemon=True).start()
+        self._gc_before = quiet_gc()
 
     def stop(self) -> None:
         self._stop = True
+        self._stopped.set()
         self._queue.put(None)
-        self._monitor_queue.put(None)
-        for thread in (self._ingest_thread, self._monitor_thread):
+        ingest, receiver, sender = self._threads
+        if ingest.is_alive():
+            ingest.join(30)
+        self._to_child.put(("stop",))
+        self._to_child.put(None)
+        for thread in (sender, receiver):
             if thread.is_alive():
                 thread.join(30)
+        if self._gc_before is not None:
+            gc.unfreeze()  # the collector as it was (an engine in a longer-lived process, tests)
+            gc.set_threshold(*self._gc_before)
+            self._gc_before = None
 
     def subscribe(self, callback: Callable[[str, dict[str, Any]], None]) -> Callable[[], None]:
-        """Call ``callback(kind, data)`` from the monitor thread on each ``alert``, ``ack`` and ``commit``."""
+        """Call ``callback(kind, data)`` from the receiver thread on each ``alert``, ``ack`` and ``commit``."""
         self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback)
 
@@ -163,29 +164,48 @@ class LiveEngine:
             return self.config.clock()
         from event_store.readmodel.projection import _US, EPOCH
 
-        return EPOCH + (self.monitors.clock_us if self.monitors else 0) * _US
+        return EPOCH + self.clock_us * _US
 
     # -- requests (any thread) -------------------------------------------------------------
 
     def submit(self, events: list[IngestEvent]) -> Future[int]:
         """Queue a request's events; the future gives how many were new, once committed."""
         fut: Future[int] = Future()
-        self._queue.put(("events", events, fut))
+        self._queue.put((events, fut))
         return fut
 
     def acknowledge(self, alert: str, actor: str | None, note: str) -> Future[dict[str, Any]]:
-        fut: Future[dict[str, Any]] = Future()
-        self._monitor_queue.put(("ack", (alert, actor, note), fut))
-        return fut
+        """Record an acknowledgement; the future gives the alert's row with it (``InvalidEventError``: no such alert)."""
+        if alert not in self._by_id:  # every alert the child recorded is here before its later replies
+            from event_store.errors import InvalidEventError
+
+            fut: Future[dict[str, Any]] = Future()
+            fut.set_exception(InvalidEventError(f"no alert {alert!r}"))
+            return fut
+        return self._ask("ack", alert, actor, note)
 
     def poke(self) -> None:
-        """Make the monitor thread look at the clock now (tests with an injected clock)."""
-        self._monitor_queue.put(("tick", None, None))
+        """Make the monitors look at the clock now (tests with an injected clock)."""
+        self._to_child.put(("tick", self.config.clock() if self.config.clock is not None else None))
 
     def sync(self) -> Future[None]:
         """A future resolved once the monitors handled everything queued before (commits, pokes)."""
-        fut: Future[None] = Future()
-        self._monitor_queue.put(("sync", None, fut))
+        return self._ask("sync")
+
+    def open_tickets(self, limit: int | None = None) -> Future[tuple[datetime, int, list[dict[str, Any]]]]:
+        """The open tickets, most urgent first: ``(now, count, the first limit rows)`` (after a sync)."""
+        now = self.config.clock() if self.config.clock is not None else None
+        return self._ask("open", now, limit)
+
+    def _ask(self, kind: str, *args: Any) -> Future[Any]:
+        fut: Future[Any] = Future()
+        req = next(self._ids)
+        self._pending[req] = fut
+        if self._process is not None and not self._process.is_alive() and self._monitor_ready.is_set():
+            self._pending.pop(req, None)
+            fut.set_exception(MonitorGone("the monitor process stopped"))
+            return fut
+        self._to_child.put((kind, req, *args))
         return fut
 
     # -- the ingest thread ---------------------------------------------------------------------
@@ -221,8 +241,15 @@ class LiveEngine:
 
     def _ingest_loop(self) -> None:
         window = self.config.window_s
+        next_collect = time.monotonic()
         while not self._stop:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=GC_IDLE_S)
+            except queue.Empty:  # quiet: the full collection here, not while requests wait
+                if self._gc_before is not None and time.monotonic() >= next_collect:
+                    gc.collect()
+                    next_collect = time.monotonic() + GC_EVERY_S
+                continue
             if item is None:
                 break
             batch = [item]
@@ -237,7 +264,7 @@ class LiveEngine:
                     self._stop = True
                     break
                 batch.append(nxt)
-            self._commit([(events, fut) for _, events, fut in batch])
+            self._commit(batch)
 
     def _commit(self, writes: list[tuple[list[IngestEvent], Future[int]]]) -> None:
         try:
@@ -250,220 +277,132 @@ class LiveEngine:
                 self._commit([one])
             return
         if any(counts):
-            self._monitor_queue.put(("commit", None, None))  # before the 201s: a later sync sees it
+            self._to_child.put(("commit",))  # before the 201s: a later sync sees it
         for (_, fut), n in zip(writes, counts, strict=True):
             self.committed_events += n
             fut.set_result(n)
 
-    # -- the monitor thread --------------------------------------------------------------------
+    # -- the monitor process's two pipes' ends -------------------------------------------------
 
-    def _run_monitor(self) -> None:
-        from event_store import open_store
-        from event_store.live_write import defer_checkpoints
+    def _run_sender(self) -> None:
+        """Pass what is queued for the child, a batch per send (one pickle, one write)."""
+        self._monitor_ready.wait()
+        while True:
+            item = self._to_child.get()
+            batch = [item]
+            while True:
+                try:
+                    batch.append(self._to_child.get_nowait())
+                except queue.Empty:
+                    break
+            items = [it for it in batch if it is not None]
+            if items and self._conn is not None:
+                try:
+                    self._conn.send(items)
+                except (OSError, ValueError):  # the child is gone: the receiver fails what waits
+                    pass
+            if None in batch:
+                return
+
+    def _run_receiver(self) -> None:
+        """Start the child (from this long-lived thread: it dies with it), then take its answers."""
+        import multiprocessing
 
         if not self._ingest_ready.wait(600) or self._startup_error is not None:
             self._monitor_ready.set()
             return
+        from csmine.live.monitor_process import run_monitor
+
+        cfg = replace(self.config, clock=None)  # the clock stays here; its readings go with the ticks
+        now = self.config.clock() if self.config.clock is not None else None
+        if cfg.monitors == "thread":  # the same worker and messages, on this process's GIL
+            ours, theirs = multiprocessing.Pipe()
+            self._process = threading.Thread(target=run_monitor, args=(cfg, now, None, theirs),
+                                             name="csmine-live-monitors", daemon=True)
+            self._process.start()
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            ours, theirs = ctx.Pipe()
+            self._process = ctx.Process(target=run_monitor, args=(cfg, now, os.getpid(), theirs),
+                                        name="csmine-live-monitors", daemon=True)
+            self._process.start()
+            theirs.close()
+        self._conn = ours
         try:
-            store = open_store(self.config.store, create=True)
-        except BaseException as exc:
-            self._fail(exc)
-            return
-        try:
-            defer_checkpoints(store)
-            self._startup(store)
-        except BaseException as exc:
-            store.close()
-            self._fail(exc)
-            return
-        self._monitor_ready.set()
-        thresholds = _quiet_gc()
-        try:
-            self._monitor_loop(store)
+            self._receive(ours)
         finally:
-            store.close()
-            gc.unfreeze()  # the collector as it was (an engine in a longer-lived process, tests)
-            gc.set_threshold(*thresholds)
+            self._gone()
+            ours.close()
+            self._process.join(30)
+            if self._process.is_alive() and hasattr(self._process, "kill"):
+                self._process.kill()
 
-    def _startup(self, store: TicketStore) -> None:
-        from event_store.alerts import iter_alerts, settings_history
-
-        cfg = self.config
-        tz = UTC
-        if cfg.tz:
-            from zoneinfo import ZoneInfo
-
-            tz = ZoneInfo(cfg.tz)  # type: ignore[assignment]
-        self.monitors = OnlineMonitors(cfg.sop, shares=cfg.shares, calendar=cfg.calendar, tz=tz)
-        self._recorded: set[str] = set()
-        acks: dict[str, dict[str, Any]] = {}
-        for item in iter_alerts(store):
-            if item["event"] == "raised":
-                self._recorded.add(item["key"])
-                row = {**item["fields"], "id": item["id"], "key": item["key"], "position": item["position"],
-                       "acknowledged": None}
-                self.alerts.append(row)
-                self._by_id[item["id"]] = row
-            else:
-                acks[item["id"]] = {"at": _iso(item["at"]), "actor": item["actor"], "note": item["note"]}
-        for aid, ack in acks.items():
-            if aid in self._by_id:
-                self._by_id[aid]["acknowledged"] = ack
-        self._names: dict[UUID, str] = {}
-        # The stored log through fresh monitors, with the stuck thresholds in force at each
-        # position: the alerts not yet recorded (a crash before they were) are recorded now.
-        self._record(store, self._feed_new(store, settings_history(store, STUCK_SETTINGS) if cfg.stuck else []))
-        if cfg.stuck:
-            self._refresh_stuck(store)
-        if cfg.clock is not None:
-            self._record(store, self.monitors.advance(cfg.clock()))
-
-    def _monitor_loop(self, store: TicketStore) -> None:
-        from event_store.live_write import checkpoint
-
-        cfg = self.config
-        next_tick = time.monotonic() + cfg.tick_s
-        next_checkpoint = time.monotonic() + CHECKPOINT_S
-        last_commit = next_collect = time.monotonic()
-        while not self._stop:
-            try:
-                first = self._monitor_queue.get(timeout=max(0.0, next_tick - time.monotonic()))
-            except queue.Empty:
-                first = ("tick", None, None)
-            items = [first]
-            while True:  # everything queued meanwhile: one round, one alert transaction
-                try:
-                    items.append(self._monitor_queue.get_nowait())
-                except queue.Empty:
-                    break
-            if any(it is None for it in items):
-                break
-            self._round(store, items, time.monotonic() >= next_tick)  # type: ignore[arg-type]
-            now = time.monotonic()
-            if now >= next_checkpoint:  # the WAL into the database, off the commits' path
-                checkpoint(store)
-                next_checkpoint = now + CHECKPOINT_S
-            if any(it is not None and it[0] == "commit" for it in items):
-                last_commit = now
-            elif now >= next_collect and now - last_commit >= GC_IDLE_S:  # the full collection, when quiet
-                gc.collect()
-                next_collect = time.monotonic() + GC_EVERY_S
-            if time.monotonic() >= next_tick or any(k == "tick" for k, _, _ in items):  # type: ignore[misc]
-                next_tick = time.monotonic() + cfg.tick_s
-
-    def _round(self, store: TicketStore, items: list[tuple[str, Any, Future[Any] | None]], due: bool) -> None:
-        """Commits fed, the clock moved on, alerts recorded (one transaction), acks, then syncs resolved."""
-        cfg = self.config
-        assert self.monitors is not None
-        fired: list[LiveAlert] = []
-        if any(kind == "commit" for kind, _, _ in items):
-            fired += self._feed_new(store)
-        if cfg.stuck and time.monotonic() >= self._next_refresh:
-            self._record(store, fired)
-            fired = []
-            self._refresh_stuck(store)
-        if cfg.clock is not None and (due or any(kind == "tick" for kind, _, _ in items)):
-            with self.lock:
-                fired += self.monitors.advance(cfg.clock())
-        try:
-            self._record(store, fired)
-        except Exception:  # the store refused: the next start records them (fed from the log again)
-            import logging
-
-            logging.getLogger("csmine.live").exception("recording %d alerts failed", len(fired))
-        if any(kind == "commit" for kind, _, _ in items):
-            self._publish("commit", {"events": self.committed_events, "position": self.position})
-        for kind, data, fut in items:
-            if fut is None or not fut.set_running_or_notify_cancel():  # a reader that gave up waiting
-                continue
-            if kind == "ack":
-                try:
-                    fut.set_result(self._ack(store, *data))
-                except Exception as exc:
-                    fut.set_exception(exc)
-            elif kind == "sync":
-                fut.set_result(None)
-
-    def _feed_new(self, store: TicketStore,
-                  switches: list[tuple[int, dict[str, Any]]] | None = None) -> list[LiveAlert]:
-        """Feed what was committed since the last feed, page by page; ``switches``: stuck thresholds by position.
-
-        Returns the alerts that fired (recorded by the caller).
-        """
-        monitors = self.monitors
-        assert monitors is not None
-        pending = list(switches or [])
-        fired: list[LiveAlert] = []
+    def _receive(self, conn: Any) -> None:
         while True:
-            last, items, more = stream_from_notifications(store, self.position, self._names, self.config.sop,
-                                                          limit=FEED_PAGE)
+            try:
+                batch = conn.recv()
+            except (EOFError, OSError):
+                if not self._stopped.is_set():
+                    log.error("the monitors stopped (exit code %s)", getattr(self._process, "exitcode", None))
+                if not self._monitor_ready.is_set():
+                    self._fail(MonitorGone(f"the monitors stopped at start "
+                                           f"(exit code {getattr(self._process, 'exitcode', None)})"))
+                return
+            for message in batch:
+                self._handle(message)
+
+    def _handle(self, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "alerts":
             with self.lock:
-                start = 0
-                for i, item in enumerate(items):
-                    if pending and item.event_id > pending[0][0]:
-                        fired += monitors.feed(items[start:i])
-                        start = i
-                        while pending and item.event_id > pending[0][0]:
-                            monitors.set_stuck_after(pending.pop(0)[1].get("p90") or {})
-                fired += monitors.feed(items[start:])
-                self.position = last
-            if not more:
-                break
-        with self.lock:
-            while pending:
-                monitors.set_stuck_after(pending.pop(0)[1].get("p90") or {})
-        return fired
-
-    def _refresh_stuck(self, store: TicketStore) -> None:
-        """Measure each step's P90 wait on the store's history; record it when it changed."""
-        from event_store.alerts import change_settings
-
-        from csmine.eventlog.loading import load_event_log
-
-        assert self.monitors is not None
-        table = wait_p90(load_event_log(store), self.config.sop) if self.monitors.events else {}
-        if table != self.monitors.stuck_after:
-            change_settings(store, STUCK_SETTINGS, self.position, {"p90": table})
+                for row in message[1]:
+                    self.alerts.append(row)
+                    self._by_id[row["id"]] = row
+            for row in message[1]:
+                self._publish("alert", row)
+        elif kind == "fed":
+            self.position, self.clock_us = message[1], message[2]
+            if message[3]:
+                self._publish("commit", {"events": self.committed_events, "position": self.position})
+        elif kind == "acked":
+            _, req, alert, ack = message
             with self.lock:
-                self.monitors.set_stuck_after(table)
-        self._next_refresh = time.monotonic() + self.config.stuck_refresh_s
+                row = self._by_id[alert]
+                row["acknowledged"] = ack
+            self._publish("ack", {"id": alert, "acknowledged": ack})
+            self._resolve(req, row, None)
+        elif kind == "reply":
+            self._resolve(*message[1:])
+        elif kind == "ready":
+            state = message[1]
+            with self.lock:
+                self.alerts = list(state["alerts"])
+                self._by_id = {row["id"]: row for row in self.alerts}
+            self.position, self.clock_us = state["position"], state["clock_us"]
+            self._monitor_ready.set()
+        elif kind == "failed":
+            self._fail(message[1])
 
-    def _record(self, store: TicketStore, fired: list[LiveAlert]) -> None:
-        from event_store.alerts import raise_alerts
-
-        new = [la for la in fired if la.key not in self._recorded]
-        if not new:
+    def _resolve(self, req: int, value: Any, exc: BaseException | None) -> None:
+        fut = self._pending.pop(req, None)
+        if fut is None or not fut.set_running_or_notify_cancel():  # a reader that gave up waiting
             return
-        recorded_at = datetime.now(UTC).isoformat()
-        rows = []
-        for la in new:
-            row = alert_json(la)
-            row["recorded_at"] = recorded_at
-            rows.append(row)
-        fields_of = [{k: v for k, v in row.items() if k not in ("id", "key", "position", "acknowledged")}
-                     for row in rows]
-        raise_alerts(store, [(la.key, la.alert.time, f, la.evidence) for la, f in zip(new, fields_of, strict=True)])
-        with self.lock:
-            for la, row in zip(new, rows, strict=True):
-                self._recorded.add(la.key)
-                self.alerts.append(row)
-                self._by_id[row["id"]] = row
-        for row in rows:
-            self._publish("alert", row)
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(value)
 
-    def _ack(self, store: TicketStore, alert: str, actor: str | None, note: str) -> dict[str, Any]:
-        from event_store.alerts import acknowledge_alert
-        from event_store.errors import InvalidEventError
+    def _gone(self) -> None:
+        """The child stopped: what waits for it is answered (reads with what is here)."""
+        for req in list(self._pending):
+            self._resolve(req, None, MonitorGone("the monitor process stopped"))
 
-        row = self._by_id.get(alert)
-        if row is None:
-            raise InvalidEventError(f"no alert {alert!r}")
-        ack = acknowledge_alert(store, UUID(alert), actor=actor, note=note)
-        ack = {"at": _iso(ack["at"]), "actor": ack.get("actor"), "note": ack.get("note") or ""}
-        with self.lock:
-            row["acknowledged"] = ack
-        self._publish("ack", {"id": alert, "acknowledged": ack})
-        return row
+    def _run_ticker(self) -> None:
+        """Send the clock's reading every ``tick_s``: the deadlines fire when no event arrives."""
+        clock = self.config.clock
+        assert clock is not None
+        while not self._stopped.wait(self.config.tick_s):
+            self._to_child.put(("tick", clock()))
 
     def _publish(self, kind: str, data: dict[str, Any]) -> None:
         for callback in list(self._subscribers):
@@ -471,28 +410,6 @@ class LiveEngine:
                 callback(kind, data)
             except Exception:  # a subscriber that went away must not stop the engine
                 continue
-
-
-def _quiet_gc() -> tuple[int, int, int]:
-    """Keep the garbage collector's full passes off the acknowledgement path.
-
-    With tens of thousands of open tickets the monitors hold millions of objects, and
-    Python's automatic full collection (every tenth middle one) walked them all in
-    100-350 ms while requests waited (the p99 acknowledgement). So: what start-up made
-    (modules, the stored log's monitors) is frozen out of the collector's walks, the
-    young generations are collected as usual (the cycles a request leaves die there),
-    and the full pass runs in the monitor thread when no commit came for
-    :data:`GC_IDLE_S` seconds (at most every :data:`GC_EVERY_S`). Returns the thresholds before.
-    """
-    before = gc.get_threshold()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(max(before[0], 5_000), before[1], 1_000_000)
-    return before
-
-
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _current() -> BaseException:
@@ -503,4 +420,4 @@ def _current() -> BaseException:
     return exc
 
 
-__all__ = ["EngineConfig", "LiveEngine", "alert_json", "wall_clock"]
+__all__ = ["EngineConfig", "LiveEngine", "MonitorGone", "wall_clock"]

@@ -35,7 +35,8 @@ Configuration errors (a column the mapping names missing from the header, times 
 a zone and no ``tz``, the state file of another source) raise :class:`FollowError`.
 
 The state and the record splitting are in :mod:`csmine.live.follow_tail`, the reading of
-a batch in :mod:`csmine.live.follow_rows`, the sinks in :mod:`csmine.live.follow_sinks`.
+a batch in :mod:`csmine.live.follow_rows`, the sinks in :mod:`csmine.live.follow_sinks`,
+the poll's result and the sink protocol in :mod:`csmine.live.follow_types`.
 """
 
 from __future__ import annotations
@@ -49,13 +50,13 @@ import re
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from event_store.errors import ImportFormatError
 
 from csmine.errors import FollowError
 from csmine.live.follow_sinks import HttpSink, Stopped, StoreSink, step_event
+from csmine.live.follow_types import PollResult, Rejected, Sink, _Acc, _add
 from csmine.live.follow_tail import (
     FollowState,
     _Batch,
@@ -73,10 +74,8 @@ from csmine.live.follow_tail import (
 if TYPE_CHECKING:
     from event_store.io.importing import CaseTable
     from event_store.io.mapping import ImportMapping
-    from event_store.records import TicketHistory
 
-__all__ = ["FollowState", "Follower", "HttpSink", "PollResult", "Rejected", "Sink", "StoreSink",
-           "default_state_name", "step_event"]
+__all__ = ["FollowState", "Follower", "HttpSink", "StoreSink", "default_state_name", "step_event"]
 
 MAX_ROWS = 20_000
 MAX_BYTES = 16 << 20
@@ -85,73 +84,6 @@ NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".json")
 EVENT_KEYS = {"case": "ticket", "activity": "activity", "timestamp": "timestamp", "resource": "resource",
               "team": "team", "start": "started_at", "lifecycle": None,
               "case_attrs": {"channel": "channel", "priority": "priority"}}
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """A source row that was not recorded.
-
-    Attributes:
-        line: its first line in the followed file (1-based; the header is line 1).
-        offset: its byte offset in the file.
-        reason: the reader's (or the server's) message, naming the line and field.
-        record: the row's text as read.
-    """
-
-    line: int
-    offset: int
-    reason: str
-    record: str
-
-
-@dataclass(frozen=True, slots=True)
-class PollResult:
-    """What one :meth:`Follower.poll_once` did.
-
-    Attributes:
-        rows: source rows consumed and delivered (rejected rows not counted).
-        events: events the destination newly recorded (repeats it already held: 0).
-        tickets: tickets the delivered rows belong to (summed over batches).
-        batches: batches delivered (each one transaction or one request).
-        rejected: rows quarantined, in file order.
-        rotations: files switched to (replaced or truncated) during the poll.
-        notes: things to tell the user (a file replaced while stopped, ...).
-        waiting_bytes: bytes of an incomplete last record left for later.
-        offset: byte offset reached in the current file.
-    """
-
-    rows: int = 0
-    events: int = 0
-    tickets: int = 0
-    batches: int = 0
-    rejected: tuple[Rejected, ...] = ()
-    rotations: int = 0
-    notes: tuple[str, ...] = ()
-    waiting_bytes: int = 0
-    offset: int = 0
-
-
-class Sink(Protocol):
-    """Where delivered rows go (:class:`StoreSink`, :class:`HttpSink`)."""
-
-    destination: str
-
-    def known(self, tickets: list[str]) -> set[str]: ...
-
-    def deliver(self, histories: list[TicketHistory],
-                event_ids: dict[str, str]) -> tuple[int, list[tuple[str, str]]]: ...
-
-
-@dataclass(slots=True)
-class _Acc:
-    rows: int = 0
-    events: int = 0
-    tickets: int = 0
-    batches: int = 0
-    rejected: list[Rejected] = field(default_factory=list)
-    rotations: int = 0
-    notes: list[str] = field(default_factory=list)
-    waiting: int = 0
 
 
 class Follower:
@@ -506,17 +438,6 @@ def _event_id(name: str, offset: int, record: bytes) -> str:
     digest = hashlib.sha256(f"csmine-follow\0{name}\0{offset}\0".encode())
     digest.update(record)
     return digest.hexdigest()[:32]
-
-
-def _add(total: _Acc, r: PollResult) -> None:
-    total.rows += r.rows
-    total.events += r.events
-    total.tickets += r.tickets
-    total.batches += r.batches
-    total.rejected.extend(r.rejected)
-    total.rotations += r.rotations
-    total.notes.extend(r.notes)
-    total.waiting = r.waiting_bytes
 
 
 def _result(acc: _Acc, follower: Follower) -> PollResult:

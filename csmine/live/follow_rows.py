@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from event_store.io.mapping import ImportMapping
     from event_store.records import TicketHistory
 
-    from csmine.live.follow import Follower, Rejected
+    from csmine.live.follow import Follower
+    from csmine.live.follow_types import Rejected
     from csmine.live.follow_tail import _Batch
 
 _NUMBER = re.compile(r"\b(line|row) (\d+)\b")
@@ -191,7 +192,7 @@ class _Reader:
         return self.batch.raw(i)
 
     def reject(self, i: int, reason: str) -> Rejected:
-        from csmine.live.follow import Rejected
+        from csmine.live.follow_types import Rejected
         from csmine.live.follow_tail import _text
 
         line = self.batch.lines[i]

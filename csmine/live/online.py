@@ -295,20 +295,18 @@ class OnlineMonitors:
         where the limit counts business hours), above 1 once overdue.
         """
         now_us = to_us(now)
-        progress = self.monitor._tickets  # the SLA clocks the monitor runs (read only)
         limits = self.monitor.limits
         rows: list[dict[str, Any]] = []
         for ticket, t in self._tickets.items():
             if t.closed:
                 continue
             clocks = []
-            p = progress.get(ticket)
-            for li, clock in sorted((p.clocks if p else {}).items()):
+            for li, due_us in sorted(self.monitor.running_clocks(ticket).items()):
                 lim = limits[li]
                 within = lim.within.total_seconds()
-                left = self._left(clock.due_us, now_us, lim.business_hours)
+                left = self._left(due_us, now_us, lim.business_hours)
                 clocks.append({"step": lim.step, "label": self.sop.label(lim.step),
-                               "due": EPOCH + clock.due_us * _US, "within_s": within,
+                               "due": EPOCH + due_us * _US, "within_s": within,
                                "left_s": left, "share": 1 - left / within if within else 1.0})
             nxt = min(clocks, key=lambda c: c["due"]) if clocks else None
             rows.append({"ticket": ticket, "step": t.step, "activity": t.activity,

@@ -197,6 +197,11 @@ class SopMonitor:
         """Start watching a ticket (at its first event)."""
         self._tickets[ticket] = _Progress(phase, self.automaton.initial, set(), {})
 
+    def running_clocks(self, ticket: str) -> dict[int, int]:
+        """The ticket's running SLA clocks: limit index (in :attr:`limits`) -> due time (µs); {} if unknown."""
+        progress = self._tickets.get(ticket)
+        return {} if progress is None else {li: clock.due_us for li, clock in progress.clocks.items()}
+
     def ticket_opened(self, ticket: str, t_us: int) -> None:
         """The ticket was opened at ``t_us``: start the clocks that run from the opening."""
         progress = self._tickets[ticket]

@@ -140,6 +140,12 @@ class Database:
             finally:
                 raw.close()
 
+    def pragma(self, statement: str) -> list[tuple[Any, ...]]:
+        """SQLite: ``PRAGMA statement`` on this connection, outside any transaction (a checkpoint needs that)."""
+        if self.postgres:
+            raise ValueError("PRAGMA is SQLite's")
+        return list(self._connect().execute(f"PRAGMA {statement}").fetchall())
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.transaction() as c:
             return c.execute(sql, params).fetchall()

@@ -18,10 +18,10 @@ def live_server(tmp_path):
     clock = FakeClock(datetime.fromisoformat("2025-03-03T09:00:00+08:00"))
 
     def make(store: str | None = None, *, sop=None, calendar=None, public_read=False, webhook=None,
-             max_body=1 << 20, shares=(0.5, 0.75)):
+             max_body=1 << 20, shares=(0.5, 0.75), monitors="process"):
         engine = EngineConfig(store=store or str(tmp_path / "live.db"), sop=sop or load_sop("complaint"),
                               shares=shares, calendar=calendar, tz=calendar.tz if calendar else None,
-                              clock=clock, tick_s=0.05)
+                              clock=clock, tick_s=0.05, monitors=monitors)
         return InProcessServer(ServeConfig(engine, (TOKEN,), public_read=public_read, max_body=max_body,
                                            webhook=webhook))
 

@@ -8,6 +8,8 @@ import threading
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
+
 from tests.live.server import ev, wait_for
 
 SOP_TOML = """
@@ -70,10 +72,11 @@ def _tick(server, clock, when: str) -> list[tuple[str, str, float | None]]:
     return [(a["kind"], a["time"], a["share"]) for a in server.call("GET", "/api/alerts").body["alerts"]]
 
 
-def test_risk_at_50_75_and_breach_at_the_business_minute(live_server, tmp_path):
+@pytest.mark.parametrize("monitors", ["process", "thread"])
+def test_risk_at_50_75_and_breach_at_the_business_minute(live_server, tmp_path, monitors):
     clock = live_server.clock
     clock.t = datetime.fromisoformat("2025-03-07T16:00:00+08:00")  # a Friday
-    with live_server(sop=_sop(tmp_path), calendar=_calendar()) as s:
+    with live_server(sop=_sop(tmp_path), calendar=_calendar(), monitors=monitors) as s:
         s.call("POST", "/api/events", [ev("T1", "Receive", "2025-03-07T15:00:00+08:00"),
                                        ev("T1", "Record", "2025-03-07T15:05:00+08:00"),
                                        ev("T1", "Classify", "2025-03-07T16:00:00+08:00")])
@@ -90,7 +93,7 @@ def test_risk_at_50_75_and_breach_at_the_business_minute(live_server, tmp_path):
         assert fired[2:] == [("breach", "2025-03-10T07:00:00+00:00", None)]
         details = [a["detail"] for a in s.call("GET", "/api/alerts").body["alerts"]]
         assert "50% of its 8 h limit after Classify (business hours)" in details[0]
-    with live_server(sop=_sop(tmp_path), calendar=_calendar()) as s:  # restart, later: nothing refires
+    with live_server(sop=_sop(tmp_path), calendar=_calendar(), monitors=monitors) as s:  # restart: nothing refires
         assert _tick(s, clock, "2025-03-11T09:00:00+08:00") == fired
 
 
