@@ -6,9 +6,6 @@ does not report where a key is, so :func:`locate` scans the text once and
 remembers the line of every key, table header and string value, for error
 messages that point at a line. :func:`dump_sop` writes an SOP in the layout of
 the shipped files.
-
-Long function: :func:`locate` (80 lines) is one character-level scanner whose
-state (table, key, quote, bracket depth, line) is shared by every branch.
 """
 
 from __future__ import annotations
@@ -72,84 +69,111 @@ def _unquote(raw: str) -> str:
 
 def locate(text: str) -> Locator:
     """Scan a TOML text for the lines of its keys, headers and string values."""
-    loc = Locator()
-    counts: dict[str, int] = {}
-    table, index = "", None
-    i, n, line = 0, len(text), 1
-    in_value, depth = False, 0
-    key: Key = ("", None, None)
-    while i < n:
-        c = text[i]
-        if c == "\n":
-            line += 1
-            i += 1
-            if in_value and depth == 0:
-                in_value = False
-            continue
-        if c in " \t\r,":
-            i += 1
-            continue
-        if c == "#":
-            while i < n and text[i] != "\n":
-                i += 1
-            continue
-        if c in "\"'":
-            start_line = line
-            triple = text.startswith(c * 3, i)
-            quote = c * 3 if triple else c
-            j = i + len(quote)
-            while j < n and not text.startswith(quote, j):
-                if text[j] == "\\" and c == '"':
-                    j += 1
-                elif text[j] == "\n":
-                    line += 1
-                j += 1
-            raw = text[i : j + len(quote)]
-            i = j + len(quote)
-            if in_value:
-                loc.literals.append(
-                    (key, _unquote(raw) if not triple else raw, start_line)
-                )
-                continue
-            # A quoted key: read up to '='.
-            rest_end = text.find("=", i)
-            name = raw + (text[i:rest_end] if rest_end >= 0 else "")
-            key = (table, index, _unquote(name.strip()))
-            loc.keys[key] = start_line
-            i = rest_end + 1 if rest_end >= 0 else n
-            in_value, depth = True, 0
-            continue
-        if in_value:
-            if c in "[{":
-                depth += 1
-            elif c in "]}":
-                depth -= 1
-            i += 1
-            continue
-        if c == "[":
-            end = text.find("\n", i)
-            end = n if end < 0 else end
-            header = text[i:end].split("#", 1)[0].strip()
-            if header.startswith("[["):
-                table = _unquote(header[2:].rstrip("]").strip())
-                index = counts.get(table, 0)
-                counts[table] = index + 1
+    return _Scanner(text).run()
+
+
+class _Scanner:
+    """One pass over a TOML text, character by character.
+
+    The state every step shares: the position ``i`` and ``line``; the current table
+    (``table``, ``index``) and ``key``; whether a key's value is being read
+    (``in_value``) and how deep in its brackets (``depth``).
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text, self.n = text, len(text)
+        self.loc = Locator()
+        self.counts: dict[str, int] = {}  # [[array table]] entries seen so far
+        self.table: str = ""
+        self.index: int | None = None
+        self.key: Key = ("", None, None)
+        self.i, self.line = 0, 1
+        self.in_value, self.depth = False, 0
+
+    def run(self) -> Locator:
+        text = self.text
+        while self.i < self.n:
+            c = text[self.i]
+            if c == "\n":
+                self.line += 1
+                self.i += 1
+                if self.in_value and self.depth == 0:
+                    self.in_value = False
+            elif c in " \t\r,":
+                self.i += 1
+            elif c == "#":
+                self.i = self._line_end()
+            elif c in "\"'":
+                self._string(c)
+            elif self.in_value:
+                self._value_char(c)
+            elif c == "[":
+                self._header()
             else:
-                table = _unquote(header[1:].rstrip("]").strip())
-                index = None
-            loc.keys[(table, index, None)] = line
-            i = end
-            continue
-        # A bare key.
-        end = text.find("=", i)
-        if end < 0 or "\n" in text[i:end]:
-            i = text.find("\n", i) if "\n" in text[i:] else n
-            continue
-        key = (table, index, _unquote(text[i:end].strip()))
-        loc.keys[key] = line
-        i = end + 1
-        in_value, depth = True, 0
-    return loc
+                self._bare_key()
+        return self.loc
+
+    def _line_end(self) -> int:
+        """Where the current line ends (its newline, or the end of the text)."""
+        end = self.text.find("\n", self.i)
+        return self.n if end < 0 else end
+
+    def _string(self, c: str) -> None:
+        """A quoted string: a literal inside a value, else a quoted key (read up to its ``=``)."""
+        text, start_line = self.text, self.line
+        triple = text.startswith(c * 3, self.i)
+        quote = c * 3 if triple else c
+        j = self.i + len(quote)
+        while j < self.n and not text.startswith(quote, j):
+            if text[j] == "\\" and c == '"':
+                j += 1
+            elif text[j] == "\n":
+                self.line += 1
+            j += 1
+        raw = text[self.i : j + len(quote)]
+        self.i = j + len(quote)
+        if self.in_value:
+            self.loc.literals.append((self.key, _unquote(raw) if not triple else raw, start_line))
+            return
+        rest_end = text.find("=", self.i)
+        name = raw + (text[self.i : rest_end] if rest_end >= 0 else "")
+        self._start_value(_unquote(name.strip()), start_line, rest_end + 1 if rest_end >= 0 else self.n)
+
+    def _value_char(self, c: str) -> None:
+        """Any other character of a value: brackets open and close nested arrays and tables."""
+        if c in "[{":
+            self.depth += 1
+        elif c in "]}":
+            self.depth -= 1
+        self.i += 1
+
+    def _header(self) -> None:
+        """A ``[table]`` or ``[[array table]]`` header: the table the next keys belong to."""
+        end = self._line_end()
+        header = self.text[self.i : end].split("#", 1)[0].strip()
+        if header.startswith("[["):
+            self.table = _unquote(header[2:].rstrip("]").strip())
+            self.index = self.counts.get(self.table, 0)
+            self.counts[self.table] = self.index + 1
+        else:
+            self.table = _unquote(header[1:].rstrip("]").strip())
+            self.index = None
+        self.loc.keys[(self.table, self.index, None)] = self.line
+        self.i = end
+
+    def _bare_key(self) -> None:
+        """A bare key up to its ``=`` on the same line; a line without one is skipped."""
+        end = self.text.find("=", self.i)
+        if end < 0 or "\n" in self.text[self.i : end]:
+            self.i = self.text.find("\n", self.i) if "\n" in self.text[self.i :] else self.n
+            return
+        self._start_value(_unquote(self.text[self.i : end].strip()), self.line, end + 1)
+
+    def _start_value(self, name: str, line: int, value_at: int) -> None:
+        self.key = (self.table, self.index, name)
+        self.loc.keys[self.key] = line
+        self.i = value_at
+        self.in_value, self.depth = True, 0
 
 
 # -- writing -------------------------------------------------------------------
@@ -160,8 +184,8 @@ def _s(value: str) -> str:
 
 
 def flow_lines(value: Any, indent: int = 0) -> list[str]:
-    """A flow (its list form, :func:`~process_models.flow.flow_to_list`) as TOML lines, nested lists indented."""
-    """Nested flow list as TOML, one step per line, short operator nodes inline."""
+    """A flow (its list form, :func:`~process_models.flow.flow_to_list`) as TOML lines: a node that
+    fits in 72 columns inline, else one child per line, nested lists indented."""
     if isinstance(value, str):
         return [_s(value)]
     inline = "[" + ", ".join(_inline(v) for v in value) + "]"

@@ -270,6 +270,15 @@ def trace_ticket(
     )
 
 
+def ticket_frame(store: TicketStore, ticket: str) -> pd.DataFrame:
+    """The ticket's activities as a one-column frame (``concept:name``), to choose its SOP by."""
+    import pandas as pd
+
+    from event_store.readmodel.queries import ticket_activities
+
+    return pd.DataFrame({"concept:name": ticket_activities(store, ticket)})
+
+
 def _trace_step(step: dict[str, Any]) -> TraceStep:
     fields = TraceStep.__dataclass_fields__
     return TraceStep(**{k: v for k, v in step.items() if k in fields})
@@ -384,5 +393,6 @@ __all__ = [
     "TicketTrace",
     "TraceIntegrity",
     "TraceMove",
+    "ticket_frame",
     "trace_ticket",
 ]

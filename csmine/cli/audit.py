@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +24,6 @@ from csmine.cli.options import (
     store_option,
 )
 from csmine.cli.render import print_text
-from csmine.reports.json import to_jsonable
 
 
 def _key_dir() -> Path:
@@ -41,19 +39,6 @@ def _open(store: str) -> Any:
     from event_store import open_store
 
     return open_store(store)
-
-
-def _verified(store: Any, what: str) -> None:
-    """Refuse (exit 5) a store whose events or read model do not verify."""
-    from event_store.errors import IntegrityError
-    from event_store.integrity.verify import verify_store
-
-    report = verify_store(store)
-    if not report.ok:
-        first = report.first
-        raise IntegrityError(f"refusing to {what} {store.location.display}: it does not verify "
-                             f"({len(report.findings) + report.more} problem(s); first: {first.message}); "
-                             "see `csmine verify`")
 
 
 def _sop(name: str | None, df: Any, *, required: bool) -> Any:
@@ -124,26 +109,16 @@ def checkpoint_cmd(key_path: str | None, out: str | None, as_json: bool, store: 
         csmine checkpoint --out checkpoints/2025-03-03.json
         csmine checkpoint --key /secure/csmine-ed25519.key --out - | mail -s checkpoint audit@example.com
     """
-    from event_store.integrity.checkpoint import load_private_key, write_checkpoint
-    from event_store.integrity.verify import issue_checkpoint
+    from csmine.audit.integrity import sign_checkpoint
+    from csmine.reports.text.audit import render_signed
 
-    from event_store.io.files import check_new
-
-    if out and out != "-":
-        check_new(out, False, advice="checkpoints are never overwritten: each one is evidence; give another "
-                                     "--out name")  # before the work
-    key = load_private_key(key_path or _default_key())
-    with _open(store) as s:
-        cp = issue_checkpoint(s, key)
-    if out == "-":
-        click.echo(cp.to_json(), nl=False)
-        return
-    path = out or f"csmine-checkpoint-{cp.issued_at.replace(':', '').replace('-', '')}.json"
-    write_checkpoint(cp, path)
-    if as_json:
-        echo_json({"file": path, **cp.body(), "signature": cp.signature})
-        return
-    click.echo(f"signed checkpoint {path}: {cp.size:,} entries, root {cp.root}, key {cp.key_id}, {cp.issued_at}")
+    signed = sign_checkpoint(store, key_path or _default_key(), out)
+    if signed.path is None:
+        click.echo(signed.checkpoint.to_json(), nl=False)
+    elif as_json:
+        echo_json(signed.to_dict())
+    else:
+        print_text(render_signed(signed))
 
 
 @click.command("verify")
@@ -176,37 +151,19 @@ def verify_cmd(checkpoint_path: str | None, public_key: str | None, fast: bool, 
         csmine verify --fast
         csmine verify --rebuild --checkpoint checkpoints/2025-03-03.json --public-key csmine-ed25519.pub
     """
-    from event_store.integrity.checkpoint import load_checkpoint, load_public_key
-    from event_store.errors import IntegrityError
-    from event_store.integrity.verify import verify_store
+    from csmine.audit.integrity import check_verified, verify_location
+    from csmine.reports.text.audit import rebuilt_note, render_verify
 
-    from csmine.reports.text.audit import render_verify
-
-    cp = load_checkpoint(checkpoint_path) if checkpoint_path else None
-    trusted = load_public_key(public_key) if public_key else None
-    with _open(store) as s:
-        if rebuild:
-            from event_store.integrity.verify import rebuild_if_safe
-
-            before, after = rebuild_if_safe(s, cp, trusted_key=trusted)
-            if after is not None:
-                click.echo(f"rebuilt the read model: it differed from the events in "
-                           f"{len(before.findings) + before.more} place(s) (first: {before.findings[0].message})",
-                           err=True)
-            report = after or before
-        else:
-            report = verify_store(s, cp, trusted_key=trusted, read_model="sample" if fast else "full")
+    done = verify_location(store, checkpoint_path, public_key, fast=fast, rebuild=rebuild)
+    if done.rebuilt_from is not None:
+        click.echo(rebuilt_note(done.rebuilt_from), err=True)
     if as_json:
-        echo_json(report.to_dict())
-        for warning in report.warnings:
+        echo_json(done.report.to_dict())
+        for warning in done.report.warnings:
             click.echo(f"warning: {warning}", err=True)
     else:
-        print_text(render_verify(report))
-    if not report.ok:
-        first = report.first
-        assert first is not None
-        raise IntegrityError(
-            f"{report.store} does not verify: {len(report.findings) + report.more} problem(s); first: {first.message}")
+        print_text(render_verify(done.report))
+    check_verified(done.report)
 
 
 # -- trace ---------------------------------------------------------------------------------
@@ -244,37 +201,32 @@ def trace_cmd(ticket: str, as_of: str | None, known_at: int | None, sop: str | N
         csmine trace CS-1001 --known-at 5000 --json
     """
     preload_pm4py()  # the SOP net needs pm4py; import it while the store is read
-    from csmine.audit.trace import trace_ticket
+    from csmine.audit.trace import ticket_frame, trace_ticket
     from csmine.reports.text.audit import render_trace
 
     when = parse_time(as_of, param="--as-of")
     with _open(store) as s:
-        model = _sop(sop, _ticket_frame(s, ticket), required=False)
+        model = _sop(sop, ticket_frame(s, ticket), required=False)
         result = trace_ticket(s, ticket, sop=model, as_of=when, known_at=known_at, calendar=calendar,
                               closing=closing, tie_order=tie_order)
     if html_path:
-        from csmine.reports.graphviz import dot_to_svg
-        from csmine.reports.trace_html import render_trace_html, trace_flowchart_dot
-
-        svg = (dot_to_svg(trace_flowchart_dot(result, model), what="the ticket's flowchart")
-               if model is not None else None)
-        from event_store.io.files import write_text
-
-        write_text(html_path, render_trace_html(result, flowchart_svg=svg, generated_at=datetime.now(UTC)),
-                   force=True)
-        click.echo(f"wrote {html_path}", err=True)
+        _write_trace_html(html_path, result, model)
     if as_json:
         echo_json(result.to_dict())
         return
     print_text(render_trace(result))
 
 
-def _ticket_frame(store: Any, ticket: str) -> Any:
-    import pandas as pd
+def _write_trace_html(path: str, result: Any, model: Any) -> None:
+    """``trace --html``: the one-page view, the path drawn on the SOP's flowchart (when there is an SOP)."""
+    from event_store.io.files import write_text
 
-    from event_store.readmodel.queries import ticket_activities
+    from csmine.reports.graphviz import dot_to_svg
+    from csmine.reports.trace_html import render_trace_html, trace_flowchart_dot
 
-    return pd.DataFrame({"concept:name": ticket_activities(store, ticket)})
+    svg = dot_to_svg(trace_flowchart_dot(result, model), what="the ticket's flowchart") if model is not None else None
+    write_text(path, render_trace_html(result, flowchart_svg=svg, generated_at=datetime.now(UTC)), force=True)
+    click.echo(f"wrote {path}", err=True)
 
 
 # -- audit sample / export / check ----------------------------------------------------------
@@ -323,35 +275,49 @@ def sample_cmd(rate: float, seed: str, sop: str | None, calendar: Any, inform_wi
         csmine audit sample --rate 0.1 --seed 2025-03-03 --from 2025-03-03 --to 2025-03-04 --out qa.csv
         csmine audit sample --seed pilot-w1 --phase pilot --sop complaint-v2 --json
     """
-    from csmine.audit.sample import audit_sample
-    from csmine.eventlog.loading import load_event_log
     from process_models import parse_duration
 
-    from event_store.io.files import check_new, write_text
-
+    from csmine.audit.integrity import require_verified
+    from csmine.audit.sample import audit_sample
+    from csmine.eventlog.loading import load_event_log
     from csmine.reports.text.audit import render_sample
 
-    if out and not out.lower().endswith((".csv", ".json")):
-        raise click.BadParameter(f"{out!r}: write .csv or .json", param_hint="--out")
-    if out:
-        check_new(out, force)  # before the work
+    _check_checklist_out(out, force)  # before the work
     with _open(store) as s:
-        _verified(s, "sample")  # the checklist is taken away: the read model it reads must be the events'
+        require_verified(s, "sample")  # the checklist is taken away: the read model it reads must be the events'
         df = load_event_log(s, log_filter)
     model = _sop(sop, df, required=True)
     within = parse_duration(inform_within) if inform_within else None
     result = audit_sample(df, model, rate=rate, seed=seed, inform_within=within, calendar=calendar)
     if out:
-        if out.lower().endswith(".csv"):
-            result.write_csv(out, raw=raw, force=force)
-        else:
-            write_text(out, json.dumps(to_jsonable(result.to_dict()), ensure_ascii=False, indent=2, allow_nan=False)
-                       + "\n", force=force)
-        click.echo(f"wrote {out}", err=True)
+        _write_checklist(result, out, raw=raw, force=force)
     if as_json:
         echo_json(result.to_dict())
         return
     print_text(render_sample(result, seed, rate, log_filter.describe()))
+
+
+def _check_checklist_out(out: str | None, force: bool) -> None:
+    """``audit sample --out``: a .csv or .json file, not there yet unless --force."""
+    from event_store.io.files import check_new
+
+    if out and not out.lower().endswith((".csv", ".json")):
+        raise click.BadParameter(f"{out!r}: write .csv or .json", param_hint="--out")
+    if out:
+        check_new(out, force)
+
+
+def _write_checklist(result: Any, out: str, *, raw: bool, force: bool) -> None:
+    """The sample's checklist as CSV (one row per ticket) or JSON (the --json document)."""
+    from event_store.io.files import write_text
+
+    from csmine.reports.json import dumps
+
+    if out.lower().endswith(".csv"):
+        result.write_csv(out, raw=raw, force=force)
+    else:
+        write_text(out, dumps(result.to_dict()) + "\n", force=force)
+    click.echo(f"wrote {out}", err=True)
 
 
 @audit_group.command("export")
@@ -373,9 +339,12 @@ def export_cmd(ticket: str, out_dir: str, checkpoint_path: str | None, key_path:
         csmine audit export CS-1001 --out audit/CS-1001
         csmine audit export CS-1001 --out audit/CS-1001 --checkpoint checkpoints/2025-03-03.json
     """
-    from event_store.integrity.checkpoint import load_checkpoint, load_private_key
-    from event_store.integrity.verify import issue_checkpoint
+    from event_store.integrity.checkpoint import (
+        load_checkpoint,
+        load_private_key,
+    )
     from event_store.integrity.package import export_package
+    from event_store.integrity.verify import issue_checkpoint
 
     with _open(store) as s:
         if checkpoint_path:

@@ -20,14 +20,12 @@ from csmine.cli.options import (
     store_option,
 )
 from csmine.cli.render import print_text
-from csmine.reports.json import to_jsonable
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from csmine.eventlog.filters import LogFilter
     from csmine.performance.sop_choice import SopChoice
-    from csmine.pilot.compare import Comparison
 
 
 def _side(positional: str | None, option: str | None, which: str) -> tuple[str, LogFilter]:
@@ -58,16 +56,6 @@ def _load(store: str, filters: tuple[LogFilter, LogFilter], sop_name: str | None
                                    with_choice=True)
     info(note, quiet)
     return order_events(df_a, sop, filters[0].tie_order), order_events(df_b, sop, filters[1].tie_order), sop, choice
-
-
-def _json(comparison: Comparison, choice: SopChoice, written: list[str]) -> dict[str, Any]:
-    data = to_jsonable(comparison)
-    data.pop("map_a", None)
-    data.pop("map_b", None)
-    for side, obj in (("a", comparison.a), ("b", comparison.b)):
-        data[side].pop("status", None)
-        data[side]["tickets"] = to_jsonable(obj.status) if obj.status is not None else {"total": obj.tickets}
-    return data | {"sop_choice": choice.to_dict(), "maps_written": written}
 
 
 @click.command("compare")
@@ -127,7 +115,7 @@ def compare_cmd(side_a: str | None, side_b: str | None, spec_a: str | None, spec
         resamples=resamples, seed=seed, bottlenecks=not no_bottlenecks, closing=closing)
     written = draw_comparison(comparison, out, sop, df_b, paths_share) if out else []
     if as_json:
-        echo_json(_json(comparison, choice, written))
+        echo_json(comparison.to_dict() | {"sop_choice": choice.to_dict(), "maps_written": written})
         return
     print_text(render_comparison(comparison))
     for path in written:

@@ -47,22 +47,19 @@ def phase_add(name: str, from_: str, to: str | None, where: tuple[str, ...], not
     from event_store import open_store
 
     from csmine.eventlog.filters import parse_where
-    from csmine.eventlog.loading import list_phases
-    from csmine.pilot.phases import define_phase, overlapping_phases, phase_infos
-    from csmine.reports.text.pilot import render_phase
+    from csmine.pilot.phases import add_phase
+    from csmine.reports.text.pilot import overlap_warnings, render_phase
 
     start, end = parse_time(from_, param="--from"), parse_time(to, param="--to")
     assert start is not None
     with open_store(store) as s:
-        phase = define_phase(s, name, start, end, parse_where(where), note=note, actor=actor, replace=replace)
-        info = next(p for p in phase_infos(s) if p.name == phase.name)
-        for other, winner in overlapping_phases(list_phases(s), phase.name):
-            click.echo(f"warning: phase {phase.name} overlaps {other}: tickets matching both belong to {winner} "
-                       "(the phase that starts first)", err=True)
+        added = add_phase(s, name, start, end, parse_where(where), note=note, actor=actor, replace=replace)
+    for warning in overlap_warnings(added):
+        click.echo(warning, err=True)
     if as_json:
-        echo_json(to_jsonable(info))
+        echo_json(to_jsonable(added.info))
         return
-    print_text(render_phase(info))
+    print_text(render_phase(added.info))
 
 
 @phase_group.command("list")

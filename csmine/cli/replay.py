@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 
     from csmine.monitoring.monitors import Alert
 
-#: Longest pause of ``replay --speed`` between two alerts (quiet stretches are shortened).
-MAX_SLEEP_S = 10.0
 _NEEDS = "replay runs every ticket through an SOP's flow and time limits: it needs an SOP"
 
 
@@ -54,31 +52,22 @@ def _play(items: Iterable[Any], *, live: bool, speed: float | None, interactive:
           tags: dict[str, str] | None) -> list[Alert]:
     """Collect the replayer's alerts; when ``live``, print each as it fires, a line per new day,
     pausing for ``speed`` (business time / speed) or for Enter at each day (``interactive``)."""
-    from csmine.monitoring.replayer import DayStarted
+    from csmine.monitoring.replay import pace_alerts
     from csmine.reports.text.monitoring import alert_line
 
     alerts: list[Alert] = []
-    shown_day = pending_day = None
-    last_time: datetime | None = None
-    for item in items:
-        if isinstance(item, DayStarted):
-            pending_day = item.day
-            continue
-        alerts.append(item)
+    for paced in pace_alerts(items, speed):
+        alerts.append(paced.alert)
         if not live:
             continue
-        if speed is not None and last_time is not None:
-            gap = (item.time - last_time).total_seconds() / speed
-            if gap > 0:
-                time.sleep(min(gap, MAX_SLEEP_S))
-        last_time = item.time
-        if pending_day is not None and pending_day != shown_day:
-            if interactive and shown_day is not None:
-                click.prompt(f"-- next day {pending_day} (Enter)", default="", show_default=False,
+        if paced.pause_s > 0:
+            time.sleep(paced.pause_s)
+        if paced.day is not None:
+            if interactive and paced.later_day:
+                click.prompt(f"-- next day {paced.day} (Enter)", default="", show_default=False,
                              prompt_suffix="", err=True)
-            click.echo(f"── {pending_day.isoformat()} ──")
-            shown_day = pending_day
-        click.echo(alert_line(item, tz, tags))
+            click.echo(f"── {paced.day.isoformat()} ──")
+        click.echo(alert_line(paced.alert, tz, tags))
     return alerts
 
 
@@ -136,9 +125,9 @@ def replay_cmd(sop_name: str | None, compare_name: str | None, speed: float | No
     preload_pm4py()  # the SOP net needs pm4py; import it while the store is read
     from event_store import open_store
 
+    from csmine.monitoring.replay import replay_result
     from csmine.monitoring.replayer import Replayer
     from csmine.monitoring.stream import stream_events
-    from csmine.monitoring.summary import diff_alerts, summarise_alerts
     from csmine.reports.text.monitoring import render_replay_summary
 
     if rebuild:
@@ -150,14 +139,13 @@ def replay_cmd(sop_name: str | None, compare_name: str | None, speed: float | No
     with open_store(store) as s:
         alerts = _play(replayer.run(stream_events(s, log_filter, sop=sops[0])), live=not as_json, speed=speed,
                        interactive=interactive, tz=tz, tags=tags)
-    summaries = [summarise_alerts(alerts, sop.id) for sop in sops]
-    difference = diff_alerts(alerts, sops[0].id, sops[1].id) if len(sops) == 2 else None
+    result = replay_result(replayer, alerts, [sop.id for sop in sops])
     if as_json:
-        echo_json({"sops": [sop.id for sop in sops], "filter": log_filter.describe(), "events": replayer.events,
-                   "tickets": replayer.tickets, "first": replayer.first, "last": replayer.last, "alerts": alerts,
-                   "summaries": summaries, "difference": difference})
+        echo_json({"sops": result.sops, "filter": log_filter.describe()}
+                  | {k: v for k, v in to_jsonable(result).items() if k != "sops"})
         return
-    print_text(render_replay_summary(replayer, summaries, difference, tz, tags, log_filter.describe()))
+    print_text(render_replay_summary(replayer, list(result.summaries), result.difference, tz, tags,
+                                     log_filter.describe()))
 
 
 def _pacing(speed: float | None, step_days: bool, *, live: bool) -> bool:

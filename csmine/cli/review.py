@@ -111,7 +111,7 @@ def review_cmd(day: date | None, week_text: str | None, sop_name: str, baseline_
     """
     preload_pm4py()  # the SOP net needs pm4py; import it while the store is read
     from csmine.pilot.review import review_day, review_week
-    from csmine.reports.text.review import render_day, render_week
+    from csmine.reports.text.review import render_review
 
     if (day is None) == (week_text is None):
         raise click.UsageError("give exactly one of --day DATE and --week WEEK")
@@ -126,11 +126,7 @@ def review_cmd(day: date | None, week_text: str | None, sop_name: str, baseline_
         echo_json(to_jsonable(result) | {"sop_choice": choice.to_dict()}
                   | ({"why": [w.to_dict() for w in whys]} if whys else {}))
         return
-    print_text(render_day(result, tz) if day is not None else render_week(result))
-    for w in whys:
-        from csmine.reports.text.why import render_why
-
-        print_text(render_why(w))
+    print_text(render_review(result, tz, whys))
 
 
 def _why(df: pd.DataFrame, sop: Any, outcomes: tuple[str, ...], day: date | None, week: str | None, tz: tzinfo,

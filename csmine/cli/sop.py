@@ -21,6 +21,7 @@ from csmine.cli.options import (
 )
 from csmine.cli.render import print_text
 
+
 @click.group("sop")
 def sop_group() -> None:
     """Designed SOP flows: list, show, validate, draw and convert them.
@@ -49,25 +50,12 @@ def list_command(as_json: bool) -> None:
     """
     from process_models import list_sops, load_sop
 
+    from csmine.reports.text.sop import render_sop_list, sop_list_data
+
     sops = [load_sop(name) for name in list_sops()]
     if as_json:
-        echo_json(
-            [
-                {
-                    "id": s.id,
-                    "title": s.title,
-                    "title_zh": s.title_zh,
-                    "version": s.version,
-                    "steps": len(s.steps),
-                    "flow_steps": list(s.flow_steps),
-                    "fingerprint": s.fingerprint,
-                }
-                for s in sops
-            ]
-        )
+        echo_json(sop_list_data(sops))
         return
-    from csmine.reports.text.sop import render_sop_list
-
     print_text(render_sop_list(sops))
 
 
@@ -119,37 +107,17 @@ def validate_command(file: str, no_soundness: bool, as_json: bool) -> None:
     """
     from process_models import ModelFormatError, validate_sop
 
+    from csmine.reports.text.sop import render_validation, validation_data
+
     issues = validate_sop(file, soundness=not no_soundness)
-    errors = [i for i in issues if i.severity == "error"]
     if as_json:
-        echo_json(
-            {
-                "file": file,
-                "valid": not errors,
-                "errors": len(errors),
-                "warnings": len(issues) - len(errors),
-                "issues": [
-                    {
-                        "severity": i.severity,
-                        "line": i.line,
-                        "step": i.step,
-                        "message": i.message,
-                    }
-                    for i in issues
-                ],
-            }
-        )
+        echo_json(validation_data(file, issues))
     else:
-        for issue in issues:
-            click.echo(issue.format(file))
-        if not errors:
-            click.echo(f"{file}: OK" + (f" ({len(issues)} warnings)" if issues else ""))
+        print_text(render_validation(file, issues))
+    errors = sum(1 for i in issues if i.severity == "error")
     if errors:
-        raise ModelFormatError(
-            f"{file} has {len(errors)} error{'s' if len(errors) != 1 else ''}; fix "
-            "them and "
-            "run `csmine sop validate` again"
-        )
+        raise ModelFormatError(f"{file} has {errors} error{'s' if errors != 1 else ''}; fix them and run "
+                               "`csmine sop validate` again")
 
 
 @sop_group.command("render")
@@ -253,85 +221,54 @@ def draft_command(out: str | None, name: str | None, coverage: float, max_choice
         csmine sop draft --name helpdesk --closed-when Closed
     """
     preload_pm4py()
-    import dataclasses
-    import re
+    from event_store.io.files import check_new, write_text
 
-    from event_store.io.files import check_new
-    from event_store.io.mapping import remembered_closing
-
-    from csmine.cli.store import open_existing
-    from csmine.conformance.deviations import check_conformance
-    from csmine.eventlog.loading import load_event_log
-    from csmine.eventlog.ordering import order_events
     from csmine.mining.draft import draft_sop
+    from csmine.reports.text.draft import render_draft_summary
 
     if out is not None:
         check_new(out, force)
-    with open_existing(store) as s:
-        df = order_events(load_event_log(s, log_filter), None, log_filter.tie_order)
-        states = () if closing.closed_when else remembered_closing(s)
-    source = "--closed-when"
-    draft_closing = closing
-    if states:  # what the import's mapping said closes a ticket
-        draft_closing = dataclasses.replace(closing, closed_when="|".join(re.escape(x) for x in states))
-        source = "the closed_when of the import's mapping"
-
-    def evaluate(sop: Any) -> tuple[float, float | None]:
-        report = check_conformance(order_events(df, sop, log_filter.tie_order), sop, closing=closing)
-        return report.log_fitness, report.precision
-
+    df, draft_closing, source = _draft_input(store, log_filter, closing)
     if show_progress(quiet):
         click.echo(f"drafting from {df['case:concept:name'].nunique():,} tickets …", err=True)
     draft = draft_sop(df, name=name or (Path(out).stem if out else "draft"), coverage=coverage,
-                      closing=draft_closing, evaluate=evaluate, max_choice=max_choice, close_source=source)
+                      closing=draft_closing, evaluate=_evaluator(df, closing, log_filter.tie_order),
+                      max_choice=max_choice, close_source=source)
     if out is not None:
-        from event_store.io.files import write_text
-
         write_text(out, draft.text, force=force)  # refused above unless --force
     if as_json:
-        echo_json(_draft_json(draft, out))
+        echo_json(draft.to_dict(out))
     elif out is None:
         click.echo(draft.text, nl=False)
     if not as_json:
-        click.echo(_draft_summary(draft, out), err=out is None)
+        click.echo(render_draft_summary(draft, out), err=out is None)
 
 
-def _draft_json(draft: Any, out: str | None) -> dict[str, Any]:
-    import dataclasses
+def _draft_input(store: str, log_filter: Any, closing: Any) -> tuple[Any, Any, str]:
+    """The tickets to draft from (ties in record order), the closing rule the draft uses and where it came from."""
+    from event_store.io.mapping import remembered_closing
 
-    from process_models import format_duration
+    from csmine.cli.store import open_existing
+    from csmine.eventlog.loading import load_event_log
+    from csmine.eventlog.ordering import order_events
+    from csmine.mining.draft import closing_for_draft
 
-    data = {k: v for k, v in dataclasses.asdict(draft).items() if k not in ("sop",)}
-    data["limits"] = [{**lim, "within": format_duration(lim["within"])} for lim in data["limits"]]
-    data["file"] = out
-    data["id"] = draft.sop.id
-    return data
+    with open_existing(store) as s:
+        df = order_events(load_event_log(s, log_filter), None, log_filter.tie_order)
+        rule, source = closing_for_draft(closing, () if closing.closed_when else remembered_closing(s))
+    return df, rule, source
 
 
-def _draft_summary(d: Any, out: str | None) -> str:
-    from process_models.flow import flow_to_text
+def _evaluator(df: Any, closing: Any, tie_order: str) -> Any:
+    """A drafted SOP's alignment fitness and precision on the tickets, as `csmine conform` computes them."""
+    from csmine.conformance.deviations import check_conformance
+    from csmine.eventlog.ordering import order_events
 
-    pct = (lambda a, b: f"{100 * a / b:.1f}%" if b else "-")  # noqa: E731
-    closed = "ending in " + " or ".join(d.close_steps) if d.close_steps else "no closing step found: all count"
-    lines = [
-        (f"wrote {out}: " if out else "") + f"SOP {d.sop.id!r}, {len(d.sop.steps)} steps, "
-        f"{len(d.limits)} proposed limits",
-        f"  tickets: {d.tickets:,} ({d.closed_tickets:,} closed: {closed})",
-        f"  flow: {flow_to_text(d.sop.flow)}",
-        f"  covers: {d.kept_variants:,} of {d.variants:,} variants, {d.kept_tickets:,} of {d.closed_tickets:,} "
-        f"closed tickets ({pct(d.kept_tickets, d.closed_tickets)}; --coverage {d.coverage:g})",
-        f"  left out: {d.left_out_tickets:,} closed tickets ({pct(d.left_out_tickets, d.closed_tickets)}) in other "
-        "variants" + ("; activities " + ", ".join(
-            f"{x.activity} ({x.events:,} events, {pct(x.tickets, d.tickets)} of tickets)" for x in d.left_out[:6])
-            + (f" and {len(d.left_out) - 6} more" if len(d.left_out) > 6 else "") if d.left_out else ""),
-    ]
-    if d.fitness is not None:
-        lines.append(f"  fitness {d.fitness:.3f}, precision {(d.precision or 0):.3f} on the {d.tickets:,} tickets "
-                     "(alignments, as `csmine conform` computes them)")
-    target = out or "the file"
-    lines.append(f"  next: edit the roles, limits (PROPOSAL) and targets (TO FILL IN) in {target}, then "
-                 f"`csmine report --sop {out or 'FILE'}`")
-    return "\n".join(lines)
+    def evaluate(sop: Any) -> tuple[float, float | None]:
+        report = check_conformance(order_events(df, sop, tie_order), sop, closing=closing)
+        return report.log_fitness, report.precision
+
+    return evaluate
 
 
 @sop_group.command("diff")
@@ -350,21 +287,16 @@ def diff_command(first: str, second: str, as_json: bool) -> None:
         csmine sop diff complaint complaint-v2
         csmine sop diff draft.toml ours.toml --json
     """
-    import dataclasses
-
     from process_models import load_sop
     from process_models.diff import diff_sops
 
+    from csmine.reports.text.sop import render_sop_diff, sop_diff_data
+
     diff = diff_sops(load_sop(first), load_sop(second))
     if as_json:
-        echo_json({"a": diff.a, "b": diff.b, "identical": diff.identical,
-                   "changes": [dataclasses.asdict(c) for c in diff.changes]})
+        echo_json(sop_diff_data(diff))
         return
-    click.echo(f"{diff.a} → {diff.b}")
-    for change in diff.changes:
-        click.echo(f"  {change.describe()}")
-    n = len(diff.changes)
-    click.echo("no differences" if not n else f"{n} change{'s' if n != 1 else ''}")
+    print_text(render_sop_diff(diff))
 
 
 def register(cli: click.Group) -> None:

@@ -51,18 +51,16 @@ The id is the given name (or the output file's stem), never a UUID.
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter, defaultdict
-from itertools import pairwise
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from csmine.errors import EmptyLogError, MiningError
+from csmine.mining.draft_log import TicketSequences, covered_variants, terminal_activities, ticket_sequences
+from csmine.mining.draft_roles import ProposedLimit, StepProfile, kpi_roles, propose_limits, step_profiles
 from csmine.mining.draft_toml import DraftSummary, render_draft
 from csmine.mining.inductive import MAX_CHOICE, Log, discover_flow
 from process_models.flow import flow_to_text, iter_flow_steps
@@ -74,65 +72,16 @@ if TYPE_CHECKING:
     from process_models import SOP
     from process_models.flow import Flow
 
-CASE_ID = "case:concept:name"
-ACTIVITY = "concept:name"
-TIMESTAMP = "time:timestamp"
-
 #: IMf noise levels the miner tries (each draft is evaluated when it can be).
 NOISE_LEVELS = (0.1, 0.2, 0.3)
 #: Activities in fewer than this share of the covered tickets are left out.
 MIN_ACTIVITY_SHARE = 0.01
-#: The percentile proposed limits come from.
-LIMIT_PERCENTILE = 80
-
 _ID = re.compile(r"[^A-Za-z0-9_.-]+")
-_WAITING = re.compile(r"(?i)\b(wait|waiting|awaiting|pending|on hold|hold)\b")
-_NOT_CUSTOMER = re.compile(r"(?i)vendor|implementation|change|problem|assignment|supplier|third")
 
 Evaluate = Callable[["SOP"], tuple[float, float | None]]
 
 
 # -- result types -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StepProfile:
-    """Who performs a drafted step, from its events.
-
-    Attributes:
-        step: the step (activity) name.
-        events: its events in the log.  tickets: tickets with it.
-        role: the team (else resource) performing most of its events; ``agent`` when
-            the log names neither.
-        source: ``team``, ``resource`` or None (nothing recorded).
-        performers: the top performers and their share of the step's events (0-1).
-    """
-
-    step: str
-    events: int
-    tickets: int
-    role: str
-    source: str | None
-    performers: tuple[tuple[str, float], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ProposedLimit:
-    """A time limit proposed from the observed durations.
-
-    Attributes:
-        step: the limited step.  since: ``opened`` or the step the clock starts at.
-        within: the proposal: the P80 duration, rounded up.
-        p80_s: the observed 80th percentile, seconds.  median_s: the median, seconds.
-        tickets: tickets measured (with the step and, for a step, its ``since``).
-    """
-
-    step: str
-    since: str
-    within: timedelta
-    p80_s: float
-    median_s: float
-    tickets: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,86 +159,25 @@ class SopDraft:
     limits: tuple[ProposedLimit, ...]
     notes: tuple[str, ...] = field(default=())
 
+    def to_dict(self, file: str | None = None) -> dict[str, Any]:
+        """Plain data for ``--json``: every field but ``sop`` (limits' ``within`` as text), the
+        ``file`` written (or None) and the SOP's ``id``."""
+        from process_models import format_duration
 
-# -- the tickets ------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Tickets:
-    """The log as ticket sequences (one pass over the frame)."""
-
-    ids: list[str]
-    traces: list[tuple[str, ...]]
-    times: list[np.ndarray]  # seconds since the epoch, per event
-    teams: list[list[Any]]
-    resources: list[list[Any]]
+        data = {k: v for k, v in asdict(self).items() if k != "sop"}
+        data["limits"] = [{**lim, "within": format_duration(lim["within"])} for lim in data["limits"]]
+        data["file"] = file
+        data["id"] = self.sop.id
+        return data
 
 
-def _tickets(df: pd.DataFrame) -> _Tickets:
-    import pandas as pd
-
-    cases = df[CASE_ID].astype(str).to_numpy()
-    acts = df[ACTIVITY].astype(str).to_numpy(dtype=object)
-    ts = pd.to_datetime(df[TIMESTAMP], utc=True)
-    secs = (ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]").astype(np.int64) / 1e6)
-
-    def column(name: str) -> np.ndarray:
-        if name not in df.columns:
-            return np.full(len(df), None, dtype=object)
-        values = df[name].astype(object).to_numpy(dtype=object)
-        return np.array([None if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v == ""
-                         else str(v) for v in values], dtype=object)
-
-    teams = column("org:group")
-    resources = column("org:resource")
-    codes, uniques = pd.factorize(cases, sort=False)
-    order = np.argsort(codes, kind="stable")
-    bounds = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0, True])
-    out = _Tickets([], [], [], [], [])
-    for s, e in pairwise(bounds):
-        rows = order[s:e]
-        out.ids.append(str(uniques[codes[rows[0]]]))
-        out.traces.append(tuple(acts[rows]))
-        out.times.append(secs[rows])
-        out.teams.append(list(teams[rows]))
-        out.resources.append(list(resources[rows]))
-    return out
-
-
-def _terminal(traces: list[tuple[str, ...]]) -> tuple[str, ...]:
-    """Activities that end tickets: 5% of the endings or more, and most of their events end one."""
-    n = len(traces)
-    ends = Counter(t[-1] for t in traces if t)
-    events = Counter(a for t in traces for a in t)
-    found = [a for a, k in ends.items() if k >= 0.05 * n and k > 0.5 * events[a]]
-    return tuple(sorted(found, key=lambda a: (-ends[a], a)))
-
-
-def _covered(closed: list[tuple[str, ...]], coverage: float) -> tuple[Log, int]:
-    counts = Counter(closed)
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    kept: Log = {}
-    total = len(closed)
-    running = 0
-    for variant, k in ranked:
-        if kept and running >= coverage * total:
-            break
-        kept[variant] = k
-        running += k
-    return kept, running
-
-
-def _percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values, dtype=float), q, method="higher"))
-
-
-def _round_up(seconds: float) -> timedelta:
-    """A readable duration at least ``seconds`` long."""
-    steps = [(600, 60), (7200, 300), (86400, 3600), (7 * 86400, 6 * 3600)]
-    for limit, unit in steps:
-        if seconds <= limit:
-            return timedelta(seconds=max(unit, math.ceil(seconds / unit) * unit))
-    return timedelta(seconds=math.ceil(seconds / 86400) * 86400)
+def closing_for_draft(closing: ClosingRule, remembered: Sequence[str]) -> tuple[ClosingRule, str]:
+    """The closing rule a draft uses and where it came from, in words: the states the import's
+    mapping said close a ticket (``remembered``), else ``closing`` (``--closed-when``)."""
+    if not remembered:
+        return closing, "--closed-when"
+    rule = replace(closing, closed_when="|".join(re.escape(x) for x in remembered))
+    return rule, "the closed_when of the import's mapping"
 
 
 # -- drafting -----------------------------------------------------------------------------------
@@ -337,81 +225,147 @@ def draft_sop(
         EmptyLogError: the log has no events.
         MiningError: ``coverage`` or ``max_choice`` out of range.
     """
+    _check_arguments(df, coverage, max_choice)
+    from process_models.validation import parse_sop_text
+
+    sid, log = sop_id(name), ticket_sequences(df)
+    closed = _closed_tickets(log, closing)
+    behaviour = _behaviour(closed, coverage, min_activity_share)
+    profiles = step_profiles(log, closed.activities)
+    assemble = partial(_assemble, sid, log=log, close=closed.close, profiles=profiles, title=title)
+    tried = _mine(behaviour.sub, noise_levels, max_choice, assemble, evaluate)
+    chosen = _choose(tried, evaluated=evaluate is not None)
+    limits = propose_limits(log, chosen.flow, closed.close)
+    s = _summary(log, closed, behaviour, chosen, coverage, close_source)
+    text = render_draft(assemble(chosen.flow, limits=limits), s, profiles, limits)
+    return SopDraft(
+        sop=parse_sop_text(text, f"{sid}.toml"), text=text, tickets=s.tickets, closed_tickets=s.closed,
+        close_steps=s.close, close_inferred=closed.inferred, variants=s.variants, kept_variants=s.kept_variants,
+        kept_tickets=s.kept_tickets, coverage=coverage, left_out=s.left, left_out_tickets=s.left_tickets,
+        noise=s.noise, fitness=s.fitness, precision=s.precision,
+        candidates=tuple(DraftCandidate(t.noise, flow_to_text(t.flow), t.fitness, t.precision) for t in tried),
+        steps=tuple(profiles[step] for step in dict.fromkeys(iter_flow_steps(chosen.flow))), limits=tuple(limits),
+        notes=s.notes,
+    )
+
+
+def _summary(log: TicketSequences, closed: _Closed, behaviour: _Behaviour, chosen: _Tried, coverage: float,
+             close_source: str) -> DraftSummary:
+    """What the draft says about the tickets it came from and what it left out."""
+    n_closed, kept_tickets = len(closed.traces), behaviour.kept_tickets
+    return DraftSummary(len(log.ids), n_closed, closed.close,
+                        "their last events in the log" if closed.inferred else close_source, closed.variants,
+                        len(behaviour.kept), kept_tickets, coverage, _left_out(log, closed.activities, chosen, behaviour),
+                        n_closed - kept_tickets, chosen.noise, chosen.fitness, chosen.precision,
+                        tuple(dict.fromkeys(chosen.notes)))
+
+
+def _check_arguments(df: pd.DataFrame, coverage: float, max_choice: int) -> None:
     if not 0 < coverage <= 1:
         raise MiningError(f"--coverage must be in (0, 1], e.g. 0.9; got {coverage!r}")
     if max_choice < 2:
         raise MiningError(f"--max-choice must be 2 or more; got {max_choice!r}")
     if len(df) == 0:
         raise EmptyLogError("the event log is empty: nothing to draft from (check the filters)")
-    from process_models.validation import parse_sop_text
 
-    sid = sop_id(name)
-    log = _tickets(df)
+
+@dataclass(frozen=True, slots=True)
+class _Closed:
+    """Step 1: the log's activities, the steps that close a ticket, and the closed tickets' traces."""
+
+    activities: list[str]
+    close: tuple[str, ...]
+    inferred: bool  # the close steps are the log's terminal activities (no closing rule given)
+    traces: list[tuple[str, ...]]
+
+    @property
+    def variants(self) -> int:
+        """Variants of the closed tickets."""
+        return len(set(self.traces))
+
+
+def _closed_tickets(log: TicketSequences, closing: ClosingRule | None) -> _Closed:
     activities = sorted({a for t in log.traces for a in t})
     if closing is not None and closing.closed_when:
         close = tuple(a for a in activities if closing.matches(a))
         inferred = False
     else:
-        close, inferred = _terminal(log.traces), True
-    closed_idx = [i for i, t in enumerate(log.traces) if not close or t[-1] in close]
-    closed = [log.traces[i] for i in closed_idx]
-    variants = len(set(closed))
-    kept, kept_tickets = _covered(closed, coverage)
+        close, inferred = terminal_activities(log.traces), True
+    closed = [t for t in log.traces if not close or t[-1] in close]
+    return _Closed(activities, close, inferred, closed)
 
+
+@dataclass(frozen=True, slots=True)
+class _Behaviour:
+    """Step 2: the variants kept for the coverage, the rare activities dropped, what the miner sees."""
+
+    kept: Log
+    kept_tickets: int
+    rare: set[str]
+    sub: Log  # the kept variants without the rare activities
+
+
+def _behaviour(closed: _Closed, coverage: float, min_activity_share: float) -> _Behaviour:
+    kept, kept_tickets = covered_variants(closed.traces, coverage)
     having: Counter[str] = Counter()
     for t, w in kept.items():
         for a in set(t):
             having[a] += w
-    rare = {a for a, k in having.items() if k < min_activity_share * kept_tickets and a not in close}
+    rare = {a for a, k in having.items() if k < min_activity_share * kept_tickets and a not in closed.close}
     sub: Log = defaultdict(int)
     for t, w in kept.items():
         sub[tuple(a for a in t if a not in rare)] += w
+    return _Behaviour(kept, kept_tickets, rare, sub)
 
-    tried: list[tuple[float, Flow, list[str], Counter[str], float | None, float | None]] = []
+
+@dataclass(frozen=True, slots=True)
+class _Tried:
+    """Step 3: one flow the miner found at a noise level, and its figures when evaluated."""
+
+    noise: float
+    flow: Flow
+    notes: list[str]
+    cut: Counter[str]  # activities cut from wide choices
+    fitness: float | None
+    precision: float | None
+
+
+def _mine(sub: Log, noise_levels: Sequence[float], max_choice: int, assemble: Callable[[Flow], SOP],
+          evaluate: Evaluate | None) -> list[_Tried]:
+    """The flow at each noise level; each distinct flow evaluated once (as an SOP without limits)."""
+    tried: list[_Tried] = []
     seen: dict[str, tuple[float | None, float | None]] = {}
-    profiles = _profiles(log, activities)
     for noise in noise_levels:
         flow, notes, cut = discover_flow(sub, noise=noise, max_choice=max_choice)
         if flow is None:
             continue
         key = flow_to_text(flow)
         if key not in seen:
-            fit = prec = None
-            if evaluate is not None:
-                candidate = _assemble(sid, flow, log, close, profiles, title, with_limits=False)
-                fit, prec = evaluate(candidate)
-            seen[key] = (fit, prec)
-        tried.append((noise, flow, notes, cut, *seen[key]))
+            seen[key] = evaluate(assemble(flow)) if evaluate is not None else (None, None)
+        tried.append(_Tried(noise, flow, notes, cut, *seen[key]))
     if not tried:
         raise EmptyLogError("no ticket has a step to draft from (check the filters and --closed-when)")
-    chosen = max(tried, key=lambda c: (_f1(c[4], c[5]), c[0] == 0.2, c[0])) if evaluate else \
-        next((c for c in tried if c[0] == 0.2), tried[0])
-    noise, flow, notes, cut, fitness, precision = chosen
+    return tried
 
-    in_flow = set(iter_flow_steps(flow))
-    limits = _limits(log, flow, close)
-    draft_sop_ = _assemble(sid, flow, log, close, profiles, title, with_limits=True, limits=limits)
+
+def _choose(tried: list[_Tried], *, evaluated: bool) -> _Tried:
+    """The best harmonic mean of fitness and precision (ties: noise 0.2, then the higher
+    noise); unevaluated: the 0.2 noise level, else the first flow found."""
+    if evaluated:
+        return max(tried, key=lambda c: (_f1(c.fitness, c.precision), c.noise == 0.2, c.noise))
+    return next((c for c in tried if c.noise == 0.2), tried[0])
+
+
+def _left_out(log: TicketSequences, activities: list[str], chosen: _Tried, behaviour: _Behaviour) -> tuple[LeftOut, ...]:
+    """The log's activities the chosen flow lacks, most events first, with why."""
+    in_flow = set(iter_flow_steps(chosen.flow))
     ticket_counts = Counter(a for t in log.traces for a in set(t))
     event_counts = Counter(a for t in log.traces for a in t)
-    covered_acts = {a for t in kept for a in t}
-    left = tuple(
+    covered_acts = {a for t in behaviour.kept for a in t}
+    return tuple(
         LeftOut(a, event_counts[a], ticket_counts[a],
-                "rare" if a in rare else "choice" if a in cut or a in covered_acts else "variants")
+                "rare" if a in behaviour.rare else "choice" if a in chosen.cut or a in covered_acts else "variants")
         for a in sorted(activities, key=lambda a: (-event_counts[a], a)) if a not in in_flow
-    )
-    summary = DraftSummary(len(log.ids), len(closed), close, "their last events in the log" if inferred else close_source,
-                       variants, len(kept), kept_tickets, coverage, left, len(closed) - kept_tickets, noise, fitness,
-                       precision, tuple(dict.fromkeys(notes)))
-    text = render_draft(draft_sop_, summary, profiles, limits)
-    sop = parse_sop_text(text, f"{sid}.toml")
-    candidates = tuple(DraftCandidate(n, flow_to_text(f), fi, pr) for n, f, _no, _c, fi, pr in tried)
-    return SopDraft(
-        sop=sop, text=text, tickets=len(log.ids), closed_tickets=len(closed), close_steps=close,
-        close_inferred=inferred, variants=variants, kept_variants=len(kept), kept_tickets=kept_tickets,
-        coverage=coverage, left_out=left, left_out_tickets=len(closed) - kept_tickets, noise=noise,
-        fitness=fitness, precision=precision, candidates=candidates,
-        steps=tuple(profiles[s] for s in dict.fromkeys(iter_flow_steps(flow))), limits=tuple(limits),
-        notes=tuple(dict.fromkeys(notes)),
     )
 
 
@@ -421,118 +375,14 @@ def _f1(fitness: float | None, precision: float | None) -> float:
     return 2 * fitness * precision / (fitness + precision)
 
 
-def _profiles(log: _Tickets, activities: list[str]) -> dict[str, StepProfile]:
-    events: Counter[str] = Counter()
-    tickets: Counter[str] = Counter()
-    by_team: dict[str, Counter[str]] = defaultdict(Counter)
-    by_resource: dict[str, Counter[str]] = defaultdict(Counter)
-    for trace, teams, resources in zip(log.traces, log.teams, log.resources, strict=True):
-        for a in set(trace):
-            tickets[a] += 1
-        for a, team, res in zip(trace, teams, resources, strict=True):
-            events[a] += 1
-            if team is not None:
-                by_team[a][team] += 1
-            if res is not None:
-                by_resource[a][res] += 1
-    out = {}
-    for a in activities:
-        for source, counts in (("team", by_team[a]), ("resource", by_resource[a])):
-            if counts and sum(counts.values()) >= 0.5 * events[a]:
-                top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
-                performers = tuple((k, v / events[a]) for k, v in top)
-                out[a] = StepProfile(a, events[a], tickets[a], top[0][0], source, performers)
-                break
-        else:
-            out[a] = StepProfile(a, events[a], tickets[a], "agent", None, ())
-    return out
-
-
-def _kpi_roles(log: _Tickets, flow: Flow, close: tuple[str, ...]) -> dict[str, list[str]]:
-    steps = list(dict.fromkeys(iter_flow_steps(flow)))
-    in_flow = set(steps)
-    roles: dict[str, list[str]] = {}
-    second = Counter(t[1] for t in log.traces if len(t) > 1 and t[1] in in_flow and t[1] not in close)
-    if second:
-        roles["first_response"] = [min(second, key=lambda a: (-second[a], a))]
-    follows: dict[str, Counter[str]] = defaultdict(Counter)
-    for t in log.traces:
-        for a, b in pairwise(t):
-            follows[a][b] += 1
-    resolution: Counter[str] = Counter()
-    closing = set(close)
-    for t in log.traces:
-        if not t or t[-1] not in closing:
-            continue
-        k = len(t) - 1
-        while k > 0 and t[k - 1] in closing:
-            k -= 1  # the final run of closing states: the first of them resolved it
-        first = t[k]
-        if k == len(t) - 1 and k > 0:
-            pred = t[k - 1]
-            nexts = follows.get(pred, Counter())
-            if pred in in_flow and nexts[first] >= 0.8 * sum(nexts.values()):
-                first = pred  # a step that (nearly) only ever leads to the close: Resolve ticket
-        if first in in_flow:
-            resolution[first] += 1
-    total = sum(resolution.values())
-    kept = [a for a, k in sorted(resolution.items(), key=lambda kv: (-kv[1], kv[0])) if k >= 0.05 * total]
-    if kept:
-        roles["resolution"] = kept
-    if any(c in in_flow for c in close):
-        roles["close"] = [c for c in close if c in in_flow]
-    waiting = [s for s in steps if _WAITING.search(s) and not _NOT_CUSTOMER.search(s)]
-    if waiting:
-        roles["waiting"] = waiting
-    return roles
-
-
-def _limits(log: _Tickets, flow: Flow, close: tuple[str, ...]) -> list[ProposedLimit]:
-    """P80 proposals, measured as ``kpi`` measures a limit (see the module docstring)."""
-    steps = list(dict.fromkeys(iter_flow_steps(flow)))
-    roles = _kpi_roles(log, flow, close)
-    responding = roles.get("first_response")
-    first_response = responding[0] if responding else None
-    out: list[ProposedLimit] = []
-    for step in steps:
-        firsts = [(i, t.index(step)) for i, t in enumerate(log.traces) if step in t]
-        if not firsts:
-            continue
-        if step == first_response:
-            since = "opened"
-        else:
-            if sum(1 for _i, p in firsts if p == 0) >= 0.5 * len(firsts):
-                continue  # it opens most tickets: nothing to limit
-            before = Counter(log.traces[i][p - 1] for i, p in firsts if p > 0 and log.traces[i][p - 1] != step)
-            if not before:
-                continue
-            since = min(before, key=lambda a: (-before[a], a))
-        elapsed = []
-        for i, p in firsts:
-            times = log.times[i]
-            if since == "opened":
-                elapsed.append(float(times[p] - times[0]))
-                continue
-            trace = log.traces[i]
-            start = next((q for q in range(p - 1, -1, -1) if trace[q] == since), None)
-            if start is not None:
-                elapsed.append(float(times[p] - times[start]))
-        if len(elapsed) < min(5, max(2, len(log.traces) // 10)):
-            continue
-        p80 = _percentile(elapsed, LIMIT_PERCENTILE)
-        if p80 <= 0:
-            continue
-        out.append(ProposedLimit(step, since, _round_up(p80), p80, float(np.median(elapsed)), len(elapsed)))
-    return out
-
-
-def _assemble(sid: str, flow: Flow, log: _Tickets, close: tuple[str, ...], profiles: dict[str, StepProfile],
-              title: str | None, *, with_limits: bool, limits: list[ProposedLimit] | None = None) -> SOP:
+def _assemble(sid: str, flow: Flow, log: TicketSequences, close: tuple[str, ...], profiles: dict[str, StepProfile],
+              title: str | None, limits: list[ProposedLimit] | None = None) -> SOP:
+    """The SOP of a flow: steps with their roles (and the limits, when given), KPI roles, closed_when."""
     from process_models import SOP, Step, TimeLimit
 
     steps = list(dict.fromkeys(iter_flow_steps(flow)))
-    by_step = {lim.step: TimeLimit(lim.step, lim.within, lim.since) for lim in (limits or [])} if with_limits else {}
-    roles = _kpi_roles(log, flow, close)
+    by_step = {lim.step: TimeLimit(lim.step, lim.within, lim.since) for lim in limits or []}
+    roles = kpi_roles(log, flow, close)
     return SOP(
         id=sid, title=title or f"{sid} (draft)", version="0.1",
         steps=tuple(Step(s, "", profiles[s].role, by_step.get(s)) for s in steps),
@@ -542,5 +392,5 @@ def _assemble(sid: str, flow: Flow, log: _Tickets, close: tuple[str, ...], profi
 
 
 __all__ = [
-    "NOISE_LEVELS", "DraftCandidate", "LeftOut", "ProposedLimit", "SopDraft", "StepProfile", "draft_sop", "sop_id",
+    "NOISE_LEVELS", "DraftCandidate", "LeftOut", "SopDraft", "closing_for_draft", "draft_sop", "sop_id",
 ]

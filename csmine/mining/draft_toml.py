@@ -17,7 +17,8 @@ from process_models.model import format_duration
 from process_models.toml_format import flow_lines as toml_flow_lines
 
 if TYPE_CHECKING:
-    from csmine.mining.draft import LeftOut, ProposedLimit, StepProfile
+    from csmine.mining.draft import LeftOut
+    from csmine.mining.draft_roles import ProposedLimit, StepProfile
     from process_models import SOP
 
 
@@ -57,6 +58,22 @@ def _dur(seconds: float) -> str:
 
 def render_draft(sop: SOP, s: DraftSummary, profiles: dict[str, StepProfile], limits: list[ProposedLimit]) -> str:
     """The drafted SOP as a commented TOML file (``parse_sop_text`` reads it back as ``sop``)."""
+    lines = _header(s) + _top_keys(sop) + _targets()
+    for step in sop.steps:
+        p = profiles[step.name]
+        lines += ["", "[[steps]]", f"name = {_q(step.name)}", f"role = {_q(step.role)}" + _who(p)]
+    for lim in limits:
+        lines += [
+            "", "[[limits]]", f"step = {_q(lim.step)}",
+            f"within = {_q(format_duration(lim.within))}  # PROPOSAL: observed P80 {_dur(lim.p80_s)} (rounded up; "
+            f"median {_dur(lim.median_s)}) over {lim.tickets:,} tickets: set your own",
+            f"since = {_q(lim.since)}",
+        ]
+    return "\n".join(lines + _roles(sop)) + "\n"
+
+
+def _header(s: DraftSummary) -> list[str]:
+    """The comments on top: the tickets, what the flow covers and leaves out, its figures, the miner's notes."""
     lines = [
         f"# SOP drafted by `csmine sop draft` from {s.tickets:,} tickets ({s.closed:,} closed): a starting",
         "# point to edit. Step names are the log's own; map other names onto them with [aliases].",
@@ -74,8 +91,12 @@ def render_draft(sop: SOP, s: DraftSummary, profiles: dict[str, StepProfile], li
         lines.append(f"# On the tickets it came from: alignment fitness {s.fitness:.3f}, precision "
                      f"{(s.precision or 0):.3f} (as `csmine conform` computes them).")
     lines.append(f"# Discovery: narrow inductive miner (seq, choice, optional, loop; noise {s.noise:g}).")
-    lines += [f"# - {note}" for note in s.notes]
-    lines += [
+    return lines + [f"# - {note}" for note in s.notes]
+
+
+def _top_keys(sop: SOP) -> list[str]:
+    """id, title, version, description, the flow and closed_when."""
+    lines = [
         f"id = {_q(sop.id)}",
         f"title = {_q(sop.title)}",
         f"version = {_q(sop.version)}",
@@ -87,7 +108,12 @@ def render_draft(sop: SOP, s: DraftSummary, profiles: dict[str, StepProfile], li
     lines.extend(flow_lines[1:])
     if sop.closed_when:
         lines.append(f"closed_when = [{', '.join(_q(c) for c in sop.closed_when)}]")
-    lines += [
+    return lines
+
+
+def _targets() -> list[str]:
+    """The targets table, left to fill in."""
+    return [
         "",
         "[targets]",
         "# TO FILL IN: the service targets are yours to set (until then csmine's defaults apply:",
@@ -97,27 +123,26 @@ def render_draft(sop: SOP, s: DraftSummary, profiles: dict[str, StepProfile], li
         "# satisfaction = 90",
         "# resolution_time = \"5 d\"",
     ]
-    for step in sop.steps:
-        p = profiles[step.name]
-        lines += ["", "[[steps]]", f"name = {_q(step.name)}", f"role = {_q(step.role)}" + _who(p)]
-    for lim in limits:
-        lines += [
-            "", "[[limits]]", f"step = {_q(lim.step)}",
-            f"within = {_q(format_duration(lim.within))}  # PROPOSAL: observed P80 {_dur(lim.p80_s)} (rounded up; "
-            f"median {_dur(lim.median_s)}) over {lim.tickets:,} tickets: set your own",
-            f"since = {_q(lim.since)}",
-        ]
-    if sop.roles:
-        lines += ["", "[roles]"]
-        why = {
-            "first_response": "the step most tickets take second",
-            "resolution": "the first closing state of a ticket, or the step that nearly always leads to it",
-            "close": "the steps tickets end with",
-            "waiting": "PROPOSAL from the names: waits on the customer (clocks pause); check it",
-        }
-        for role, names in sop.roles.items():
-            lines.append(f"{role} = [{', '.join(_q(n) for n in names)}]" + (f"  # {why[role]}" if role in why else ""))
-    return "\n".join(lines) + "\n"
+
+
+#: Why the draft proposes each KPI role (a comment beside it).
+_ROLE_REASONS = {
+    "first_response": "the step most tickets take second",
+    "resolution": "the first closing state of a ticket, or the step that nearly always leads to it",
+    "close": "the steps tickets end with",
+    "waiting": "PROPOSAL from the names: waits on the customer (clocks pause); check it",
+}
+
+
+def _roles(sop: SOP) -> list[str]:
+    """The roles table, each role with why it was proposed."""
+    if not sop.roles:
+        return []
+    lines = ["", "[roles]"]
+    for role, names in sop.roles.items():
+        why = f"  # {_ROLE_REASONS[role]}" if role in _ROLE_REASONS else ""
+        lines.append(f"{role} = [{', '.join(_q(n) for n in names)}]" + why)
+    return lines
 
 
 def _who(p: StepProfile) -> str:

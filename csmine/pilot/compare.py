@@ -30,8 +30,8 @@ conformance per step and puts the whole comparison together.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -327,6 +327,17 @@ class Comparison:
             if s.step == name:
                 return s
         raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields for ``--json``, without the maps; a side's ``tickets`` are its ticket counts
+        (closed, open, stale and the closing rule) when known, else ``{"total": n}``."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("map_a", "map_b")}
+        for name in ("a", "b"):
+            side = getattr(self, name)
+            plain = {f.name: getattr(side, f.name) for f in fields(side) if f.name != "status"}
+            plain["tickets"] = side.status if side.status is not None else {"total": side.tickets}
+            data[name] = plain
+        return data
 
 
 def _check_sides(sides: tuple[tuple[str, pd.DataFrame, str], ...], sop: SOP | None) -> None:

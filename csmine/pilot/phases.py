@@ -300,6 +300,37 @@ def overlapping_phases(phases: list[Phase], name: str) -> list[tuple[str, str]]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class PhaseAdded:
+    """A phase just defined, and the phases it can share tickets with.
+
+    Attributes:
+        info: the phase as now defined, with its tickets.
+        overlaps: ``(other phase, phase that keeps the shared tickets)`` pairs
+            (:func:`overlapping_phases`).
+    """
+
+    info: PhaseInfo
+    overlaps: tuple[tuple[str, str], ...]
+
+
+def add_phase(
+    store: TicketStore,
+    name: str,
+    start: datetime,
+    end: datetime | None = None,
+    cohort: dict[str, tuple[str, ...]] | None = None,
+    *,
+    note: str = "",
+    actor: str | None = None,
+    replace: bool = False,
+) -> PhaseAdded:
+    """Define a phase (:func:`define_phase`) and say which phases it overlaps."""
+    phase = define_phase(store, name, start, end, cohort, note=note, actor=actor, replace=replace)
+    info = next(p for p in phase_infos(store) if p.name == phase.name)
+    return PhaseAdded(info, tuple(overlapping_phases(list_phases(store), phase.name)))
+
+
 def find_phase(store: TicketStore, name: str) -> Phase:
     """The current definition of a phase.
 
@@ -315,8 +346,10 @@ def find_phase(store: TicketStore, name: str) -> Phase:
 
 
 __all__ = [
+    "PhaseAdded",
     "PhaseChange",
     "PhaseInfo",
+    "add_phase",
     "define_phase",
     "find_phase",
     "overlapping_phases",

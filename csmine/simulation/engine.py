@@ -14,7 +14,8 @@ from csmine.simulation.parameters import (
     _SAT_REOPEN_AT_CALLBACK, _SAT_REVISED_BONUS, _SAT_SECOND_ROUND, _SAT_SLOW, _SP,
     _SPECIALIST_ROUTING_HOUR, WAIT,
 )
-from csmine.simulation.plans import _Agent, _Calendar, _Plan
+from csmine.simulation.plans import _Calendar, _Plan
+from csmine.simulation.rosters import _Agent
 
 
 # ---------------------------------------------------------------------------

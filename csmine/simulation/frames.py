@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime, time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from event_store.records import CASE_FIELDS, TicketHistory
+from event_store.records import CASE_FIELDS, ActivityRow, TicketHistory
 
 from csmine.simulation.config import PhaseSpec, SimulationConfig
 from csmine.simulation.simulate import phase_of, simulate
@@ -76,67 +77,9 @@ def histories_to_frame(
     """
     import pandas as pd
 
-    want_all = attributes == "all"
-    wanted: set[str] = (
-        set() if attributes is None or isinstance(attributes, str) else set(attributes)
-    )
-    counts = np.fromiter(
-        (len(h.steps) for h in histories), dtype=np.int64, count=len(histories)
-    )
-    steps = [step for h in histories for step in h.steps]
-    total = len(steps)
-    ticket_of_row = np.repeat(np.arange(len(histories)), counts)
-    row_start = (
-        np.concatenate([[0], np.cumsum(counts)[:-1]])
-        if len(histories)
-        else np.zeros(0, np.int64)
-    )
-    nan = float("nan")
-
-    def per_ticket(values: list[Any]) -> np.ndarray:
-        arr = np.empty(len(values), dtype=object)
-        arr[:] = values
-        return np.repeat(arr, counts)
-
-    def to_us(seconds: list[float]) -> np.ndarray:
-        us = np.round(np.asarray(seconds, dtype=float) * 1e6)
-        return np.where(np.isnan(us), np.iinfo(np.int64).min, us).astype(np.int64)
-
-    def to_time(seconds: list[float] | np.ndarray) -> pd.Series:
-        values = seconds if isinstance(seconds, np.ndarray) else to_us(seconds)
-        return pd.Series(values.view("datetime64[us]")).dt.tz_localize("UTC")
-
-    timestamp = datetime.timestamp
-    occurred_us = to_us(list(map(timestamp, map(attrgetter("occurred_at"), steps))))
-    started = [
-        nan if d is None else timestamp(d) for d in map(attrgetter("started_at"), steps)
-    ]
-    ticket_team = per_ticket([h.case.get("team") for h in histories])
-    groups = np.asarray(list(map(attrgetter("team"), steps)), dtype=object)
-    missing = np.array([g is None for g in groups], dtype=bool)
-    groups[missing] = ticket_team[missing]
-
-    data: dict[str, Any] = {
-        "case:concept:name": per_ticket([h.ticket for h in histories]),
-        "concept:name": list(map(attrgetter("activity"), steps)),
-        "time:timestamp": to_time(occurred_us),
-        "start_timestamp": to_time(started),
-        "org:resource": list(map(attrgetter("actor"), steps)),
-        "org:group": groups,
-    }
-    for key in CASE_FIELDS:
-        data[f"case:{key}"] = per_ticket([h.case.get(key) for h in histories])
-    data["case:opened_at"] = to_time(
-        np.repeat([h.opened_at.timestamp() for h in histories], counts).tolist()
-    )
-    data["case:phase"] = per_ticket(
-        [phase_of(h.opened_at, h.case, phases) if phases else None for h in histories]
-    )
-    rows = np.arange(total, dtype=np.int64)
-    data["@@event_id"] = rows + ticket_of_row + 2
-    data["@@version"] = rows - row_start[ticket_of_row] + 1 if total else rows
-    data["recorded_at"] = data["time:timestamp"].copy()
-    data["source_ref"] = list(map(attrgetter("source_ref"), steps))
+    rows = _Rows.of(histories)
+    occurred_us = _to_us(list(map(datetime.timestamp, map(attrgetter("occurred_at"), rows.steps))))
+    data = _standard_columns(histories, phases, rows, occurred_us)
     frame = pd.DataFrame(
         {
             k: v
@@ -145,36 +88,130 @@ def histories_to_frame(
             for k, v in data.items()
         }
     )
-
+    want_all = attributes == "all"
+    wanted: set[str] = (
+        set() if attributes is None or isinstance(attributes, str) else set(attributes)
+    )
     if want_all or wanted:
-        extra: dict[str, dict[int, Any]] = {}
-        for r, step in enumerate(steps):
-            if step.attrs:
-                for key, value in step.attrs.items():
-                    if want_all or key in wanted:
-                        extra.setdefault(key, {})[r] = value
-        for t, h in enumerate(histories):
-            for key, value in h.case.items():
-                if key not in CASE_FIELDS and (want_all or key in wanted):
-                    col = extra.setdefault(f"case:{key}", {})
-                    for r in range(int(row_start[t]), int(row_start[t] + counts[t])):
-                        col[r] = value
-        for key, col in extra.items():
-            if key in frame.columns:
-                continue
-            series = pd.Series(col, dtype=object).reindex(frame.index)
-            if all(
-                isinstance(x, int | float) and not isinstance(x, bool)
-                for x in col.values()
-            ):
-                series = pd.to_numeric(series)
-            frame[key] = series
-
+        _add_attributes(frame, histories, rows, lambda key: want_all or key in wanted)
     if not _is_sorted(frame["case:concept:name"].to_numpy(), occurred_us):
         frame = frame.sort_values(
             ["case:concept:name", "time:timestamp", "@@version"], kind="stable"
         ).reset_index(drop=True)
     return frame
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """The histories' steps in one list: ticket ``t`` has rows ``start[t]`` to ``start[t] + counts[t]``."""
+
+    steps: list[ActivityRow]
+    counts: np.ndarray
+    ticket: np.ndarray  # per row: its ticket's position
+    start: np.ndarray
+
+    @classmethod
+    def of(cls, histories: Sequence[TicketHistory]) -> _Rows:
+        counts = np.fromiter(
+            (len(h.steps) for h in histories), dtype=np.int64, count=len(histories)
+        )
+        start = (
+            np.concatenate([[0], np.cumsum(counts)[:-1]])
+            if len(histories)
+            else np.zeros(0, np.int64)
+        )
+        steps = [step for h in histories for step in h.steps]
+        return cls(steps, counts, np.repeat(np.arange(len(histories)), counts), start)
+
+    def per_ticket(self, values: list[Any]) -> np.ndarray:
+        """One value per ticket, repeated on each of its rows (an object array)."""
+        arr = np.empty(len(values), dtype=object)
+        arr[:] = values
+        return np.repeat(arr, self.counts)
+
+
+def _to_us(seconds: list[float]) -> np.ndarray:
+    us = np.round(np.asarray(seconds, dtype=float) * 1e6)
+    return np.where(np.isnan(us), np.iinfo(np.int64).min, us).astype(np.int64)
+
+
+def _to_time(seconds: list[float] | np.ndarray) -> pd.Series:
+    import pandas as pd
+
+    values = seconds if isinstance(seconds, np.ndarray) else _to_us(seconds)
+    return pd.Series(values.view("datetime64[us]")).dt.tz_localize("UTC")
+
+
+def _standard_columns(histories: Sequence[TicketHistory], phases: Sequence[PhaseSpec], rows: _Rows,
+                      occurred_us: np.ndarray) -> dict[str, Any]:
+    """The columns every frame has: the step's, the case fields, the phase and the numbering."""
+    steps, nan, timestamp = rows.steps, float("nan"), datetime.timestamp
+    started = [
+        nan if d is None else timestamp(d) for d in map(attrgetter("started_at"), steps)
+    ]
+    ticket_team = rows.per_ticket([h.case.get("team") for h in histories])
+    groups = np.asarray(list(map(attrgetter("team"), steps)), dtype=object)
+    missing = np.array([g is None for g in groups], dtype=bool)
+    groups[missing] = ticket_team[missing]
+    data: dict[str, Any] = {
+        "case:concept:name": rows.per_ticket([h.ticket for h in histories]),
+        "concept:name": list(map(attrgetter("activity"), steps)),
+        "time:timestamp": _to_time(occurred_us),
+        "start_timestamp": _to_time(started),
+        "org:resource": list(map(attrgetter("actor"), steps)),
+        "org:group": groups,
+    }
+    for key in CASE_FIELDS:
+        data[f"case:{key}"] = rows.per_ticket([h.case.get(key) for h in histories])
+    data["case:opened_at"] = _to_time(
+        np.repeat([h.opened_at.timestamp() for h in histories], rows.counts).tolist()
+    )
+    data["case:phase"] = rows.per_ticket(
+        [phase_of(h.opened_at, h.case, phases) if phases else None for h in histories]
+    )
+    total = len(steps)
+    index = np.arange(total, dtype=np.int64)
+    data["@@event_id"] = index + rows.ticket + 2
+    data["@@version"] = index - rows.start[rows.ticket] + 1 if total else index
+    data["recorded_at"] = data["time:timestamp"].copy()
+    data["source_ref"] = list(map(attrgetter("source_ref"), steps))
+    return data
+
+
+def _add_attributes(frame: pd.DataFrame, histories: Sequence[TicketHistory], rows: _Rows,
+                    wanted: Callable[[str], bool]) -> None:
+    """Add the free attributes as columns: the steps' by name, the tickets' (outside the
+    case fields) as ``case:<name>`` on each of their rows; numeric when every value is."""
+    import pandas as pd
+
+    columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # key -> (values, which rows have one)
+
+    def column(key: str) -> tuple[np.ndarray, np.ndarray]:
+        if key not in columns:
+            columns[key] = (np.full(len(rows.steps), np.nan, dtype=object), np.zeros(len(rows.steps), dtype=bool))
+        return columns[key]
+
+    with_attrs = np.fromiter(map(bool, map(attrgetter("attrs"), rows.steps)), dtype=bool, count=len(rows.steps))
+    for r in np.flatnonzero(with_attrs).tolist():
+        for key, value in rows.steps[r].attrs.items():
+            if wanted(key):
+                values, present = column(key)
+                values[r], present[r] = value, True
+    for t, h in enumerate(histories):
+        for key, value in h.case.items():
+            if key not in CASE_FIELDS and wanted(key):
+                values, present = column(f"case:{key}")
+                start, stop = int(rows.start[t]), int(rows.start[t] + rows.counts[t])
+                same = np.empty(stop - start, dtype=object)
+                same.fill(value)  # the value itself on every row, even a list
+                values[start:stop], present[start:stop] = same, True
+    for key, (values, present) in columns.items():
+        if key in frame.columns:
+            continue
+        series = pd.Series(values, dtype=object)
+        if all(isinstance(x, int | float) and not isinstance(x, bool) for x in values[present]):
+            series = pd.to_numeric(series)
+        frame[key] = series
 
 
 def _is_sorted(case: np.ndarray, time_us: np.ndarray) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from csmine.simulation.config import SimulationConfig
+from csmine.simulation.config import PlantedCause, SimulationConfig
 from csmine.simulation.parameters import (
     ACTIVITIES, _ANGRY, CALLBACK, CATEGORIES, CHANNELS, CLASSIFY, _COMPLAINT, _DESIGNED_SATISFACTION,
     _DESIGNED_TIMEOUT, ESCALATE, FIRST_LINE, _FIRST_RESPONSE_LIMIT_S, _FL, HANDLE, _KB_DOWN_FACTOR,
@@ -114,8 +114,6 @@ class _Rows:
         return tuple(out)
 
 
-
-
 def _measure(
     config: SimulationConfig, cases: _Cases, tb: _Table, cal: _Calendar
 ) -> GroundTruth:
@@ -166,7 +164,6 @@ def _first_response(r: _Rows) -> tuple[FirstResponseTruth, np.ndarray]:
     first_of_ticket[1:] = r.tk[rec][1:] != r.tk[rec][:-1]
     first_rec[r.tk[rec][first_of_ticket]] = r.tb.occurred[rec][first_of_ticket]
     late = (first_rec - r.cases.opened) > _FIRST_RESPONSE_LIMIT_S
-    everyone = np.ones(r.n, dtype=bool)
     fr_rates = r.rates(late, r.everyone, _DESIGNED_TIMEOUT)
     first_response = FirstResponseTruth(
         limit_minutes=_FIRST_RESPONSE_LIMIT_S // 60,
@@ -344,54 +341,68 @@ def _measure_planted(
 ) -> tuple[PlantedTruth, ...]:
     """Each planted cause's outcome in its group and outside, measured on the rows as csmine
     defines the outcome (every simulated ticket is closed and resolved)."""
+    flags = _planted_flags(cases, tb, late, has)
+    day = cal.day_index(cases.opened / 60.0)
+    weekdays = np.array([cal.weekday(int(d)) for d in range(int(day.max()) + 1)])[day]
+    return tuple(
+        _planted_truth(cause, flags[cause.kind], _cause_group(cause, cases, weekdays), cases)
+        for cause in config.causes
+    )
+
+
+def _planted_flags(cases: _Cases, tb: _Table, late: np.ndarray, has: Any) -> dict[str, np.ndarray]:
+    """Per kind of cause, the tickets showing its outcome: handling over P80, Classify
+    skipped, first response late, reopened."""
     n = cases.opened.size
     worked = tb.started >= 0
     handling = np.bincount(
         tb.ticket[worked], weights=(tb.occurred - tb.started)[worked], minlength=n
     ).astype(float)
-    slow = handling > np.quantile(handling, 0.8)
-    day = cal.day_index(cases.opened / 60.0)
-    weekdays = np.array([cal.weekday(int(d)) for d in range(int(day.max()) + 1)])[day]
-    flags = {
-        "slow-team": slow,
+    return {
+        "slow-team": handling > np.quantile(handling, 0.8),
         "skip-step": ~has(CLASSIFY),
         "weekday-queue": late,
         "reopen": has(REOPEN),
     }
-    out = []
-    for cause in config.causes:
-        if cause.kind in ("slow-team", "reopen"):
-            group = (cases.region == REGIONS.index(str(cause.region))) & _in_category(
-                cases.category, cause.category
-            )
-        elif cause.kind == "skip-step":
-            group = cases.channel == CHANNELS.index(str(cause.channel))
-        else:
-            group = weekdays == cause.weekday
-        flag = flags[cause.kind]
-        n_in, n_out = int(group.sum()), int((~group).sum())
-        share_in = _share(int((flag & group).sum()), n_in)
-        share_out = _share(int((flag & ~group).sum()), n_out)
-        effect = share_in / share_out if share_out > 0 else None
-        compared_with = "the other tickets"
-        if cause.kind in ("slow-team", "reopen") and cause.category is not None:
-            same = (cases.category == CATEGORIES.index(cause.category)) & ~group
-            base = _share(int((flag & same).sum()), int(same.sum()))
-            effect = share_in / base if base > 0 else None
-            compared_with = f"{cause.category} tickets of the other teams"
-        out.append(
-            PlantedTruth(
-                kind=cause.kind,
-                description=cause.describe(),
-                outcome=cause.outcome,
-                group=cause.group,
-                strength=cause.strength,
-                affected=n_in,
-                share_in=share_in,
-                share_out=share_out,
-                lift=share_in / share_out if share_out > 0 else None,
-                effect=effect,
-                compared_with=compared_with,
-            )
+
+
+def _cause_group(cause: PlantedCause, cases: _Cases, weekdays: np.ndarray) -> np.ndarray:
+    """The tickets a cause acts on."""
+    if cause.kind in ("slow-team", "reopen"):
+        group: np.ndarray = (cases.region == REGIONS.index(str(cause.region))) & _in_category(
+            cases.category, cause.category
         )
-    return tuple(out)
+        return group
+    if cause.kind == "skip-step":
+        out: np.ndarray = cases.channel == CHANNELS.index(str(cause.channel))
+        return out
+    opened_that_day: np.ndarray = weekdays == cause.weekday
+    return opened_that_day
+
+
+def _planted_truth(cause: PlantedCause, flag: np.ndarray, group: np.ndarray, cases: _Cases) -> PlantedTruth:
+    """The outcome's share in the group and outside it; the effect against the same
+    category at the other teams when the cause names a category."""
+    n_in, n_out = int(group.sum()), int((~group).sum())
+    share_in = _share(int((flag & group).sum()), n_in)
+    share_out = _share(int((flag & ~group).sum()), n_out)
+    effect = share_in / share_out if share_out > 0 else None
+    compared_with = "the other tickets"
+    if cause.kind in ("slow-team", "reopen") and cause.category is not None:
+        same = (cases.category == CATEGORIES.index(cause.category)) & ~group
+        base = _share(int((flag & same).sum()), int(same.sum()))
+        effect = share_in / base if base > 0 else None
+        compared_with = f"{cause.category} tickets of the other teams"
+    return PlantedTruth(
+        kind=cause.kind,
+        description=cause.describe(),
+        outcome=cause.outcome,
+        group=cause.group,
+        strength=cause.strength,
+        affected=n_in,
+        share_in=share_in,
+        share_out=share_out,
+        lift=share_in / share_out if share_out > 0 else None,
+        effect=effect,
+        compared_with=compared_with,
+    )

@@ -1,10 +1,13 @@
-"""Arrivals, ticket plans (what each ticket will need, causes planted) and the rosters of agents."""
+"""The calendar, arrivals and ticket plans (what each ticket will need, causes planted).
+
+The agents' rosters are :mod:`csmine.simulation.rosters`.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,12 +17,12 @@ import numpy as np
 from csmine.simulation.config import SimulationConfig
 from csmine.simulation.parameters import (
     _ANGRY, _ARCHIVE_MEDIAN_MIN, _CALLBACK_DELAY, _CALLBACK_MIN, CATEGORIES, _CATEGORY_BY_CHANNEL,
-    _CHANNEL_MIX, CHANNELS, _CHAT, _CLASSIFY_MIN, _COMPLAINT, _EMOTION_BY_CATEGORY, _FL, _FL_REVISED_EXTRA,
-    _FL_WEEKDAY, _FL_WEEKEND, _HANDLE_FL_MIN, _HANDLE_SP_MIN, _HANDLE_SV_MIN, _P1_ESCALATE_FACTOR,
+    _CHANNEL_MIX, CHANNELS, _CHAT, _CLASSIFY_MIN, _COMPLAINT, _EMOTION_BY_CATEGORY, _FL,
+    _HANDLE_FL_MIN, _HANDLE_SP_MIN, _HANDLE_SV_MIN, _P1_ESCALATE_FACTOR,
     _P_CUSTOMER_WAIT, _P_ESCALATE, _P_IMPORTANT, _P_PING_PONG, _P_REOPEN, _P_REOPEN_AT_CALLBACK,
     _P_SECOND_WAIT, _P_SKIP_CALLBACK, _P_SUPERVISOR_ANGRY_COMPLAINT, _P_URGENT, _PHONE, _RECORD_MIN,
-    _REGION_LETTER, _REGION_MIX, REGIONS, _REOPEN_MEDIAN_MIN, _REPLY_MEDIAN_MIN, _REPLY_SIGMA, _SAT_SD,
-    _SIGMA_HANDLE, _SIGMA_SHORT, _SP, _SPECIALIST_DESKS, _SUPERVISOR_DESKS, _SV, _WEEKDAY_FACTOR,
+    _REGION_MIX, REGIONS, _REOPEN_MEDIAN_MIN, _REPLY_MEDIAN_MIN, _REPLY_SIGMA, _SAT_SD,
+    _SIGMA_HANDLE, _SIGMA_SHORT, _SP, _SV, _WEEKDAY_FACTOR,
 )
 
 
@@ -209,16 +212,49 @@ def _plant(config: SimulationConfig, plan: _Plan, rng: np.random.Generator) -> N
             plan.reopen = reopen.tolist()
 
 
-def _draw_plan(
-    config: SimulationConfig,
-    tickets: int,
-    rng: np.random.Generator,
-    cal: _Calendar,
-    horizon_min: float,
-    site_tag: str,
-) -> _Plan:
-    arrival, channel = _draw_arrivals(rng, tickets, cal, horizon_min)
-    n = arrival.size
+@dataclass(frozen=True, slots=True)
+class _Attributes:
+    """What a ticket is: region, category, emotion and priority codes (one per ticket)."""
+
+    region: np.ndarray
+    category: np.ndarray
+    emotion: np.ndarray
+    priority: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class _Routing:
+    """Where a ticket goes: escalation, ping-pong, customer waits, skipped callbacks, reopens."""
+
+    escalate: np.ndarray  # -1 none, else team code
+    ping_pong: np.ndarray
+    n_waits: np.ndarray
+    wait_pos: np.ndarray  # (n, 2): where each wait falls among the segments
+    skip: np.ndarray  # (n, 2): callback skipped, first and second round
+    reopen: np.ndarray  # 0 none, 1 at callback, 2 after archive
+
+
+@dataclass(frozen=True, slots=True)
+class _Durations:
+    """How long each piece of work takes, in minutes (drawn up front)."""
+
+    record: np.ndarray
+    classify: np.ndarray
+    z_handle: np.ndarray  # (n, 5): lognormal factors of the handling segments
+    fl_median: np.ndarray  # the first line's median handling time per ticket
+    reopen_handle: np.ndarray
+    callback: np.ndarray
+    reply: np.ndarray
+    archive: np.ndarray
+    reopen: np.ndarray
+    callback_delay: np.ndarray
+    gaps: np.ndarray
+    sat_noise: np.ndarray
+
+
+def _draw_attributes(rng: np.random.Generator, channel: np.ndarray) -> _Attributes:
+    """Region, then category by channel, emotion by category, priority by both."""
+    n = channel.size
     region = rng.choice(4, size=n, p=_REGION_MIX)
     category = _conditional(rng, channel, _CATEGORY_BY_CHANNEL)
     emotion = _conditional(rng, category, _EMOTION_BY_CATEGORY)
@@ -227,34 +263,45 @@ def _draw_plan(
     priority = np.where(
         important & urgent, 0, np.where(urgent, 1, np.where(important, 2, 3))
     )
+    return _Attributes(region, category, emotion, priority)
 
+
+def _draw_customers(rng: np.random.Generator, n: int, site_tag: str) -> list[str]:
+    """Customer references: a pool of ids, a few customers calling often (Zipf-like)."""
     pool_size = max(20, int(n * 0.7))
     ids = rng.choice(10 * pool_size, size=pool_size, replace=False)
     weights = 1.0 / (np.arange(pool_size) + 10.0)
     who = rng.choice(pool_size, size=n, p=weights / weights.sum())
     width = max(6, len(str(10 * pool_size)))
-    customer = [f"C-{site_tag}{int(ids[w]):0{width}d}" for w in who]
+    return [f"C-{site_tag}{int(ids[w]):0{width}d}" for w in who]
 
+
+def _phase_codes(config: SimulationConfig, arrival: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Per ticket: 0 baseline, 1 pilot (its region only), 2 rollout, -1 none."""
     wk = 7 * 1440.0
     b_end = config.baseline_weeks * wk
     p_end = b_end + config.pilot_weeks * wk
     pilot_region = REGIONS.index(config.pilot_region)
-    phase = np.where(
+    out: np.ndarray = np.where(
         arrival < b_end,
         0,
         np.where(arrival >= p_end, 2, np.where(region == pilot_region, 1, -1)),
     )
-    revised = phase >= 1
+    return out
 
+
+def _draw_routing(rng: np.random.Generator, cases: _Attributes, revised: np.ndarray) -> _Routing:
+    """Escalations (to the supervisor for angry complaints), ping-pong, waits, skips, reopens."""
+    category, n = cases.category, cases.category.size
     p_esc = np.minimum(
         np.asarray(_P_ESCALATE)[category]
-        * np.where(priority == 0, _P1_ESCALATE_FACTOR, 1.0),
+        * np.where(cases.priority == 0, _P1_ESCALATE_FACTOR, 1.0),
         0.95,
     )
     esc = rng.random(n) < p_esc
     to_sv = (
         (category == _COMPLAINT)
-        & (emotion == _ANGRY)
+        & (cases.emotion == _ANGRY)
         & (rng.random(n) < _P_SUPERVISOR_ANGRY_COMPLAINT)
     )
     escalate = np.where(esc, np.where(to_sv, _SV, _SP), -1)
@@ -279,7 +326,14 @@ def _draw_plan(
         0,
     )
     reopen = np.where((reopen == 1) & skip[:, 0], 2, reopen)
+    return _Routing(escalate, ping_pong, n_waits, wait_pos, skip, reopen)
 
+
+def _draw_durations(
+    rng: np.random.Generator, channel: np.ndarray, category: np.ndarray, revised: np.ndarray
+) -> _Durations:
+    """Every duration, lognormal around its median (callback delays uniform by SOP)."""
+    n = channel.size
     d_record = _lognormal(rng, np.asarray(_RECORD_MIN)[channel], _SIGMA_SHORT, n)
     d_classify = _lognormal(rng, _CLASSIFY_MIN, _SIGMA_SHORT, n)
     z_handle = np.exp(_SIGMA_HANDLE * rng.standard_normal((n, 5)))
@@ -296,19 +350,27 @@ def _draw_plan(
     callback_delay = lo[:, None] + (hi - lo)[:, None] * rng.random((n, 2))
     gaps = 0.2 + 1.3 * rng.random((n, 4))
     sat_noise = _SAT_SD * rng.standard_normal((n, 2))
+    return _Durations(d_record, d_classify, z_handle, fl_median, d_reopen_handle, d_callback, d_reply,
+                      d_archive, d_reopen, callback_delay, gaps, sat_noise)
 
+
+def _segments(
+    routing: _Routing, durations: _Durations
+) -> tuple[list[list[int]], list[list[bool]], list[list[float]]]:
+    """Per ticket: the teams of its handling segments (a customer wait splits one in two),
+    which segments end in a wait, and each segment's handling time."""
     seg_team: list[list[int]] = []
     seg_wait: list[list[bool]] = []
     d_handle: list[list[float]] = []
     medians = {_SP: _HANDLE_SP_MIN, _SV: _HANDLE_SV_MIN}
     esc_l, pp_l, nw_l, fl_l = (
-        escalate.tolist(),
-        ping_pong.tolist(),
-        n_waits.tolist(),
-        fl_median.tolist(),
+        routing.escalate.tolist(),
+        routing.ping_pong.tolist(),
+        routing.n_waits.tolist(),
+        durations.fl_median.tolist(),
     )
-    wp, zh = wait_pos.tolist(), z_handle.tolist()
-    for i in range(n):
+    wp, zh = routing.wait_pos.tolist(), durations.z_handle.tolist()
+    for i in range(len(esc_l)):
         e = esc_l[i]
         teams = [_FL] if e < 0 else ([_SP, _FL, _SP] if pp_l[i] else [e])
         waits = [False] * len(teams)
@@ -321,110 +383,53 @@ def _draw_plan(
         d_handle.append(
             [medians.get(t, fl_l[i]) * zh[i][k] for k, t in enumerate(teams)]
         )
+    return seg_team, seg_wait, d_handle
 
+
+def _draw_plan(
+    config: SimulationConfig,
+    tickets: int,
+    rng: np.random.Generator,
+    cal: _Calendar,
+    horizon_min: float,
+    site_tag: str,
+) -> _Plan:
+    """Every random choice about a site's tickets, drawn up front in a fixed order
+    (arrivals, cases, customers, routing, durations), so a seed gives one centre."""
+    arrival, channel = _draw_arrivals(rng, tickets, cal, horizon_min)
+    cases = _draw_attributes(rng, channel)
+    customer = _draw_customers(rng, arrival.size, site_tag)
+    phase = _phase_codes(config, arrival, cases.region)
+    revised = phase >= 1
+    routing = _draw_routing(rng, cases, revised)
+    d = _draw_durations(rng, channel, cases.category, revised)
+    seg_team, seg_wait, d_handle = _segments(routing, d)
     return _Plan(
         arrival=arrival.tolist(),
         channel=channel.tolist(),
-        region=region.tolist(),
-        category=category.tolist(),
-        emotion=emotion.tolist(),
-        priority=priority.tolist(),
+        region=cases.region.tolist(),
+        category=cases.category.tolist(),
+        emotion=cases.emotion.tolist(),
+        priority=cases.priority.tolist(),
         customer=customer,
         phase=phase.tolist(),
         revised=revised.tolist(),
-        escalate=esc_l,
-        ping_pong=pp_l,
+        escalate=routing.escalate.tolist(),
+        ping_pong=routing.ping_pong.tolist(),
         seg_team=seg_team,
         seg_wait=seg_wait,
-        skip1=skip[:, 0].tolist(),
-        skip2=skip[:, 1].tolist(),
-        reopen=reopen.tolist(),
-        d_record=d_record.tolist(),
-        d_classify=d_classify.tolist(),
+        skip1=routing.skip[:, 0].tolist(),
+        skip2=routing.skip[:, 1].tolist(),
+        reopen=routing.reopen.tolist(),
+        d_record=d.record.tolist(),
+        d_classify=d.classify.tolist(),
         d_handle=d_handle,
-        d_reopen_handle=d_reopen_handle.tolist(),
-        d_callback=d_callback.tolist(),
-        d_reply=d_reply.tolist(),
-        d_archive=d_archive.tolist(),
-        d_reopen=d_reopen.tolist(),
-        callback_delay=callback_delay.tolist(),
-        gaps=gaps.tolist(),
-        sat_noise=sat_noise.tolist(),
+        d_reopen_handle=d.reopen_handle.tolist(),
+        d_callback=d.callback.tolist(),
+        d_reply=d.reply.tolist(),
+        d_archive=d.archive.tolist(),
+        d_reopen=d.reopen.tolist(),
+        callback_delay=d.callback_delay.tolist(),
+        gaps=d.gaps.tolist(),
+        sat_noise=d.sat_noise.tolist(),
     )
-
-
-# ---------------------------------------------------------------------------
-# Rosters
-# ---------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Agent:
-    name: str
-    team: int
-    pool: int
-    starts: list[float] = field(default_factory=list)
-    ends: list[float] = field(default_factory=list)
-    ptr: int = 0
-    busy: bool = False
-    idle: bool = False
-
-
-def _scaled(desks: Iterable[tuple[int, int]], scale: float) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for desk in desks:
-        out.extend([desk] * max(1, round(scale)))
-    return out
-
-
-def _build_agents(
-    config: SimulationConfig, cal: _Calendar, days: int, scale: float, site_tag: str
-) -> list[_Agent]:
-    """A site's agents: four regional first lines, specialists, supervisors."""
-    wk = 7 * 1440.0
-    pilot_start = config.baseline_weeks * wk
-    rollout_start = pilot_start + config.pilot_weeks * wk
-    pilot_region = config.pilot_region
-    agents: list[_Agent] = []
-    for p, region in enumerate(REGIONS):
-        days_desks: list[list[tuple[int, int]]] = []
-        for d in range(days):
-            noon = cal.at(d, 12.0)  # the day's roster follows the SOP in force at noon
-            revised = noon >= rollout_start or (
-                pilot_start <= noon and region == pilot_region
-            )
-            base = _FL_WEEKDAY[region] if cal.weekday(d) < 5 else _FL_WEEKEND
-            desks = list(base) + (list(_FL_REVISED_EXTRA) if revised else [])
-            days_desks.append(_scaled(desks, scale))
-        n = max(len(x) for x in days_desks) + 2
-        pool = [
-            _Agent(f"A-{_REGION_LETTER[p]}{site_tag}-{k + 1:02d}", _FL, p)
-            for k in range(n)
-        ]
-        for d, desks in enumerate(days_desks):
-            for j, (h0, h1) in enumerate(desks):
-                a = pool[(d * len(desks) + j) % n]
-                a.starts.append(cal.at(d, h0))
-                a.ends.append(cal.at(d, h1))
-        agents.extend(pool)
-    for p, team, site_desks, prefix in (
-        (4, _SP, _SPECIALIST_DESKS, "A-SP"),
-        (5, _SV, _SUPERVISOR_DESKS, "A-SV"),
-    ):
-        scaled = _scaled(site_desks, scale)
-        pool = [
-            _Agent(f"{prefix}{site_tag}-{k + 1:02d}", team, p)
-            for k in range(len(scaled))
-        ]
-        for d in range(days):
-            if cal.weekday(d) >= 5:
-                continue
-            for a, (h0, h1) in zip(pool, scaled, strict=True):
-                a.starts.append(cal.at(d, h0))
-                a.ends.append(cal.at(d, h1))
-        agents.extend(pool)
-    for a in agents:  # shifts in time order (rotation may interleave days)
-        order = sorted(range(len(a.starts)), key=a.starts.__getitem__)
-        a.starts = [a.starts[k] for k in order]
-        a.ends = [a.ends[k] for k in order]
-    return agents

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,8 @@ from csmine.simulation.measure import _Cases, _measure, _Table
 from csmine.simulation.parameters import (
     ACTIVITIES, CATEGORIES, CHANNELS, EMOTIONS, FIRST_LINE, PRIORITIES, REGIONS, _ROSTER_TAIL_DAYS, TEAMS,
 )
-from csmine.simulation.plans import _Agent, _build_agents, _Calendar, _draw_plan, _Plan, _plant
+from csmine.simulation.plans import _Calendar, _draw_plan, _Plan, _plant
+from csmine.simulation.rosters import _Agent, _build_agents
 from csmine.simulation.truth import Simulation
 
 
@@ -113,57 +115,85 @@ def simulate(config: SimulationConfig | None = None) -> Simulation:
     return Simulation(histories=histories, truth=truth, phases=_phases(config))
 
 
+_Site = tuple[_Plan, _Centre, list[_Agent]]
 
 
+@dataclass(frozen=True, slots=True)
+class _Order:
+    """The tickets of every site in output order (by arrival; ties by site, then plan index)."""
+
+    index: np.ndarray  # output ticket -> its position in the sites' plans concatenated
+    site: np.ndarray  # per output ticket: its site
+    local: np.ndarray  # per output ticket: its index in the site's plan
+    arrival: np.ndarray  # per output ticket: arrival, minutes
+    agent_names: list[str | None]  # every site's agents, then None (index -1: no actor)
+    agent_offset: list[int]  # per site: the index of its first agent in ``agent_names``
+
+    def pairs(self) -> zip[tuple[int, int]]:
+        """(site, plan index) of each output ticket."""
+        return zip(self.site.tolist(), self.local.tolist(), strict=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Flat:
+    """Every generated row in output order, as columns, and where each ticket's rows begin."""
+
+    table: _Table
+    actor: np.ndarray  # per row: index into ``_Order.agent_names`` (-1: no actor)
+    bounds: np.ndarray  # output ticket g's rows are bounds[g]:bounds[g + 1]
 
 
 def _to_histories(
-    config: SimulationConfig, sites: list[tuple[_Plan, _Centre, list[_Agent]]]
+    config: SimulationConfig, sites: list[_Site]
 ) -> tuple[tuple[TicketHistory, ...], _Table, _Cases]:
+    """The sites' tickets as histories in output order, with the rows and cases to measure."""
+    order = _output_order(sites)
+    flat = _flat_rows(sites, order)
+    steps = _steps(config, flat, order.agent_names)
+    histories = _histories(config, sites, order, steps, flat.bounds)
+    return histories, flat.table, _cases(sites, order)
+
+
+def _output_order(sites: list[_Site]) -> _Order:
     arrival = np.concatenate([np.asarray(p.arrival) for p, _, _ in sites])
     site_of = np.concatenate(
         [np.full(len(p.arrival), k) for k, (p, _, _) in enumerate(sites)]
     )
     local = np.concatenate([np.arange(len(p.arrival)) for p, _, _ in sites])
     order = np.lexsort((local, site_of, arrival))
-    n = order.size
     agent_names: list[str | None] = []
     agent_offset = []
     for _, _, agents in sites:
         agent_offset.append(len(agent_names))
         agent_names.extend(a.name for a in agents)
-    agent_names.append(None)  # index -1: no actor
+    agent_names.append(None)
+    return _Order(order, site_of[order], local[order], arrival[order], agent_names, agent_offset)
 
-    # one flat pass over the rows, in output order
-    tk: list[int] = []
-    act: list[int] = []
-    occ: list[float] = []
-    sta: list[float] = []
-    who: list[int] = []
-    tm: list[int] = []
-    sat: list[int] = []
-    bounds = [0]
-    for g, (k, i) in enumerate(
-        zip(site_of[order].tolist(), local[order].tolist(), strict=True)
-    ):
-        rows = sites[k][1].rows[i]
-        off = agent_offset[k]
-        for code, t_occ, t_start, agent, team, score in rows:
-            act.append(code)
-            occ.append(t_occ)
-            sta.append(-1.0 if t_start is None else t_start)
-            who.append(agent + off if agent >= 0 else -1)
-            tm.append(team)
-            sat.append(-1 if score is None else score)
-        tk.extend([g] * len(rows))
-        bounds.append(len(act))
-    occurred = np.round(np.asarray(occ) * 60.0).astype(np.int64)
-    started_raw = np.asarray(sta)
-    started = np.where(started_raw < 0, -1, np.round(started_raw * 60.0)).astype(
-        np.int64
+
+def _flat_rows(sites: list[_Site], order: _Order) -> _Flat:
+    """The engine's rows (a list of tuples per ticket) transposed into columns, with no loop per row."""
+    per_ticket = [sites[k][1].rows[i] for k, i in order.pairs()]
+    lengths = np.fromiter(map(len, per_ticket), dtype=np.int64, count=len(per_ticket))
+    code, t_occ, t_start, agent, team, score = list(zip(*chain.from_iterable(per_ticket), strict=True))
+    started = np.array(t_start, dtype=float)  # None (no work) becomes NaN
+    satisfaction = np.array(score, dtype=float)  # None (no score) becomes NaN
+    agent_of = np.array(agent, dtype=np.int64)
+    offset = np.repeat(np.asarray(order.agent_offset, dtype=np.int64)[order.site], lengths)
+    table = _Table(
+        ticket=np.repeat(np.arange(len(per_ticket), dtype=np.int64), lengths),
+        activity=np.asarray(code, dtype=np.int8),
+        occurred=np.round(np.asarray(t_occ, dtype=float) * 60.0).astype(np.int64),
+        started=np.where(np.isnan(started), -1, np.round(started * 60.0)).astype(np.int64),
+        team=np.asarray(team, dtype=np.int8),
+        satisfaction=np.where(np.isnan(satisfaction), -1, satisfaction).astype(np.int16),
     )
+    actor = np.where(agent_of >= 0, agent_of + offset, -1)
+    return _Flat(table, actor, np.concatenate([[0], np.cumsum(lengths)]))
 
-    # datetimes: one object per distinct second, shared by the rows
+
+def _steps(config: SimulationConfig, flat: _Flat, agent_names: list[str | None]) -> list[ActivityRow]:
+    """One :class:`ActivityRow` per row; one datetime object per distinct second, shared by the rows."""
+    occurred, started = flat.table.occurred, flat.table.started
     has_start = started >= 0
     seconds, inverse = np.unique(
         np.concatenate([occurred, started[has_start]]), return_inverse=True
@@ -177,20 +207,23 @@ def _to_histories(
     stamps.append(None)  # type: ignore[arg-type]  # index -1: no start
     start_dt = list(map(stamps.__getitem__, start_idx.tolist()))
 
-    names = list(map(ACTIVITIES.__getitem__, act))
-    actors = list(map(agent_names.__getitem__, who))
-    teams = list(map(TEAMS.__getitem__, tm))
-    attrs = [{} if x < 0 else {"satisfaction": x} for x in sat]
-    steps = list(
+    names = list(map(ACTIVITIES.__getitem__, flat.table.activity.tolist()))
+    actors = list(map(agent_names.__getitem__, flat.actor.tolist()))
+    teams = list(map(TEAMS.__getitem__, flat.table.team.tolist()))
+    attrs = [{} if x < 0 else {"satisfaction": x} for x in flat.table.satisfaction.tolist()]
+    return list(
         map(ActivityRow, names, occ_dt, actors, teams, start_dt, repeat(None), attrs)
     )
 
-    width = max(6, len(str(n)))
+
+def _histories(config: SimulationConfig, sites: list[_Site], order: _Order, steps: list[ActivityRow],
+               bounds: np.ndarray) -> tuple[TicketHistory, ...]:
+    """Each ticket's history: ids ``T-000001``... in output order, its case attributes and steps."""
+    width = max(6, len(str(order.site.size)))
     source = f"csmine-demo seed={config.seed}"
+    at = bounds.tolist()
     histories = []
-    for g, (k, i) in enumerate(
-        zip(site_of[order].tolist(), local[order].tolist(), strict=True)
-    ):
+    for g, (k, i) in enumerate(order.pairs()):
         plan = sites[k][0]
         region = REGIONS[plan.region[i]]
         case = {
@@ -202,36 +235,29 @@ def _to_histories(
             "team": f"{FIRST_LINE} {region}",
             "region": region,
         }
-        mine = tuple(steps[bounds[g] : bounds[g + 1]])
+        mine = tuple(steps[at[g] : at[g + 1]])
         histories.append(
             TicketHistory(
                 f"T-{g + 1:0{width}d}", mine[0].occurred_at, case, mine, source
             )
         )
+    return tuple(histories)
 
-    table = _Table(
-        ticket=np.asarray(tk, dtype=np.int64),
-        activity=np.asarray(act, dtype=np.int8),
-        occurred=occurred,
-        started=started,
-        team=np.asarray(tm, dtype=np.int8),
-        satisfaction=np.asarray(sat, dtype=np.int16),
-    )
 
+def _cases(sites: list[_Site], order: _Order) -> _Cases:
+    """Per-ticket arrays in output order, for measuring."""
     def column(attr: str) -> np.ndarray:
-        return np.concatenate([np.asarray(getattr(p, attr)) for p, _, _ in sites])[
-            order
-        ]
+        merged = np.concatenate([np.asarray(getattr(p, attr)) for p, _, _ in sites])
+        return merged[order.index]
 
-    cases = _Cases(
-        opened=np.round(arrival[order] * 60.0).astype(np.int64),
+    return _Cases(
+        opened=np.round(order.arrival * 60.0).astype(np.int64),
         phase=column("phase"),
         category=column("category"),
         emotion=column("emotion"),
         region=column("region"),
         channel=column("channel"),
     )
-    return tuple(histories), table, cases
 
 
 __all__ = [

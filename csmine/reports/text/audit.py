@@ -1,4 +1,4 @@
-"""The auditor's commands as text: ``verify``, ``trace``, ``audit sample`` and ``audit check``."""
+"""The auditor's commands as text: ``checkpoint``, ``verify``, ``trace``, ``audit sample`` and ``audit check``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from event_store.integrity.findings import VerifyReport
     from event_store.integrity.package import PackageReport
 
+    from csmine.audit.integrity import SignedCheckpoint
     from csmine.audit.pending import TracePending
     from csmine.audit.sample import AuditSample
     from csmine.audit.trace import TicketTrace
@@ -198,3 +199,16 @@ def _pending_status(p: TracePending) -> str:
     if p.due_at is not None:
         return "due"
     return p.note or ("no limit" if p.within_s is None else "")
+
+
+def render_signed(signed: SignedCheckpoint) -> Text:
+    """``csmine checkpoint``: the file written, the entries, root and key signed, and when."""
+    cp = signed.checkpoint
+    return Text((f"signed checkpoint {signed.path}: {cp.size:,} entries, root {cp.root}, key {cp.key_id}, "
+                 f"{cp.issued_at}",))
+
+
+def rebuilt_note(before: VerifyReport) -> str:
+    """``csmine verify --rebuild``'s line on stderr when the read model was rebuilt."""
+    return (f"rebuilt the read model: it differed from the events in {len(before.findings) + before.more} "
+            f"place(s) (first: {before.findings[0].message})")

@@ -15,7 +15,7 @@ from csmine.reports.text.blocks import Block, Table, Text, table
 
 if TYPE_CHECKING:
     from csmine.pilot.compare import Comparison
-    from csmine.pilot.phases import PhaseChange, PhaseInfo
+    from csmine.pilot.phases import PhaseAdded, PhaseChange, PhaseInfo
     from csmine.pilot.statistics import Change
 
 #: Paths listed by ``compare``.
@@ -89,6 +89,13 @@ def render_phase(info: PhaseInfo) -> Text:
     window = f"{info.start} → {info.end or 'open-ended'}"
     return Text((f"phase {info.name}: tickets opened {window}, {cohort_text(info.cohort)} "
                  f"({info.tickets:,} tickets in the store now)",))
+
+
+def overlap_warnings(added: PhaseAdded) -> list[str]:
+    """A warning per phase the new one overlaps, naming the phase that keeps the shared tickets."""
+    name = added.info.name
+    return [f"warning: phase {name} overlaps {other}: tickets matching both belong to {winner} "
+            "(the phase that starts first)" for other, winner in added.overlaps]
 
 
 def render_phases(infos: list[PhaseInfo]) -> Text:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ from csmine.reports.text.blocks import Block, Table, Text, table
 from csmine.reports.text.pilot import short_time, value_text
 
 if TYPE_CHECKING:
+    from csmine.explain.why import WhyReport
     from csmine.pilot.review import DayReview, WeekBulletin
 
 #: Breaches listed by the daily review (all of them in --json).
@@ -101,3 +103,13 @@ def render_week(w: WeekBulletin) -> Text:
     blocks.append(f"adherence = 1 - (deviations + late steps) / steps; ranked from {MIN_AGENT_STEPS} steps "
                   f"(agents) and {MIN_TEAM_STEPS} (teams)")
     return Text(tuple(blocks), tuple(f"note: {note}" for note in w.notes))
+
+
+def render_review(result: DayReview | WeekBulletin, tz: tzinfo, whys: Sequence[WhyReport] = ()) -> Text:
+    """``csmine review``: the day's review or the week's bulletin, then each ``--why`` question."""
+    from csmine.pilot.review import DayReview
+    from csmine.reports.text.why import render_why
+
+    parts = [render_day(result, tz) if isinstance(result, DayReview) else render_week(result)]
+    parts += [render_why(w) for w in whys]
+    return Text(tuple(b for p in parts for b in p.blocks), tuple(n for p in parts for n in p.notes))

@@ -1,13 +1,15 @@
-"""``csmine sop list`` and ``csmine sop show`` as text: the shipped SOPs, one SOP in full."""
+"""``csmine sop list``, ``show``, ``validate`` and ``diff`` as text (and the plain data of their ``--json``):
+the shipped SOPs, one SOP in full, a file's issues, what changed between two SOPs."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from csmine.reports.text.blocks import Block, Para, Text, table
 
 if TYPE_CHECKING:
-    from process_models import SOP
+    from process_models import SOP, ValidationIssue
+    from process_models.diff import SopDiff
 
 
 def render_sop_list(sops: list[SOP]) -> Text:
@@ -43,3 +45,40 @@ def render_sop(sop: SOP) -> Text:
     if sop.aliases:
         blocks.append(table(("source activity", "step"), list(sop.aliases.items()), title="Aliases", right=()))
     return Text(tuple(blocks))
+
+
+def sop_list_data(sops: list[SOP]) -> list[dict[str, Any]]:
+    """``csmine sop list --json``: one object per SOP (id, titles, version, steps, flow steps, fingerprint)."""
+    return [{"id": s.id, "title": s.title, "title_zh": s.title_zh, "version": s.version, "steps": len(s.steps),
+             "flow_steps": list(s.flow_steps), "fingerprint": s.fingerprint} for s in sops]
+
+
+def render_validation(file: str, issues: list[ValidationIssue]) -> Text:
+    """``csmine sop validate``: each issue as ``file:line: severity: message``, then OK when no errors."""
+    lines = [issue.format(file) for issue in issues]
+    if not any(i.severity == "error" for i in issues):
+        lines.append(f"{file}: OK" + (f" ({len(issues)} warnings)" if issues else ""))
+    return Text(tuple(lines))
+
+
+def validation_data(file: str, issues: list[ValidationIssue]) -> dict[str, Any]:
+    """``csmine sop validate --json``: the verdict, the counts and every issue."""
+    errors = sum(1 for i in issues if i.severity == "error")
+    return {"file": file, "valid": not errors, "errors": errors, "warnings": len(issues) - errors,
+            "issues": [{"severity": i.severity, "line": i.line, "step": i.step, "message": i.message}
+                       for i in issues]}
+
+
+def render_sop_diff(diff: SopDiff) -> Text:
+    """``csmine sop diff``: the two SOPs, one line per change, the count."""
+    n = len(diff.changes)
+    return Text((f"{diff.a} → {diff.b}", *[f"  {change.describe()}" for change in diff.changes],
+                 "no differences" if not n else f"{n} change{'s' if n != 1 else ''}"))
+
+
+def sop_diff_data(diff: SopDiff) -> dict[str, Any]:
+    """``csmine sop diff --json``."""
+    import dataclasses
+
+    return {"a": diff.a, "b": diff.b, "identical": diff.identical,
+            "changes": [dataclasses.asdict(c) for c in diff.changes]}

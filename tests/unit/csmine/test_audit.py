@@ -156,3 +156,33 @@ def test_audit_sample_draws_by_hash_and_summarises():
     if "B" in expected:
         row = table.set_index("ticket").loc["B"]
         assert (row["recorded_as_sop"], row["recorded_as_sop_evidence"]) == ("fail", "108 109")
+
+
+def test_a_checkpoint_is_named_after_its_time_never_overwritten_and_verifies(tmp_path, monkeypatch):
+    import os
+
+    from event_store import ActivityRow, TicketHistory, open_store
+    from event_store.errors import OutputExistsError
+    from event_store.integrity.checkpoint import generate_keys
+
+    from csmine.audit.integrity import check_verified, checkpoint_file_name, sign_checkpoint, verify_location
+
+    db = str(tmp_path / "s.db")
+    t0 = datetime(2025, 3, 3, 9, tzinfo=UTC)
+    with open_store(db, create=True) as s:
+        s.import_histories([TicketHistory(t, t0, {}, (ActivityRow("Receive", t0), ActivityRow("Record", t0 + timedelta(
+            minutes=5)))) for t in ("A", "B")])
+    keys = generate_keys(tmp_path / "keys")
+    monkeypatch.chdir(tmp_path)
+    signed = sign_checkpoint(db, str(keys.private), None)
+    assert signed.checkpoint.size == 6  # two openings and four steps
+    assert signed.path == checkpoint_file_name(signed.checkpoint) and os.path.exists(signed.path)
+    assert signed.path == f"csmine-checkpoint-{signed.checkpoint.issued_at.replace(':', '').replace('-', '')}.json"
+    assert signed.to_dict()["file"] == signed.path and signed.to_dict()["size"] == 6
+    with pytest.raises(OutputExistsError, match="checkpoints are never overwritten"):
+        sign_checkpoint(db, str(keys.private), signed.path)
+    assert sign_checkpoint(db, str(keys.private), "-").path is None
+    assert sorted(p for p in os.listdir(tmp_path) if p.endswith(".json")) == [signed.path]
+    done = verify_location(db, signed.path, str(keys.public))
+    assert done.report.ok and done.rebuilt_from is None and done.report.checkpoint.root_matches
+    check_verified(done.report)  # raises nothing

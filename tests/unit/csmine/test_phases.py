@@ -108,3 +108,17 @@ def test_removing_or_finding_an_unknown_phase(store):
         find_phase(store, "pilot")
     with pytest.raises(PhaseError, match="cohort cannot test the phase"):
         define_phase(store, "x", JAN, FEB, {"phase": ("baseline",)})
+
+
+def test_adding_a_phase_gives_its_tickets_and_the_phases_it_overlaps(store):
+    from csmine.pilot.phases import add_phase
+    from csmine.reports.text.pilot import overlap_warnings
+
+    add_phase(store, "baseline", JAN, FEB)
+    added = add_phase(store, "east", JAN + timedelta(days=2), MAR, {"region": ("East",)}, note="v2")
+    # East tickets opened from 3 Jan: J3 (the baseline keeps it: it starts first), F1, F2
+    assert (added.info.name, added.info.tickets, added.info.note) == ("east", 2, "v2")
+    assert added.overlaps == (("baseline", "baseline"),)
+    assert overlap_warnings(added) == ["warning: phase east overlaps baseline: tickets matching both belong to "
+                                       "baseline (the phase that starts first)"]
+    assert add_phase(store, "march", MAR).overlaps == ()  # east's window ends where march's begins

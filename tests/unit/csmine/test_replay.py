@@ -284,3 +284,27 @@ def test_stream_replay_and_rebuild_on_both_backends(store_url, v1):
         assert _rows(result.alerts) == V1_ALERTS
         report = rebuild_read_model(s)
     assert report.match and [t.rows_after for t in report.tables] == [40, 7, 1]
+
+
+def test_paced_alerts_pause_by_business_time_and_head_each_new_day() -> None:
+    from datetime import date
+
+    from csmine.monitoring.replay import MAX_SLEEP_S, pace_alerts
+
+    t0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+
+    def alert(minutes: float, ticket: str) -> Alert:
+        return Alert(t0 + timedelta(minutes=minutes), ticket, "skipped", "Record", "", "complaint")
+
+    items = [DayStarted(date(2025, 3, 3)), alert(0, "A"), alert(60, "B"), alert(60, "C"),
+             DayStarted(date(2025, 3, 4)), DayStarted(date(2025, 3, 5)), alert(2 * 1440, "D")]
+    paced = list(pace_alerts(items, speed=60.0))  # one business minute per second
+    assert [p.alert.ticket for p in paced] == ["A", "B", "C", "D"]
+    # 60 business minutes / 60 = 60 s, capped at 10 s; the same time: no pause; 47 h later: capped
+    assert [p.pause_s for p in paced] == [0.0, MAX_SLEEP_S, 0.0, MAX_SLEEP_S]
+    # a header before the first alert of a day; only the latest day started counts
+    assert [(p.day, p.later_day) for p in paced] == [
+        (date(2025, 3, 3), False), (None, False), (None, False), (date(2025, 3, 5), True)]
+    slow = list(pace_alerts(items[:3], speed=7200.0))  # 60 minutes / 7200 = 0.5 s
+    assert [p.pause_s for p in slow] == [0.0, 0.5]
+    assert [p.pause_s for p in pace_alerts(items, speed=None)] == [0.0] * 4

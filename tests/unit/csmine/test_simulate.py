@@ -674,3 +674,36 @@ def test_frame_of_the_simulation(sim):
     assert timeouts[baseline].mean() == pytest.approx(
         sim.truth.first_response.rate("baseline").share
     )
+
+
+def test_frame_attribute_columns_numeric_lists_and_names_asked_for():
+    t0 = datetime(2025, 3, 3, 1, 0, tzinfo=UTC)
+    step = timedelta(minutes=1)
+    histories = [
+        TicketHistory("A", t0, {"score": 3, "tags": ["x", "y"]},
+                      (ActivityRow("Receive", t0, attrs={"n": 1}), ActivityRow("Record", t0 + step))),
+        TicketHistory("B", t0, {"score": 4.5}, (ActivityRow("Receive", t0 + step, attrs={"n": 2, "ok": True}),)),
+    ]
+    frame = histories_to_frame(histories)
+    # step attributes first (in row order), then the tickets' own, after the standard columns
+    assert list(frame.columns[19:]) == ["n", "ok", "case:score", "case:tags"]
+    assert frame["n"].dtype == "float64" and list(frame["n"].fillna(-1)) == [1.0, -1.0, 2.0]
+    assert frame["ok"].dtype == object and list(frame["ok"].isna()) == [True, True, False]  # a bool stays a value
+    assert list(frame["case:score"]) == [3.0, 3.0, 4.5]
+    assert list(frame["case:tags"][:2]) == [["x", "y"], ["x", "y"]] and pd.isna(frame["case:tags"][2])
+    asked = histories_to_frame(histories, attributes=["ok", "tags"])
+    assert list(asked.columns[19:]) == ["ok", "case:tags"]
+
+
+def test_the_default_centre_is_the_same_row_for_row(sim):
+    """The simulator is pinned: same seed, same rows (the demo and its golden outputs depend on it).
+
+    A deliberate change of the model changes this digest: print the new one with
+    ``hashlib.sha256(histories_to_frame(sim.histories, sim.phases).to_csv(index=False).encode())``.
+    """
+    import hashlib
+
+    csv = histories_to_frame(sim.histories, sim.phases).to_csv(index=False).encode()
+    assert hashlib.sha256(csv).hexdigest()[:16] == "2282522074ef52ae"
+    truth = json.dumps(sim.truth.to_dict(), sort_keys=True, default=str).encode()
+    assert hashlib.sha256(truth).hexdigest()[:16] == "1510e666bcf17fc0"

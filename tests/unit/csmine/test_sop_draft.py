@@ -295,3 +295,27 @@ def test_bpic2013_draft_is_at_least_as_good_as_pm4py_inductive_miner_infrequent(
     assert d.fitness >= fit and d.precision >= prec, ((d.fitness, d.precision), (fit, prec))
     assert _max_choice(d.sop.flow) <= 5 and "and" not in _operators(d.sop.flow)
     assert isinstance(d.sop.flow, FlowNode)
+
+
+def test_the_json_form_and_the_summary_lines(helpdesk_like):
+    from csmine.reports.text.draft import render_draft_summary
+
+    data = helpdesk_like.to_dict("ours.toml")
+    assert "sop" not in data and (data["id"], data["file"]) == ("ours", "ours.toml")
+    assert {lim["step"]: lim["within"] for lim in data["limits"]} == {"Take": "50 min", "Resolve": "1 h 10 min",
+                                                                        "Closed": "1 h"}
+    lines = render_draft_summary(helpdesk_like, "ours.toml").splitlines()
+    assert lines[0] == "wrote ours.toml: SOP 'ours', 5 steps, 3 proposed limits"
+    assert lines[1] == "  tickets: 6 (5 closed: ending in Closed)"
+    assert lines[3].startswith("  covers: 2 of 2 variants, 5 of 5 closed tickets (100.0%; --coverage 0.9)")
+    assert lines[-1].endswith("`csmine report --sop ours.toml`")
+
+
+def test_the_closing_rule_a_draft_uses():
+    from csmine.mining.draft import closing_for_draft
+
+    given = ClosingRule(closed_when="Closed")
+    assert closing_for_draft(given, ()) == (given, "--closed-when")
+    rule, source = closing_for_draft(ClosingRule(), ("Resolved", "Closed (auto)"))
+    assert rule.closed_when == r"Resolved|Closed\ \(auto\)" and source == "the closed_when of the import's mapping"
+    assert rule.matches("Closed (auto)") and not rule.matches("Closed")
