@@ -113,29 +113,21 @@ def why_cmd(outcome: Any, sop: str | None, calendar: Any, tz: str | None, priori
         csmine why 'throughput > 2d' --what-if 5
     """
     from csmine.cli.mine import _load
-    from csmine.eventlog.ordering import order_events
-    from csmine.explain.why import explain_outcome
+    from csmine.explain.why import ask_why
 
-    attrs = ["satisfaction"] + ([priority_attr] if priority_attr else [])
-    df = _load(store, log_filter, attributes=attrs)
-    needs_sop = outcome.kind in ("deviation", "breach")  # conformance, limits and targets
-    model, note, choice = choose_sop(sop, df, allow_none=not needs_sop, with_choice=True,
+    df = _load(store, log_filter, attributes=["satisfaction"] + ([priority_attr] if priority_attr else []))
+    model, note, choice = choose_sop(sop, df, allow_none=not outcome.needs_sop, with_choice=True,
                                      needs=f"csmine why {outcome.text} needs an SOP (its limits or its flow)")
     info(note, quiet)
-    df = order_events(df, model, log_filter.tie_order)
-    zone = tz or (calendar.tz if calendar is not None and getattr(calendar, "tz", None) else "UTC")
-    report = explain_outcome(
-        df, model, outcome, calendar=calendar, closing=closing, tz=str(zone), min_support=min_support,
-        alpha=alpha, top=top, pairs=not no_pairs, attributes=list(attributes) if attributes else None,
-        adjust=adjust, what_if=what_if, resamples=resamples, seed=seed,
-        priority_key=priority_attr or "case:priority",
+    report, spectrum = ask_why(
+        df, model, outcome, tie_order=log_filter.tie_order, calendar=calendar, closing=closing, tz=tz,
+        spectrum=bool(spectrum_out), min_support=min_support, alpha=alpha, top=top, pairs=not no_pairs,
+        attributes=list(attributes) if attributes else None, adjust=adjust, what_if=what_if, resamples=resamples,
+        seed=seed, priority_key=priority_attr or "case:priority",
     )
-    if spectrum_out:
-        from csmine.explain.spectrum import discover_performance_spectrum
+    if spectrum_out and spectrum is not None:
         from csmine.reports.why_html import render_spectrum_svg
 
-        spectrum = discover_performance_spectrum(df, model, outcome=outcome, calendar=calendar, closing=closing,
-                                                 tz=str(zone))
         with open(spectrum_out, "w", encoding="utf-8") as fh:
             fh.write(render_spectrum_svg(spectrum))
         info(f"wrote {spectrum_out}", quiet)

@@ -1,10 +1,14 @@
 """Explain: why tickets breach, deviate or wait -- contributors with evidence, what-if, spectrum.
 
-``csmine why OUTCOME`` is :func:`explain_outcome`: the outcome per ticket
-(:mod:`~csmine.explain.outcomes`), candidate groups of tickets
-(:mod:`~csmine.explain.features`), contributors with lift, intervals, the
-Mantel-Haenszel adjusted effect and Benjamini-Hochberg control
-(:mod:`~csmine.explain.contributors`, formulas in :mod:`~csmine.explain.statistics`),
+``csmine why OUTCOME`` is :func:`explain_outcome` (the command's call:
+:func:`csmine.explain.why.ask_why`): the outcome per ticket (:mod:`~csmine.explain.outcomes`
+parses and dispatches, :mod:`~csmine.explain.measuring` measures each kind, on the positions
+and waits of :mod:`~csmine.explain.events`), candidate groups of tickets
+(:mod:`~csmine.explain.features`, on the codes of :mod:`~csmine.explain.coding`), contributors
+with lift, intervals, the Mantel-Haenszel adjusted effect and Benjamini-Hochberg control
+(:mod:`~csmine.explain.contributors`: the evidence of every candidate in
+:mod:`~csmine.explain.evidence`, the forward selection in :mod:`~csmine.explain.listing`,
+formulas in :mod:`~csmine.explain.statistics`),
 the KPI if a group behaved like the rest (:mod:`~csmine.explain.whatif`), and the
 performance spectrum of the SOP's segments (:mod:`~csmine.explain.spectrum`), and the
 report's Why section and the review's why results (:mod:`~csmine.explain.section`).
@@ -25,7 +29,8 @@ if TYPE_CHECKING:
     from csmine.explain.contributors import find_contributors
     from csmine.explain.results import Contributor, ContributorAnalysis
     from csmine.explain.features import FeatureSet, ticket_features
-    from csmine.explain.outcomes import Outcome, OutcomeError, OutcomeSpec, evaluate_outcome, parse_outcome
+    from csmine.explain.measuring import Outcome
+    from csmine.explain.outcomes import OutcomeError, OutcomeSpec, evaluate_outcome, parse_outcome
     from csmine.explain.section import WhySection, review_why, why_section
     from csmine.explain.spectrum import (
         PerformanceSpectrum,
@@ -33,14 +38,15 @@ if TYPE_CHECKING:
         discover_performance_spectrum,
     )
     from csmine.explain.whatif import WhatIf, estimate_what_if
-    from csmine.explain.why import WhyReport, explain_outcome
+    from csmine.explain.why import WhyReport, ask_why, explain_outcome
 
 _EXPORTS = {
     "explain_outcome": "why",
+    "ask_why": "why",
     "WhyReport": "why",
     "parse_outcome": "outcomes",
     "evaluate_outcome": "outcomes",
-    "Outcome": "outcomes",
+    "Outcome": "measuring",
     "OutcomeSpec": "outcomes",
     "OutcomeError": "outcomes",
     "ticket_features": "features",
@@ -59,6 +65,7 @@ _EXPORTS = {
 }
 __all__ = [
     "explain_outcome",
+    "ask_why",
     "WhyReport",
     "parse_outcome",
     "evaluate_outcome",

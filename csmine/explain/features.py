@@ -28,7 +28,7 @@ Each candidate is an *(attribute, value)* and the tickets that have it. The kind
     ``1``, ``2``, ``3 or more``, ``2 or more``) and ``handled by team``.
 
 The *window* of a ticket ends at the outcome's anchor (see
-:class:`csmine.explain.outcomes.Outcome`): path and agents after it cannot explain it.
+:class:`csmine.explain.measuring.Outcome`): path and agents after it cannot explain it.
 
 Memberships are two parallel integer arrays, ticket code and candidate code, built with
 numpy from the encoded log -- no Python loop over tickets. Unions of values, hour ranges
@@ -39,26 +39,25 @@ counts are the sums of their parts' (:attr:`FeatureSet.derived`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from csmine.explain.coding import encode_column, present, step_labels, value_codes
 from csmine.mining.encoding import unique_ints
 
 if TYPE_CHECKING:
-    from csmine.explain.outcomes import Outcome
+    from csmine.explain.measuring import Outcome
     from csmine.performance.preparation import Prepared
 
-__all__ = ["MAX_PAIR_LEVELS", "MISSING", "FeatureSet", "ticket_features"]
+__all__ = ["MAX_PAIR_LEVELS", "FeatureSet", "ticket_features"]
 
 #: An attribute with more distinct values than this share of the tickets is an id (the
 #: customer): its groups are tiny and many, mostly noise; tested only when asked for.
 ID_SHARE = 0.2
 #: Ticket attributes with more values than this make no pairs.
 MAX_PAIR_LEVELS = 12
-#: The value shown for a missing attribute.
-MISSING = "(missing)"
 #: Columns of the frame that are not ticket attributes (ids, times) or that count as context.
 _NOT_ATTRIBUTES = {"case:concept:name", "case:opened_at", "case:phase"}
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -156,28 +155,12 @@ class _Builder:
         self.codes.append(offset + codes)
 
 
-def _text(values: np.ndarray) -> np.ndarray:
-    out = np.asarray(values, dtype=object)
-    missing = pd.isna(out)
-    if missing.any():
-        out = out.copy()
-        out[missing] = MISSING
-    return np.asarray([str(v) for v in out], dtype=object) if out.size and not isinstance(out[0], str) else out
-
-
-def _encode(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    codes, uniques = pd.factorize(pd.Series(_text(values), dtype=object), sort=True)
-    return codes.astype(np.int64), [str(u) for u in uniques]
-
-
-def _factorize(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Codes of non-missing values, with their names sorted (as text)."""
-    codes, uniques = pd.factorize(values)
-    names = [str(u) for u in uniques]
-    order = np.argsort(np.asarray(names, dtype=object), kind="stable")
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    return rank[codes], [names[i] for i in order]
+def _by_ticket(b: _Builder, attribute: str, kind: str, case: np.ndarray, codes: np.ndarray,
+               labels: list[str]) -> None:
+    """Candidates with one membership per ticket and value (an agent, a step), from events."""
+    m = max(len(labels), 1)
+    pairs = unique_ints(case * m + codes)
+    b.multi(attribute, kind, pairs // m, pairs % m, [str(x) for x in labels])
 
 
 def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
@@ -306,39 +289,64 @@ def ticket_features(
         pairs: also pairs of ticket attributes.
         max_pair_levels: attributes with more values make no pairs.
     """
-    log = prep.log
-    df = prep.df
-    n = len(log.cases)
-    b = _Builder(n)
+    b = _Builder(len(prep.log.cases))
     notes: list[str] = []
-    starts = np.flatnonzero(log.first)
-    first_rows = log.order[starts]
+    singles, strata = _ticket_attributes(b, prep, kpis, attributes, notes)
+    if pairs:
+        _pairs(b, singles, max_pair_levels, notes)
+    _opening_time(b, prep, tz)
+    _queue(b, prep, kpis, strata)
+    _phase(b, kpis)
+    _agents(b, prep, outcome)
+    if outcome is None or outcome.path:
+        _path(b, prep, outcome, notes)
+    return FeatureSet(
+        attribute=np.asarray(b.attribute, dtype=object),
+        value=np.asarray(b.value, dtype=object),
+        kind=np.asarray(b.kind, dtype=object),
+        involves=tuple(b.involves),
+        pair_of=np.asarray(b.pair_of, dtype=np.int64).reshape(-1, 2),
+        ticket=np.concatenate(b.tickets).astype(np.int64) if b.tickets else np.zeros(0, np.int64),
+        candidate=np.concatenate(b.codes).astype(np.int64) if b.codes else np.zeros(0, np.int64),
+        strata=strata,
+        tickets=b.n,
+        notes=tuple(notes),
+        derived=dict(b.derived),
+    )
 
-    # -- ticket attributes ----------------------------------------------------------
-    singles: dict[str, tuple[np.ndarray, list[str], int]] = {}
-    strata: dict[str, np.ndarray] = {}
+
+#: A ticket attribute tested: per ticket its value code, the values, its first candidate code.
+_Single = tuple[np.ndarray, list[str], int]
+
+
+def _attribute_columns(df: pd.DataFrame, attributes: list[str] | None) -> list[tuple[str, str]]:
+    """The ticket attributes of the frame, ``(column, name)``; the ones asked for must exist."""
     columns = [c for c in df.columns if str(c).startswith("case:") and c not in _NOT_ATTRIBUTES]
     names = [str(c)[5:] for c in columns]
-    if attributes is not None:
-        wanted = set(attributes)
-        unknown = wanted - set(names)
-        if unknown:
-            from csmine.explain.outcomes import OutcomeError
+    unknown = set(attributes or ()) - set(names)
+    if unknown:
+        from csmine.explain.outcomes import OutcomeError
 
-            raise OutcomeError(f"unknown ticket attribute(s) {', '.join(sorted(unknown))}: "
-                               f"the log has {', '.join(names) or 'none'}")
+        raise OutcomeError(f"unknown ticket attribute(s) {', '.join(sorted(unknown))}: "
+                           f"the log has {', '.join(names) or 'none'}")
+    return list(zip(columns, names, strict=True))
+
+
+def _ticket_attributes(b: _Builder, prep: Prepared, kpis: pd.DataFrame, attributes: list[str] | None,
+                       notes: list[str]) -> tuple[dict[str, _Single], dict[str, np.ndarray]]:
+    """One candidate per value of each ticket attribute, then the unions of values; every
+    attribute's codes are strata for the adjustment (also those not tested)."""
+    n = b.n
+    first_rows = prep.log.order[np.flatnonzero(prep.log.first)]
+    singles: dict[str, _Single] = {}
+    strata: dict[str, np.ndarray] = {}
     kept: list[tuple[str, np.ndarray]] = []
-    for column, name in zip(columns, names, strict=True):
-        if name in _FROM_KPIS and _FROM_KPIS[name] in kpis.columns:
-            values = kpis[_FROM_KPIS[name]].to_numpy(dtype=object)
-        else:
-            values = df[column].iloc[first_rows].to_numpy(dtype=object)
-        codes, labels = _encode(values)
+    for column, name in _attribute_columns(prep.df, attributes):
+        from_kpis = name in _FROM_KPIS and _FROM_KPIS[name] in kpis.columns
+        codes, labels = encode_column(kpis[_FROM_KPIS[name]] if from_kpis else prep.df[column].iloc[first_rows])
         strata[name] = codes
-        if attributes is not None and name not in wanted:
-            continue
-        if len(labels) < 2:
-            continue  # one value for every ticket: nothing to compare
+        if (attributes is not None and name not in attributes) or len(labels) < 2:
+            continue  # not asked for, or one value for every ticket: nothing to compare
         if attributes is None and len(labels) > ID_SHARE * n:
             notes.append(f"{name} has {len(labels):,} values for {n:,} tickets, like an id: not tested "
                          f"(--attributes {name} tests it)")
@@ -348,29 +356,34 @@ def ticket_features(
             notes.append(f"{name} splits the tickets exactly as {twin} does: tested once, as {twin}")
             continue
         kept.append((name, codes))
-        offset = b.single(name, "ticket", codes, labels, frozenset({name}))
-        singles[name] = (codes, labels, offset)
-    for name, (_, labels, offset) in list(singles.items()):
+        singles[name] = (codes, labels, b.single(name, "ticket", codes, labels, frozenset({name})))
+    for name, (_, labels, offset) in singles.items():
         _unions(b, name, "ticket", offset, labels, frozenset({name}))
-    if pairs:
-        pairable = [k for k, (_, labels, _) in singles.items() if len(labels) <= max_pair_levels]
-        skipped = [k for k in singles if k not in pairable]
-        if skipped:
-            notes.append(f"no pairs with {', '.join(skipped)} (more than {max_pair_levels} values)")
-        for i, first in enumerate(pairable):
-            ca, la, oa = singles[first]
-            for second in pairable[i + 1:]:
-                cb, lb, ob = singles[second]
-                combo = ca * len(lb) + cb
-                present = unique_ints(combo)
-                local = np.searchsorted(present, combo)
-                labels = [f"{la[int(v) // len(lb)]} & {lb[int(v) % len(lb)]}" for v in present]
-                parts = [(oa + int(v) // len(lb), ob + int(v) % len(lb)) for v in present]
-                offset = b._labels(f"{first} & {second}", "pair", labels, frozenset({first, second}), parts)
-                b.tickets.append(np.arange(n))
-                b.codes.append(offset + local)
+    return singles, strata
 
-    # -- context ----------------------------------------------------------------------
+
+def _pairs(b: _Builder, singles: dict[str, _Single], max_pair_levels: int, notes: list[str]) -> None:
+    """Two ticket attributes together, each pair of values that occurs (every ticket is in one)."""
+    pairable = [k for k, (_, labels, _) in singles.items() if len(labels) <= max_pair_levels]
+    skipped = [k for k in singles if k not in pairable]
+    if skipped:
+        notes.append(f"no pairs with {', '.join(skipped)} (more than {max_pair_levels} values)")
+    for i, first in enumerate(pairable):
+        ca, la, oa = singles[first]
+        for second in pairable[i + 1:]:
+            cb, lb, ob = singles[second]
+            combo = ca * len(lb) + cb
+            present = unique_ints(combo)
+            local = np.searchsorted(present, combo)
+            labels = [f"{la[int(v) // len(lb)]} & {lb[int(v) % len(lb)]}" for v in present]
+            parts = [(oa + int(v) // len(lb), ob + int(v) % len(lb)) for v in present]
+            offset = b._labels(f"{first} & {second}", "pair", labels, frozenset({first, second}), parts)
+            b.tickets.append(np.arange(b.n))
+            b.codes.append(offset + local)
+
+
+def _opening_time(b: _Builder, prep: Prepared, tz: str) -> None:
+    """Weekday and two-hour bins (and their runs) of the opening, in ``tz``."""
     opened = pd.Series(pd.to_datetime(prep.opened, unit="s", utc=True))
     try:
         local_time = opened.dt.tz_convert(tz)
@@ -378,108 +391,70 @@ def ticket_features(
         from csmine.explain.outcomes import OutcomeError
 
         raise OutcomeError(f"unknown time zone {tz!r}: use an IANA name such as Asia/Shanghai") from exc
-    weekday = local_time.dt.day_of_week.to_numpy(dtype=np.int64)
-    b.single("weekday", "context", weekday, list(_WEEKDAYS))
-    hour = local_time.dt.hour.to_numpy(dtype=np.int64) // 2
-    _hour_ranges(b, hour)
+    b.single("weekday", "context", local_time.dt.day_of_week.to_numpy(dtype=np.int64), list(_WEEKDAYS))
+    _hour_ranges(b, local_time.dt.hour.to_numpy(dtype=np.int64) // 2)
+
+
+def _queue(b: _Builder, prep: Prepared, kpis: pd.DataFrame, strata: dict[str, np.ndarray]) -> None:
+    """Tickets of the same team open at the opening, in quintiles, and the top ones together."""
+    n = b.n
     closed_at = np.full(n, np.nan)
     if "closed_at" in kpis.columns:
         from csmine.mining.encoding import epoch_seconds
 
         closed_at = epoch_seconds(kpis["closed_at"])
-    group = strata.get("team", np.zeros(n, dtype=np.int64))
-    queue = _queue_at_arrival(prep.opened, closed_at, group)
+    queue = _queue_at_arrival(prep.opened, closed_at, strata.get("team", np.zeros(n, dtype=np.int64)))
     qbins, qlabels = _quintiles(queue)
     q_offset = b.single("queue at arrival", "load", qbins, qlabels)
     _upper_tails(b, "queue at arrival", q_offset, qbins, qlabels, queue)
-    phase = kpis["phase"].to_numpy(dtype=object) if "phase" in kpis.columns else np.full(n, None, dtype=object)
-    if pd.notna(phase).any():
-        codes, labels = _encode(np.where(pd.isna(phase), "(no phase)", phase))
-        p_offset = b.single("phase", "context", codes, labels)
-        _unions(b, "phase", "context", p_offset, labels, frozenset())
-
-    first_contact = outcome is not None and outcome.agents_first_contact
-    window = _window_events(prep, outcome, first_contact=first_contact)
-    if "org:resource" in df.columns:
-        column = df["org:resource"]
-        resource = (column.iloc[log.order] if len(log.order) else column).to_numpy(dtype=object)
-        has = window & np.asarray(pd.notna(resource), dtype=bool)
-        if has.any():
-            codes, labels = _factorize(resource[has])
-            m = max(len(labels), 1)
-            pairs_ = unique_ints(log.case[has] * m + codes)
-            b.multi("agent", "agent", pairs_ // m, pairs_ % m, [str(x) for x in labels])
-
-    # -- path -----------------------------------------------------------------------------
-    if outcome is None or outcome.path:
-        path_window = _window_events(prep, outcome)
-        label_of = np.where(pd.isna(prep.step), log.activities.astype(object)[log.act], prep.step)
-        excluded = outcome.excluded_steps if outcome is not None else frozenset()
-        activity_names = log.activities.astype(object)[log.act]
-        use = path_window & ~np.isin(label_of, list(excluded)) & ~np.isin(activity_names, list(excluded))
-        if use.any():
-            codes, labels = _factorize(label_of[use])
-            m = max(len(labels), 1)
-            pairs_ = unique_ints(log.case[use] * m + codes)
-            b.multi("step", "path", pairs_ // m, pairs_ % m, [str(x) for x in labels])
-        if excluded:
-            notes.append(f"path features leave out {', '.join(sorted(excluded))} (the outcome is about it)")
-        teams = prep.teams
-        has = path_window & np.asarray(pd.notna(teams), dtype=bool)
-        if has.any():
-            tcodes = _factorize(teams[has])[0]
-            m = int(tcodes.max()) + 1
-            distinct = unique_ints(log.case[has] * m + tcodes) // m
-            count = np.bincount(distinct, minlength=n)
-            bins = np.where(count <= 0, -1, np.minimum(count, 3) - 1)
-            t_offset = b.single("teams", "path", bins.astype(np.int64), ["1", "2", "3 or more"])
-            b.union("teams", "path", "2 or more", [t_offset + 1, t_offset + 2])
-            names = _factorize(teams[has])
-            m = max(len(names[1]), 1)
-            pairs_ = unique_ints(log.case[has] * m + names[0])
-            if len(names[1]) > 1:
-                b.multi("handled by team", "path", pairs_ // m, pairs_ % m, [str(x) for x in names[1]])
-
-    attribute = np.asarray(b.attribute, dtype=object)
-    return FeatureSet(
-        attribute=attribute,
-        value=np.asarray(b.value, dtype=object),
-        kind=np.asarray(b.kind, dtype=object),
-        involves=tuple(b.involves),
-        pair_of=np.asarray(b.pair_of, dtype=np.int64).reshape(-1, 2),
-        ticket=np.concatenate(b.tickets).astype(np.int64) if b.tickets else np.zeros(0, np.int64),
-        candidate=np.concatenate(b.codes).astype(np.int64) if b.codes else np.zeros(0, np.int64),
-        strata=strata,
-        tickets=n,
-        notes=tuple(notes),
-        derived=dict(b.derived),
-    )
 
 
-def describe_group(attribute: str, value: str) -> str:
-    """A group of tickets in words, to start a sentence ("email tickets ...")."""
-    if " & " in attribute:
-        first, second = attribute.split(" & ", 1)
-        v1, _, v2 = value.partition(" & ")
-        return f"{describe_group(first, v1)} with {second} {v2}"
-    if " or " in value or value.startswith("not "):
-        return {"channel": f"{value} tickets", "category": f"{value} tickets",
-                "priority": f"{value} tickets"}.get(attribute, f"tickets with {attribute} {value}")
-    words: dict[str, Any] = {
-        "channel": f"{value} tickets",
-        "category": f"{value} tickets",
-        "priority": f"{value} tickets",
-        "team": f"team {value}'s tickets",
-        "region": f"region {value}'s tickets",
-        "emotion": f"tickets of {value} customers",
-        "agent": f"tickets handled by {value}",
-        "weekday": f"tickets opened on a {value}",
-        "hour": f"tickets opened {value}",
-        "queue at arrival": f"tickets opened with {value.split(' ', 1)[-1].strip('()')} tickets of their team "
-                            f"open ({value.split(' ', 1)[0]} of the queue)",
-        "phase": f"{value}-phase tickets" if value != "(no phase)" else "tickets outside every phase",
-        "step": f"tickets that passed through {value}",
-        "teams": f"tickets handled by {value} team{'s' if value != '1' else ''}",
-        "handled by team": f"tickets handled by team {value}",
-    }
-    return str(words.get(attribute, f"tickets with {attribute} {value}"))
+def _phase(b: _Builder, kpis: pd.DataFrame) -> None:
+    """The ticket's phase (``(no phase)`` outside every one) and the unions of phases."""
+    if "phase" not in kpis.columns or not kpis["phase"].notna().any():
+        return
+    codes, labels = encode_column(kpis["phase"], missing="(no phase)")
+    p_offset = b.single("phase", "context", codes, labels)
+    _unions(b, "phase", "context", p_offset, labels, frozenset())
+
+
+def _agents(b: _Builder, prep: Prepared, outcome: Outcome | None) -> None:
+    """Who worked on the ticket within its window (``not-fcr``: who took the first contact)."""
+    log, df = prep.log, prep.df
+    if "org:resource" not in df.columns:
+        return
+    window = _window_events(prep, outcome, first_contact=outcome is not None and outcome.agents_first_contact)
+    codes, names = value_codes(df["org:resource"])
+    codes = codes[log.order] if len(log.order) else codes
+    has = window & (codes >= 0)
+    if has.any():
+        _by_ticket(b, "agent", "agent", log.case[has], *present(codes[has], names))
+
+
+def _path(b: _Builder, prep: Prepared, outcome: Outcome | None, notes: list[str]) -> None:
+    """The steps passed through within the window (not those the outcome is about), how many
+    teams and which ones had the ticket."""
+    log = prep.log
+    window = _window_events(prep, outcome)
+    excluded = outcome.excluded_steps if outcome is not None else frozenset()
+    label_of, labels = step_labels(prep)
+    activities = log.activities.astype(object)
+    left_out = np.asarray([labels[label_of[k]] in excluded or str(activities[k]) in excluded
+                           for k in range(len(activities))], dtype=bool)
+    use = window & ~left_out[log.act]
+    if use.any():
+        _by_ticket(b, "step", "path", log.case[use], *present(label_of[log.act[use]], labels))
+    if excluded:
+        notes.append(f"path features leave out {', '.join(sorted(excluded))} (the outcome is about it)")
+    codes, names = value_codes(prep.teams)
+    has = window & (codes >= 0)
+    if not has.any():
+        return
+    tcodes, tnames = present(codes[has], names)
+    m = int(tcodes.max()) + 1
+    count = np.bincount(unique_ints(log.case[has] * m + tcodes) // m, minlength=b.n)
+    bins = np.where(count <= 0, -1, np.minimum(count, 3) - 1)
+    t_offset = b.single("teams", "path", bins.astype(np.int64), ["1", "2", "3 or more"])
+    b.union("teams", "path", "2 or more", [t_offset + 1, t_offset + 2])
+    if len(tnames) > 1:
+        _by_ticket(b, "handled by team", "path", log.case[has], tcodes, tnames)

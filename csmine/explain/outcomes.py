@@ -34,32 +34,31 @@ gaps that follow a customer wait (the SOP's waiting role: the SLA clocks' pauses
 the customer's time and left out. Percentiles interpolate linearly.
 
 Each outcome also fixes the *window* of a ticket whose path and agents may explain it
-(:attr:`Outcome.anchor`): the events up to the outcome's step -- a late first response
+(:attr:`csmine.explain.measuring.Outcome.anchor`): the events up to the outcome's step -- a late first response
 cannot be caused by what happened after it -- and which path features it makes
-meaningless (:attr:`Outcome.excluded_steps`): "tickets that skipped Classify did not
+meaningless (:attr:`~csmine.explain.measuring.Outcome.excluded_steps`): "tickets that skipped Classify did not
 pass through Classify" says nothing.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
 from csmine.errors import OutcomeError
+from csmine.explain.measuring import Inputs, measure_of
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from process_models import SOP
 
+    from csmine.explain.measuring import Outcome
     from csmine.performance.preparation import Prepared
 
 __all__ = [
     "DEVIATION_KINDS",
-    "MEASURES",
-    "Outcome",
     "OutcomeError",
     "OutcomeSpec",
     "evaluate_outcome",
@@ -76,15 +75,6 @@ DEVIATION_KINDS = {
     "repeated": "repeated",
     "wrong-branch": "wrong_branch",
     "wrong_branch": "wrong_branch",
-}
-
-#: Measures a threshold outcome can use -> the ``ticket_kpis`` column.
-MEASURES = {
-    "throughput": "throughput_s",
-    "handling": "handling_s",
-    "resolution": "resolution_s",
-    "first-response": "first_response_s",
-    "waiting": "waiting_s",
 }
 
 _QUANTILE = re.compile(r"^p(\d{1,3}(?:\.\d+)?)$", re.IGNORECASE)
@@ -120,6 +110,11 @@ class OutcomeSpec:
     quantile: float | None = None
     threshold_s: float | None = None
     inclusive: bool = False
+
+    @property
+    def needs_sop(self) -> bool:
+        """Whether the outcome needs an SOP (its limits, targets or its flow)."""
+        return self.kind in ("deviation", "breach")
 
 
 def _quantile(token: str) -> float | None:
@@ -194,122 +189,6 @@ def parse_outcome(text: str) -> OutcomeSpec:
     raise OutcomeError(f"unknown outcome {raw!r}: use one of {_EXAMPLES}")
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """An outcome measured on every ticket of a log.
-
-    Arrays are per ticket code of the prepared log (``prep.log.cases``).
-
-    Attributes:
-        spec: what was asked.
-        label: the outcome in words (``breach the Record limit (30m after opening)``),
-            phrased to follow "tickets ...".
-        population: which tickets it applies to, in words.
-        applies: whether the outcome applies to the ticket.
-        flag: whether the ticket has the outcome (False where it does not apply).
-        anchor: the last event position (in the prepared log) of the ticket's window:
-            its path and agents up to there may explain the outcome.
-        excluded_steps: activities whose "passed through" feature is left out (the
-            outcome is about them).
-        agents_first_contact: agents are those of the first event done by someone
-            (``not-fcr``: who took the first contact), not of the whole window.
-        path: whether path features (steps, teams) are meaningful for this outcome.
-        measure: per ticket, the seconds a duration outcome compares (NaN elsewhere).
-        threshold_s: the threshold the measure is compared with.
-        inclusive: ``>=`` instead of ``>``.
-        measure_kind: how :mod:`csmine.explain.whatif` replays the measure
-            (``throughput``, ``handling``, ``clock``, ``wait-before``, ``waiting``) or
-            ``rate`` (no duration: the group's rate is replaced by the others').
-        clock: for ``clock`` measures, per ticket the clock start (epoch s) and the
-            position of the event that stops it (-1: none).
-        notes: anything the reader should know (e.g. a limit left out).
-    """
-
-    spec: OutcomeSpec
-    label: str
-    population: str
-    applies: np.ndarray
-    flag: np.ndarray
-    anchor: np.ndarray
-    excluded_steps: frozenset[str] = frozenset()
-    agents_first_contact: bool = False
-    path: bool = True
-    measure: np.ndarray | None = None
-    threshold_s: float | None = None
-    inclusive: bool = False
-    measure_kind: str = "rate"
-    clock: tuple[np.ndarray, np.ndarray] | None = None
-    wait_step: str | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def tickets(self) -> int:
-        return int(self.applies.sum())
-
-    @property
-    def with_outcome(self) -> int:
-        return int(self.flag.sum())
-
-
-def _hd(seconds: float) -> str:
-    from csmine.formatting import human_duration
-
-    return human_duration(seconds)
-
-
-def _first_pos(mask: np.ndarray, case: np.ndarray, n_cases: int, *, last: bool = False) -> np.ndarray:
-    out = np.full(n_cases, -1, dtype=np.int64)
-    pos = np.flatnonzero(mask)
-    if len(pos) == 0:
-        return out
-    if last:
-        np.maximum.at(out, case[pos], pos)
-    else:
-        # positions are sorted: the first one per ticket is where the ticket changes
-        c = case[pos]
-        keep = np.ones(len(pos), dtype=bool)
-        keep[1:] = c[1:] != c[:-1]
-        out[c[keep]] = pos[keep]
-    return out
-
-
-def _match_name(name: str, names: list[str], what: str) -> str:
-    for candidate in names:
-        if candidate == name:
-            return candidate
-    lowered = {c.lower(): c for c in names}
-    if name.lower() in lowered:
-        return lowered[name.lower()]
-    shown = ", ".join(repr(n) for n in names[:12]) or "none"
-    raise OutcomeError(f"unknown {what} {name!r}: use one of {shown}")
-
-
-def _step_mask(prep: Prepared, step: str) -> np.ndarray:
-    """Events of ``step``: the SOP step (aliases mapped) or, without a mapping, the activity."""
-    log = prep.log
-    by_step = prep.step == step
-    if by_step.any():
-        return np.asarray(by_step, dtype=bool)
-    codes = np.flatnonzero(log.activities.astype(str) == step)
-    return np.isin(log.act, codes)
-
-
-def _known_steps(prep: Prepared, sop: SOP | None) -> list[str]:
-    names: list[str] = []
-    if sop is not None:
-        names.extend(s.name for s in sop.steps)
-    names.extend(str(a) for a in prep.log.activities if str(a) not in names)
-    return names
-
-
-def _bool(series: pd.Series) -> np.ndarray:
-    return np.asarray(pd.array(series, dtype="boolean").fillna(False), dtype=bool)
-
-
-def _known(series: pd.Series) -> np.ndarray:
-    return ~np.asarray(pd.isna(series), dtype=bool)
-
-
 def evaluate_outcome(
     spec: OutcomeSpec,
     prep: Prepared,
@@ -335,217 +214,7 @@ def evaluate_outcome(
     Raises:
         OutcomeError: the outcome needs what the log or SOP does not have.
     """
-    log = prep.log
-    n = len(log.cases)
-    last = np.flatnonzero(log.last)
-    closed = np.asarray(kpis["closed"].to_numpy(), dtype=bool)
-    kind = spec.kind
-
-    def outcome(label: str, population: str, applies: np.ndarray, flag: np.ndarray, **kw: Any) -> Outcome:
-        applies = np.asarray(applies, dtype=bool)
-        flag = np.asarray(flag, dtype=bool) & applies
-        anchor = kw.pop("anchor", None)
-        anchor = last.copy() if anchor is None else np.where(anchor >= 0, anchor, last)
-        return Outcome(spec, label, population, applies, flag, anchor, **kw)
-
-    if kind == "breach":
-        if spec.step and spec.step.lower().replace("_", "-") in ("first-response", "resolution"):
-            which = spec.step.lower().replace("_", "-")
-            column = "first_response_ok" if which == "first-response" else "resolution_ok"
-            values = kpis[column]
-            known = _known(values)
-            if not known.any():
-                raise OutcomeError(f"{spec.text!r}: the {which} target cannot be checked on this log "
-                                   f"(it needs an SOP with a {which} step and target: --sop)")
-            ok = _bool(values)
-            role = "first_response" if which == "first-response" else "resolution"
-            anchor = _first_pos(prep.roles.get(role, np.zeros(log.n, bool)), log.case, n,
-                                last=role == "resolution")
-            target = (sop.targets.first_response if which == "first-response" else sop.targets.resolution_time) \
-                if sop is not None else None
-            label = f"miss the {which} target" + (f" ({_hd(target.total_seconds())})" if target else "")
-            measure_col = "first_response_s" if which == "first-response" else "resolution_s"
-            start = prep.opened
-            return outcome(label, f"tickets with a known {which} time", known, known & ~ok, anchor=anchor,
-                           measure=kpis[measure_col].to_numpy(dtype=float),
-                           threshold_s=target.total_seconds() if target else None, measure_kind="clock",
-                           clock=(start, anchor))
-        if sop is None or not sop.limits:
-            raise OutcomeError(f"{spec.text!r} needs an SOP with time limits (--sop NAME|FILE)")
-        if len(limits) == 0:
-            raise OutcomeError(f"{spec.text!r}: none of the SOP's time limits applies to this log "
-                               "(their steps never occur)")
-        from csmine.mining.encoding import epoch_seconds
-
-        codes = pd.Index(log.cases.astype(str))
-        if not spec.step:
-            checked = kpis["limits_checked"].to_numpy() > 0
-            breached = kpis["breaches"].to_numpy() > 0
-            return outcome("breach an SOP time limit", "tickets an SOP time limit applied to", checked, breached)
-        steps = sorted({str(s) for s in limits["step"].unique()})
-        step = _match_name(spec.step, steps + sorted({lim.step for lim in sop.limits} - set(steps)),
-                           "time limit (step)")
-        rows = limits[limits["step"] == step]
-        if len(rows) == 0:
-            raise OutcomeError(f"{spec.text!r}: the limit on {step!r} never applies on this log "
-                               "(its step never occurs)")
-        idx = codes.get_indexer(rows["ticket"].astype(str))
-        applies = np.zeros(n, dtype=bool)
-        applies[idx] = True
-        flag = np.zeros(n, dtype=bool)
-        np.logical_or.at(flag, idx, rows["breached"].to_numpy(dtype=bool))
-        elapsed = np.full(n, np.nan)
-        elapsed[idx] = rows["elapsed_s"].to_numpy(dtype=float)
-        start = np.full(n, np.nan)
-        start[idx] = epoch_seconds(rows["start_at"])
-        lim = next(lim for lim in sop.limits if lim.step == step)
-        since = "opening" if lim.since == "opened" else lim.since
-        label = f"breach the {step} limit ({_hd(lim.within.total_seconds())} after {since})"
-        anchor = _first_pos(_step_mask(prep, step), log.case, n)
-        return outcome(label, f"tickets the {step} limit applied to", applies, flag, anchor=anchor,
-                       excluded_steps=frozenset({step}), measure=elapsed,
-                       threshold_s=lim.within.total_seconds(), measure_kind="clock",
-                       clock=(start, np.where(applies, anchor, -1)),
-                       notes=(f"{int(rows['overdue'].sum()):,} of the breaches are overdue (the step has not "
-                              "happened on open tickets)",) if rows["overdue"].any() else ())
-
-    if kind == "deviation":
-        if sop is None:
-            raise OutcomeError(f"{spec.text!r} needs an SOP to check conformance against (--sop NAME|FILE)")
-        if deviations is None:
-            raise OutcomeError(f"{spec.text!r}: no conformance result was given")
-        dev = deviations
-        words = "deviate from the SOP"
-        if spec.deviation_kind:
-            dev = dev[dev["kind"] == spec.deviation_kind]
-        if spec.step:
-            names = sorted(set(_known_steps(prep, sop)) | {str(s) for s in deviations["step"].unique()})
-            step = _match_name(spec.step, names, "step")
-            dev = dev[dev["step"] == step]
-        kind_words = {"skipped": "skip", "extra": "do extra", "out_of_order": "do out of order",
-                      "repeated": "repeat", "wrong_branch": "take the wrong branch at"}
-        if spec.deviation_kind and spec.step:
-            words = f"{kind_words[spec.deviation_kind]} {step}"
-        elif spec.deviation_kind:
-            words = {"skipped": "skip an SOP step", "extra": "do a step the SOP does not allow",
-                     "out_of_order": "do a step out of order", "repeated": "repeat a step",
-                     "wrong_branch": "take a wrong branch"}[spec.deviation_kind]
-        elif spec.step:
-            words = f"deviate from the SOP at {step}"
-        codes = pd.Index(log.cases.astype(str))
-        flag = np.zeros(n, dtype=bool)
-        idx = codes.get_indexer(dev["ticket"].astype(str).unique())
-        flag[idx[idx >= 0]] = True
-        excluded = frozenset(str(s) for s in dev["step"].unique())
-        return outcome(words, "tickets checked against the SOP", np.ones(n, dtype=bool), flag,
-                       excluded_steps=excluded,
-                       notes=("every ticket is checked; an open one as far as it has run",))
-
-    if kind == "reopen":
-        values = kpis["reopened"]
-        if not _known(values).any():
-            raise OutcomeError("'reopen' needs an SOP with a reopen step (or resolution and first-response "
-                               "steps): --sop NAME|FILE")
-        resolved = kpis["resolved"]
-        applies = _bool(resolved) if _known(resolved).any() else np.ones(n, dtype=bool)
-        reopen_mask = prep.roles.get("reopen", np.zeros(log.n, dtype=bool))
-        close_mask = prep.roles.get("close", np.zeros(log.n, dtype=bool))
-        first = _first_pos(reopen_mask | close_mask, log.case, n)
-        excluded = frozenset(str(a) for a in log.activities[np.unique(log.act[reopen_mask])]) \
-            if reopen_mask.any() else frozenset()
-        return outcome("are reopened", "resolved tickets", applies, _bool(values), anchor=first,
-                       excluded_steps=excluded)
-
-    if kind == "not-fcr":
-        values = kpis["fcr"]
-        known = _known(values) & closed
-        if not known.any():
-            raise OutcomeError("'not-fcr' needs an SOP with a resolution step (--sop NAME|FILE) and closed "
-                               "tickets")
-        resource = prep.df["org:resource"].to_numpy(dtype=object)[log.order] \
-            if "org:resource" in prep.df.columns else np.full(log.n, None, dtype=object)
-        first_contact = _first_pos(np.asarray(pd.notna(resource), dtype=bool), log.case, n)
-        return outcome("miss first-contact resolution", "closed tickets", known, known & ~_bool(values),
-                       anchor=first_contact, agents_first_contact=True, path=False,
-                       notes=("path features are left out: first-contact resolution is defined by them "
-                              "(escalation, reopen, handovers, customer waits); agents are the first "
-                              "contact's",))
-
-    if kind in ("slow", "threshold"):
-        measure = spec.measure or "throughput"
-        column = MEASURES[measure]
-        values = kpis[column].to_numpy(dtype=float)
-        if measure in ("throughput", "handling"):
-            applies = closed & np.isfinite(values)
-            population = "closed tickets"
-        else:
-            applies = np.isfinite(values)
-            population = {"resolution": "resolved tickets", "first-response": "tickets with a first response",
-                          "waiting": "tickets"}[measure]
-        if measure == "waiting" and not np.isfinite(values).any():
-            raise OutcomeError(f"{spec.text!r} needs an SOP with a waiting step (customer waits): --sop")
-        if not applies.any():
-            raise OutcomeError(f"{spec.text!r}: no ticket has a known {measure} time"
-                               + (" (no ticket is closed yet)" if measure in ("throughput", "handling") else ""))
-        if spec.quantile is not None:
-            threshold = float(np.quantile(values[applies], spec.quantile))
-            pct = f"P{spec.quantile * 100:g}"
-            label = f"take longer than {_hd(threshold)} ({measure}, the {pct})" if measure == "throughput" \
-                else f"have {measure} above {_hd(threshold)} (the {pct})"
-        else:
-            threshold = float(spec.threshold_s or 0.0)
-            label = f"take more than {_hd(threshold)} ({measure})" if measure == "throughput" \
-                else f"have {measure} above {_hd(threshold)}"
-        flag = (values >= threshold) if spec.inclusive else (values > threshold)
-        anchor = None
-        clock = None
-        measure_kind = {"throughput": "throughput", "handling": "handling", "waiting": "waiting"}.get(measure, "clock")
-        if measure in ("first-response", "resolution"):
-            role = "first_response" if measure == "first-response" else "resolution"
-            anchor = _first_pos(prep.roles.get(role, np.zeros(log.n, bool)), log.case, n,
-                                last=role == "resolution")
-            clock = (prep.opened, anchor)
-        return outcome(label, population, applies, np.where(applies, flag, False), anchor=anchor,
-                       measure=values, threshold_s=threshold, inclusive=spec.inclusive,
-                       measure_kind=measure_kind, clock=clock)
-
-    if kind == "slow-step":
-        step = _match_name(spec.step or "", _known_steps(prep, sop), "step")
-        mask = _step_mask(prep, step)
-        if not mask.any():
-            raise OutcomeError(f"{spec.text!r}: no event of the log is the step {step!r}")
-        waits = wait_before(prep, calendar)
-        n_cases = n
-        total = np.bincount(log.case[mask], weights=np.nan_to_num(waits[mask]), minlength=n_cases)
-        applies = np.bincount(log.case[mask], minlength=n_cases) > 0
-        q = spec.quantile or 0.8
-        threshold = float(np.quantile(total[applies], q))
-        values = np.where(applies, total, np.nan)
-        flag = applies & (values > threshold)
-        anchor = _first_pos(mask, log.case, n_cases, last=True)
-        return outcome(f"wait longer than {_hd(threshold)} before {step} (the P{q * 100:g})",
-                       f"tickets that reached {step}", applies, flag, anchor=anchor,
-                       excluded_steps=frozenset({step}), measure=values, threshold_s=threshold,
-                       measure_kind="wait-before", wait_step=step)
-
-    raise OutcomeError(f"unknown outcome {spec.text!r}: use one of {_EXAMPLES}")
-
-
-def waiting_role(prep: Prepared) -> np.ndarray:
-    """Per event: does it start a customer wait (the SOP's waiting role)?"""
-    mask = prep.roles.get("waiting")
-    return np.zeros(prep.log.n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-
-
-def wait_before(prep: Prepared, calendar: Any = None) -> np.ndarray:
-    """Per event: seconds from the previous event of the ticket to its start (its time when it
-    has none), 0 for a ticket's first event and after a customer wait (the customer's time)."""
-    from csmine.mining.time_split import seconds_between
-
-    log = prep.log
-    out = np.zeros(log.n)
-    i, j = log.pairs()
-    if len(i):
-        gap = np.clip(seconds_between(log.ts[i], log.arrival()[j], calendar), 0, None)
-        out[j] = np.where(waiting_role(prep)[i], 0.0, gap)
-    return out
+    measure = measure_of(spec)
+    if measure is None:
+        raise OutcomeError(f"unknown outcome {spec.text!r}: use one of {_EXAMPLES}")
+    return measure(Inputs(spec, prep, kpis, limits, sop, deviations, calendar))

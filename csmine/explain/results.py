@@ -3,7 +3,7 @@
 The figures are defined in :mod:`csmine.explain.contributors` and ``docs/why.md``; the
 words (:func:`contributor_words`) follow the issue's form: "email tickets breach the
 first-response limit 3.1× as often (95% CI 2.6–3.7; 2.4× after adjusting for priority,
-95% CI 2.0–2.9)".
+95% CI 2.0–2.9)", the group in words from :func:`describe_group`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Contributor", "ContributorAnalysis", "contributor_words", "lift_text", "lift_texts", "listed_with"]
+__all__ = ["Contributor", "ContributorAnalysis", "contributor_words", "describe_group", "lift_text", "lift_texts",
+           "listed_with"]
 
 
 def _num(x: Any, digits: int = 6) -> float | None:
@@ -221,3 +222,31 @@ def listed_with(c: Contributor, limit: int = 4) -> str:
         parts.append(f"explains {some(c.explained_by_this)}")
     return "; ".join(parts)
 
+
+def describe_group(attribute: str, value: str) -> str:
+    """A group of tickets in words, to start a sentence ("email tickets ...")."""
+    if " & " in attribute:
+        first, second = attribute.split(" & ", 1)
+        v1, _, v2 = value.partition(" & ")
+        return f"{describe_group(first, v1)} with {second} {v2}"
+    if " or " in value or value.startswith("not "):
+        return {"channel": f"{value} tickets", "category": f"{value} tickets",
+                "priority": f"{value} tickets"}.get(attribute, f"tickets with {attribute} {value}")
+    words: dict[str, Any] = {
+        "channel": f"{value} tickets",
+        "category": f"{value} tickets",
+        "priority": f"{value} tickets",
+        "team": f"team {value}'s tickets",
+        "region": f"region {value}'s tickets",
+        "emotion": f"tickets of {value} customers",
+        "agent": f"tickets handled by {value}",
+        "weekday": f"tickets opened on a {value}",
+        "hour": f"tickets opened {value}",
+        "queue at arrival": f"tickets opened with {value.split(' ', 1)[-1].strip('()')} tickets of their team "
+                            f"open ({value.split(' ', 1)[0]} of the queue)",
+        "phase": f"{value}-phase tickets" if value != "(no phase)" else "tickets outside every phase",
+        "step": f"tickets that passed through {value}",
+        "teams": f"tickets handled by {value} team{'s' if value != '1' else ''}",
+        "handled by team": f"tickets handled by team {value}",
+    }
+    return str(words.get(attribute, f"tickets with {attribute} {value}"))

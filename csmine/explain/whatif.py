@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from csmine.explain.features import FeatureSet
-    from csmine.explain.outcomes import Outcome
+    from csmine.explain.measuring import Outcome
     from csmine.performance.preparation import Prepared
 
 __all__ = ["WhatIf", "estimate_what_if", "measure_parts"]
@@ -121,55 +121,77 @@ class Parts:
 
 def measure_parts(outcome: Outcome, prep: Prepared, sop: Any = None, *, calendar: Any = None) -> Parts | None:
     """The parts of the outcome's measure for every ticket it applies to (None: not a duration)."""
-    from csmine.explain.outcomes import wait_before, waiting_role
-    from csmine.mining.time_split import seconds_between, split_time
-
-    log = prep.log
     kind = outcome.measure_kind
     if kind == "rate" or outcome.measure is None or outcome.threshold_s is None:
         return None
-    applies = outcome.applies[log.case]
-    complete = outcome.applies.copy()
-    pauses = waiting_role(prep)
     if kind == "wait-before":
-        step = outcome.wait_step
-        from csmine.explain.outcomes import _step_mask
-
-        mask = _step_mask(prep, step or "") & applies
-        w = wait_before(prep, calendar)
-        pos = np.flatnonzero(mask)
-        return Parts(log.case[pos], log.act[pos] * 2 + _WAIT, w[pos], np.ones(len(pos), dtype=bool), complete)
+        return _wait_before_parts(outcome, prep, calendar)
     if kind == "handling":
-        from csmine.performance.preparation import waiting_statuses
-
-        split = split_time(log, waiting_statuses(prep, sop), calendar)
-        pos = np.flatnonzero(applies)
-        return Parts(log.case[pos], log.act[pos] * 2 + _WORK, split.work_s[pos], np.ones(len(pos), dtype=bool),
-                     complete)
+        return _handling_parts(outcome, prep, sop, calendar)
     if kind == "waiting":
-        pos = np.flatnonzero(pauses & applies)
-        nxt = np.minimum(pos + 1, log.n - 1)
-        arrival = log.arrival()
-        end = np.where(log.last[pos], log.ts[pos], arrival[nxt])
-        sec = np.clip(seconds_between(arrival[pos], np.maximum(end, arrival[pos]), calendar), 0, None)
-        return Parts(log.case[pos], log.act[pos] * 2 + _WAIT, sec, np.ones(len(pos), dtype=bool), complete)
-    # throughput and clocks: consecutive parts inside a window
-    if kind == "throughput":
+        return _waiting_parts(outcome, prep, calendar)
+    return _window_parts(outcome, prep, calendar)
+
+
+def _wait_before_parts(outcome: Outcome, prep: Prepared, calendar: Any) -> Parts:
+    """Waiting before a step: the waits before its events."""
+    from csmine.explain.events import step_mask, wait_before
+
+    log = prep.log
+    mask = step_mask(prep, outcome.wait_step or "") & outcome.applies[log.case]
+    w = wait_before(prep, calendar)
+    pos = np.flatnonzero(mask)
+    return Parts(log.case[pos], log.act[pos] * 2 + _WAIT, w[pos], np.ones(len(pos), dtype=bool),
+                 outcome.applies.copy())
+
+
+def _handling_parts(outcome: Outcome, prep: Prepared, sop: Any, calendar: Any) -> Parts:
+    """Handling: the working time of every event (:func:`csmine.mining.time_split.split_time`)."""
+    from csmine.mining.time_split import split_time
+    from csmine.performance.preparation import waiting_statuses
+
+    log = prep.log
+    split = split_time(log, waiting_statuses(prep, sop), calendar)
+    pos = np.flatnonzero(outcome.applies[log.case])
+    return Parts(log.case[pos], log.act[pos] * 2 + _WORK, split.work_s[pos], np.ones(len(pos), dtype=bool),
+                 outcome.applies.copy())
+
+
+def _waiting_parts(outcome: Outcome, prep: Prepared, calendar: Any) -> Parts:
+    """Waiting: each customer wait, from a waiting-role event to the next event's start."""
+    from csmine.explain.events import waiting_role
+    from csmine.mining.time_split import seconds_between
+
+    log = prep.log
+    pos = np.flatnonzero(waiting_role(prep) & outcome.applies[log.case])
+    nxt = np.minimum(pos + 1, log.n - 1)
+    arrival = log.arrival()
+    end = np.where(log.last[pos], log.ts[pos], arrival[nxt])
+    sec = np.clip(seconds_between(arrival[pos], np.maximum(end, arrival[pos]), calendar), 0, None)
+    return Parts(log.case[pos], log.act[pos] * 2 + _WAIT, sec, np.ones(len(pos), dtype=bool), outcome.applies.copy())
+
+
+def _window_parts(outcome: Outcome, prep: Prepared, calendar: Any) -> Parts | None:
+    """Throughput and clocks: consecutive parts (the wait before each event, the work on it)
+    inside the window ``[clock start, stopping event]``; a clock leaves out the customer's waits."""
+    from csmine.explain.events import waiting_role
+    from csmine.mining.time_split import seconds_between
+
+    log = prep.log
+    pauses = waiting_role(prep)
+    if outcome.measure_kind == "throughput":
         t0 = prep.opened
-        stop = np.flatnonzero(log.last)
         stop_of = np.full(len(log.cases), -1, dtype=np.int64)
+        stop = np.flatnonzero(log.last)
         stop_of[log.case[stop]] = stop
-        count_pauses = True
+    elif outcome.clock is None:
+        return None
     else:
-        if outcome.clock is None:
-            return None
         t0, stop_of = outcome.clock
-        count_pauses = False
-    complete = complete & (stop_of >= 0) & np.isfinite(t0)
-    t0e = t0[log.case]
-    stop_e = stop_of[log.case]
-    pos = np.arange(log.n)
-    inside = applies & (stop_e >= 0) & (pos <= stop_e) & np.isfinite(t0e) & (log.ts > t0e)
+    complete = outcome.applies & (stop_of >= 0) & np.isfinite(t0)
+    t0e, stop_e = t0[log.case], stop_of[log.case]
+    inside = outcome.applies[log.case] & (stop_e >= 0) & (np.arange(log.n) <= stop_e) & np.isfinite(t0e) \
+        & (log.ts > t0e)
     prev_ts = np.full(log.n, -np.inf)
     prev_ts[1:] = log.ts[:-1]
     prev_ts[log.first] = -np.inf
@@ -182,13 +204,11 @@ def measure_parts(outcome: Outcome, prep: Prepared, sop: Any = None, *, calendar
     idx = np.flatnonzero(inside)
     wait_s = np.clip(seconds_between(begin[idx], np.maximum(arrival[idx], begin[idx]), calendar), 0, None)
     work_s = np.clip(seconds_between(work_from[idx], np.maximum(log.ts[idx], work_from[idx]), calendar), 0, None)
-    wait_pause = prev_pause[idx]
-    work_pause = pauses[idx]
     ticket = np.concatenate([log.case[idx], log.case[idx]])
     key = np.concatenate([log.act[idx] * 2 + _WAIT, log.act[idx] * 2 + _WORK])
     seconds = np.concatenate([wait_s, work_s])
-    is_pause = np.concatenate([wait_pause, work_pause])
-    if not count_pauses:
+    is_pause = np.concatenate([prev_pause[idx], pauses[idx]])
+    if outcome.measure_kind != "throughput":
         keep = ~is_pause
         return Parts(ticket[keep], key[keep], seconds[keep], np.ones(int(keep.sum()), dtype=bool), complete)
     return Parts(ticket, key, seconds, ~is_pause, complete)
@@ -215,6 +235,7 @@ def estimate_what_if(
     resamples: int = 200,
     seed: int = 0,
     adjust: tuple[str, ...] = (),
+    parts: Parts | None = None,
 ) -> WhatIf | None:
     """The outcome's share if the tickets in ``members`` behaved like the rest (see the module doc).
 
@@ -228,6 +249,8 @@ def estimate_what_if(
         resamples: replicates (at least 20).
         seed: random seed.
         adjust: attributes of the strata for the ``rates`` method.
+        parts: :func:`measure_parts` of the outcome when already cut (the same for every
+            group); None: cut here.
 
     Returns:
         None when the group or the rest is empty.
@@ -239,81 +262,104 @@ def estimate_what_if(
         return None
     rng = np.random.default_rng(seed)
     resamples = max(int(resamples), 20)
-    y = outcome.flag
-    n_all = int(applies.sum())
-    observed = float(y[applies].mean())
-    on = np.flatnonzero(applies)
-    parts = measure_parts(outcome, prep, sop, calendar=calendar)
-    results = np.empty(resamples)
+    observed = float(outcome.flag[applies].mean())
+    parts = parts if parts is not None else measure_parts(outcome, prep, sop, calendar=calendar)
     if parts is None:
-        stratum = _stratum(features, adjust, features.tickets)
-        size = int(stratum.max(initial=0)) + 1
-        gi, ri = np.flatnonzero(group), np.flatnonzero(rest)
-        # Poisson(1) weights per ticket: a set of tickets weighs Poisson(its size), so the
-        # bootstrap needs only each stratum's counts (exactly the same distribution)
-        rest_pos = np.bincount(stratum[ri], weights=y[ri].astype(float), minlength=size)
-        rest_neg = np.bincount(stratum[ri], minlength=size) - rest_pos
-        group_n = np.bincount(stratum[gi], minlength=size).astype(float)
-        for r in range(resamples):
-            a_pos = rng.poisson(rest_pos)
-            a_neg = rng.poisson(rest_neg)
-            g = rng.poisson(group_n)
-            den = a_pos + a_neg
-            overall = a_pos.sum() / den.sum() if den.sum() else 0.0
-            rate = np.where(den > 0, a_pos / np.where(den > 0, den, 1), overall)
-            total_w = float(den.sum() + g.sum())
-            results[r] = (float(a_pos.sum()) + float((g * rate).sum())) / total_w if total_w else observed
-        replaced = int(group.sum())
-        method = "rates"
+        results = _rate_replicates(outcome, group, rest, features, adjust, rng, resamples, observed)
+        replaced, method = int(group.sum()), "rates"
     else:
-        threshold = float(outcome.threshold_s or 0.0)
-        in_group = group[parts.ticket]
-        in_rest = rest[parts.ticket] & parts.replaceable
-        swap = in_group & parts.replaceable
-        # pools: the rest's parts sorted by key
-        pool_idx = np.flatnonzero(in_rest)
-        pool_idx = pool_idx[np.argsort(parts.key[pool_idx], kind="stable")]
-        pool_keys = parts.key[pool_idx]
-        pool_vals = parts.seconds[pool_idx]
-        swap_idx = np.flatnonzero(swap)
-        keys = parts.key[swap_idx]
-        lo = np.searchsorted(pool_keys, keys, side="left")
-        hi = np.searchsorted(pool_keys, keys, side="right")
-        can = hi > lo
-        swap_idx, lo, hi = swap_idx[can], lo[can], hi[can]
-        n_t = features.tickets
-        swapped = np.zeros(len(parts.ticket), dtype=bool)
-        swapped[swap_idx] = True
-        fixed = np.bincount(parts.ticket, weights=np.where(swapped, 0.0, parts.seconds), minlength=n_t)
-        gi = np.flatnonzero(group)
-        swap_t = parts.ticket[swap_idx]
-        overdue = ~parts.complete
-        # REPLAYS draws of the group's parts, cycled through the bootstrap reweightings:
-        # both the replay's randomness and the sampling error are in the interval, at a
-        # fraction of the cost of drawing every part for every replicate
-        replays = []
-        for _ in range(min(REPLAYS, resamples)):
-            draw = pool_vals[lo + (rng.random(len(lo)) * (hi - lo)).astype(np.int64)]
-            new = fixed + np.bincount(swap_t, weights=draw, minlength=n_t)
-            replay = (new >= threshold) if outcome.inclusive else (new > threshold + 1e-9)
-            keep_old = overdue | ~np.isfinite(new)
-            replays.append(np.where(keep_old[gi], y[gi], replay[gi]).astype(float))
-        # Poisson(1) weights per ticket: a set of tickets weighs Poisson(its size), so each
-        # replicate needs four draws (the same distribution as weighing every ticket)
-        rest_pos = float(y[rest].sum())
-        rest_neg = float(rest.sum()) - rest_pos
-        group_pos = [float(x.sum()) for x in replays]
-        n_group = float(len(gi))
-        for r in range(resamples):
-            k = r % len(replays)
-            a_pos, a_neg = rng.poisson(rest_pos), rng.poisson(rest_neg)
-            g_pos, g_neg = rng.poisson(group_pos[k]), rng.poisson(n_group - group_pos[k])
-            total_w = a_pos + a_neg + g_pos + g_neg
-            results[r] = (a_pos + g_pos) / total_w if total_w else observed
-        replaced = int(len(swap_idx))
+        results, replaced = _duration_replicates(outcome, group, rest, parts, features.tickets, rng, resamples,
+                                                 observed)
         method = "durations"
     estimate = float(np.median(results))
     lo_ci, hi_ci = (float(x) for x in np.percentile(results, [2.5, 97.5]))
     change = estimate - observed
     return WhatIf(observed=observed, estimate=estimate, ci=(lo_ci, hi_ci), change=change,
-                  tickets=change * n_all, method=method, resamples=resamples, replaced=replaced)
+                  tickets=change * int(applies.sum()), method=method, resamples=resamples, replaced=replaced)
+
+
+def _rate_replicates(outcome: Outcome, group: np.ndarray, rest: np.ndarray, features: FeatureSet,
+                     adjust: tuple[str, ...], rng: np.random.Generator, resamples: int,
+                     observed: float) -> np.ndarray:
+    """``rates``: each of the group's tickets at the others' rate of its stratum, per replicate.
+
+    Poisson(1) weights per ticket: a set of tickets weighs Poisson(its size), so the
+    bootstrap needs only each stratum's counts (exactly the same distribution).
+    """
+    y = outcome.flag
+    stratum = _stratum(features, adjust, features.tickets)
+    size = int(stratum.max(initial=0)) + 1
+    gi, ri = np.flatnonzero(group), np.flatnonzero(rest)
+    rest_pos = np.bincount(stratum[ri], weights=y[ri].astype(float), minlength=size)
+    rest_neg = np.bincount(stratum[ri], minlength=size) - rest_pos
+    group_n = np.bincount(stratum[gi], minlength=size).astype(float)
+    results = np.empty(resamples)
+    for r in range(resamples):
+        a_pos = rng.poisson(rest_pos)
+        a_neg = rng.poisson(rest_neg)
+        g = rng.poisson(group_n)
+        den = a_pos + a_neg
+        overall = a_pos.sum() / den.sum() if den.sum() else 0.0
+        rate = np.where(den > 0, a_pos / np.where(den > 0, den, 1), overall)
+        total_w = float(den.sum() + g.sum())
+        results[r] = (float(a_pos.sum()) + float((g * rate).sum())) / total_w if total_w else observed
+    return results
+
+
+def _duration_replicates(outcome: Outcome, group: np.ndarray, rest: np.ndarray, parts: Parts, n_t: int,
+                         rng: np.random.Generator, resamples: int, observed: float) -> tuple[np.ndarray, int]:
+    """``durations``: the group's parts drawn from the others' of the same step and kind,
+    :data:`REPLAYS` draws cycled through the bootstrap reweightings (both the replay's
+    randomness and the sampling error are in the interval, at a fraction of the cost of
+    drawing every part for every replicate); and the number of parts replaced."""
+    y = outcome.flag
+    gi = np.flatnonzero(group)
+    swap_t, lo, hi, pool_vals, fixed = _swaps(group, rest, parts, n_t)
+    threshold = float(outcome.threshold_s or 0.0)
+    overdue = ~parts.complete
+    # only the group's tickets are replayed: their measures, on codes local to the group
+    local = np.full(n_t, -1, dtype=np.int64)
+    local[gi] = np.arange(len(gi))
+    swap_g, fixed_g, overdue_g, y_g = local[swap_t], fixed[gi], overdue[gi], y[gi]
+    replays = []
+    for _ in range(min(REPLAYS, resamples)):
+        draw = pool_vals[lo + (rng.random(len(lo)) * (hi - lo)).astype(np.int64)]
+        new = fixed_g + np.bincount(swap_g, weights=draw, minlength=len(gi))
+        replay = (new >= threshold) if outcome.inclusive else (new > threshold + 1e-9)
+        replays.append(np.where(overdue_g | ~np.isfinite(new), y_g, replay).astype(float))
+    # Poisson(1) weights per ticket: a set of tickets weighs Poisson(its size), so each
+    # replicate needs four draws (the same distribution as weighing every ticket)
+    rest_pos = float(y[rest].sum())
+    rest_neg = float(rest.sum()) - rest_pos
+    group_pos = [float(x.sum()) for x in replays]
+    n_group = float(len(gi))
+    results = np.empty(resamples)
+    for r in range(resamples):
+        k = r % len(replays)
+        a_pos, a_neg = rng.poisson(rest_pos), rng.poisson(rest_neg)
+        g_pos, g_neg = rng.poisson(group_pos[k]), rng.poisson(n_group - group_pos[k])
+        total_w = a_pos + a_neg + g_pos + g_neg
+        results[r] = (a_pos + g_pos) / total_w if total_w else observed
+    return results, len(swap_t)
+
+
+def _swaps(group: np.ndarray, rest: np.ndarray, parts: Parts,
+           n_t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The group's replaceable parts that the others have parts of the same key for: their
+    tickets and their pools (``lo:hi`` in ``pool_vals``, the others' parts sorted by key), and
+    per ticket the seconds of the parts kept."""
+    in_rest = rest[parts.ticket] & parts.replaceable
+    swap = group[parts.ticket] & parts.replaceable
+    pool_idx = np.flatnonzero(in_rest)
+    pool_idx = pool_idx[np.argsort(parts.key[pool_idx], kind="stable")]
+    pool_keys = parts.key[pool_idx]
+    swap_idx = np.flatnonzero(swap)
+    keys = parts.key[swap_idx]
+    lo = np.searchsorted(pool_keys, keys, side="left")
+    hi = np.searchsorted(pool_keys, keys, side="right")
+    can = hi > lo
+    swap_idx, lo, hi = swap_idx[can], lo[can], hi[can]
+    swapped = np.zeros(len(parts.ticket), dtype=bool)
+    swapped[swap_idx] = True
+    fixed = np.bincount(parts.ticket, weights=np.where(swapped, 0.0, parts.seconds), minlength=n_t)
+    return parts.ticket[swap_idx], lo, hi, parts.seconds[pool_idx], fixed

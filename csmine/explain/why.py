@@ -23,10 +23,15 @@ if TYPE_CHECKING:
     from process_models import SOP
 
     from csmine.eventlog.lifecycle import ClosingRule
+    from csmine.explain.features import FeatureSet
+    from csmine.explain.measuring import Outcome
+    from csmine.explain.results import ContributorAnalysis
+    from csmine.explain.spectrum import PerformanceSpectrum
     from csmine.explain.whatif import WhatIf
     from csmine.performance.business_calendar import BusinessCalendar
+    from csmine.performance.preparation import Prepared
 
-__all__ = ["WhyReport", "explain_outcome"]
+__all__ = ["WhyReport", "ask_why", "explain_outcome", "zone_of"]
 
 
 @dataclass(frozen=True)
@@ -161,27 +166,43 @@ def explain_outcome(
         closing: the open/closed rule (``--closed-when``, stale horizon).
         tz: time zone for the weekday and hour of opening.
         min_support: tickets needed inside and outside a group for it to be tested.
-        alpha: false-discovery rate (Benjamini-Hochberg).
-        top: at most this many contributors.
-        pairs: also test pairs of ticket attributes.
-        attributes: ticket attributes to use (None: all).
+        alpha: false-discovery rate (Benjamini-Hochberg).  top: at most this many contributors.
+        pairs: also test pairs of ticket attributes.  attributes: ticket attributes to use (None: all).
         adjust: attributes whose mix the adjusted lift holds fixed.
         what_if: replay the KPI for this many top contributors (0: none).
         resamples: replicates of the what-if (bootstrap and duration draws).
         seed: random seed of the what-if (the same seed, the same figures).
-        priority_key: the priority attribute (as ``csmine kpi --priority-attr``).
-        first_response: ``--first-response REGEX`` (as ``csmine kpi``).
+        priority_key, first_response: ``--priority-attr``, ``--first-response`` (as ``csmine kpi``).
 
     Raises:
         OutcomeError: the outcome is unknown or cannot be measured on this log.
         EmptyLogError: the log is empty.
     """
     from csmine.explain.features import ticket_features
-    from csmine.explain.whatif import estimate_what_if
+
+    spec = parse_outcome(outcome) if isinstance(outcome, str) else outcome
+    prep, kpis, result = _measure(df, sop, spec, calendar=calendar, closing=closing, priority_key=priority_key,
+                                  first_response=first_response)
+    features = ticket_features(prep, kpis, result, tz=tz, attributes=attributes, pairs=pairs)
+    analysis = find_contributors(result, features, min_support=min_support, alpha=alpha, top=top, adjust=adjust)
+    whatifs = _what_ifs(result, analysis, prep, kpis, features, sop=sop, calendar=calendar, what_if=what_if,
+                        resamples=resamples, seed=seed)
+    return WhyReport(
+        outcome=spec.text, label=result.label, population=result.population, tickets=analysis.tickets,
+        with_outcome=analysis.with_outcome, tested=analysis.tested, discoveries=analysis.discoveries,
+        contributors=analysis.contributors, what_if=whatifs, alpha=alpha, min_support=min_support,
+        adjusted_for=analysis.adjusted_for, sop=sop.id if sop is not None else None, tz=tz,
+        notes=_notes(result, features, analysis, tz=tz, adjust=adjust),
+    )
+
+
+def _measure(df: pd.DataFrame, sop: SOP | None, spec: OutcomeSpec, *, calendar: BusinessCalendar | None,
+             closing: ClosingRule | None, priority_key: str,
+             first_response: str | None) -> tuple[Prepared, pd.DataFrame, Outcome]:
+    """The prepared log, its per-ticket KPIs and the outcome measured on every ticket."""
     from csmine.performance.kpi import analyse_tickets
     from csmine.performance.preparation import prepare
 
-    spec = parse_outcome(outcome) if isinstance(outcome, str) else outcome
     prep = prepare(df, sop, priority_key=priority_key, first_response=first_response)
     kpis, limits = analyse_tickets(prep, sop, calendar, closing=closing)
     deviations = None
@@ -189,16 +210,28 @@ def explain_outcome(
         from csmine.conformance.deviations import ticket_deviations
 
         deviations = ticket_deviations(df, sop, closing=closing)
-    result = evaluate_outcome(spec, prep, kpis, limits, sop, deviations=deviations, calendar=calendar)
-    features = ticket_features(prep, kpis, result, tz=tz, attributes=attributes, pairs=pairs)
-    analysis = find_contributors(result, features, min_support=min_support, alpha=alpha, top=top, adjust=adjust)
-    whatifs: list[WhatIf | None] = []
-    for k, members in enumerate(analysis.members):
-        if k < what_if:
-            whatifs.append(estimate_what_if(result, members, prep, kpis, features, sop=sop, calendar=calendar,
-                                            resamples=resamples, seed=seed + k, adjust=analysis.adjusted_for))
-        else:
-            whatifs.append(None)
+    return prep, kpis, evaluate_outcome(spec, prep, kpis, limits, sop, deviations=deviations, calendar=calendar)
+
+
+def _what_ifs(result: Outcome, analysis: ContributorAnalysis, prep: Prepared, kpis: pd.DataFrame,
+              features: FeatureSet, *, sop: SOP | None, calendar: BusinessCalendar | None, what_if: int,
+              resamples: int, seed: int) -> tuple[WhatIf | None, ...]:
+    """The what-if of the first ``what_if`` contributors (None for the others); the outcome's
+    measure is cut into parts once for all of them."""
+    from csmine.explain.whatif import estimate_what_if, measure_parts
+
+    if not analysis.members[:what_if]:
+        return tuple(None for _ in analysis.members)
+    parts = measure_parts(result, prep, sop, calendar=calendar)
+    return tuple(
+        estimate_what_if(result, members, prep, kpis, features, sop=sop, calendar=calendar, resamples=resamples,
+                         seed=seed + k, adjust=analysis.adjusted_for, parts=parts) if k < what_if else None
+        for k, members in enumerate(analysis.members))
+
+
+def _notes(result: Outcome, features: FeatureSet, analysis: ContributorAnalysis, *, tz: str,
+           adjust: tuple[str, ...]) -> tuple[str, ...]:
+    """What the reader should know: the outcome's and the candidates' notes, then the caveats."""
     notes = list(result.notes) + list(features.notes)
     if result.with_outcome == 0:
         notes.append(f"no ticket {result.label}: nothing to explain (check the OUTCOME, the filters and the SOP)")
@@ -206,9 +239,28 @@ def explain_outcome(
         notes.append("weekday and hour of opening are in UTC (--tz for the centre's local time)")
     if not analysis.adjusted_for:
         notes.append("no adjustment: the log has no " + " or ".join(adjust) + " with more than one value")
-    return WhyReport(
-        outcome=spec.text, label=result.label, population=result.population, tickets=analysis.tickets,
-        with_outcome=analysis.with_outcome, tested=analysis.tested, discoveries=analysis.discoveries,
-        contributors=analysis.contributors, what_if=tuple(whatifs), alpha=alpha, min_support=min_support,
-        adjusted_for=analysis.adjusted_for, sop=sop.id if sop is not None else None, tz=tz, notes=tuple(notes),
-    )
+    return tuple(notes)
+
+
+def zone_of(tz: str | None, calendar: BusinessCalendar | None) -> str:
+    """The time zone of weekdays and hours: ``tz``, else the calendar's, else UTC."""
+    return str(tz or (calendar.tz if calendar is not None and getattr(calendar, "tz", None) else "UTC"))
+
+
+def ask_why(df: pd.DataFrame, sop: SOP | None, outcome: OutcomeSpec, *, tie_order: Any = None,
+            calendar: BusinessCalendar | None = None, closing: ClosingRule | None = None, tz: str | None = None,
+            spectrum: bool = False, **options: Any) -> tuple[WhyReport, PerformanceSpectrum | None]:
+    """``csmine why``: the events in the SOP's step order where times tie, :func:`explain_outcome`
+    in ``tz`` (:func:`zone_of`), and with ``spectrum`` the performance spectrum coloured by the
+    outcome. ``options`` are :func:`explain_outcome`'s."""
+    from csmine.eventlog.ordering import order_events
+
+    df = order_events(df, sop, tie_order)
+    zone = zone_of(tz, calendar)
+    report = explain_outcome(df, sop, outcome, calendar=calendar, closing=closing, tz=zone, **options)
+    if not spectrum:
+        return report, None
+    from csmine.explain.spectrum import discover_performance_spectrum
+
+    return report, discover_performance_spectrum(df, sop, outcome=outcome, calendar=calendar, closing=closing,
+                                                 tz=zone)

@@ -25,7 +25,7 @@ __all__ = ["pattern_label", "render_spectrum_svg", "render_why_html"]
 def render_why_html(section: WhySection) -> str:
     """The section as HTML (``<section id="why">``), the spectrum inlined as SVG."""
     from csmine.explain.results import listed_with
-    from csmine.explain.features import describe_group
+    from csmine.explain.results import describe_group
 
     e = html.escape
     parts = ['<section id="why"><h2>Why</h2>',

@@ -37,7 +37,7 @@ def render_why(r: WhyReport) -> Text:
     """The report in words first (each contributor's sentence, its what-if, what it explains),
     then the table; the method in the notes."""
     from csmine.explain.results import listed_with
-    from csmine.explain.features import describe_group
+    from csmine.explain.results import describe_group
 
     blocks: list[Block] = []
     head = (f"{r.with_outcome:,} of {r.tickets:,} {r.population} ({human_share(r.share)}) {r.label}. "
