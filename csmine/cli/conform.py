@@ -87,7 +87,9 @@ def conform_cmd(sop_ref: str, min_fitness: float | None, out: str | None, worst:
         draw_conformance(sop, report, out)
         info(f"wrote {out}", quiet)
     if as_json:
-        echo_json({"filter": log_filter.describe(), **dataclasses.asdict(report)})
+        # the report's fields as they are (to_jsonable converts nested dataclasses; no deep copy)
+        fields = {f.name: getattr(report, f.name) for f in dataclasses.fields(report)}
+        echo_json({"filter": log_filter.describe(), **fields})
     else:
         print_text(render_conformance(report, log_filter.describe(), top=top))
     warning = unknown_activities_warning(report)

@@ -200,13 +200,15 @@ def _later_log_moves(moves: Sequence[MoveLike]) -> list[tuple[str, str | None]]:
     move on either occurrence; the audit reading is that the later one is the extra.
     """
     out = [(m.kind, m.activity) for m in moves]
-    for i in range(len(out)):
+    n = len(out)
+    j = 0  # the first move after i that is not a log move: it only moves forward (one pass)
+    for i in range(n):
         if out[i][0] != "log":
             continue
-        j = i + 1
-        while j < len(out) and out[j][0] == "log":
+        j = max(j, i + 1)
+        while j < n and out[j][0] == "log":
             j += 1
-        if j < len(out) and out[j][0] == "sync" and out[j][1] == out[i][1]:
+        if j < n and out[j][0] == "sync" and out[j][1] == out[i][1]:
             out[i], out[j] = out[j], out[i]
     return out
 

@@ -76,6 +76,7 @@ from csmine.conformance.results import (
 )
 from csmine.conformance.summary import build_report, pass_precision, step_labeller
 from csmine.conformance.tickets import (
+    DeviationRows,
     TicketPass,
     column_values,
     event_ids,
@@ -117,6 +118,16 @@ def analyse_conformance(
     Args and metrics: see :func:`check_conformance`, :func:`ticket_fitness` and
     :func:`ticket_deviations`.
     """
+    run, devs, report = _checked(df, sop, mapping=mapping, worst=worst, precision=precision, engine=engine,
+                                 case_id_key=case_id_key, activity_key=activity_key,
+                                 timestamp_key=timestamp_key, closing=closing)
+    return ConformanceAnalysis(report, ticket_frame(run, devs), deviation_frame(run, devs))
+
+
+def _checked(df: pd.DataFrame, sop: SOP, *, mapping: bool, worst: int, precision: bool, engine: Engine,
+             case_id_key: str, activity_key: str, timestamp_key: str,
+             closing: ClosingRule | None) -> tuple[TicketPass, DeviationRows, ConformanceReport]:
+    """The alignment pass, its deviations and the report (the frames are made by the caller that needs them)."""
     run = run_pass(
         df, sop, mapping=mapping, engine=engine, case_id_key=case_id_key,
         activity_key=activity_key, timestamp_key=timestamp_key, closing=closing,
@@ -125,8 +136,7 @@ def analyse_conformance(
     prec: float | None = None
     if precision:
         prec = pass_precision(run, sop, case_id_key=case_id_key, timestamp_key=timestamp_key)
-    report = build_report(sop, run, devs, prec, worst=worst)
-    return ConformanceAnalysis(report, ticket_frame(run, devs), deviation_frame(run, devs))
+    return run, devs, build_report(sop, run, devs, prec, worst=worst)
 
 
 def check_conformance(
@@ -180,11 +190,11 @@ def check_conformance(
         ConformanceError: a required column is missing.
         EmptyLogError: the log has no events.
     """
-    return analyse_conformance(
+    return _checked(
         df, sop, mapping=mapping, worst=worst, precision=precision, engine=engine,
         case_id_key=case_id_key, activity_key=activity_key, timestamp_key=timestamp_key,
         closing=closing,
-    ).report
+    )[2]
 
 
 def ticket_fitness(

@@ -125,20 +125,37 @@ def _event_pairs(run: TicketPass, column: str, fallback: str | None) -> tuple[np
     """Distinct (value of an event column, ticket) pairs; a missing value takes ``fallback``."""
     events = run.events
     if column in events.columns:
-        values = events[column].to_numpy(dtype=object)
-        if fallback is not None:
-            missing = pd.isna(values)
-            if missing.any():
-                values = values.copy()
-                values[missing] = run.attrs[fallback][run.event_ticket][missing]
+        codes, uniq = _column_codes(run, column, fallback)
     elif fallback is not None and any(v is not None for v in run.attrs[fallback]):
-        values = run.attrs[fallback][run.event_ticket]
+        codes, uniq = _codes(run.attrs[fallback][run.event_ticket])
     else:
         return np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64)
-    codes, uniq = _codes(values)
     n = len(run.tickets)
     keys = unique_ints(codes * n + run.event_ticket)
     return uniq[keys // n], keys % n
+
+
+def _column_codes(run: TicketPass, column: str, fallback: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_codes` of an event column whose missing values take the ticket's ``fallback``
+    attribute: factorized as a column (no Python object per event), the fallback's values
+    merged in by value."""
+    codes, uniq = pd.factorize(run.events[column])
+    values = np.asarray(uniq, dtype=object)
+    missing = codes < 0
+    if fallback is not None and missing.any():
+        # the fallback's values for the missing events, as codes after the column's own values
+        f_codes, f_uniq = pd.factorize(run.attrs[fallback][run.event_ticket[missing]])
+        merged, merged_uniq = pd.factorize(np.concatenate([values, np.asarray(f_uniq, dtype=object)]))
+        codes = np.where(missing, -1, merged[np.maximum(codes, 0)]) if len(values) else np.full(len(codes), -1)
+        filled = (np.where(f_codes >= 0, merged[len(values) + np.maximum(f_codes, 0)], -1) if len(f_uniq)
+                  else np.full(len(f_codes), -1))
+        codes[missing] = filled
+        values = np.asarray(merged_uniq, dtype=object)
+    names = np.asarray([str(u) for u in values], dtype=object)
+    if (codes < 0).any():
+        codes = np.where(codes < 0, len(names), codes)
+        names = np.append(names, "(none)")
+    return codes.astype(np.int64), names
 
 
 class _Figures(NamedTuple):

@@ -46,7 +46,7 @@ __all__ = [
 class TicketPass:
     """One alignment pass: events, tickets and variants as numpy arrays."""
 
-    events: pd.DataFrame  # the input sorted by ticket (stable), index 0..n-1
+    events: pd.DataFrame  # the input's PASS_COLUMNS (and keys) sorted by ticket (stable), index 0..n-1
     activities: np.ndarray  # source activity per event (str objects)
     known: np.ndarray  # per event: the activity maps to an SOP step
     step_idx: np.ndarray  # per event: index into `steps`
@@ -94,7 +94,8 @@ def column_values(events: pd.DataFrame, name: str, rows: np.ndarray) -> np.ndarr
     """Column ``name`` at ``rows`` as an object array (None when missing or absent)."""
     if name not in events.columns:
         return np.full(len(rows), None, dtype=object)
-    return _objects(events[name].to_numpy(dtype=object)[rows])
+    # the rows first: a text column as objects is a Python string per event
+    return _objects(events[name].take(rows).to_numpy(dtype=object))
 
 
 def event_ids(events: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
@@ -156,16 +157,28 @@ def _check_input(df: pd.DataFrame, sop: SOP, case_id_key: str, activity_key: str
         )
 
 
-def _sorted_events(df: pd.DataFrame, case_id_key: str) -> tuple[pd.DataFrame, np.ndarray, Any]:
-    """Events in ticket id order (stable), with ``_row`` the input's row label; codes; ids."""
+#: Event columns the pass reads besides the case id, activity and time keys (the
+#: frames, the report and the breakdowns); the others are not copied.
+PASS_COLUMNS = ("org:group", "org:resource", "case:team", "case:channel", "case:phase", "case:opened_at",
+                "@@event_id")
+
+
+def _sorted_events(df: pd.DataFrame, case_id_key: str, activity_key: str,
+                   timestamp_key: str) -> tuple[pd.DataFrame, np.ndarray, Any]:
+    """The columns the pass reads, events in ticket id order (stable), with ``_row`` the
+    input's row label; codes; ids."""
     # ranks of the distinct ids, then an integer sort
     case_codes, case_names = pd.factorize(df[case_id_key].astype(str), sort=True)
-    order = np.argsort(case_codes, kind="stable")
-    events = df.iloc[order]
+    wanted = {case_id_key, activity_key, timestamp_key, *PASS_COLUMNS}
+    events = df[[c for c in df.columns if c in wanted]]
+    if len(case_codes) > 1 and bool((case_codes[1:] < case_codes[:-1]).any()):
+        order = np.argsort(case_codes, kind="stable")
+        events, case_codes = events.iloc[order], case_codes[order]
+    # else in ticket order already (as load_event_log returns it): the columns, not a copy
     row_labels = events.index.to_numpy()
     events = events.reset_index(drop=True)
     events["_row"] = row_labels
-    return events, case_codes[order], case_names
+    return events, case_codes, case_names
 
 
 class _Steps(NamedTuple):
@@ -266,7 +279,7 @@ def run_pass(
         EmptyLogError: the log has no events.
     """
     _check_input(df, sop, case_id_key, activity_key)
-    events, case_codes, case_names = _sorted_events(df, case_id_key)
+    events, case_codes, case_names = _sorted_events(df, case_id_key, activity_key, timestamp_key)
     mapped = _map_steps(events, sop, activity_key, mapping)
     n = len(events)
     starts = np.flatnonzero(np.r_[True, case_codes[1:] != case_codes[:-1]])

@@ -37,6 +37,7 @@ from process_models.model import format_duration
 from csmine.errors import FilterError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from process_models import SOP
@@ -184,19 +185,11 @@ def ticket_status(df: pd.DataFrame, sop: SOP | None = None, rule: ClosingRule | 
 
     rule = rule or ClosingRule()
     if len(df) == 0:
-        empty = pd.DataFrame({"status": pd.Series([], dtype=object), "closed_at": pd.Series([], dtype="datetime64[us, UTC]"),
-                              "last_event_at": pd.Series([], dtype="datetime64[us, UTC]"),
-                              "stale": pd.Series([], dtype=bool)})
-        empty.index.name = "ticket"
-        return TicketStatus(empty, False, describe_rule(sop, rule), None, rule.stale_after)
-    codes_by_case = pd.factorize(df[CASE_ID], sort=False)[0]
-    if len(codes_by_case) > 1 and (np.diff(codes_by_case) < 0).any():
-        # a ticket's rows are not together: group them (stable, so time order inside stays)
-        df = df.iloc[np.argsort(codes_by_case, kind="stable")]
+        return _empty_status(sop, rule)
+    df = _grouped_by_ticket(df)
     cases = df[CASE_ID].to_numpy()
-    acts = pd.Categorical(df[ACTIVITY].astype(str))
+    acts = _activity_codes(df[ACTIVITY])
     names = list(acts.categories)
-    codes = acts.codes
     closing = closing_activities(names, sop, rule)
     known = bool(closing) or (sop is not None and bool(sop.roles.get("close") or sop.closed_when)) \
         or rule.closed_when is not None
@@ -207,48 +200,82 @@ def ticket_status(df: pd.DataFrame, sop: SOP | None = None, rule: ClosingRule | 
     change = np.ones(len(cases), dtype=bool)
     change[1:] = cases[1:] != cases[:-1]
     starts = np.flatnonzero(change)
-    case_of = np.cumsum(change) - 1
-    n_cases = len(starts)
-    tickets = cases[starts]
-    last_pos = np.append(starts[1:], len(cases)) - 1
-    last_event_at = tsn[last_pos]
+    last_event_at = tsn[np.append(starts[1:], len(cases)) - 1]
     if not known:
-        status = np.full(n_cases, CLOSED, dtype=object)
+        status = np.full(len(starts), CLOSED, dtype=object)
         closed_at = last_event_at
     else:
-        is_close = np.isin(codes, [names.index(a) for a in closing])
-        reopen = reopening_activities(names, sop)
-        if reopen is None:
-            is_reopen = ~is_close
-        else:
-            is_reopen = np.isin(codes, [names.index(a) for a in reopen])
-        pos = np.arange(len(cases))
-        last_close = np.full(n_cases, -1, dtype=np.int64)
-        np.maximum.at(last_close, case_of[is_close], pos[is_close])
-        last_reopen = np.full(n_cases, -1, dtype=np.int64)
-        np.maximum.at(last_reopen, case_of[is_reopen], pos[is_reopen])
-        done = (last_close >= 0) & (last_close > last_reopen)
-        status = np.where(done, CLOSED, OPEN).astype(object)
-        closed_at = np.where(done, tsn[np.maximum(last_close, 0)], np.datetime64("NaT"))
+        status, closed_at = _closed(acts.codes, names, closing, sop, np.cumsum(change) - 1, tsn)
     end = pd.Timestamp(as_of) if as_of is not None else ts.max()
-    stale = np.zeros(n_cases, dtype=bool)
+    stale = np.zeros(len(starts), dtype=bool)
     if known and rule.stale_after is not None:
         naive_end = end.tz_convert("UTC").tz_localize(None) if end.tzinfo is not None else end
         horizon = np.datetime64(naive_end - rule.stale_after)
         stale = (status == OPEN) & (last_event_at < horizon)
-    last_at = pd.Series(last_event_at).dt.tz_localize("UTC")
     frame = pd.DataFrame({
         "status": status,
         "closed_at": pd.Series(np.asarray(closed_at, dtype=last_event_at.dtype)).dt.tz_localize("UTC"),
-        "last_event_at": last_at,
+        "last_event_at": pd.Series(last_event_at).dt.tz_localize("UTC"),
         "stale": stale,
     })
-    frame.index = pd.Index(tickets.astype(str), name="ticket")
+    frame.index = pd.Index(cases[starts].astype(str), name="ticket")
     text = describe_rule(sop, rule)
     if known and not closing:
         text += ("; no event of the log is one of these, so every ticket is open "
                  "(name the status that closes a ticket with --closed-when)")
     return TicketStatus(frame, known, text, end, rule.stale_after)
+
+
+def _empty_status(sop: SOP | None, rule: ClosingRule) -> TicketStatus:
+    """The status of a log without events: no tickets, no rule known."""
+    import pandas as pd
+
+    empty = pd.DataFrame({"status": pd.Series([], dtype=object), "closed_at": pd.Series([], dtype="datetime64[us, UTC]"),
+                          "last_event_at": pd.Series([], dtype="datetime64[us, UTC]"),
+                          "stale": pd.Series([], dtype=bool)})
+    empty.index.name = "ticket"
+    return TicketStatus(empty, False, describe_rule(sop, rule), None, rule.stale_after)
+
+
+def _activity_codes(column: pd.Series) -> pd.Categorical:
+    """The activity column as a categorical of names (a categorical of names as it is: the
+    order of the categories does not matter here, and no string is made per event)."""
+    import pandas as pd
+
+    if (isinstance(column.dtype, pd.CategoricalDtype) and len(column) and (column.cat.codes >= 0).all()
+            and all(type(c) is str for c in column.cat.categories)):
+        return column.array
+    return pd.Categorical(column.astype(str))
+
+
+def _grouped_by_ticket(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with each ticket's rows together (a stable sort, so time order inside stays)."""
+    import numpy as np
+    import pandas as pd
+
+    codes_by_case = pd.factorize(df[CASE_ID], sort=False)[0]
+    if len(codes_by_case) > 1 and (np.diff(codes_by_case) < 0).any():
+        return df.iloc[np.argsort(codes_by_case, kind="stable")]
+    return df
+
+
+def _closed(codes: np.ndarray, names: list[str], closing: frozenset[str], sop: SOP | None,
+            case_of: np.ndarray, tsn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per ticket its status (closed: a closing event not followed by a reopening) and closing time."""
+    import numpy as np
+
+    n_cases = int(case_of[-1]) + 1
+    is_close = np.isin(codes, [names.index(a) for a in closing])
+    reopen = reopening_activities(names, sop)
+    is_reopen = ~is_close if reopen is None else np.isin(codes, [names.index(a) for a in reopen])
+    pos = np.arange(len(codes))
+    last_close = np.full(n_cases, -1, dtype=np.int64)
+    np.maximum.at(last_close, case_of[is_close], pos[is_close])
+    last_reopen = np.full(n_cases, -1, dtype=np.int64)
+    np.maximum.at(last_reopen, case_of[is_reopen], pos[is_reopen])
+    done = (last_close >= 0) & (last_close > last_reopen)
+    status = np.where(done, CLOSED, OPEN).astype(object)
+    return status, np.where(done, tsn[np.maximum(last_close, 0)], np.datetime64("NaT"))
 
 
 __all__ = [

@@ -116,10 +116,25 @@ def activity_ranks(activities: Sequence[str], sop: SOP | None = None, tie_order:
 
 def tied_tickets(df: pd.DataFrame) -> int:
     """How many tickets have at least two events with the same business time."""
+    import numpy as np
+    import pandas as pd
+
     if len(df) == 0:
         return 0
-    dup = df.duplicated([CASE_ID, TIMESTAMP], keep=False)
-    return int(df.loc[dup.to_numpy(), CASE_ID].nunique())
+    stamps = df[TIMESTAMP]
+    if stamps.dtype.kind != "M":  # not datetime64: pandas' own duplicate test
+        dup = df.duplicated([CASE_ID, TIMESTAMP], keep=False)
+        return int(df.loc[dup.to_numpy(), CASE_ID].nunique())
+    # on integer codes: (ticket, instant) pairs sorted, equal neighbours are ties (NaT equals NaT, as in pandas)
+    cases = pd.factorize(df[CASE_ID], sort=False)[0]
+    ts = (stamps.dt.tz_convert(None) if stamps.dt.tz is not None else stamps).to_numpy().view("int64")
+    order = np.lexsort((ts, cases))
+    c, t = cases[order], ts[order]
+    same = (c[1:] == c[:-1]) & (t[1:] == t[:-1])
+    dup = np.zeros(len(c), dtype=bool)
+    dup[1:] |= same
+    dup[:-1] |= same
+    return int(len(np.unique(c[dup & (c >= 0)])))
 
 
 def order_events(df: pd.DataFrame, sop: SOP | None = None, tie_order: str = DEFAULT_TIE_ORDER) -> pd.DataFrame:
@@ -141,10 +156,23 @@ def order_events(df: pd.DataFrame, sop: SOP | None = None, tie_order: str = DEFA
     acts, names = pd.factorize(df[ACTIVITY].astype(str), sort=False)
     ranks = activity_ranks(list(names), sop, tie_order)[acts]
     version = df[VERSION].to_numpy() if VERSION in df.columns else np.arange(len(df))
-    order = np.lexsort((np.arange(len(df)), version, ranks, ts, cases))
-    if np.array_equal(order, np.arange(len(df))):
+    keys = (cases, ts, ranks, version)  # most significant first, then the row itself
+    if _in_order(keys):
         return df
+    order = np.lexsort((np.arange(len(df)), *reversed(keys)))
     return df.iloc[order].reset_index(drop=True)
+
+
+def _in_order(keys: tuple[np.ndarray, ...]) -> bool:
+    """Whether the rows are sorted by ``keys`` already (what a stable sort would leave as it is)."""
+    import numpy as np
+
+    bad = np.zeros(len(keys[0]) - 1, dtype=bool)
+    equal = np.ones(len(keys[0]) - 1, dtype=bool)
+    for k in keys:
+        bad |= equal & (k[1:] < k[:-1])
+        equal &= k[1:] == k[:-1]
+    return not bad.any()
 
 
 __all__ = ["DEFAULT_TIE_ORDER", "TIE_ORDERS", "activity_ranks", "check_tie_order", "lifecycle_class",

@@ -326,7 +326,7 @@ def _describe(frame: pd.DataFrame, prep: Prepared, sop: SOP | None, calendar: Bu
     frame.attrs["as_of"] = pd.Timestamp(prep.as_of, unit="s", tz="UTC").isoformat()
     frame.attrs["absent_roles"] = {k: list(v) for k, v in absent_roles(prep, sop).items()}
     frame.attrs["absent_limit_steps"] = sorted({lim.step for lim in (sop.limits if sop is not None else ())
-                                                if not (prep.step == lim.step).any()})
+                                                if not prep.step_mask(lim.step).any()})
     frame.attrs["handover_key"] = prep.handover_key
     frame.attrs["first_response_rule"] = prep.first_response_rule
 

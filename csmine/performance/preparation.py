@@ -89,6 +89,13 @@ class Prepared:
     df: pd.DataFrame = field(repr=False)
     handover_key: str | None = None
     first_response_rule: str | None = None
+    step_of_code: np.ndarray | None = field(default=None, repr=False)
+
+    def step_mask(self, name: str) -> np.ndarray:
+        """Per event: is its SOP step ``name``? (``step == name``, compared per activity code.)"""
+        if self.step_of_code is None:
+            return np.asarray(self.step == name, dtype=bool)
+        return (self.step_of_code == name)[self.log.act]
 
 
 T = TypeVar("T")
@@ -165,30 +172,33 @@ def _prepare(df: pd.DataFrame, sop: SOP | None, case_id_key: str, activity_key: 
         raise EmptyLogError("the event log is empty: no tickets to measure (check the filters)")
     log = encode_log(df, case_id_key=case_id_key, activity_key=activity_key,
                      timestamp_key=timestamp_key, start_timestamp_key=start_timestamp_key)
-    step, roles = _steps_and_roles(log, sop, first_response)
+    step, roles, step_of_code = _steps_and_roles(log, sop, first_response)
     starts = np.flatnonzero(log.first)
     teams, handover_key = _handover_teams(df, log, group_key)
     return Prepared(log=log, step=step, roles=roles, opened=_opened(df, log, starts), as_of=float(np.nanmax(log.ts)),
                     teams=teams, cases=_case_attributes(df, log, starts, priority_key), df=df,
-                    handover_key=handover_key, first_response_rule=first_response)
+                    handover_key=handover_key, first_response_rule=first_response, step_of_code=step_of_code)
 
 
 def _steps_and_roles(log: EncodedLog, sop: SOP | None,
-                     first_response: str | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Per event its SOP step, and per role of the SOP (and ``--first-response``) a mask."""
+                     first_response: str | None) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """Per event its SOP step, per role of the SOP (and ``--first-response``) a mask; per activity code its step."""
     if sop is not None:
         mapping = sop.activity_map()
         step_of_code = np.array([mapping.get(str(a)) for a in log.activities], dtype=object)
         step = step_of_code[log.act]
+        # a role's mask per activity code, then spread over the events by code
         roles = {
-            role: np.isin(step, np.array(steps, dtype=object)) for role, steps in sop.roles.items() if steps
+            role: np.array([s in set(steps) for s in step_of_code], dtype=bool)[log.act]
+            for role, steps in sop.roles.items() if steps
         }
     else:
+        step_of_code = np.full(len(log.activities), None, dtype=object)
         step = np.full(log.n, None, dtype=object)
         roles = {}
     if first_response is not None:
         roles["first_response"] = match_activities(first_response, log.activities)[log.act]
-    return step, roles
+    return step, roles, step_of_code
 
 
 def _opened(df: pd.DataFrame, log: EncodedLog, starts: np.ndarray) -> np.ndarray:
@@ -206,10 +216,11 @@ def _handover_teams(df: pd.DataFrame, log: EncodedLog, group_key: str) -> tuple[
     """Per event who has the ticket: its team, else (a log without teams) its agent."""
     for key in (group_key, RESOURCE):
         if key in df.columns:
-            values = df[key].to_numpy(dtype=object)[log.order]
-            values = np.where(pd.isna(values), None, values)
-            if pd.notna(values).any():
-                return values, key
+            # factorized: a Python object per distinct value, not per event (-1, missing: None)
+            codes, uniques = pd.factorize(df[key], use_na_sentinel=True)
+            if (codes >= 0).any():
+                values = np.append(np.asarray(uniques, dtype=object), None)
+                return values[codes[log.order]], key
     return np.full(log.n, None, dtype=object), None
 
 
@@ -221,11 +232,16 @@ def _case_attributes(df: pd.DataFrame, log: EncodedLog, starts: np.ndarray, prio
         columns[name] = (df[col].iloc[first_rows].to_numpy(dtype=object) if col in df.columns
                          else np.full(len(starts), None, dtype=object))
     if priority_key in df.columns:
-        # the ticket's last known value (an event attribute may change or be missing)
-        values = df[priority_key].to_numpy(dtype=object)[log.order]
-        known = np.where(pd.notna(values), np.arange(log.n), -1)
+        # the ticket's last known value (an event attribute may change or be missing),
+        # found on integer codes (-1: missing), then each chosen code's value
+        codes, uniques = pd.factorize(df[priority_key], use_na_sentinel=True)
+        codes = codes[log.order]
+        known = np.where(codes >= 0, np.arange(log.n), -1)
         last_known = np.maximum.reduceat(known, starts)
-        columns["priority"] = np.where(last_known >= 0, values[np.maximum(last_known, 0)], None)
+        chosen = codes[np.maximum(last_known, 0)]
+        values = np.asarray(uniques, dtype=object)
+        columns["priority"] = np.where(last_known >= 0, values[np.maximum(chosen, 0)] if len(values) else None,
+                                       None)
     else:
         columns["priority"] = np.full(len(starts), None, dtype=object)
     for name, values in columns.items():

@@ -27,6 +27,15 @@ def to_jsonable(value: Any) -> Any:
     datetimes and dates (ISO 8601), timedeltas (``str``), tuples and sets (lists),
     dataclasses and enums are converted recursively; anything else becomes ``str``.
     """
+    kind = type(value)  # the common exact types first (a report holds tens of thousands of values)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        return {k if type(k) is str else str(to_jsonable(k)): to_jsonable(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [to_jsonable(v) for v in value]
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int):

@@ -88,7 +88,9 @@ def unusual_days(df: pd.DataFrame, *, minimum: int = 10) -> tuple[UnusualDay, ..
 
     if "start_timestamp" not in df.columns:
         return ()
-    work = df[df["start_timestamp"].notna()]
+    # only the three columns read, then the rows with a start (not a copy of every column)
+    work = df[["time:timestamp", "start_timestamp", "concept:name"]]
+    work = work[work["start_timestamp"].notna().to_numpy(dtype=bool)]
     if work.empty:
         return ()
     minutes = (work["time:timestamp"] - work["start_timestamp"]).dt.total_seconds() / 60.0
@@ -263,7 +265,8 @@ def animation(df: pd.DataFrame, pmap: ProcessMap) -> dict[str, Any]:
     if len(cases) > ANIMATED_TICKETS:
         idx = np.linspace(0, len(cases) - 1, ANIMATED_TICKETS).round().astype(int)
         cases = cases.iloc[idx]
-    sub = df[df["case:concept:name"].isin(set(cases))]
+    sub = df[["case:concept:name", "time:timestamp", "concept:name"]]  # the columns read, not all
+    sub = sub[sub["case:concept:name"].isin(set(cases)).to_numpy(dtype=bool)]
     ms = (sub["time:timestamp"].astype("int64") // 1000).to_numpy()
     case = sub["case:concept:name"].to_numpy()
     act = sub["concept:name"].to_numpy()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from csmine.reports.text.blocks import Text
 
 if TYPE_CHECKING:
     from csmine.reports.report import ReportResult
+    from csmine.simulation.demo import DemoRun
 
 
 def render_report_written(result: ReportResult, out: str, size_bytes: int) -> Text:
@@ -35,3 +36,18 @@ def render_demo(result: ReportResult, out: str, *, seconds: float, store: str, t
         lines.append(f"  SOP fitness {f.conformance.fitness:.3f}")
     lines.append(f"open it: file://{Path(out).resolve()}")
     return Text(tuple(lines))
+
+
+def report_payload(result: ReportResult, out: str) -> dict[str, Any]:
+    """``csmine report --json``: the page written, the tickets, the SOP and how it was chosen, the findings."""
+    f = result.findings.to_dict()
+    return {"out": out, "tickets": f["ticket_status"] or {"total": result.tickets}, "events": result.events,
+            "sop": result.sop, "sop_choice": f["sop_choice"], "sections": list(result.sections), "findings": f}
+
+
+def demo_payload(run: DemoRun, result: ReportResult, out: str, *, seconds: float, store: str,
+                 truth_path: str) -> dict[str, Any]:
+    """``csmine demo --json``: the page and ground truth written, what was recorded, the findings."""
+    return {"out": out, "truth": truth_path, "store": store, "seconds": round(seconds, 1),
+            "imported_events": run.imported.events_added, "tickets": result.tickets, "events": result.events,
+            "findings": result.findings.to_dict()}

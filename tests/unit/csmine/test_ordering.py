@@ -83,3 +83,26 @@ def test_shuffled_rows_give_the_same_sequences(rows, rnd):
     assert list(a["concept:name"]) == list(b["concept:name"])
     assert list(a["case:concept:name"]) == list(b["case:concept:name"])
     assert list(a["time:timestamp"]) == list(b["time:timestamp"])
+
+
+def test_tied_tickets_on_codes_counts_like_pandas_duplicates():
+    """Ties counted on integer codes: rows need not be grouped, times may be in any zone,
+    two missing times tie (as pandas' ``duplicated``), a missing ticket id is not a ticket."""
+    t = pd.Timestamp("2024-03-01 09:00", tz="Asia/Shanghai")
+    df = pd.DataFrame({
+        "case:concept:name": ["A", "B", "A", "C", "C", None, None, "D"],
+        "time:timestamp": [t, t, t.tz_convert("UTC"), pd.NaT, pd.NaT, t, t, t],
+        "concept:name": list("abcdefgh"),
+    })
+    # A: the same instant written in two zones; C: two missing times; the None rows do not count
+    assert tied_tickets(df) == 2
+    assert tied_tickets(df.iloc[[0, 1, 3, 7]]) == 0
+
+
+def test_order_events_in_order_returns_the_frame_itself_else_a_sorted_copy():
+    df = frame([("A", 0, "x"), ("A", 5, "y"), ("B", 1, "z")])
+    assert order_events(df) is df
+    swapped = df.iloc[[1, 0, 2]].reset_index(drop=True)
+    out = order_events(swapped)
+    assert out is not swapped
+    assert sequence(out, "A") == ["x", "y"]
