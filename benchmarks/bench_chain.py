@@ -63,7 +63,7 @@ def read_bpic(limit: int | None) -> list[Any]:
 
 def bulk_import(histories: list[Any], location: str, *, chain: bool) -> float:
     """Seconds for ``import_histories`` into a fresh store, with or without the chain."""
-    import event_store.application as application
+    import event_store.persistence.import_objects as application  # the object path's chain writer
     from event_store import open_store
 
     original = application.write_chain

@@ -22,22 +22,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from event_store.io.columnar_build import Unsupported, local_us, pd_isna, step_columns, ticket_columns, utc_us
 from event_store.persistence.bulk_write import NewTickets
 from event_store.records import CASE_FIELDS
-
-_STR = json.encoder.encode_basestring
-_NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
-_DT_OPEN = '{"_type_":"datetime_iso","_data_":"'
-
-
-class _Unsupported(Exception):
-    """The columnar reader does not cover this file: the object reader reads it."""
 
 
 @dataclass(slots=True)
@@ -91,7 +84,7 @@ class ColumnarLog:
             hi = min(lo + batch_size, self.n_tickets)
             e_lo = int(ends[lo - 1]) if lo else 0
             e_hi = int(ends[hi - 1])
-            steps = _step_columns(self._steps.slice(e_lo, e_hi - e_lo),
+            steps = step_columns(self._steps.slice(e_lo, e_hi - e_lo),
                                   {k: None if v is None else v[e_lo:e_hi] for k, v in self._times.items()}, self._order[e_lo:e_hi],
                                   self._owner[e_lo:e_hi], self.name, **self._spec)
             yield _batch(t.slice(lo, hi - lo), steps, counts[lo:hi])
@@ -108,8 +101,7 @@ def _batch(tickets: Any, steps: Any, counts: Any) -> NewTickets:
         _col(tickets, "case_json"), case_fields, _col(tickets, "extra_json"), _col(tickets, "ref"),
         counts.tolist(), _col(steps, "activity"), _col(steps, "occurred_us"), _col(steps, "occurred_iso"),
         _col(steps, "started_us"), _col(steps, "started_iso"), _col(steps, "actor"), _col(steps, "team"),
-        _col(steps, "ref"), _col(steps, "attrs_json"))
-    batch.histories = lambda: _to_histories(batch)
+        _col(steps, "ref"), _col(steps, "attrs_json"), rebuild=_to_histories)
     return batch
 
 
@@ -176,10 +168,15 @@ def read_csv_columns(path: str, *, lifecycle: str, mapping: Any, collapse_repeat
     """
     if collapse_repeats:
         return None
+    import pyarrow as pa
+
     try:
-        return _read(path, lifecycle, mapping)
-    except _Unsupported:
+        log = _read(path, lifecycle, mapping)
+    except Unsupported:
         return None
+    finally:  # the whole file's columns are gone: give their pages back (this thread's heap)
+        pa.default_memory_pool().release_unused()
+    return log
 
 
 def _arrow_csv(path: str, name: str, mapping: Any) -> tuple[Any, str]:
@@ -202,11 +199,11 @@ def _arrow_csv(path: str, name: str, mapping: Any) -> tuple[Any, str]:
     _inflated(path, current_limits(), "CSV")
     manifest = read_manifest(path)
     if manifest is not None and manifest.get("cells") == "neutralised":
-        raise _Unsupported
+        raise Unsupported
     head = _head(path, name)
     enc = _encoding(head, mapping.encoding, name, "--")
     if enc.lower().replace("_", "-") not in ("utf-8", "utf8", "utf-8-sig"):
-        raise _Unsupported
+        raise Unsupported
     text = head.decode("utf-8", errors="replace")
     if len(head) >= 64 * 1024 and text.rfind("\n") > 0:
         text = text[: text.rfind("\n") + 1]
@@ -214,7 +211,7 @@ def _arrow_csv(path: str, name: str, mapping: Any) -> tuple[Any, str]:
         sep = "\t" if path.lower().endswith((".tsv", ".tsv.gz")) else (_sniff(text) or ",")
     header = _header_fields(text.lstrip("\ufeff"), sep)
     if len(header) < 3:
-        raise _Unsupported
+        raise Unsupported
     _check_header(header, name, "line 1")
     header = [h if h != "" else f"Unnamed: {i}" for i, h in enumerate(header)]  # pandas' names for them
     try:
@@ -227,39 +224,25 @@ def _arrow_csv(path: str, name: str, mapping: Any) -> tuple[Any, str]:
                                                  strings_can_be_null=True, quoted_strings_can_be_null=True),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, UnicodeDecodeError):
-        raise _Unsupported from None
+        raise Unsupported from None
     if table.num_rows == 0 or table.column_names != header:
-        raise _Unsupported
+        raise Unsupported
     return table.combine_chunks(), sep
 
 
 def _read(path: str, lifecycle: str, mapping: Any) -> ColumnarLog:
-    import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from event_store.io.importing import _lifecycle_mode, _parse_times, _zone
+    from event_store.io.importing import _lifecycle_mode
 
     name = os.path.basename(path)
     table, _ = _arrow_csv(path, name, mapping)
     cols = table.column_names
-    for col in (mapping.case, mapping.activity, mapping.timestamp, *mapping.case_attrs.values()):
-        if col not in cols:
-            raise _Unsupported
-    for col in cols:
-        if pc.any(pc.match_substring(table.column(col), "\x00")).as_py():
-            raise _Unsupported
+    _check_columns(table, mapping)
     case = table.column(mapping.case)
-    if case.null_count or table.column(mapping.activity).null_count:
-        raise _Unsupported
     n = table.num_rows
-    zone = _zone(mapping.tz, name)
-    ts = _parse_times(pd.Series(table.column(mapping.timestamp).to_pandas()), mapping.timestamp_format, zone, name, 2,
-                      mapping.timestamp, "line")
-    start = None
-    if mapping.start and mapping.start in cols:
-        start = _parse_times(pd.Series(table.column(mapping.start).to_pandas()), mapping.timestamp_format, zone, name,
-                             2, mapping.start, "line", allow_missing=True)
+    ts, start = _read_times(table, mapping, name)
     special = {mapping.case, mapping.activity, mapping.timestamp, mapping.resource, mapping.team, mapping.start,
                mapping.lifecycle, *mapping.case_attrs.values()}
     case_cols = dict(mapping.case_attrs)
@@ -271,13 +254,13 @@ def _read(path: str, lifecycle: str, mapping: Any) -> ColumnarLog:
     lc_values = {str(v) for v in pc.unique(table.column(mapping.lifecycle).drop_null()).to_pylist()} if has_lc else set()
     mode = _lifecycle_mode(lifecycle, lc_values)
     if mode == "start-complete":
-        raise _Unsupported
+        raise Unsupported
 
     codes = pc.dictionary_encode(case).combine_chunks().indices.to_numpy()
-    times = {"occurred_utc": _utc_us(ts), "occurred_local": _local_us(ts), "occurred_missing": None}
+    times = {"occurred_utc": utc_us(ts), "occurred_local": local_us(ts), "occurred_missing": None}
     del ts
     if start is not None:
-        times.update(started_utc=_utc_us(start), started_local=_local_us(start), started_missing=pd_isna(start))
+        times.update(started_utc=utc_us(start), started_local=local_us(start), started_missing=pd_isna(start))
         del start
     order = np.lexsort((np.arange(n), times["occurred_utc"], codes))
     times = {k: (None if v is None else v[order]) for k, v in times.items()}
@@ -288,7 +271,7 @@ def _read(path: str, lifecycle: str, mapping: Any) -> ColumnarLog:
                               if c is not None and c in cols))
     taken = table.select(keep).take(pa.array(order))
     del table
-    tickets = _ticket_columns(taken, times, order, owner, name, mapping, case_cols)
+    tickets = ticket_columns(taken, times, order, owner, name, mapping, case_cols)
     step_cols = [c for c in dict.fromkeys((mapping.activity, mapping.resource, mapping.team,
                                            mapping.lifecycle if has_lc else None, *attr_cols))
                  if c is not None and c in cols]
@@ -297,246 +280,32 @@ def _read(path: str, lifecycle: str, mapping: Any) -> ColumnarLog:
                        spec)
 
 
-def _local_us(ts: Any) -> np.ndarray:
-    """Microseconds since the epoch of the wall-clock times in each value's own zone."""
-    return ts.dt.tz_localize(None).to_numpy().astype("datetime64[us]").view("int64")  # type: ignore[no-any-return]
-
-
-def _utc_us(ts: Any) -> np.ndarray:
-    """Microseconds since the epoch (UTC) of a tz-aware pandas Series."""
-    values = ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]")
-    return values.view("int64")
-
-
-def _iso(utc: np.ndarray, local: np.ndarray, missing: np.ndarray | None) -> Any:
-    """``datetime.isoformat()`` of tz-aware times given as UTC and wall-clock microseconds (Arrow strings).
-
-    Seconds, then ``.ffffff`` when the microseconds are not zero, then the UTC
-    offset ``+HH:MM``, as Python writes them; None where ``missing``.
-    """
-    import pyarrow as pa
+def _check_columns(table: Any, mapping: Any) -> None:
+    """The mapped columns are there; no NUL byte, no empty ticket id or activity (else: the object reader)."""
     import pyarrow.compute as pc
 
-    n = len(utc)
-    ok = np.ones(n, dtype=bool) if missing is None else ~missing
-    if not ok.any():
-        return pa.nulls(n, pa.string())
-    loc = np.where(ok, local, 0)
-    secs = loc // 1_000_000
-    if secs[ok].min() < -30_610_224_000 or secs[ok].max() > 253_402_300_799:  # years 1000-9999 only
-        raise _Unsupported
-    offset = np.where(ok, local - utc, 0)
-    if (offset % 60_000_000).any():
-        raise _Unsupported  # offsets with seconds: rare, the object reader writes them
-    base = pc.strftime(pa.array(secs, pa.timestamp("s")), format="%Y-%m-%dT%H:%M:%S")
-    micro = loc - secs * 1_000_000
-    pieces = [base]
-    if micro.any():
-        frac = pc.binary_join_element_wise(".", pc.utf8_lpad(pc.cast(pa.array(micro), pa.string()), 6, "0"), "")
-        pieces.append(pc.if_else(pa.array(micro != 0), frac, pa.scalar("", pa.string())))
-    minutes = offset // 60_000_000
-    uniq, inv = np.unique(minutes, return_inverse=True)
-    texts = [f"{'-' if m < 0 else '+'}{abs(int(m)) // 60:02d}:{abs(int(m)) % 60:02d}" for m in uniq]
-    pieces.append(pc.take(pa.array(texts, pa.string()), pa.array(inv.reshape(-1))))
-    joined = pc.binary_join_element_wise(*pieces, "")
-    if missing is None or not missing.any():
-        return joined
-    return pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), joined)
+    cols = table.column_names
+    for col in (mapping.case, mapping.activity, mapping.timestamp, *mapping.case_attrs.values()):
+        if col not in cols:
+            raise Unsupported
+    for col in cols:
+        if pc.any(pc.match_substring(table.column(col), "\x00")).as_py():
+            raise Unsupported
+    if table.column(mapping.case).null_count or table.column(mapping.activity).null_count:
+        raise Unsupported
 
 
-def pd_isna(series: Any) -> np.ndarray:
-    return series.isna().to_numpy(dtype=bool)  # type: ignore[no-any-return]
+def _read_times(table: Any, mapping: Any, name: str) -> tuple[Any, Any]:
+    """The business times and the work starts (None: no start column) as tz-aware pandas Series."""
+    import pandas as pd
 
+    from event_store.io.importing import _parse_times, _zone
 
-def _json_str(arr: Any) -> Any:
-    """JSON text of each string (null stays null): quotes added, escaping where a value needs it."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if pc.any(pc.match_substring_regex(arr, _NEEDS_ESCAPE)).as_py():
-        enc = pc.dictionary_encode(arr).combine_chunks() if isinstance(arr, pa.ChunkedArray) else \
-            pc.dictionary_encode(arr)
-        escaped = pa.array([_STR(v) for v in enc.dictionary.to_pylist()], pa.string())
-        return pc.take(escaped, enc.indices)
-    return pc.binary_join_element_wise('"', arr, '"', "")
-
-
-def _step_columns(taken: Any, times: dict[str, Any], order: np.ndarray, owner: np.ndarray, name: str, *,
-                  mapping: Any, mode: str, has_lc: bool, attr_cols: Sequence[str]) -> Any:
-    """One batch's step columns: values for the read model, JSON pieces for the stored state."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    n = taken.num_rows
-    activity = taken.column(mapping.activity)
-    attr_pieces = []
-    for col in attr_cols:
-        attr_pieces.append(pc.binary_join_element_wise(_STR(col) + ":", _json_str(taken.column(col)), ""))
-    if has_lc:
-        lc = taken.column(mapping.lifecycle)
-        if mode == "status":
-            activity = pc.if_else(pc.is_null(lc), activity, pc.binary_join_element_wise(activity, lc, "/"))
-        elif mode == "ignore":
-            keep = pc.fill_null(pc.not_equal(pc.utf8_lower(lc), "complete"), False)
-            lc_json = pc.if_else(keep, _json_str(lc), pa.scalar(None, pa.string()))
-            attr_pieces.append(pc.binary_join_element_wise(_STR("lifecycle:transition") + ":", lc_json, ""))
-    if attr_pieces:
-        inner = _join_skip(attr_pieces)
-        attrs = pc.if_else(pc.equal(inner, ""), pa.scalar(None, pa.string()),
-                           pc.binary_join_element_wise("{", inner, "}", ""))
-    else:
-        attrs = pa.nulls(n, pa.string())
-    refs = pc.binary_join_element_wise(name + ":", pc.cast(pa.array(order + 2), pa.string()), "")
-    if "started_utc" in times:
-        missing = times["started_missing"]
-        started_us = pa.array(times["started_utc"], mask=missing)
-        started_iso = _iso(times["started_utc"], times["started_local"], missing)
-    else:
-        started_us = pa.nulls(n, pa.int64())
-        started_iso = pa.nulls(n, pa.string())
-    return pa.table({
-        "activity": activity,
-        "occurred_us": pa.array(times["occurred_utc"]),
-        "occurred_iso": _iso(times["occurred_utc"], times["occurred_local"], None),
-        "started_us": started_us,
-        "started_iso": started_iso,
-        "actor": _optional(taken, mapping.resource, n),
-        "team": _optional(taken, mapping.team, n),
-        "ref": refs,
-        "attrs_json": attrs,
-    })
-
-
-def _optional(table: Any, col: str | None, n: int) -> Any:
-    import pyarrow as pa
-
-    if col is None or col not in table.column_names:
-        return pa.nulls(n, pa.string())
-    return table.column(col)
-
-
-def _ticket_columns(taken: Any, times: dict[str, Any], order: np.ndarray, owner: np.ndarray, name: str,
-                    mapping: Any, case_cols: dict[str, str]) -> Any:
-    """One row per ticket: id, uuid, opening time, case JSON and fields, source ref, step count."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-    counts = np.diff(np.r_[first, len(owner)])
-    nt = len(first)
-    ids = taken.column(mapping.case).take(pa.array(first)).to_pylist()
-    uuids = uuid5_texts(ids)
-    values: dict[str, Any] = {}
-    for attr, col in case_cols.items():
-        values[attr] = _first_valid(taken.column(col), owner, first, nt)
-    # As the object reader: no team among the case attributes (or none for this
-    # ticket), then the team of the ticket's earliest step with one, added last.
-    team = _optional(taken, mapping.team, len(owner))
-    team = pc.if_else(pc.equal(team, ""), pa.scalar(None, pa.string()), team)
-    step_team = _first_valid(team, owner, first, nt)
-    if "team" in values:
-        step_team = pc.if_else(pc.is_null(values["team"]), step_team, pa.scalar(None, pa.string()))
-    pieces = [pc.binary_join_element_wise(_STR(attr) + ":", _json_str(v), "") for attr, v in values.items()]
-    extra_pieces = [p for attr, p in zip(values, pieces, strict=True) if attr not in CASE_FIELDS]
-    pieces.append(pc.binary_join_element_wise(_STR("team") + ":", _json_str(step_team), ""))
-    values["team"] = pc.coalesce(values["team"], step_team) if "team" in values else step_team
-    case_json = _object(pieces, nt, empty="{}")
-    extra_json = _object(extra_pieces, nt, empty=None)
-    occurred_us = times["occurred_utc"][first]
-    opened_us = occurred_us
-    pick = first
-    if "started_utc" in times:
-        big = np.iinfo(np.int64).max
-        s_vals = np.where(times["started_missing"], big, times["started_utc"])
-        # the earliest start of each ticket (the first such step on a tie), against the first step's time
-        key = np.lexsort((np.arange(len(s_vals)), s_vals, owner))
-        earliest = key[first]
-        s_min = s_vals[earliest]
-        use = s_min < occurred_us
-        opened_us = np.where(use, s_min, occurred_us)
-        opened_iso = pc.if_else(pa.array(use), _iso(times["started_utc"][earliest], times["started_local"][earliest],
-                                                    ~use),
-                                _iso(occurred_us, times["occurred_local"][first], None))
-    else:
-        opened_iso = _iso(occurred_us, times["occurred_local"][pick], None)
-    fields = {f"f_{k}": values[k] if k in values else pa.nulls(nt, pa.string()) for k in CASE_FIELDS}
-    return pa.table({
-        "ticket": pa.array(ids, pa.string()),
-        "uuid": pa.array(uuids, pa.string()),
-        "opened_us": pa.array(opened_us),
-        "opened_iso": opened_iso,
-        "case_json": case_json,
-        "extra_json": extra_json,
-        "ref": pc.binary_join_element_wise(name + ":", pc.cast(pa.array(order[first] + 2), pa.string()), ""),
-        "count": pa.array(counts),
-        **fields,
-    })
-
-
-def uuid5_texts(names: Sequence[str]) -> list[str]:
-    """``str(event_store.domain.ticket_id(name))`` of each name, without a UUID object per name."""
-    import hashlib
-    import uuid
-
-    from event_store.domain import TICKET_NAMESPACE
-
-    prefix = uuid.NAMESPACE_URL.bytes + TICKET_NAMESPACE.encode()
-    sha1 = hashlib.sha1
-    digests = b"".join([sha1(prefix + n.encode()).digest()[:16] for n in names])
-    raw = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 16).copy()
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x50  # version 5
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
-    hx = raw.tobytes().hex()
-    return [f"{hx[i:i + 8]}-{hx[i + 8:i + 12]}-{hx[i + 12:i + 16]}-{hx[i + 16:i + 20]}-{hx[i + 20:i + 32]}"
-            for i in range(0, len(hx), 32)]
-
-
-def _first_valid(col: Any, owner: np.ndarray, first: np.ndarray, nt: int) -> Any:
-    """Per ticket, the first non-null value of ``col`` (rows grouped by ticket, in order)."""
-    import pyarrow as pa
-
-    valid = ~col.is_null().to_numpy(zero_copy_only=False)
-    idx = np.flatnonzero(valid)
-    pick = np.full(nt, -1, dtype=np.int64)
-    if len(idx):
-        grp = owner[idx]
-        firsts = np.flatnonzero(np.r_[True, grp[1:] != grp[:-1]])
-        pick[grp[firsts]] = idx[firsts]
-    mask = pick < 0
-    out = col.take(pa.array(np.where(mask, 0, pick)))
-    return pc_if_null(out, mask)
-
-
-def pc_if_null(arr: Any, mask: np.ndarray) -> Any:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if not mask.any():
-        return arr
-    return pc.if_else(pa.array(mask), pa.scalar(None, arr.type), arr)
-
-
-def _join_skip(pieces: list[Any]) -> Any:
-    """The non-null pieces of each row joined with commas ("" when all are null).
-
-    (pyarrow's ``null_handling="skip"`` loses rows when a piece is null throughout.)
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    acc = pieces[0]
-    for piece in pieces[1:]:
-        acc = pc.coalesce(pc.binary_join_element_wise(acc, piece, ","), acc, piece)
-    return pc.fill_null(acc, pa.scalar("", pa.string()))
-
-
-def _object(pieces: list[Any], n: int, *, empty: str | None) -> Any:
-    """``{piece,piece,...}`` per row, skipping null pieces; ``empty`` when a row has none."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if not pieces:
-        return pa.array([empty] * n, pa.string())
-    inner = _join_skip(pieces)
-    whole = pc.binary_join_element_wise("{", inner, "}", "")
-    return pc.if_else(pc.equal(inner, ""), pa.scalar(empty, pa.string()), whole)
+    zone = _zone(mapping.tz, name)
+    ts = _parse_times(pd.Series(table.column(mapping.timestamp).to_pandas()), mapping.timestamp_format, zone, name, 2,
+                      mapping.timestamp, "line")
+    start = None
+    if mapping.start and mapping.start in table.column_names:
+        start = _parse_times(pd.Series(table.column(mapping.start).to_pandas()), mapping.timestamp_format, zone, name,
+                             2, mapping.start, "line", allow_missing=True)
+    return ts, start

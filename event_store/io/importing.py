@@ -719,6 +719,63 @@ def _read_table_rows(path: str, *, fmt: str, lifecycle: str, mapping: ColumnMapp
     name = os.path.basename(path)
     frame = _read_frame(path, name, fmt, sep=mapping.sep, encoding=mapping.encoding, option="--", min_fields=3)
     df, line0, row_word = frame.df, frame.line0, frame.row_word
+    _check_table_columns(df, mapping, name, frame)
+    zone = _zone(mapping.tz, name)
+    ts = _parse_times(df[mapping.timestamp], mapping.timestamp_format, zone, name, line0, mapping.timestamp, row_word)
+    start = None
+    if mapping.start and mapping.start in df.columns:
+        start = _parse_times(df[mapping.start], mapping.timestamp_format, zone, name, line0, mapping.start,
+                             row_word, allow_missing=True)
+    bad = df[mapping.case].isna() | df[mapping.activity].isna()
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        which = "ticket id" if pd.isna(df[mapping.case].iloc[i]) else "activity"
+        raise ImportFormatError(f"{name}: {row_word} {i + line0}: empty {which}; fill it in or drop the {row_word}")
+    special = {mapping.case, mapping.activity, mapping.timestamp, mapping.resource, mapping.team, mapping.start,
+               mapping.lifecycle, *mapping.case_attrs.values()}
+    case_cols = dict(mapping.case_attrs)
+    for col in df.columns:
+        if isinstance(col, str) and col.startswith("case:") and col != mapping.case and col not in special:
+            case_cols.setdefault(col[5:], col)
+    attr_cols = [c for c in df.columns if c not in special and c not in case_cols.values() and not str(c).startswith("@@")]
+    has_lc = mapping.lifecycle is not None and mapping.lifecycle in df.columns
+    lc_values = {str(v) for v in df[mapping.lifecycle].dropna().unique()} if has_lc else set()
+    mode = _lifecycle_mode(lifecycle, lc_values)
+    # Business time is the truth of order: a stable sort by (ticket, time), so rows
+    # with the same ticket and time keep file order. Tickets keep their order of first
+    # appearance (an export re-imported keeps the store's order).
+    n = len(df)
+    codes, uniques = pd.factorize(df[mapping.case], sort=False)
+    tkey = ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().view("int64")
+    order = np.lexsort((np.arange(n), tkey, codes))
+    keep, collapsed = order, 0
+    extra_attrs: list[tuple[str, list[Any]]] = []
+    if collapse_repeats and n > 1:
+        keep, collapsed, extra_attrs = _collapse_table(df, mapping, mode, has_lc, codes, order, ts)
+    by_case = _rows_by_ticket(df, mapping, mode, codes, keep, ts, start, f"{name}:", line0, attr_cols, extra_attrs)
+
+    # Each case attribute from the earliest row (in time order, every row) that has a value.
+    case_lists: list[tuple[str, list[Any]]] = []
+    if case_cols:
+        cols = list(dict.fromkeys(case_cols.values()))
+        firsts = df[cols].take(order).groupby(codes[order], sort=False).first()
+        case_lists = [(a, _column(firsts, c) or []) for a, c in case_cols.items()]
+    has_starts = start is not None or mode == "start-complete"
+    out = []
+    for code, rows in by_case.items():
+        steps = _fold_lifecycle(rows, mode)
+        if not steps:
+            continue
+        case_values = {a: values[code] for a, values in case_lists if values[code] is not None}
+        out.append(TicketHistory(str(uniques[code]), _opened_at(steps, has_starts), _case_from(case_values, steps),
+                                 tuple(s for s, _ in steps), steps[0][0].source_ref))
+    for history in out:
+        check_history(history, current_limits())
+    return ReadResult(out, n, collapsed)
+
+
+def _check_table_columns(df: Any, mapping: ColumnMapping, name: str, frame: _Frame) -> None:
+    """The mapped ticket, activity, timestamp and case-attribute columns are in the table."""
     for role, col, opt in (("ticket id", mapping.case, "--case-column"),
                            ("activity", mapping.activity, "--activity-column"),
                            ("timestamp", mapping.timestamp, "--timestamp-column")):
@@ -733,43 +790,16 @@ def _read_table_rows(path: str, *, fmt: str, lifecycle: str, mapping: ColumnMapp
                 f"{name}: missing column {col!r} mapped to ticket attribute {attr!r} "
                 f"(columns are: {', '.join(map(str, df.columns[:12]))}; fix --case-attr {attr}=COLUMN)"
             )
-    zone = _zone(mapping.tz, name)
-    ts = _parse_times(df[mapping.timestamp], mapping.timestamp_format, zone, name, line0, mapping.timestamp, row_word)
-    start = None
-    if mapping.start and mapping.start in df.columns:
-        start = _parse_times(df[mapping.start], mapping.timestamp_format, zone, name, line0, mapping.start,
-                             row_word, allow_missing=True)
-    bad = df[mapping.case].isna() | df[mapping.activity].isna()
-    if bad.any():
-        i = int(bad.to_numpy().nonzero()[0][0])
-        which = "ticket id" if pd.isna(df[mapping.case].iloc[i]) else "activity"
-        raise ImportFormatError(f"{name}: {row_word} {i + line0}: empty {which}; fill it in or drop the {row_word}")
 
-    special = {mapping.case, mapping.activity, mapping.timestamp, mapping.resource, mapping.team, mapping.start,
-               mapping.lifecycle, *mapping.case_attrs.values()}
-    case_cols = dict(mapping.case_attrs)
-    for col in df.columns:
-        if isinstance(col, str) and col.startswith("case:") and col != mapping.case and col not in special:
-            case_cols.setdefault(col[5:], col)
-    attr_cols = [c for c in df.columns if c not in special and c not in case_cols.values() and not str(c).startswith("@@")]
 
-    has_lc = mapping.lifecycle is not None and mapping.lifecycle in df.columns
-    lc_values = {str(v) for v in df[mapping.lifecycle].dropna().unique()} if has_lc else set()
-    mode = _lifecycle_mode(lifecycle, lc_values)
+def _rows_by_ticket(df: Any, mapping: ColumnMapping, mode: str, codes: Any, keep: Any, ts: Any, start: Any,
+                    ref: str, line0: int, attr_cols: list[Any],
+                    extra_attrs: list[tuple[str, list[Any]]]) -> dict[int, list[tuple[ActivityRow, str | None]]]:
+    """The kept rows (in ``keep`` order) as steps per ticket code, with their lifecycle for folding."""
+    import numpy as np
+    import pandas as pd
 
-    # Business time is the truth of order: a stable sort by (ticket, time), so rows
-    # with the same ticket and time keep file order. Tickets keep their order of first
-    # appearance (an export re-imported keeps the store's order).
     n = len(df)
-    codes, uniques = pd.factorize(df[mapping.case], sort=False)
-    tkey = ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().view("int64")
-    order = np.lexsort((np.arange(n), tkey, codes))
-    keep = order
-    collapsed = 0
-    extra_attrs: list[tuple[str, list[Any]]] = []
-    if collapse_repeats and n > 1:
-        keep, collapsed, extra_attrs = _collapse_table(df, mapping, mode, has_lc, codes, order, ts)
-
     identity = len(keep) == n and bool(np.array_equal(keep, np.arange(n)))
     rows_df = df if identity else df.take(keep)
     rows_ts = ts if identity else ts.take(keep)
@@ -779,7 +809,7 @@ def _read_table_rows(path: str, *, fmt: str, lifecycle: str, mapping: ColumnMapp
     times = rows_ts.dt.to_pydatetime().tolist() if hasattr(rows_ts.dt, "to_pydatetime") else list(rows_ts)
     starts = ([None if pd.isna(v) else v for v in rows_start.dt.to_pydatetime().tolist()]
               if rows_start is not None else None)
-    refs = [f"{name}:{k}" for k in (keep + line0).tolist()]
+    refs = [f"{ref}{k}" for k in (keep + line0).tolist()]
     lc_col = _column(rows_df, mapping.lifecycle)
     actors = _column(rows_df, mapping.resource)
     teams = _column(rows_df, mapping.team)
@@ -792,14 +822,6 @@ def _read_table_rows(path: str, *, fmt: str, lifecycle: str, mapping: ColumnMapp
             old = attr_values[at][1]
             assert old is not None
             attr_values[at] = (key, [v if v is not None else o for v, o in zip(values, old, strict=True)])
-
-    # Each case attribute from the earliest row (in time order, every row) that has a value.
-    case_lists: list[tuple[str, list[Any]]] = []
-    if case_cols:
-        cols = list(dict.fromkeys(case_cols.values()))
-        firsts = df[cols].take(order).groupby(codes[order], sort=False).first()
-        case_lists = [(a, _column(firsts, c) or []) for a, c in case_cols.items()]
-
     by_case: dict[int, list[tuple[ActivityRow, str | None]]] = {}
     for i in range(len(tickets)):
         activity = activities[i]
@@ -813,32 +835,10 @@ def _read_table_rows(path: str, *, fmt: str, lifecycle: str, mapping: ColumnMapp
                 attrs[LIFECYCLE_KEY] = lc
         actor = actors[i] if actors is not None else None
         team = teams[i] if teams is not None else None
-        row = ActivityRow(
-            activity,
-            times[i],
-            None if actor is None else str(actor),
-            None if team is None else str(team),
-            starts[i] if starts is not None else None,
-            refs[i],
-            attrs,
-        )
-        steps = by_case.get(tickets[i])
-        if steps is None:
-            steps = by_case[tickets[i]] = []
-        steps.append((row, lc.lower() if (lc and mode == "start-complete") else None))
-    has_starts = starts is not None or mode == "start-complete"
-    out = []
-    for code, rows in by_case.items():
-        steps = _fold_lifecycle(rows, mode)
-        if not steps:
-            continue
-        case_values = {a: values[code] for a, values in case_lists if values[code] is not None}
-        out.append(TicketHistory(str(uniques[code]), _opened_at(steps, has_starts), _case_from(case_values, steps),
-                                 tuple(s for s, _ in steps), steps[0][0].source_ref))
-    limits = current_limits()
-    for history in out:
-        check_history(history, limits)
-    return ReadResult(out, n, collapsed)
+        row = ActivityRow(activity, times[i], None if actor is None else str(actor), None if team is None else str(team),
+                          starts[i] if starts is not None else None, refs[i], attrs)
+        by_case.setdefault(tickets[i], []).append((row, lc.lower() if (lc and mode == "start-complete") else None))
+    return by_case
 
 
 def _collapse_table(df: Any, mapping: ColumnMapping, mode: str, has_lc: bool, codes: Any, order: Any,

@@ -35,6 +35,7 @@ import numpy as np
 from event_store.domain import TOPIC_ACTIVITY, TOPIC_OPENED, Ticket
 from event_store.integrity.chain import ZERO, _frame
 from event_store.persistence.db import Cursor
+from event_store.readmodel.chunks import arrow_schema, extend_chunks
 from event_store.readmodel.projection import EVENT_LOG_COLUMNS
 from event_store.readmodel.projection import NAME as PROJECTION
 
@@ -88,12 +89,18 @@ class NewTickets:
     team: list[str | None]
     step_refs: list[str | None]
     attrs_json: list[str | None]
-    #: Rebuilds the batch as TicketHistory objects (for tickets the store holds already).
-    histories: Any = field(default=None, repr=False)
+    #: Makes the batch's TicketHistory objects from it (for tickets the store holds already).
+    #: A plain function of the batch, never a closure over it: with the garbage collector
+    #: paused during an import, a reference cycle would keep every batch alive.
+    rebuild: Any = field(default=None, repr=False)
 
     @property
     def n_events(self) -> int:
         return len(self.activity)
+
+    def histories(self) -> list[Any]:
+        """The batch as :class:`~event_store.records.TicketHistory` objects."""
+        return self.rebuild(self)  # type: ignore[no-any-return]
 
 
 def _escaped(values: Sequence[str | None], memo: bool = True) -> list[str]:
@@ -225,6 +232,10 @@ class Prepared:
     start: tuple[int, bytes]
     links: list[bytes]
     end: tuple[int, bytes]
+    #: The ``event_log`` columns after ``notification_id`` (an int: the same for every row),
+    #: and the same as Arrow arrays for the columnar copy: made on the preparing thread.
+    log_columns: tuple[Any, ...] = ()
+    log_arrays: list[Any] = field(default_factory=list)
 
 
 def prepare(batch: NewTickets, recorded: datetime, start: tuple[int, bytes]) -> Prepared:
@@ -236,8 +247,35 @@ def prepare(batch: NewTickets, recorded: datetime, start: tuple[int, bytes]) -> 
     vers = versions.tolist()
     topics = np.where(versions == 0, TOPIC_OPENED, TOPIC_ACTIVITY).astype(object).tolist()
     links, size, head = chain_links(oids, vers, topics, states, {}, *start)
-    return Prepared(batch, states, owner, step_pos, oids, vers, topics, to_us(recorded),  # type: ignore[arg-type]
-                    start, links, (size, head))
+    recorded_us: int = to_us(recorded)  # type: ignore[assignment]
+    columns, arrays = _log_rows(batch, owner, step_pos, recorded_us)
+    return Prepared(batch, states, owner, step_pos, oids, vers, topics, recorded_us, start, links, (size, head),
+                    columns, arrays)
+
+
+def _log_rows(batch: NewTickets, owner: np.ndarray, step_pos: np.ndarray,
+              recorded_us: int) -> tuple[tuple[Any, ...], list[Any]]:
+    """The ``event_log`` columns of the steps but their notification ids, as lists and as Arrow arrays."""
+    from event_store.readmodel.chunks import arrow_schema
+
+    nt = len(batch.tickets)
+    opened_pos = np.zeros(nt, dtype=np.int64)
+    np.cumsum(np.asarray(batch.counts, dtype=np.int64)[:-1] + 1, out=opened_pos[1:])
+    step_owner = owner[step_pos]
+
+    def per_step(values: Sequence[Any]) -> list[Any]:
+        return np.asarray(values, dtype=object)[step_owner].tolist()
+
+    fields = list(zip(*batch.case_fields)) if nt else [()] * 7
+    columns = (per_step(batch.tickets), (step_pos - opened_pos[step_owner]).tolist(), batch.activity,
+               batch.occurred_us, batch.started_us, recorded_us, batch.actor, [t or None for t in batch.team],
+               batch.step_refs, batch.attrs_json, 0, 0, per_step(batch.opened_us), *(per_step(f) for f in fields))
+    import pyarrow as pa
+
+    ne = len(step_pos)
+    arrays = [pa.array(np.full(ne, c, dtype=np.int64)) if isinstance(c, int) else pa.array(c, type=f.type)
+              for c, f in zip(columns, list(arrow_schema())[1:], strict=True)]
+    return columns, arrays
 
 
 def chain_start(cur: Cursor) -> tuple[int, bytes]:
@@ -276,7 +314,7 @@ def write_prepared(cur: Cursor, table: str, p: Prepared, *, project: bool, chann
     else:
         cur.execute("INSERT OR REPLACE INTO chain_head (id, size, head) VALUES (1, ?, ?)", (size, head))
     if project:
-        _project(cur, batch, first, p.owner, p.step_pos, p.recorded_us)
+        _project(cur, p, first)
     return Written(len(batch.tickets), len(batch.activity), first, first + n - 1)
 
 
@@ -369,32 +407,26 @@ TICKET_COLUMNS = ("ticket", "ticket_uuid", "opened_at", "recorded_at", "notifica
                   "priority", "emotion", "customer", "team", "region", "case_attrs", "opened_by", "source_ref")
 
 
-def _project(cur: Cursor, batch: NewTickets, first: int, owner: np.ndarray, step_pos: np.ndarray,
-             recorded_us: int) -> None:
-    """The batch's ``tickets`` and ``event_log`` rows and the projection position."""
+def _project(cur: Cursor, p: Prepared, first: int) -> None:
+    """The batch's ``tickets`` and ``event_log`` rows, its columnar chunks and the projection position."""
+    import pyarrow as pa
+
+    batch = p.batch
     nt = len(batch.tickets)
-    sizes = np.asarray(batch.counts, dtype=np.int64) + 1
     opened_nids = np.zeros(nt, dtype=np.int64)
-    np.cumsum(sizes[:-1], out=opened_nids[1:])
+    np.cumsum(np.asarray(batch.counts, dtype=np.int64)[:-1] + 1, out=opened_nids[1:])
     opened_nids += first
     fields = list(zip(*batch.case_fields)) if nt else [()] * 7
     _put(cur, "tickets", TICKET_COLUMNS, (
-        batch.tickets, batch.uuids, batch.opened_us, repeat(recorded_us, nt), opened_nids.tolist(),
+        batch.tickets, batch.uuids, batch.opened_us, repeat(p.recorded_us, nt), opened_nids.tolist(),
         *fields, batch.extra_json, repeat(None, nt), batch.ticket_refs), nt)
     ne = len(batch.activity)
-    step_owner = owner[step_pos]
-    step_nids = (step_pos + first).tolist()
-    step_versions = (step_pos - (opened_nids[step_owner] - first)).tolist()
-
-    def per_step(values: Sequence[Any]) -> list[Any]:
-        return np.asarray(values, dtype=object)[step_owner].tolist()
-
-    teams = [t or None for t in batch.team]
-    _put(cur, "event_log", EVENT_LOG_COLUMNS, (
-        step_nids, per_step(batch.tickets), step_versions, batch.activity, batch.occurred_us, batch.started_us,
-        repeat(recorded_us, ne), batch.actor, teams, batch.step_refs, batch.attrs_json, repeat(0, ne),
-        repeat(0, ne), per_step(batch.opened_us), *(per_step(f) for f in fields)), ne)
-    last = first + len(owner) - 1
+    nids = p.step_pos + first
+    _put(cur, "event_log", EVENT_LOG_COLUMNS,
+         [nids.tolist(), *(repeat(c, ne) if isinstance(c, int) else c for c in p.log_columns)], ne)
+    last = first + len(p.owner) - 1
+    if ne:  # the columnar copy of the rows, so that the first report reads chunks only
+        extend_chunks(cur, int(nids[0]), pa.Table.from_arrays([pa.array(nids), *p.log_arrays], schema=arrow_schema()))
     row = cur.execute("SELECT position FROM projection_state WHERE name = ?", (PROJECTION,)).fetchone()
     if row is None:
         cur.execute("INSERT INTO projection_state (name, position) VALUES (?, ?)", (PROJECTION, last))
@@ -416,115 +448,51 @@ def from_histories(histories: Sequence[Any], encode: Any, attrs_json: Any) -> Ne
         InvalidEventError: a time without a time zone, an empty activity name.
     """
     from event_store.domain import check_aware, ticket_id
-    from event_store.errors import InvalidEventError
     from event_store.readmodel.projection import to_us
     from event_store.records import CASE_FIELDS
 
-    t_ids: list[str] = []
-    uuids: list[str] = []
-    opened_us: list[int] = []
-    opened_iso: list[str] = []
-    case_json: list[str] = []
-    case_fields: list[tuple[Any, ...]] = []
-    extra_json: list[str | None] = []
-    t_refs: list[str | None] = []
-    counts: list[int] = []
-    activity: list[str] = []
-    occ_us: list[int] = []
-    occ_iso: list[str] = []
-    st_us: list[int | None] = []
-    st_iso: list[str | None] = []
-    actors: list[str | None] = []
-    teams: list[str | None] = []
-    refs: list[str | None] = []
-    attrs_out: list[str | None] = []
+    out = NewTickets(*([] for _ in range(18)), rebuild=lambda _batch: list(histories))  # type: ignore[arg-type]
     for h in histories:
         check_aware(h.opened_at, f"ticket {h.ticket}: opened_at")
         if type(h.ticket) is not str or type(h.source_ref) not in _PLAIN:
             return None
         case = {k: (str(v) if k in CASE_FIELDS and v is not None else v) for k, v in h.case.items() if v is not None}
-        t_ids.append(h.ticket)
-        uuids.append(str(ticket_id(h.ticket)))
-        opened_us.append(to_us(h.opened_at))  # type: ignore[arg-type]
-        opened_iso.append(h.opened_at.isoformat())
-        case_json.append(encode(case).decode())
-        case_fields.append(tuple(case.get(k) for k in CASE_FIELDS))
+        out.tickets.append(h.ticket)
+        out.uuids.append(str(ticket_id(h.ticket)))
+        out.opened_us.append(to_us(h.opened_at))  # type: ignore[arg-type]
+        out.opened_iso.append(h.opened_at.isoformat())
+        out.case_json.append(encode(case).decode())
+        out.case_fields.append(tuple(case.get(k) for k in CASE_FIELDS))
         extra = {k: v for k, v in case.items() if k not in CASE_FIELDS}
-        extra_json.append(encode(extra).decode() if extra else None)
-        t_refs.append(h.source_ref)
-        counts.append(len(h.steps))
-        for row in h.steps:
-            occurred = row.occurred_at
-            if occurred.tzinfo is None or occurred.utcoffset() is None:
-                raise InvalidEventError(f"ticket {h.ticket}: step {row.activity!r} time {occurred} has no time zone")
-            if not row.activity:
-                raise InvalidEventError(f"ticket {h.ticket}: a step has an empty activity name ({row.source_ref})")
-            if (type(row.activity) is not str or type(row.actor) not in _PLAIN or type(row.team) not in _PLAIN
-                    or type(row.source_ref) not in _PLAIN):
-                return None
-            activity.append(row.activity)
-            occ_us.append(to_us(occurred))  # type: ignore[arg-type]
-            occ_iso.append(occurred.isoformat())
-            started = row.started_at
-            st_us.append(None if started is None else to_us(started))
-            st_iso.append(None if started is None else started.isoformat())
-            actors.append(row.actor)
-            teams.append(row.team)
-            refs.append(row.source_ref)
-            attrs_out.append(attrs_json(row.attrs) if row.attrs else None)
-    return NewTickets(t_ids, uuids, opened_us, opened_iso, case_json, case_fields, extra_json, t_refs, counts,
-                      activity, occ_us, occ_iso, st_us, st_iso, actors, teams, refs, attrs_out,
-                      histories=lambda: list(histories))
+        out.extra_json.append(encode(extra).decode() if extra else None)
+        out.ticket_refs.append(h.source_ref)
+        out.counts.append(len(h.steps))
+        if not _add_steps(out, h, attrs_json, to_us):
+            return None
+    return out
 
 
-_DONE = object()
+def _add_steps(out: NewTickets, h: Any, attrs_json: Any, to_us: Any) -> bool:
+    """Append one ticket's steps to the step columns; False when a value is not plain text."""
+    from event_store.errors import InvalidEventError
 
-
-def background(items: Any, depth: int = 2) -> Any:
-    """Iterate ``items`` on a second thread, at most ``depth`` items ahead of the consumer.
-
-    Exceptions raised while producing reach the consumer at the item where they
-    happened. If the consumer stops early (an error while writing), the thread is
-    told to stop and the items it has made are dropped.
-    """
-    import contextvars
-    import queue
-    import threading
-
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run() -> None:
-        try:
-            for item in items:
-                if not put((item, None)):
-                    return
-        except BaseException as exc:  # handed to the consumer
-            put((_DONE, exc))
-            return
-        put((_DONE, None))
-
-    # The caller's context (the input limits in force, ...) goes with the work.
-    context = contextvars.copy_context()
-    thread = threading.Thread(target=context.run, args=(run,), name="csmine-import-prepare", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, exc = q.get()
-            if item is _DONE:
-                if exc is not None:
-                    raise exc
-                return
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+    for row in h.steps:
+        occurred = row.occurred_at
+        if occurred.tzinfo is None or occurred.utcoffset() is None:
+            raise InvalidEventError(f"ticket {h.ticket}: step {row.activity!r} time {occurred} has no time zone")
+        if not row.activity:
+            raise InvalidEventError(f"ticket {h.ticket}: a step has an empty activity name ({row.source_ref})")
+        if (type(row.activity) is not str or type(row.actor) not in _PLAIN or type(row.team) not in _PLAIN
+                or type(row.source_ref) not in _PLAIN):
+            return False
+        out.activity.append(row.activity)
+        out.occurred_us.append(to_us(occurred))
+        out.occurred_iso.append(occurred.isoformat())
+        started = row.started_at
+        out.started_us.append(None if started is None else to_us(started))
+        out.started_iso.append(None if started is None else started.isoformat())
+        out.actor.append(row.actor)
+        out.team.append(row.team)
+        out.step_refs.append(row.source_ref)
+        out.attrs_json.append(attrs_json(row.attrs) if row.attrs else None)
+    return True

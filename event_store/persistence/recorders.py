@@ -221,6 +221,18 @@ def sqlite_access(path: str) -> tuple[bool, bool]:
     return True, not has_wal
 
 
+#: The read model's secondary indexes by name. An import into an empty store creates them
+#: after its rows are in (:func:`event_store.persistence.bulk.deferred_indexes`).
+READ_MODEL_INDEXES = {
+    "event_log_ticket": "CREATE INDEX IF NOT EXISTS event_log_ticket ON event_log (ticket, version)",
+    "tickets_uuid": "CREATE UNIQUE INDEX IF NOT EXISTS tickets_uuid ON tickets (ticket_uuid)",
+    "event_log_opened": "CREATE INDEX IF NOT EXISTS event_log_opened ON event_log (opened_at)",
+    # replay pages through the log in business-time order
+    "event_log_occurred": "CREATE INDEX IF NOT EXISTS event_log_occurred ON event_log (occurred_at, notification_id)",
+    "tickets_opened": "CREATE INDEX IF NOT EXISTS tickets_opened ON tickets (opened_at, notification_id)",
+}
+
+
 def schema_statements(postgres: bool, events_table: str) -> list[str]:
     """DDL for csmine's own tables (idempotent)."""
     blob = "BYTEA" if postgres else "BLOB"
@@ -243,12 +255,7 @@ def schema_statements(postgres: bool, events_table: str) -> list[str]:
         "retracted INTEGER NOT NULL DEFAULT 0, corrected INTEGER NOT NULL DEFAULT 0, "
         f"opened_at {big} NOT NULL, channel TEXT, category TEXT, priority TEXT, emotion TEXT, "
         "customer TEXT, case_team TEXT, region TEXT)",
-        "CREATE INDEX IF NOT EXISTS event_log_ticket ON event_log (ticket, version)",
-        "CREATE UNIQUE INDEX IF NOT EXISTS tickets_uuid ON tickets (ticket_uuid)",
-        "CREATE INDEX IF NOT EXISTS event_log_opened ON event_log (opened_at)",
-        # replay pages through the log in business-time order
-        "CREATE INDEX IF NOT EXISTS event_log_occurred ON event_log (occurred_at, notification_id)",
-        "CREATE INDEX IF NOT EXISTS tickets_opened ON tickets (opened_at, notification_id)",
+        *READ_MODEL_INDEXES.values(),
         f"CREATE TABLE IF NOT EXISTS phases (name TEXT PRIMARY KEY, start_at {big} NOT NULL, end_at {big}, "
         f"cohort TEXT NOT NULL, note TEXT, notification_id {big} NOT NULL)",
         columns_table_ddl(postgres),

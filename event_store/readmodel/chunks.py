@@ -47,6 +47,38 @@ def rows_to_arrow(rows: Sequence[Sequence[Any]]) -> Any:
     return pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(cols, schema, strict=True)], schema=schema)
 
 
+def extend_chunks(cur: Any, first: int, new: Any) -> None:
+    """Persist the full chunks that new ``event_log`` rows complete (a bulk import batch).
+
+    ``new`` holds the rows just written, from log position ``first`` on, as an Arrow
+    table of :func:`arrow_schema`. The chunks are cut exactly as :func:`read_columnar`
+    cuts the rows after the last chunk (full :data:`CHUNK` pieces, the remainder left
+    in the tail), so the first report after an import reads chunks instead of rows.
+    Nothing is done when the copy is not kept up to date (more than a chunk of older
+    rows without one).
+    """
+    import pyarrow as pa
+
+    row = cur.execute(f"SELECT MAX(last_nid) FROM {COLUMNS_TABLE}").fetchone()
+    covered = int(row[0]) if row and row[0] is not None else 0
+    row = cur.execute("SELECT COUNT(*) FROM event_log WHERE notification_id > ? AND notification_id < ?",
+                      (covered, first)).fetchone()
+    older = int(row[0]) if row else 0
+    if older + new.num_rows < CHUNK or older >= CHUNK:
+        return
+    if older:
+        new = pa.concat_tables([rows_to_arrow(_gap_rows(cur, covered + 1, first - 1)), new])
+    nids = new.column("notification_id")
+    start = covered + 1
+    pieces = []
+    for offset in range(0, new.num_rows - CHUNK + 1, CHUNK):
+        end = nids[offset + CHUNK - 1].as_py()
+        pieces.append((start, start, end, CHUNK, _to_ipc(new.slice(offset, CHUNK))))
+        start = end + 1
+    cur.executemany(f"INSERT INTO {COLUMNS_TABLE} (chunk, first_nid, last_nid, rows, arrow) VALUES (?, ?, ?, ?, ?)",
+                    pieces)
+
+
 def _to_ipc(table: Any) -> bytes:
     import pyarrow as pa
 

@@ -16,7 +16,8 @@ import os
 
 import pytest
 
-from event_store.io.columnar import ColumnarLog, read_csv_columns, uuid5_texts
+from event_store.io.columnar import ColumnarLog, read_csv_columns
+from event_store.io.columnar_build import uuid5_texts
 from event_store.io.importing import ColumnMapping, read_histories, read_log
 from event_store.limits import current_limits
 from event_store.persistence.bulk_write import from_histories
@@ -51,7 +52,7 @@ def _assert_same(columnar, objects, store):
     got = list(columnar.column_batches(len(objects), current_limits()))
     assert len(got) == 1
     for name in expected.__slots__:
-        if name != "histories":
+        if name != "rebuild":  # how each rebuilds its TicketHistory objects
             assert getattr(got[0], name) == getattr(expected, name), name
     # and the histories built from the columns equal the object reader's
     assert columnar.histories == objects
