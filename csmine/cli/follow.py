@@ -166,7 +166,7 @@ def _case_table(imapping: Any) -> Any:
     spec = imapping.case_table
     if spec is None or not spec.file:
         return None
-    from event_store.io.importing import read_case_table
+    from event_store.io.case_table import read_case_table
 
     cols = imapping.columns
     return read_case_table(imapping.case_table_path(), spec.key or cols.case, sep=spec.sep or cols.sep,

@@ -171,7 +171,7 @@ def retract_cmd(ticket: str, version: int, reason: str, actor: str | None, store
 
 def _sep_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     from event_store.errors import ImportFormatError
-    from event_store.io.importing import parse_sep
+    from event_store.io.read_base import parse_sep
 
     try:
         return parse_sep(value, f"--{param.name.replace('_', '-')}" if param.name else "--sep")
@@ -332,7 +332,7 @@ def _print_mapping(imapping: Any, path: str) -> None:
     import dataclasses as dc
 
     from event_store.errors import ImportFormatError
-    from event_store.io.importing import detect_format
+    from event_store.io.read_base import detect_format
     from event_store.io.mapping_dump import dump_mapping as dump
     from event_store.io.vendors import detect_dialect as detect
 

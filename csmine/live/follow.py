@@ -72,7 +72,7 @@ from csmine.live.follow_tail import (
 )
 
 if TYPE_CHECKING:
-    from event_store.io.importing import CaseTable
+    from event_store.io.case_table import CaseTable
     from event_store.io.mapping import ImportMapping
 
 __all__ = ["FollowState", "Follower", "HttpSink", "StoreSink", "default_state_name", "step_event"]
@@ -311,13 +311,13 @@ class Follower:
 
     def _read_header(self, data: bytes) -> bool:
         """Take the CSV header (the first record) and pin the encoding and delimiter."""
-        from event_store.io.importing import SNIFF_BYTES, _encoding, _sniff
+        from event_store.io.table_frame import SNIFF_BYTES, sniff, text_encoding
 
         state = self.state
         assert state is not None
         cols = self.mapping.columns
         try:
-            enc = _encoding(data[:SNIFF_BYTES], cols.encoding, self.name, "--")
+            enc = text_encoding(data[:SNIFF_BYTES], cols.encoding, self.name, "--")
         except ImportFormatError as exc:
             raise FollowError(str(exc)) from None
         width, order = _unit(enc, data)
@@ -329,7 +329,7 @@ class Follower:
         text = sample.decode(enc, errors="replace")
         if len(sample) >= SNIFF_BYTES and "\n" in text:
             text = text[: text.rfind("\n") + 1]
-        sep = cols.sep or ("\t" if self.name.lower().endswith(".tsv") else (_sniff(text) or ","))
+        sep = cols.sep or ("\t" if self.name.lower().endswith(".tsv") else (sniff(text) or ","))
         state.header, state.encoding, state.sep = base64.b64encode(header).decode(), enc, sep
         state.offset, state.line = ends[0], header.count(b"\n" if width == 1 else "\n".encode(_plain(enc)))
         from csmine.live.follow_rows import check_header
@@ -352,7 +352,7 @@ class Follower:
             raise ImportFormatError(rejects[0].reason + " (csmine follow --on-error stop: nothing of this "
                                     "batch was recorded; fix the row or follow with --on-error reject)")
         if self.case_table is not None:
-            from event_store.io.importing import join_case_table
+            from event_store.io.case_table import join_case_table
 
             histories = join_case_table(histories, self.case_table).histories
         histories = without_derived_team(histories, self.sink.known([h.ticket for h in histories]), mapping)
@@ -396,7 +396,7 @@ class Follower:
 
     def _pinned(self, batch: _Batch) -> ImportMapping:
         """The mapping with the dialect, lifecycle mode and NDJSON shape of the first batch."""
-        from event_store.io.importing import ColumnMapping, _lifecycle_mode
+        from event_store.io.read_base import ColumnMapping, lifecycle_mode
 
         from csmine.live.follow_rows import ndjson_shape
 
@@ -416,7 +416,7 @@ class Follower:
 
             values = column_values(self, batch, m.columns.lifecycle)
             if values:
-                state.lifecycle = _lifecycle_mode("auto", values)
+                state.lifecycle = lifecycle_mode("auto", values)
         if m.lifecycle == "auto" and state.lifecycle is not None:
             m = dataclasses.replace(m, lifecycle=state.lifecycle)
         return m

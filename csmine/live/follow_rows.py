@@ -107,11 +107,11 @@ def unpaired_starts(follower: Follower, batch: _Batch, mapping: ImportMapping, i
 
 def check_header(name: str, mapping: ImportMapping, text: str, sep: str) -> None:
     """A CSV header the mapping can read: no column twice, every column it names there."""
-    from event_store.io.importing import _check_header, _header_fields
+    from event_store.io.table_frame import check_header, header_fields
 
-    fields = [f.lstrip("\ufeff").strip("\r\n") for f in _header_fields(text, sep)]
+    fields = [f.lstrip("\ufeff").strip("\r\n") for f in header_fields(text, sep)]
     try:
-        _check_header(fields, name, "line 1")
+        check_header(fields, name, "line 1")
     except ImportFormatError as exc:
         raise FollowError(str(exc)) from None
     c = mapping.columns
@@ -128,7 +128,7 @@ def check_header(name: str, mapping: ImportMapping, text: str, sep: str) -> None
 
 def ndjson_shape(mapping: ImportMapping, batch: _Batch) -> str:
     """``event`` when the NDJSON looks like serve's events and no column flag was given, else ``columns``."""
-    from event_store.io.importing import ColumnMapping
+    from event_store.io.read_base import ColumnMapping
 
     plain = dataclasses.replace(mapping.columns, tz=None, timestamp_format=None, sep=None, encoding=None)
     if plain != ColumnMapping():

@@ -8,7 +8,7 @@ from datetime import datetime, tzinfo, UTC
 from typing import Any, NamedTuple
 
 from event_store.errors import ImportFormatError
-from event_store.io.importing import _case_from, _collapse_rows, _opened_at, _zone, read_log, ReadResult
+from event_store.io.read_base import ReadResult, case_from, collapse_rows, opened_at, time_zone
 from event_store.io.mapping import ImportMapping
 from event_store.limits import check_history, current_limits
 from event_store.records import ActivityRow, TicketHistory
@@ -59,7 +59,7 @@ class SourceRead:
     notes: tuple[str, ...] = ()
 
     def as_read_result(self) -> ReadResult:
-        """The :class:`~event_store.io.importing.ReadResult` view (for ``read_log``)."""
+        """The :class:`~event_store.io.read_base.ReadResult` view (for ``read_log``)."""
         return ReadResult(self.histories, self.rows, self.rows_collapsed)
 
 
@@ -172,13 +172,13 @@ def _fold(ticket: str, records: list[Change], mapping: ImportMapping, missing: f
         return None, counted, 0, dropped
     collapsed = 0
     if mapping.collapse_repeats:
-        rows, collapsed = _collapse_rows(rows)
+        rows, collapsed = collapse_rows(rows)
     case: dict[str, Any] = {}
     for attr, fld in rules.case.items():
         first = earliest.get(fld, today.get(fld))
         if not _missing(first, missing):
             case[attr] = _plain(first)
-    return (TicketHistory(ticket, _opened_at(rows, False), _case_from(case, rows), tuple(r for r, _ in rows),
+    return (TicketHistory(ticket, opened_at(rows, False), case_from(case, rows), tuple(r for r, _ in rows),
                           source_ref), counted, collapsed, dropped)
 
 
@@ -206,7 +206,7 @@ def _closed(histories: list[TicketHistory], mapping: ImportMapping) -> int | Non
 
 
 def _zone_of(mapping: ImportMapping, name: str) -> tzinfo | None:
-    return _zone(mapping.columns.tz, name)
+    return time_zone(mapping.columns.tz, name)
 
 
 def _json_time(value: Any, mapping: ImportMapping, zone: tzinfo | None, where: str, key: str) -> datetime:

@@ -3,7 +3,7 @@
 :func:`read_csv_columns` gives the same tickets, steps, times, attributes, order and
 source references as :func:`event_store.io.importing.read_log` for a CSV file, but
 keeps them as Arrow columns: the file is parsed by pyarrow's multi-threaded reader,
-times by pandas (the same :func:`~event_store.io.importing._parse_times`), the
+times by pandas (the same :func:`~event_store.io.read_base.parse_times`), the
 ticket grouping and business-time order by one ``lexsort``, and each batch's JSON
 pieces (escaped strings, attribute objects, ISO times) by Arrow compute kernels.
 :meth:`ColumnarLog.column_batches` then yields
@@ -184,35 +184,28 @@ def _arrow_csv(path: str, name: str, mapping: Any) -> tuple[Any, str]:
     import pyarrow.csv as pacsv
 
     from event_store.io.files import read_manifest
-    from event_store.io.importing import (
-        _check_header,
-        _encoding,
-        _head,
-        _header_fields,
-        _inflated,
-        _sniff,
-        parse_sep,
-    )
+    from event_store.io.read_base import inflated, parse_sep
+    from event_store.io.table_frame import check_header, header_fields, read_head, sniff, text_encoding
     from event_store.limits import current_limits
 
     sep = parse_sep(mapping.sep, "--sep")
-    _inflated(path, current_limits(), "CSV")
+    inflated(path, current_limits(), "CSV")
     manifest = read_manifest(path)
     if manifest is not None and manifest.get("cells") == "neutralised":
         raise Unsupported
-    head = _head(path, name)
-    enc = _encoding(head, mapping.encoding, name, "--")
+    head = read_head(path, name)
+    enc = text_encoding(head, mapping.encoding, name, "--")
     if enc.lower().replace("_", "-") not in ("utf-8", "utf8", "utf-8-sig"):
         raise Unsupported
     text = head.decode("utf-8", errors="replace")
     if len(head) >= 64 * 1024 and text.rfind("\n") > 0:
         text = text[: text.rfind("\n") + 1]
     if sep is None:
-        sep = "\t" if path.lower().endswith((".tsv", ".tsv.gz")) else (_sniff(text) or ",")
-    header = _header_fields(text.lstrip("\ufeff"), sep)
+        sep = "\t" if path.lower().endswith((".tsv", ".tsv.gz")) else (sniff(text) or ",")
+    header = header_fields(text.lstrip("\ufeff"), sep)
     if len(header) < 3:
         raise Unsupported
-    _check_header(header, name, "line 1")
+    check_header(header, name, "line 1")
     header = [h if h != "" else f"Unnamed: {i}" for i, h in enumerate(header)]  # pandas' names for them
     try:
         table = pacsv.read_csv(
@@ -234,7 +227,7 @@ def _read(path: str, lifecycle: str, mapping: Any) -> ColumnarLog:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from event_store.io.importing import _lifecycle_mode
+    from event_store.io.read_base import lifecycle_mode
 
     name = os.path.basename(path)
     table, _ = _arrow_csv(path, name, mapping)
@@ -252,7 +245,7 @@ def _read(path: str, lifecycle: str, mapping: Any) -> ColumnarLog:
     attr_cols = [c for c in cols if c not in special and c not in case_cols.values() and not c.startswith("@@")]
     has_lc = mapping.lifecycle is not None and mapping.lifecycle in cols
     lc_values = {str(v) for v in pc.unique(table.column(mapping.lifecycle).drop_null()).to_pylist()} if has_lc else set()
-    mode = _lifecycle_mode(lifecycle, lc_values)
+    mode = lifecycle_mode(lifecycle, lc_values)
     if mode == "start-complete":
         raise Unsupported
 
@@ -299,13 +292,13 @@ def _read_times(table: Any, mapping: Any, name: str) -> tuple[Any, Any]:
     """The business times and the work starts (None: no start column) as tz-aware pandas Series."""
     import pandas as pd
 
-    from event_store.io.importing import _parse_times, _zone
+    from event_store.io.read_base import parse_times, time_zone
 
-    zone = _zone(mapping.tz, name)
-    ts = _parse_times(pd.Series(table.column(mapping.timestamp).to_pandas()), mapping.timestamp_format, zone, name, 2,
-                      mapping.timestamp, "line")
+    zone = time_zone(mapping.tz, name)
+    ts = parse_times(pd.Series(table.column(mapping.timestamp).to_pandas()), mapping.timestamp_format, zone, name, 2,
+                     mapping.timestamp, "line")
     start = None
     if mapping.start and mapping.start in table.column_names:
-        start = _parse_times(pd.Series(table.column(mapping.start).to_pandas()), mapping.timestamp_format, zone, name,
-                             2, mapping.start, "line", allow_missing=True)
+        start = parse_times(pd.Series(table.column(mapping.start).to_pandas()), mapping.timestamp_format, zone, name,
+                            2, mapping.start, "line", allow_missing=True)
     return ts, start

@@ -62,7 +62,7 @@ class FileImport:
 
 def read_file(path: str, mapping: ImportMapping) -> tuple[SourceRead, list[Any], CaseTableUse | None]:
     """The file's histories with the mapping's case table joined (nothing is recorded)."""
-    from event_store.io.importing import join_case_table, read_case_table
+    from event_store.io.case_table import join_case_table, read_case_table
     from event_store.io.vendors import read_source
 
     read = read_source(path, mapping)

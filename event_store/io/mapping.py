@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from event_store.errors import ImportFormatError
-from event_store.io.importing import LIFECYCLE_MODES, ColumnMapping
+from event_store.io.read_base import LIFECYCLE_MODES, ColumnMapping
 from event_store.io.mapping_check import Checker, check_encoding, check_sep
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ _TABLES = {
 
 @dataclass(frozen=True, slots=True)
 class CaseTableSpec:
-    """A case table to join (see :func:`event_store.io.importing.read_case_table`).
+    """A case table to join (see :func:`event_store.io.case_table.read_case_table`).
 
     Attributes:
         file: its path (relative paths are relative to the mapping file's folder).
@@ -385,7 +385,7 @@ def with_flags(mapping: ImportMapping, **flags: Any) -> ImportMapping:
     """The mapping with the given flags in force (flags override the file).
 
     Keys: ``format``, ``lifecycle``, ``collapse_repeats``, ``closed_when``, the
-    :class:`~event_store.io.importing.ColumnMapping` fields (``case``, ``activity``,
+    :class:`~event_store.io.read_base.ColumnMapping` fields (``case``, ``activity``,
     ``timestamp``, ``resource``, ``team``, ``start``, ``timestamp_format``, ``tz``,
     ``sep``, ``encoding``; ``lifecycle_column`` for its ``lifecycle``), ``case_attrs``
     (merged into the file's), and ``case_table``, ``case_key``, ``case_sep``,

@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from event_store.errors import ImportFormatError
-from event_store.io.importing import parse_sep
+from event_store.io.read_base import parse_sep
 
 
 # -- locating keys -----------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from event_store.errors import ImportFormatError
 from event_store.io.changes import (
     _CONTAINERS, _histories, _json_time, _reads, _Tickets, _wrong_shape, _zone_of, Change, SourceRead,
 )
-from event_store.io.importing import _parse_times, _read_frame, ColumnMapping
+from event_store.io.read_base import ColumnMapping, parse_times
+from event_store.io.table_frame import read_frame
 from event_store.io.json_stream import iter_json
 from event_store.io.mapping import ImportMapping
 
@@ -49,12 +50,12 @@ def _servicenow_audit(path: str, mapping: ImportMapping) -> SourceRead:
         if rows == 0:
             raise _wrong_shape(name, "servicenow-audit", mapping, "no sys_audit rows", stream_keys)
         return _histories(tickets, mapping, skipped, [])
-    frame = _read_frame(path, name, "csv", sep=cols.sep, encoding=cols.encoding, option="--", min_fields=3)
+    frame = read_frame(path, name, "csv", sep=cols.sep, encoding=cols.encoding, option="--", min_fields=3)
     df, line0, row_word = frame.df, frame.line0, frame.row_word
     for key in (cols.case, cols.timestamp, *_SN_REQUIRED):
         if key not in df.columns:
             raise _missing_field(f"{name}", key, mapping, columns=[str(c) for c in df.columns])
-    times = _parse_times(df[cols.timestamp], cols.timestamp_format, zone, name, line0, cols.timestamp, row_word)
+    times = parse_times(df[cols.timestamp], cols.timestamp_format, zone, name, line0, cols.timestamp, row_word)
     times = times.dt.to_pydatetime().tolist() if hasattr(times.dt, "to_pydatetime") else list(times)
     records = df.to_dict("records")
     for i, item in enumerate(records):

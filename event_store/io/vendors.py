@@ -50,10 +50,11 @@ from typing import Any
 
 from event_store.errors import ImportFormatError
 from event_store.io.changes import _closed, SHAPES, SourceRead, VENDOR_FORMATS
-from event_store.io.importing import (
-    _case_from, _check_file, _collapse_rows, _encoding, _head, _header_fields, _inflated, _opened_at,
-    _sniff, ColumnMapping, detect_format, read_log, ReadResult,
+from event_store.io.importing import read_log
+from event_store.io.read_base import (
+    case_from, check_file, collapse_rows, ColumnMapping, detect_format, inflated, opened_at, ReadResult,
 )
+from event_store.io.table_frame import header_fields, read_head, sniff, text_encoding
 from event_store.io.jira import _jira
 from event_store.io.json_stream import iter_json, JsonStream
 from event_store.io.mapping import CHANGE_FORMATS, ImportMapping, load_preset
@@ -96,14 +97,14 @@ def _refine(read: ReadResult, mapping: ImportMapping) -> SourceRead:
         if not rows:
             continue
         if mapping.collapse_repeats:
-            rows, merged = _collapse_rows(rows)
+            rows, merged = collapse_rows(rows)
             collapsed += merged
         case = {k: v for k, v in h.case.items() if not (isinstance(v, str) and v in missing)}
         derived = next((s.team for s in h.steps if s.team), None)
         if "team" in case and case["team"] == derived:
             del case["team"]  # it came from the first step with a team: derive it again
         starts = any(s.started_at is not None for s, _ in rows)
-        out.append(dataclasses.replace(h, opened_at=_opened_at(rows, starts), case=_case_from(case, rows),
+        out.append(dataclasses.replace(h, opened_at=opened_at(rows, starts), case=case_from(case, rows),
                                        steps=tuple(s for s, _ in rows)))
     return SourceRead(out, read.rows, read.rows_collapsed + collapsed, dropped, _closed(out, mapping))
 
@@ -127,11 +128,11 @@ def _check_columns(path: str, fmt: str, mapping: ImportMapping) -> None:
         except Exception:  # the table reader words it
             return
     else:
-        _inflated(path, current_limits(), "CSV")
-        head = _head(path, name)
-        text = head.decode(_encoding(head, c.encoding, name, "--"), errors="replace")
-        sep = c.sep or ("\t" if path.lower().endswith((".tsv", ".tsv.gz")) else (_sniff(text) or ","))
-        columns = _header_fields(text, sep)
+        inflated(path, current_limits(), "CSV")
+        head = read_head(path, name)
+        text = head.decode(text_encoding(head, c.encoding, name, "--"), errors="replace")
+        sep = c.sep or ("\t" if path.lower().endswith((".tsv", ".tsv.gz")) else (sniff(text) or ","))
+        columns = header_fields(text, sep)
         if len(columns) < 3:
             return  # the table reader explains the dialect
     needed = [("ticket id", c.case, "--case-column"), ("activity", c.activity, "--activity-column"),
@@ -156,11 +157,11 @@ def detect_dialect(path: str, mapping: ImportMapping) -> dict[str, str]:
         return {}
     name = os.path.basename(path)
     try:
-        head = _head(path, name)
-        enc = _encoding(head, mapping.columns.encoding, name, "--")
+        head = read_head(path, name)
+        enc = text_encoding(head, mapping.columns.encoding, name, "--")
     except ImportFormatError:
         return {}
-    sep = _sniff(head.decode(enc, errors="replace"))
+    sep = sniff(head.decode(enc, errors="replace"))
     out = {"encoding": "utf-8" if enc == "utf-8-sig" else enc}
     if sep is not None:
         out["delimiter"] = "tab" if sep == "\t" else sep
@@ -174,9 +175,9 @@ def read_source(path: str, mapping: ImportMapping) -> SourceRead:
     by this module's readers. Renames, drops, missing values and the
     ``"field: value"`` form apply to every format, before repeats are collapsed. The
     case table (``mapping.case_table``) is not joined here (see
-    :func:`event_store.io.importing.join_case_table`).
+    :func:`event_store.io.case_table.join_case_table`).
     """
-    _check_file(path, "an export file (.csv, .json, .ndjson, .xes, .parquet)")
+    check_file(path, "an export file (.csv, .json, .ndjson, .xes, .parquet)")
     fmt = mapping.format or _detect(path)
     if fmt in CHANGE_FORMATS:
         mapping = dataclasses.replace(mapping, format=fmt)

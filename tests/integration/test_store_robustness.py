@@ -69,7 +69,7 @@ def test_reimport_adds_nothing_and_appends_only_new_steps(store_url, tmp_path):
     bigger = tmp_path / "bigger.csv"
     bigger.write_text(path.read_text() + "A,Record,2024-03-01T09:10:00+08:00,y\nB,Handle,2024-03-01T11:00:00+08:00,z\n")
     kw = {"fmt": "csv"}
-    from event_store.io.importing import ColumnMapping
+    from event_store.io.read_base import ColumnMapping
 
     mapping = ColumnMapping(case="case", activity="activity", timestamp="time", resource="who")
     with open_store(store_url, create=True) as store:

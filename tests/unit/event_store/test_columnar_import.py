@@ -18,7 +18,8 @@ import pytest
 
 from event_store.io.columnar import ColumnarLog, read_csv_columns
 from event_store.io.columnar_build import uuid5_texts
-from event_store.io.importing import ColumnMapping, read_histories, read_log
+from event_store.io.importing import read_histories, read_log
+from event_store.io.read_base import ColumnMapping
 from event_store.limits import current_limits
 from event_store.persistence.bulk_write import from_histories
 

@@ -166,12 +166,12 @@ def test_translate_gives_one_paragraph_with_store_commit_and_advice():
 
 
 def test_large_xes_is_parsed_as_a_stream_with_the_same_result(monkeypatch):
-    from event_store.io import importing
+    from event_store.io import importing, xes_read
     from tests.datasets import HELPDESK, dataset_path
 
     path = str(dataset_path(*HELPDESK))
-    whole = importing.read_xes(path, fast=False)  # lxml over the whole bytes
-    monkeypatch.setattr(importing, "FAST_SCAN_MAX", 1 << 20)  # helpdesk inflates to 13.9 MB: streamed
+    whole = xes_read.read_xes(path, fast=False)  # lxml over the whole bytes
+    monkeypatch.setattr(xes_read, "FAST_SCAN_MAX", 1 << 20)  # helpdesk inflates to 13.9 MB: streamed
     streamed = importing.read_log(path)
     assert streamed.rows == sum(len(h.steps) for h in whole)
     assert streamed.histories == whole

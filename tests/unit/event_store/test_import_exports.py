@@ -22,13 +22,9 @@ import pytest
 
 from event_store import ImportFormatError, open_store
 from event_store.domain import TOPIC_CASE_CHANGED
-from event_store.io.importing import (
-    ColumnMapping,
-    join_case_table,
-    read_case_table,
-    read_histories,
-    read_log,
-)
+from event_store.io.case_table import join_case_table, read_case_table
+from event_store.io.importing import read_histories, read_log
+from event_store.io.read_base import ColumnMapping
 from event_store.integrity.verify import verify_store
 from tests.datasets import HELPDESK, dataset_path
 
@@ -137,7 +133,7 @@ def test_xes_events_out_of_order_are_sorted(tmp_path):
         '\t\t<date key="time:timestamp" value="2024-01-01T09:00:00+00:00"/>\n\t</event>\n'
         "</trace>\n</log>\n")
     for fast in (True, False):
-        from event_store.io.importing import read_xes
+        from event_store.io.xes_read import read_xes
 
         (h,) = read_xes(str(xes), fast=fast)
         assert [s.activity for s in h.steps] == ["Receive", "Handle"]
