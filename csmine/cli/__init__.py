@@ -10,23 +10,70 @@ import click
 
 from csmine.cli.errors import EXPECTED_ERRORS, exit_code_for
 
-#: Each module defines ``register(cli)`` adding its commands to the root group.
-COMMAND_MODULES = (
-    "csmine.cli.store",
-    "csmine.cli.sop",
-    "csmine.cli.mine",
-    "csmine.cli.conform",
-    "csmine.cli.audit",
-    "csmine.cli.phase",
-    "csmine.cli.compare",
-    "csmine.cli.review",
-    "csmine.cli.replay",
-    "csmine.cli.report",
-    "csmine.cli.why",
-    "csmine.cli.serve",
-    "csmine.cli.watch",
-    "csmine.cli.follow",
-)
+#: Each command: the module whose ``register(cli)`` adds it, and the first paragraph of its
+#: help (what ``csmine --help`` lists, so listing the commands imports none of them; a test
+#: checks these against the commands' docstrings). A module is imported when one of its
+#: commands runs, so ``csmine conform`` does not pay for the imports of ``csmine serve``.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("csmine.cli.store",
+        "Create an empty csmine store (SQLite file or PostgreSQL database)."),
+    "open": ("csmine.cli.store",
+        "Open a ticket with its case attributes."),
+    "record": ("csmine.cli.store",
+        "Record one lifecycle step of a ticket (history is accepted as it happened)."),
+    "correct": ("csmine.cli.store",
+        "Correct fields of one recorded event (version 0: the ticket's attributes)."),
+    "retract": ("csmine.cli.store",
+        "Mark one recorded event as recorded in error (it stays in history)."),
+    "import": ("csmine.cli.store",
+        "Import an event log (XES, CSV, Parquet); running it again adds nothing."),
+    "export": ("csmine.cli.store",
+        "Verify the store, then export it as XES, CSV or Parquet."),
+    "stats": ("csmine.cli.store",
+        "Tickets, events, activities, variants, time range and attribute counts."),
+    "sop": ("csmine.cli.sop",
+        "Designed SOP flows: list, show, validate, draw and convert them."),
+    "discover": ("csmine.cli.mine",
+        "Discover the process map, the variants and (with --bpmn) a BPMN model."),
+    "bottlenecks": ("csmine.cli.mine",
+        "Where tickets wait: steps, transitions, time limits, handovers, ping-pong, rework."),
+    "kpi": ("csmine.cli.mine",
+        "Service KPIs against the SOP's targets: first response, resolution, FCR, SLA, ..."),
+    "conform": ("csmine.cli.conform",
+        "Check the tickets against an SOP: fitness, precision and deviations."),
+    "keys": ("csmine.cli.audit",
+        "Signing keys for checkpoints (Ed25519; kept in files, never in the store)."),
+    "checkpoint": ("csmine.cli.audit",
+        "Verify the store, then sign its log size, Merkle root and head into a small JSON file."),
+    "verify": ("csmine.cli.audit",
+        "Re-hash the stored history against its hash chain, head and a checkpoint, and prove the read "
+         "model is exactly the projection of those events."),
+    "trace": ("csmine.cli.audit",
+        "One ticket's whole history: timeline, waits, SOP limits and deviations, integrity."),
+    "audit": ("csmine.cli.audit",
+        "Quality spot checks and offline audit packages."),
+    "phase": ("csmine.cli.phase",
+        "Phases of a pilot (baseline, pilot, rollout, ...): windows of opening time plus a cohort."),
+    "compare": ("csmine.cli.compare",
+        "Compare two phases (or any two filters): KPIs with 95% bootstrap intervals, conformance per "
+         "step, the process map of B against A, variants and bottlenecks."),
+    "review": ("csmine.cli.review",
+        "The pilot's daily review (--day) or weekly bulletin (--week)."),
+    "replay": ("csmine.cli.replay",
+        "Replay recorded events in business-time order through online SOP and SLA monitors."),
+    "report": ("csmine.cli.report",
+        "Write the self-contained HTML report (no network needed to open it)."),
+    "demo": ("csmine.cli.report",
+        "Simulate a service centre (baseline, pilot, rollout) and write the report."),
+    "why": ("csmine.cli.why",
+        "Why tickets breach, deviate, reopen or wait: the groups that do it more often."),
+    "serve": ("csmine.cli.serve",
+        "Serve the live floor: ingest events over HTTP, alert before the breach, show the live page."),
+    "watch": ("csmine.cli.watch",
+        "Watch a running `csmine serve` in the terminal: open tickets near a limit and the alert feed."),
+    "follow": ("csmine.cli.follow",
+        "Follow a growing export: record new rows as they are appended."),
+}
 
 
 def _store_of(args: list[str]) -> str:
@@ -40,6 +87,48 @@ def _store_of(args: list[str]) -> str:
 
 
 class CsmineGroup(click.Group):
+    """The root group: commands registered on first use (see :data:`LAZY_COMMANDS`); errors
+    turned into a message and an exit code."""
+
+    @property
+    def commands(self) -> dict[str, click.Command]:  # type: ignore[override]
+        """Every command (imports every command module: for the reference and the tests)."""
+        for name in LAZY_COMMANDS:
+            self._load(name)
+        return self._commands
+
+    @commands.setter
+    def commands(self, value: dict[str, click.Command]) -> None:
+        self._commands = value
+
+    def _load(self, name: str) -> click.Command | None:
+        if name not in self._commands and name in LAZY_COMMANDS:
+            importlib.import_module(LAZY_COMMANDS[name][0]).register(self)
+        return self._commands.get(name)
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        self._commands[name or cmd.name or ""] = cmd
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self._load(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*LAZY_COMMANDS, *self._commands})
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """As click's, from the help summaries in :data:`LAZY_COMMANDS` (no command imported)."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(map(len, names))
+        rows = []
+        for name in names:
+            cmd = self._commands.get(name) or click.Command(name, help=LAZY_COMMANDS[name][1])
+            if not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug"))
         argv = [*getattr(ctx, "_protected_args", ()), *ctx.args]  # consumed by the time an error comes back
@@ -123,6 +212,3 @@ def cli(ctx: click.Context, debug: bool, max_field: int | None, max_value: int |
     """
     _limits(ctx, max_field, max_value, max_inflated, max_ratio)
 
-
-for _name in COMMAND_MODULES:
-    importlib.import_module(_name).register(cli)

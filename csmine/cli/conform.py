@@ -23,7 +23,6 @@ from csmine.cli.options import (
     sop_option,
     store_option,
 )
-from csmine.cli.render import print_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,12 +77,13 @@ def conform_cmd(sop_ref: str, min_fitness: float | None, out: str | None, worst:
         _conform_in_engine(engine, store, sop_ref, no_aliases, log_filter, closing, min_fitness, out, as_json)
         return
     from csmine.conformance.deviations import check_conformance
-    from csmine.reports.drawings import draw_conformance
     from csmine.reports.text.conformance import render_conformance, unknown_activities_warning
 
     df, sop = _load(store, log_filter, sop_ref, quiet)
     report = check_conformance(df, sop, mapping=not no_aliases, worst=worst, closing=closing)
     if out:
+        from csmine.reports.drawings import draw_conformance
+
         draw_conformance(sop, report, out)
         info(f"wrote {out}", quiet)
     if as_json:
@@ -91,6 +91,8 @@ def conform_cmd(sop_ref: str, min_fitness: float | None, out: str | None, worst:
         fields = {f.name: getattr(report, f.name) for f in dataclasses.fields(report)}
         echo_json({"filter": log_filter.describe(), **fields})
     else:
+        from csmine.cli.render import print_text  # rich: only for the text output
+
         print_text(render_conformance(report, log_filter.describe(), top=top))
     warning = unknown_activities_warning(report)
     if warning:

@@ -137,7 +137,22 @@ def precision_alignments(
                 timestamp_key=timestamp_key,
             )
         )
-    trie = log_trie(df, case_id_key, activity_key)
+    return _precision(model, log_trie(df, case_id_key, activity_key))
+
+
+def trie_precision(
+    trie: LogTrie, net: PetriNet, initial_marking: Marking, final_marking: Marking, *,
+    max_states: int = DEFAULT_MAX_STATES,
+) -> float | None:
+    """Align-ETC precision of the log ``trie`` holds (see :func:`precision_alignments`); None
+    when the net has more than ``max_states`` markings (the caller asks pm4py then)."""
+    model = compile_model(net, initial_marking, final_marking, max_states=max_states)
+    if model.n_states is None:
+        return None
+    return _precision(model, trie)
+
+
+def _precision(model: ReachabilityGraph, trie: LogTrie) -> float:
     sum_at, sum_ee = _escaping_edges(model, trie)
     if sum_at > 0:
         return 1 - float(sum_ee) / float(sum_at)

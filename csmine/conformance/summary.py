@@ -48,6 +48,16 @@ def step_labeller(sop: SOP) -> Callable[[str], str]:
 
 def pass_precision(run: TicketPass, sop: SOP, *, case_id_key: str, timestamp_key: str) -> float:
     """Align-ETC precision of the pass's step sequences on the SOP (its engine's)."""
+    net = alignment_net(sop)
+    if run.engine == "csmine":
+        from csmine.conformance.figures import trie_precision
+        from csmine.conformance.trie import trie_from_codes
+
+        # the pass's own codes: events sorted by ticket, tickets sorted, steps as activities
+        trie = trie_from_codes(run.event_ticket, run.tickets, run.step_idx, list(run.steps))
+        precision = trie_precision(trie, *net)
+        if precision is not None:
+            return precision
     frame = pd.DataFrame(
         {
             case_id_key: np.repeat(run.tickets, run.lengths),
@@ -58,8 +68,7 @@ def pass_precision(run: TicketPass, sop: SOP, *, case_id_key: str, timestamp_key
         frame[timestamp_key] = run.events[timestamp_key].array
     else:
         frame[timestamp_key] = pd.Timestamp("2000-01-01", tz="UTC") + pd.to_timedelta(np.arange(len(frame)), unit="s")
-    net = alignment_net(sop)
-    if run.engine == "csmine":
+    if run.engine == "csmine":  # a net beyond the compiled size: pm4py's, by precision_alignments
         from csmine.conformance.figures import precision_alignments
 
         return float(precision_alignments(frame, *net, case_id_key=case_id_key, timestamp_key=timestamp_key))

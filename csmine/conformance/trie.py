@@ -8,13 +8,14 @@ observed prefix once (:mod:`csmine.conformance.figures`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from csmine.errors import AlignmentError
 
-__all__ = ["LogTrie", "log_trie", "trie_variants"]
+__all__ = ["LogTrie", "log_trie", "trie_from_codes", "trie_variants"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +65,12 @@ def log_trie(df: pd.DataFrame, case_id_key: str, activity_key: str) -> LogTrie:
         AlignmentError: a column is missing, or an event has no case id or activity.
     """
     case_codes, cases, act_codes, act_values = _factorize(df, case_id_key, activity_key)
-    activities = [str(a) for a in act_values]
+    return trie_from_codes(case_codes, cases, act_codes, [str(a) for a in act_values])
+
+
+def trie_from_codes(case_codes: np.ndarray, cases: Any, act_codes: np.ndarray, activities: list[str]) -> LogTrie:
+    """The prefix tree of events given as codes, in row order within each case: ``case_codes``
+    index ``cases`` (ids, sorted), ``act_codes`` index ``activities`` (codes 0 and up)."""
     n_acts = max(1, len(activities))
     n_cases = len(cases)
     order = np.argsort(case_codes, kind="stable")
