@@ -24,8 +24,10 @@ DuckDB's ``memory_limit`` is 60 % of the machine by default, temporary files spi
   figures, start and end arcs), variants with counts and median throughput;
 * per-ticket KPI figures, waiting per step, rework, limit checks (the SOP
   ``complaint``'s limits on the synthetic steps);
-* the report's aggregates: all of the above plus the SOP alignment figures (each
-  variant aligned once with csmine's engine) — the target: <= 5 min at 100M events.
+* the SOP alignment figures (each variant aligned once with csmine's engine);
+* the whole report with its figures computed by DuckDB (``build_report(engine=...)``, what
+  ``csmine report --engine duckdb --parquet DIR`` runs; no store: no phases, no truth) —
+  the target: <= 5 min at 100M events.
 
 The local path is compared in the same run on the tickets opened in the first part of
 the year holding about ``--local`` events (default 2M; the whole log when it is smaller): ``discover_map`` + ``discover_variants`` on the
@@ -137,7 +139,7 @@ def generate_chunk(rng: Any, first_ticket: int, tickets: int, t0_us: int, spacin
         "case_team": pa.array(["First line"] * n), "opened_at": pa.array(np.repeat(opened, lengths)).cast(utc),
         "channel": strings(["phone", "chat", "mail"], (first_ticket + case) % 3), "category": nulls,
         "priority": nulls, "emotion": nulls, "customer": nulls, "region": nulls, "source_ref": nulls,
-        "attrs": nulls,
+        "attrs": nulls, "ticket_key": ids,
     })
 
 
@@ -145,9 +147,11 @@ def generate(directory: Path, events: int, seed: int = 19) -> tuple[int, int]:
     """Write about ``events`` events into ``directory`` in the export layout; (tickets, events)."""
     import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     rng = np.random.default_rng(seed)
+    files: dict[str, list[tuple[str, int, int]]] = {}
     per_ticket = 8.0
     chunk = 250_000
     total_tickets = max(int(events / per_ticket), 1)
@@ -169,12 +173,34 @@ def generate(directory: Path, events: int, seed: int = 19) -> tuple[int, int]:
             month = time.strftime("%Y-%m", time.gmtime(opened[lo] / 1e6))
             folder = directory / "events" / f"month={month}"
             folder.mkdir(parents=True, exist_ok=True)
-            pq.write_table(table.slice(lo, hi - lo), folder / f"part-{part}.parquet", compression="zstd",
-                           row_group_size=1 << 20)
+            piece = table.slice(lo, hi - lo)
+            pq.write_table(piece, folder / f"part-{part}.parquet", compression="zstd", row_group_size=1 << 20)
+            files.setdefault(month, []).append((f"events/month={month}/part-{part}.parquet", piece.num_rows,
+                                                len(pc.unique(piece["ticket_key"]))))
         written += table.num_rows
         tickets += k
         part += 1
+    write_manifest(directory, files)
     return int(tickets), written
+
+
+def write_manifest(directory: Path, files: dict[str, list[tuple[str, int, int]]]) -> None:
+    """The export's ``manifest.json`` for the generated files (their rows and SHA-256), so
+    the engines' check before reading (``check_parquet_export``) passes; no store behind it."""
+    import json
+
+    from event_store.io.files import sha256_file
+    from event_store.io.parquet_export import MANIFEST, MANIFEST_FORMAT
+
+    parts = {m: {"events": sum(r for _, r, _ in fs), "tickets": sum(t for _, _, t in fs),
+                 "files": [{"file": f, "rows": r, "sha256": sha256_file(str(directory / f)),
+                            "bytes": (directory / f).stat().st_size} for f, r, _ in fs]}
+             for m, fs in sorted(files.items())}
+    manifest = {"format": MANIFEST_FORMAT, "partitioning": "month", "store": "synthetic (bench_engines.generate)",
+                "store_id": "synthetic", "position": 0, "verified": None,
+                "events": sum(p["events"] for p in parts.values()), "tickets": sum(p["tickets"] for p in parts.values()),
+                "partitions": parts}
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
 def _month_starts(lo_us: int, hi_us: int) -> list[int]:
@@ -226,11 +252,22 @@ def _local_side(directory: Path, cutoff_us: int) -> dict[str, float]:
     return out
 
 
+STEPS = ("dfg", "dfg-names", "map", "variants", "figures", "kpi", "bottlenecks", "waiting", "limits", "alignments", "report")
+
+
+class _Skipped(Exception):
+    pass
+
+
 def run(events: int, directory: Path, local_limit: int, threads: int | None, keep: bool,
-        memory_limit: str | None = "8GB") -> list[Record]:
+        memory_limit: str | None = "8GB", chosen: tuple[str, ...] = STEPS) -> list[Record]:
     from process_models import load_sop
 
+    from csmine.engines.bottlenecks import engine_bottlenecks
+    from csmine.engines.kpis import engine_kpi_frames
+
     from csmine.engines.base import DuckDBEngine
+    from csmine.reports.report import build_report
     from csmine.engines.queries import ACTIVITY_INFO_COLUMNS, activity_info_rows, directly_follows_counts
     from csmine.engines.results import (
         engine_conformance,
@@ -262,15 +299,22 @@ def run(events: int, directory: Path, local_limit: int, threads: int | None, kee
     try:
         acts = [a for (a,) in engine.con.execute("SELECT DISTINCT activity FROM events").fetchall()]
         info = {"activity_info": (ACTIVITY_INFO_COLUMNS, activity_info_rows(acts))}
-        steps: list[tuple[str, Any]] = [
-            ("directly-follows counts", lambda: engine.run([directly_follows_counts(engine.dialect)], info)),
-            ("process map (counts + waiting times)", lambda: engine_map(engine)),
-            ("variants", lambda: engine_variants(engine)),
-            ("per-ticket KPI figures", lambda: engine_ticket_figures(engine, sop)),
-            ("waiting per step + rework", lambda: (engine_step_waiting(engine), engine_rework(engine))),
-            ("limit checks", lambda: engine_limit_checks(engine, sop)),
-            ("alignments per variant", lambda: engine_conformance(engine, sop)),
-        ]
+        every: dict[str, tuple[str, Any]] = {
+            "dfg": ("directly-follows counts", lambda: engine.run([directly_follows_counts(engine.dialect)], info)),
+            # the same counts with the window partitioned by the ticket's name (before the integer key)
+            "dfg-names": ("directly-follows counts by ticket name", lambda: engine.run(
+                [directly_follows_counts(engine.dialect).replace("ticket_key", "ticket")], info)),
+            "map": ("process map (counts + waiting times)", lambda: engine_map(engine)),
+            "variants": ("variants", lambda: engine_variants(engine)),
+            "figures": ("per-ticket KPI figures", lambda: engine_ticket_figures(engine, sop)),
+            "kpi": ("per-ticket KPI frame (csmine kpi)", lambda: engine_kpi_frames(engine, sop)),
+            "bottlenecks": ("bottleneck report", lambda: engine_bottlenecks(engine, sop)),
+            "waiting": ("waiting per step + rework", lambda: (engine_step_waiting(engine), engine_rework(engine))),
+            "limits": ("limit checks", lambda: engine_limit_checks(engine, sop)),
+            "alignments": ("alignments per variant", lambda: engine_conformance(engine, sop)),
+        }
+        steps = [every[k] for k in every if k in chosen]
+        report_step = ("report --engine duckdb (whole page)", lambda: build_report(None, engine=engine, sop=sop))
         total = 0.0
         for name, fn in steps:
             try:
@@ -284,14 +328,30 @@ def run(events: int, directory: Path, local_limit: int, threads: int | None, kee
             rate = n_events / seconds
             target = ">= 5M events/s" if name == "directly-follows counts" else None
             met = rate >= 5e6 if target else None
-            print(f"  {name:40s} {seconds:8.1f} s  {rate / 1e6:7.2f} M events/s  peak {peak:8.0f} MB", flush=True)
+            print(f"  {name:40s} {seconds:8.1f} s  {rate / 1e6:7.2f} M events/s  peak {peak:8.0f} MB  "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
             records.append(Record("bench_engines", f"duckdb {name}, {n_events / 1e6:g}M events", seconds, None,
                                   None, peak, None, target=target, met=met, memory=how,
                                   note=f"{rate / 1e6:.2f}M events/s"))
-        print(f"  {'the report aggregates, all':40s} {total:8.1f} s", flush=True)
-        records.append(Record("bench_engines", f"duckdb report aggregates, {n_events / 1e6:g}M events", total, None,
-                              None, target="<= 300 s" if n_events >= 100_000_000 else None,
-                              met=(total <= 300) if n_events >= 100_000_000 else None))
+        print(f"  {'the aggregates above, all':40s} {total:8.1f} s", flush=True)
+        records.append(Record("bench_engines", f"duckdb aggregates, {n_events / 1e6:g}M events", total, None, None))
+        try:  # the whole report: every figure in the engine, the page rendered (store-less: no phases)
+            if "report" not in chosen:
+                raise _Skipped
+            result, seconds, peak, how = measure(report_step[1])
+            print(f"  {report_step[0]:40s} {seconds:8.1f} s  {n_events / seconds / 1e6:7.2f} M events/s  "
+                  f"peak {peak:8.0f} MB  ({result.tickets:,} tickets, {len(result.html) / 2**20:.1f} MiB page)  "
+                  f"load {os.getloadavg()[0]:.1f}",
+                  flush=True)
+            records.append(Record("bench_engines", f"report --engine duckdb, {n_events / 1e6:g}M events", seconds,
+                                  None, None, peak, None, target="<= 300 s" if n_events >= 100_000_000 else None,
+                                  met=(seconds <= 300) if n_events >= 100_000_000 else None, memory=how))
+        except _Skipped:
+            pass
+        except Exception as exc:  # noqa: BLE001 -- say so, go on to the comparison
+            print(f"  {report_step[0]:40s} failed: {str(exc).splitlines()[0][:160]}", flush=True)
+        if local_limit <= 0:
+            return records
         # the local path and pandas on the same first events, DuckDB on exactly those events
         lo, hi = engine.con.execute("SELECT MIN(opened_us), MAX(opened_us) FROM events").fetchone()
         cutoff = int(lo + (hi - lo) * min(1.0, local_limit / n_events)) + 1
@@ -330,11 +390,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=None, help="where the data is generated (default: the cache)")
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
     parser.add_argument("--memory-limit", default="8GB", help="DuckDB's memory limit (default 8GB; the machine is shared)")
+    parser.add_argument("--steps", default="all", help=f"comma-separated among {', '.join(STEPS)} (default all)")
     parser.add_argument("--json", help="write the records to this file")
     args = parser.parse_args(argv)
     events = _events("1M" if args.quick else args.events)
     directory = args.dir or common.cache_dir() / "engines"
-    records = run(events, directory, _events(args.local), args.threads, args.keep, args.memory_limit)
+    chosen = STEPS if args.steps == "all" else tuple(k.strip() for k in args.steps.split(","))
+    unknown = set(chosen) - set(STEPS)
+    if unknown:
+        parser.error(f"unknown steps {', '.join(sorted(unknown))}: choose among {', '.join(STEPS)}")
+    records = run(events, directory, _events(args.local), args.threads, args.keep, args.memory_limit, chosen)
     common.print_records(records)
     common.write_json(args.json, records)
     return 0

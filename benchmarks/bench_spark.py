@@ -39,13 +39,14 @@ from bench_engines import _events, generate  # noqa: E402
 from common import Record, measure, ratio  # noqa: E402
 
 TOL_S = 1e-3
-STEPS = ("dfg", "map", "variants", "kpi", "waiting", "limits", "alignments")
+STEPS = ("dfg", "map", "variants", "kpi", "bottlenecks", "waiting", "limits", "alignments")
 LABELS = {"dfg": "directly-follows counts", "map": "process map (counts + waiting times)", "variants": "variants",
-          "kpi": "per-ticket KPI figures", "waiting": "waiting per step + rework", "limits": "limit checks",
-          "alignments": "alignments per variant"}
+          "kpi": "per-ticket KPI figures", "bottlenecks": "bottleneck report (with the KPI frame)",
+          "waiting": "waiting per step + rework", "limits": "limit checks", "alignments": "alignments per variant"}
 
 
 def _steps(engine: Any, sop: Any) -> dict[str, Any]:
+    from csmine.engines.bottlenecks import engine_bottlenecks
     from csmine.engines.queries import ACTIVITY_INFO_COLUMNS, activity_info_rows, directly_follows_counts
     from csmine.engines.results import (
         engine_conformance,
@@ -68,6 +69,7 @@ def _steps(engine: Any, sop: Any) -> dict[str, Any]:
         "map": lambda: engine_map(engine),
         "variants": lambda: engine_variants(engine),
         "kpi": lambda: engine_ticket_figures(engine, sop),
+        "bottlenecks": lambda: engine_bottlenecks(engine, sop),
         "waiting": lambda: (engine_step_waiting(engine), engine_rework(engine)),
         "limits": lambda: engine_limit_checks(engine, sop),
         "alignments": lambda: engine_conformance(engine, sop),
@@ -113,8 +115,23 @@ def same_figures(step: str, a: Any, b: Any) -> bool:
         return _same_frames(a[0], b[0]) and _same_frames(a[1], b[1])
     if step in ("kpi", "limits"):
         return _same_frames(a, b)
+    if step == "bottlenecks":
+        return _same_json(a.to_dict(), b.to_dict())
     return (a.tickets, a.events, a.variants, a.fitting_tickets) == (b.tickets, b.events, b.variants, b.fitting_tickets) \
         and abs(a.log_fitness - b.log_fitness) <= 1e-9 and abs(a.average_fitness - b.average_fitness) <= 1e-9
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Plain data equal, floats to 1e-9 relative (1e-6 absolute: seconds summed in another order)."""
+    import math
+
+    if isinstance(a, dict):
+        return isinstance(b, dict) and list(a) == list(b) and all(_same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return isinstance(b, list | tuple) and len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
+    return bool(a == b)
 
 
 def _local_check(directory: Path, spark_engine: Any) -> tuple[float, float]:

@@ -116,36 +116,53 @@ def discover_cmd(activities: float, paths: float, mode: str, out: str | None, di
         csmine discover --variants 20 --bpmn discovered.bpmn --noise 0.2
         csmine discover --engine duckdb --parquet lake/
     """
+    from csmine.reports.text.discovery import render_discovery
+
+    pmap, shown, variants, model = _discovery(store, log_filter, engine, activities, paths, n_variants,
+                                              noise if bpmn else None, full)
+    _write_discovery(shown, model, out, bpmn, mode, title or f"Process map ({log_filter.describe()})", direction,
+                     quiet)
+    if as_json:
+        echo_json({"filter": log_filter.describe(), "map": pmap.to_dict(), "simplified": shown.simplification,
+                   "variants": variants, "model": model.to_dict() if model else None})
+        return
+    print_text(render_discovery(pmap, variants, model, mode))
+
+
+def _discovery(store: str, log_filter: LogFilter, engine: EngineChoice, activities: float, paths: float,
+               n_variants: int, noise: float | None, full: bool) -> tuple[Any, Any, Any, Any]:
+    """The map (in this process or the engine), the map to draw, the variants and (``noise``
+    given) the inductive miner's model."""
     from csmine.mining.maps import discover_map
     from csmine.mining.model import discover_model
     from csmine.mining.simplify import simplify_map
     from csmine.mining.variants import discover_variants
-    from csmine.reports.drawings import draw_map
-    from csmine.reports.text.discovery import render_discovery
 
+    df = None
     if engine.local:
         df = _load(store, log_filter)
         pmap = discover_map(df, activities=activities, paths=paths)
         variants = discover_variants(df, top=n_variants)
     else:
-        if bpmn:
+        if noise is not None:
             raise click.UsageError("--bpmn mines a model in this process: use it with --engine local")
         pmap, variants = _engine_discovery(engine, store, log_filter, activities, paths, n_variants)
-    shown = pmap if full else simplify_map(pmap)
-    model = discover_model(df, noise=noise) if bpmn else None
+    model = discover_model(df, noise=noise) if noise is not None else None
+    return pmap, (pmap if full else simplify_map(pmap)), variants, model
+
+
+def _write_discovery(shown: Any, model: Any, out: str | None, bpmn: str | None, mode: str, title: str,
+                     direction: str, quiet: bool) -> None:
+    from csmine.reports.drawings import draw_map
+
     if out:
-        draw_map(shown, out, mode=mode, title=title or f"Process map ({log_filter.describe()})", direction=direction)
+        draw_map(shown, out, mode=mode, title=title, direction=direction)
         info(f"wrote {out}", quiet)
         if shown.simplification is not None:
             info(f"map simplified: {shown.simplification.describe()}; --full for all", quiet)
     if model is not None and bpmn:
         model.write_bpmn(bpmn)
         info(f"wrote {bpmn}", quiet)
-    if as_json:
-        echo_json({"filter": log_filter.describe(), "map": pmap.to_dict(), "simplified": shown.simplification,
-                   "variants": variants, "model": model.to_dict() if model else None})
-        return
-    print_text(render_discovery(pmap, variants, model, mode))
 
 
 def _engine_discovery(engine: EngineChoice, store: str, log_filter: LogFilter, activities: float, paths: float,
@@ -200,17 +217,12 @@ def bottlenecks_cmd(sop: str | None, calendar: Any, top: int, out: str | None, m
     With --engine duckdb|postgres the figures are computed in the engine (wall
     clock); --calendar, --phase and --out (the map) stay with --engine local.
     """
-    from csmine.performance.bottlenecks import find_bottlenecks
     from csmine.reports.drawings import draw_bottleneck_map
     from csmine.reports.text.bottlenecks import render_bottlenecks
 
-    if not engine.local:
-        if out:
-            raise click.UsageError("--out draws the map from the events in this process: use it with --engine local")
-        report, choice = _engine_bottlenecks(engine, store, log_filter, sop, calendar, closing, top, quiet)
-    else:
-        df, model, choice = _sop(sop, _load(store, log_filter), log_filter, quiet)
-        report = find_bottlenecks(df, model, calendar=calendar, top=max(top, 20), closing=closing)
+    if out and not engine.local:
+        raise click.UsageError("--out draws the map from the events in this process: use it with --engine local")
+    df, report, choice = _bottleneck_report(engine, store, log_filter, sop, calendar, closing, top, quiet)
     if out:
         draw_bottleneck_map(df, report, out, mode=mode, direction=direction, activities=activities, paths=paths,
                             title=f"Bottlenecks ({log_filter.describe()}): the 5 largest in purple")
@@ -219,6 +231,17 @@ def bottlenecks_cmd(sop: str | None, calendar: Any, top: int, out: str | None, m
         echo_json({"filter": log_filter.describe(), **report.to_dict(), "sop_choice": choice.to_dict()})
         return
     print_text(render_bottlenecks(report, top))
+
+
+def _bottleneck_report(engine: EngineChoice, store: str, log_filter: LogFilter, sop: str | None, calendar: Any,
+                       closing: Any, top: int, quiet: bool) -> tuple[Any, Any, Any]:
+    """The events (None from an engine), the bottleneck report and the SOP choice."""
+    from csmine.performance.bottlenecks import find_bottlenecks
+
+    if not engine.local:
+        return (None, *_engine_bottlenecks(engine, store, log_filter, sop, calendar, closing, top, quiet))
+    df, model, choice = _sop(sop, _load(store, log_filter), log_filter, quiet)
+    return df, find_bottlenecks(df, model, calendar=calendar, top=max(top, 20), closing=closing), choice
 
 
 # -- kpi ----------------------------------------------------------------------------------
@@ -260,23 +283,14 @@ def kpi_cmd(sop: str | None, calendar: Any, priority_attr: str | None, tickets_o
         csmine kpi --sop none --closed-when Closed --first-response 'Take in charge ticket'
         csmine kpi --sop it-incident --engine duckdb --parquet lake/
 
-    With --engine duckdb|postgres the per-ticket figures are computed in the
-    engine (wall clock); --calendar, --priority-attr, --phase and the
-    satisfaction score stay with --engine local (docs/scale.md).
+    With --engine duckdb|postgres the per-ticket figures, the satisfaction
+    score too, are computed in the engine (wall clock); --calendar,
+    --priority-attr and --phase stay with --engine local (docs/scale.md).
     """
-    from csmine.performance.kpi import ticket_kpis
-    from csmine.performance.summary import summarise_kpis
     from csmine.reports.text.kpi import render_kpis
 
-    if engine.local:
-        df = _load(store, log_filter, attributes=["satisfaction"] + ([priority_attr] if priority_attr else []))
-        df, model, choice = _sop(sop, df, log_filter, quiet)
-        frame = ticket_kpis(df, model, calendar=calendar, priority_key=priority_attr or "case:priority",
-                            closing=closing, first_response=first_response)
-        report = summarise_kpis(frame, model)
-    else:
-        frame, model, choice, report = _engine_kpis(engine, store, log_filter, sop, calendar, priority_attr,
-                                                    closing, first_response, quiet)
+    frame, report, choice = _kpi_report(engine, store, log_filter, sop, calendar, priority_attr, closing,
+                                        first_response, quiet)
     if tickets_out:
         _write_frame_csv(frame, tickets_out)
         info(f"wrote {tickets_out}", quiet)
@@ -284,6 +298,24 @@ def kpi_cmd(sop: str | None, calendar: Any, priority_attr: str | None, tickets_o
         echo_json({"filter": log_filter.describe(), **report.to_dict(), "sop_choice": choice.to_dict()})
         return
     print_text(render_kpis(report))
+
+
+def _kpi_report(engine: EngineChoice, store: str, log_filter: LogFilter, sop: str | None, calendar: Any,
+                priority_attr: str | None, closing: Any, first_response: str | None,
+                quiet: bool) -> tuple[Any, Any, Any]:
+    """The per-ticket KPI frame (in this process or the engine), its report and the SOP choice."""
+    from csmine.performance.kpi import ticket_kpis
+    from csmine.performance.summary import summarise_kpis
+
+    if not engine.local:
+        frame, _, choice, report = _engine_kpis(engine, store, log_filter, sop, calendar, priority_attr, closing,
+                                                first_response, quiet)
+        return frame, report, choice
+    df = _load(store, log_filter, attributes=["satisfaction"] + ([priority_attr] if priority_attr else []))
+    df, model, choice = _sop(sop, df, log_filter, quiet)
+    frame = ticket_kpis(df, model, calendar=calendar, priority_key=priority_attr or "case:priority",
+                        closing=closing, first_response=first_response)
+    return frame, summarise_kpis(frame, model), choice
 
 
 def _engine_sop(e: Any, sop: str | None, quiet: bool) -> tuple[Any, Any]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,8 +14,11 @@ import click
 
 from csmine.cli.mine import first_response_option
 from csmine.cli.options import (
+    EngineChoice,
     closing_options,
     echo_json,
+    engine_option,
+    engine_source,
     filter_options,
     info,
     json_option,
@@ -51,7 +56,8 @@ def _font_cache() -> Path:
 
 
 def _write_report(store: Any, log_filter: Any, sop_name: str | None, compare: tuple[str, str] | None,
-                  out: str, quiet: bool, closing: Any = None, first_response: str | None = None) -> ReportResult:
+                  out: str, quiet: bool, closing: Any = None, first_response: str | None = None,
+                  engine: Any = None) -> ReportResult:
     from process_models import load_sop
 
     from csmine.reports.report import build_report
@@ -61,7 +67,7 @@ def _write_report(store: Any, log_filter: Any, sop_name: str | None, compare: tu
     sop = load_sop(sop_name) if sop_name and not none else None
     result = build_report(store, log_filter, sop=sop, compare=compare, progress=_stages(show_progress(quiet)),
                           parallel=_parallel(), auto_sop=not none, closing=closing, first_response=first_response,
-                          font_cache=_font_cache())
+                          font_cache=_font_cache(), engine=engine)
     from event_store.io.files import write_text
 
     write_text(out, result.html, force=True)  # a report is regenerated: replaced, never half-written
@@ -69,6 +75,25 @@ def _write_report(store: Any, log_filter: Any, sop_name: str | None, compare: tu
     if choice.how != "--sop":
         info(choice.describe(), quiet)
     return result
+
+
+@contextlib.contextmanager
+def _report_store(engine: EngineChoice, store: str) -> Iterator[Any]:
+    """The store the ``--parquet`` export was written from, when it is at ``--store`` (its phases
+    and demo truth go into the report; the figures come from the export); else what the
+    engine reads (None beside an export of another store or none)."""
+    from event_store import open_store
+    from event_store.io.parquet_export import read_manifest
+    from event_store.readmodel.queries import meta_value
+
+    if engine.parquet is not None and "://" not in engine.parquet and "://" not in store and os.path.exists(store):
+        manifest = read_manifest(engine.parquet) or {}
+        with open_store(store) as s:
+            same = manifest.get("store_id") == (meta_value(s, "created_at") or s.location.display)
+            yield s if same else None
+        return
+    with engine_source(engine, store) as s:
+        yield s
 
 
 @click.command("report")
@@ -79,11 +104,13 @@ def _write_report(store: Any, log_filter: Any, sop_name: str | None, compare: tu
 @click.option("--out", default="report.html", show_default=True, type=out_path)
 @first_response_option
 @closing_options
+@engine_option
 @json_option
 @quiet_option
 @store_option
 def report_cmd(log_filter: Any, sop_name: str | None, compare: tuple[str, str] | None, out: str,
-               first_response: str | None, closing: Any, as_json: bool, quiet: bool, store: str) -> None:
+               first_response: str | None, closing: Any, engine: EngineChoice, as_json: bool, quiet: bool,
+               store: str) -> None:
     """Write the self-contained HTML report (no network needed to open it).
 
     KPI tiles against the SOP's targets, the process map with a frequency /
@@ -94,25 +121,32 @@ def report_cmd(log_filter: Any, sop_name: str | None, compare: tuple[str, str] |
     process on another core (CSMINE_PARALLEL=0 turns that off). Without an SOP
     (--sop none, or none fits) the tiles show what needs none, each empty one says
     why; --closed-when counts open tickets apart, --first-response gives the
-    first-response rule.
+    first-response rule. With --engine duckdb|spark|postgres (and --parquet
+    DIR) the figures are computed in the engine and the findings are the local
+    ones, except the Why section, which needs every ticket's events in this
+    process; the page also leaves out the SOP's per-step deviation table and
+    overlay and the comparison's map (docs/scale.md).
 
     \b
     Example:
         csmine report --out report.html
         csmine report --sop complaint --compare baseline pilot --channel phone
         csmine report --sop none --closed-when Closed --first-response 'Take in charge ticket'
+        csmine report --engine duckdb --parquet lake/
     """
-    from event_store import open_store
+    from csmine.reports.text.report import render_report_written, report_payload
 
-    from csmine.reports.text.report import render_report_written
+    if engine.local:
+        from event_store import open_store
 
-    with open_store(store) as s:
-        result = _write_report(s, log_filter, sop_name, compare or None, out, quiet, closing, first_response)
+        with open_store(store) as s:
+            result = _write_report(s, log_filter, sop_name, compare or None, out, quiet, closing, first_response)
+    else:
+        with _report_store(engine, store) as s, engine.open(s, log_filter) as e:
+            result = _write_report(s, log_filter, sop_name, compare or None, out, quiet, closing, first_response,
+                                   engine=e)
     if as_json:
-        f = result.findings.to_dict()
-        echo_json({"out": out, "tickets": f["ticket_status"] or {"total": result.tickets}, "events": result.events,
-                   "sop": result.sop, "sop_choice": f["sop_choice"], "sections": list(result.sections),
-                   "findings": f})
+        echo_json(report_payload(result, out))
         return
     print_text(render_report_written(result, out, os.path.getsize(out)))
 
@@ -140,7 +174,7 @@ def demo_cmd(tickets: int, seed: int, out: str, replace: bool, as_json: bool, qu
         csmine demo --tickets 5000 --seed 11 --store demo.db --out demo.html
     """
     preload_pm4py()  # the SOP net needs pm4py; import it while the store is read
-    from csmine.reports.text.report import render_demo
+    from csmine.reports.text.report import demo_payload, render_demo
     from csmine.simulation.demo import discard_store
 
     started = time.perf_counter()
@@ -149,9 +183,7 @@ def demo_cmd(tickets: int, seed: int, out: str, replace: bool, as_json: bool, qu
     run, truth_path, result, where = _demo(store, tickets, seed, out, quiet)
     elapsed = time.perf_counter() - started
     if as_json:
-        echo_json({"out": out, "truth": str(truth_path), "store": where, "seconds": round(elapsed, 1),
-                   "imported_events": run.imported.events_added, "tickets": result.tickets, "events": result.events,
-                   "findings": result.findings.to_dict()})
+        echo_json(demo_payload(run, result, out, seconds=elapsed, store=where, truth_path=str(truth_path)))
         return
     print_text(render_demo(result, out, seconds=elapsed, store=where, truth_path=str(truth_path)))
 

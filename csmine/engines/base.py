@@ -24,6 +24,8 @@ import shutil
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from event_store.readmodel.relation import TICKET_KEY
+
 from csmine.engines.queries import DUCKDB, EVENT_COLUMN_NAMES, POSTGRES, Dialect
 from csmine.errors import EngineError
 
@@ -70,6 +72,34 @@ def filter_condition(log_filter: LogFilter | None, engine: str) -> str:
     return " AND ".join(parts)
 
 
+def check_parquet_export(source: str) -> None:
+    """Check a local export folder against its manifest before an engine reads it: every
+    file listed is there with its SHA-256 and row count, and no other event file is
+    (an engine reads every ``events/*/*.parquet``).
+
+    Raises:
+        EngineError: no manifest, or the files do not match it (names what and the fix).
+    """
+    import glob
+
+    from event_store.errors import ExportCheckError
+    from event_store.io.parquet_export import check_export, read_manifest
+
+    again = f"export again with `csmine export {source} --format parquet --partition month`"
+    try:
+        result = check_export(source)
+        manifest = read_manifest(source) or {}
+    except ExportCheckError as exc:
+        raise EngineError(f"{exc}: an engine reads only a checked export; {again}") from None
+    listed = {os.path.normpath(f["file"]) for p in manifest.get("partitions", {}).values() for f in p["files"]}
+    found = {os.path.relpath(f, source) for f in glob.glob(os.path.join(source, "events", "*", "*.parquet"))}
+    problems = list(result.problems) + [f"{f} is not in the manifest" for f in sorted(found - listed)]
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise EngineError(f"{source} does not match its manifest: {'; '.join(problems[:3])}{more}. "
+                          f"Nothing was read; {again}")
+
+
 def _us(dt: Any) -> int:
     from datetime import UTC, datetime
 
@@ -111,13 +141,15 @@ class DuckDBEngine(Engine):
         threads: DuckDB threads (None: DuckDB's default, every core).
         memory_limit: e.g. ``"4GB"`` (None: DuckDB's default, 80% of memory).
         spill: folder for DuckDB's temporary files and, for a store, its database file.
+        check: check an export folder against its manifest first (:func:`check_parquet_export`).
     """
 
     name = "duckdb"
     dialect = DUCKDB
 
     def __init__(self, source: str | TicketStore, log_filter: LogFilter | None = None, *,
-                 threads: int | None = None, memory_limit: str | None = None, spill: str | None = None) -> None:
+                 threads: int | None = None, memory_limit: str | None = None, spill: str | None = None,
+                 check: bool = True) -> None:
         import duckdb
 
         from event_store.readmodel.relation import parquet_events_select
@@ -132,8 +164,11 @@ class DuckDBEngine(Engine):
             if not os.path.isdir(folder) or not os.listdir(folder):
                 raise EngineError(f"{source} holds no Parquet export (no events/ folder with partitions): "
                                   "write one with `csmine export DIR --format parquet --partition month`")
-            select = parquet_events_select(
-                f"read_parquet('{_path(files)}', hive_partitioning = true)", lambda c: f"epoch_us({c})")
+            if check:
+                check_parquet_export(source)
+            parquet = f"read_parquet('{_path(files)}', hive_partitioning = true)"
+            present = [r[0] for r in self.con.execute(f"DESCRIBE SELECT * FROM {parquet}").fetchall()]
+            select = parquet_events_select(parquet, lambda c: f"epoch_us({c})", present)
         else:
             from event_store.readmodel.relation import event_batches, events_arrow_schema
 
@@ -147,8 +182,8 @@ class DuckDBEngine(Engine):
             self.con.register("_stream", reader)
             self.con.execute("CREATE TABLE events_all AS SELECT * FROM _stream")
             self.con.unregister("_stream")
-            select = "SELECT * FROM events_all"
-        cols = ", ".join(EVENT_COLUMN_NAMES)
+            select = f"SELECT *, ticket AS {TICKET_KEY} FROM events_all"
+        cols = ", ".join((*EVENT_COLUMN_NAMES, TICKET_KEY))
         self.con.execute(f"CREATE TEMP VIEW events AS SELECT {cols} FROM ({select}) e"
                          + (f" WHERE {where}" if where else ""))
 
@@ -216,4 +251,4 @@ class PostgresEngine(Engine):
         return [pd.DataFrame(rows, columns=names) for names, rows in results]
 
 
-__all__ = ["DuckDBEngine", "Engine", "PostgresEngine", "filter_condition"]
+__all__ = ["DuckDBEngine", "Engine", "PostgresEngine", "check_parquet_export", "filter_condition"]

@@ -162,7 +162,8 @@ def _stats(f: pd.DataFrame, index: np.ndarray) -> pd.DataFrame:
 
 def engine_bottlenecks(engine: Engine, sop: SOP | None, *, tie_order: str = "auto", top: int = 20,
                        max_rows: int = 100, closing: ClosingRule | None = None,
-                       phases: list[Phase] | None = None) -> BottleneckReport:
+                       phases: list[Phase] | None = None,
+                       frames: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> BottleneckReport:
     """The bottleneck report of the engine's log, equal to :func:`~csmine.performance.bottlenecks.find_bottlenecks`'s
     (wall clock; ties in the SOP's step order, as the ``bottlenecks`` command orders them)."""
     from csmine.engines.kpis import KPI_INFO_COLUMNS, _activity_lookups, _size, check_engine_kpis, engine_kpi_frames
@@ -173,7 +174,9 @@ def engine_bottlenecks(engine: Engine, sop: SOP | None, *, tie_order: str = "aut
     from csmine.performance.teams import first_line_summary
 
     check_engine_kpis(engine, sop=sop)
-    frame, limits = engine_kpi_frames(engine, sop, tie_order=tie_order, closing=closing, phases=phases)
+    # ``frames``: engine_kpi_frames' result for the same arguments, already computed (the report's)
+    frame, limits = frames if frames is not None else \
+        engine_kpi_frames(engine, sop, tie_order=tie_order, closing=closing, phases=phases)
     d = engine.dialect
     session = _Session(engine, tie_order, sop, tie_sop=sop, closing=closing)
     status_log = int(_size(session).at[0, "starts"]) == 0

@@ -12,10 +12,9 @@ Python from the few distinct activities and teams (``kpi_info``, ``team_info``).
 
 **Local-only** (:class:`~csmine.errors.EngineError` names ``--engine local``): a business
 calendar (``--calendar``, or a limit marked ``business_hours``), ``--priority-attr``
-(a free attribute) and phases. The satisfaction score is a free event attribute the
-``events`` relation does not carry: the frame's ``satisfaction`` is NaN and
-``attrs['local_only']`` lists it, so the report says it was not computed rather
-than "no scores".
+(a free attribute) and phases. The satisfaction score, a free step attribute, is read
+from ``events``' ``attrs`` JSON text in the engine (:func:`last_scores`, the dialect's
+``json_number``): the last score per ticket, on a callback event when the log has any.
 
 ``_frame`` is longer than usual: one table of column definitions, kept together as in
 :func:`csmine.performance.kpi._analyse_tickets`, whose small helpers (``_ok``, ``_sla``,
@@ -45,8 +44,9 @@ if TYPE_CHECKING:
 KPI_INFO_COLUMNS = (("activity", "VARCHAR"), ("status_wait", "BIGINT"))
 TEAM_INFO_COLUMNS = (("team", "VARCHAR"), ("line", "BIGINT"))
 
-#: What the engines leave to ``--engine local`` (the frame's ``attrs['local_only']``).
-LOCAL_ONLY = ("satisfaction",)
+#: What the engines leave to ``--engine local`` (the frame's ``attrs['local_only']``): nothing of
+#: the frame since the satisfaction score is read from the events' ``attrs`` (:func:`last_scores`).
+LOCAL_ONLY: tuple[str, ...] = ()
 
 
 def ticket_times(d: Dialect, *, status_log: bool, line_marker: bool) -> str:
@@ -88,6 +88,38 @@ def ticket_times(d: Dialect, *, status_log: bool, line_marker: bool) -> str:
         "SELECT g.*, ca.priority, ca.channel, ca.case_team, ca.case_opened_us, ca.category, ca.emotion, ca.customer, "
         "ca.region FROM g JOIN ca ON ca.ticket = g.ticket"
     )
+
+
+def last_scores(d: Dialect, key: str = "satisfaction") -> str:
+    """Per ticket, the last numeric value of the step attribute ``key`` in the ticket order,
+    over all its events and over its callback events (``callback_info``), as
+    :func:`csmine.performance.kpi._satisfaction` reads the score.
+
+    Columns: ticket, callback (0/1), rn_all (1: the last over all events), value.
+    """
+    order = "occurred_us DESC, tie_rank DESC, version DESC"
+    return (
+        "WITH v AS (SELECT e.ticket, e.occurred_us, a.tie_rank, e.version, COALESCE(c.callback, 0) AS callback, "
+        f"{d.json_number('e.attrs', key)} AS value FROM events e JOIN activity_info a ON a.activity = e.activity "
+        "LEFT JOIN callback_info c ON c.activity = e.activity WHERE e.attrs IS NOT NULL), "
+        f"r AS (SELECT ticket, callback, value, ROW_NUMBER() OVER (PARTITION BY ticket ORDER BY {order}) AS rn_all, "
+        f"ROW_NUMBER() OVER (PARTITION BY ticket, callback ORDER BY {order}) AS rn_kind FROM v WHERE value IS NOT NULL) "
+        "SELECT ticket, callback, rn_all, value FROM r WHERE rn_all = 1 OR (callback = 1 AND rn_kind = 1)"
+    )
+
+
+def _satisfaction(session: Any, sop: SOP | None, index: pd.Index) -> np.ndarray:
+    """Each ticket's score (NaN without one): the last on a callback event when any callback
+    event of the log has one, else the last on any event (the local rule)."""
+    mapping = sop.activity_map() if sop is not None else {}
+    callback = set(sop.roles.get("callback", ())) if sop is not None else set()
+    rows = [(a, 1) for a in session.activity_events if mapping.get(a) in callback]
+    f = session.run([last_scores(session.engine.dialect)],
+                    extra={"callback_info": ((("activity", "VARCHAR"), ("callback", "BIGINT")), rows)})[0]
+    f = f.assign(ticket=f["ticket"].astype(str), value=f["value"].astype(float))
+    use = f[f["callback"].astype(int) == 1] if bool((f["callback"].astype(int) == 1).any()) else \
+        f[f["rn_all"].astype(int) == 1]
+    return use.drop_duplicates("ticket").set_index("ticket")["value"].reindex(index).to_numpy(dtype=float)
 
 
 def overdue_limits(d: Dialect, *, known: bool, as_of_us: int) -> str:
@@ -182,7 +214,7 @@ def engine_kpi_frames(engine: Engine, sop: SOP | None, *, tie_order: str = "auto
                       phases: Sequence[Phase] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The per-ticket KPI frame of :func:`csmine.performance.kpi.ticket_kpis` (wall clock, ties
     in the SOP's step order as the ``kpi`` command orders them), with its ``attrs``;
-    ``satisfaction`` is NaN (local-only, ``attrs['local_only']``); ``phase`` from
+    ``satisfaction`` from the events' attributes (:func:`last_scores`); ``phase`` from
     ``phases`` (the store's, :func:`csmine.eventlog.loading.list_phases`; None: no phase)."""
     from csmine.engines.results import _Session, engine_ticket_figures
     from csmine.eventlog.lifecycle import ClosingRule, closing_activities
@@ -214,6 +246,7 @@ def engine_kpi_frames(engine: Engine, sop: SOP | None, *, tie_order: str = "auto
     times["ticket"] = times["ticket"].astype(str)
     t = times.set_index("ticket").reindex(fig.index)
     frame = _frame(fig, t, sop, first_response, known, closing, as_of_us, met, overdue, bool(teams))
+    frame["satisfaction"] = _satisfaction(session, sop, frame.index)
     if phases:
         frame["phase"] = _phases(t, phases)
     _attrs(frame, session, sop, closing, closes, known, as_of_us, used_steps, first_response,
@@ -266,16 +299,7 @@ def _frame(fig: pd.DataFrame, t: pd.DataFrame, sop: SOP | None, first_response: 
     n_teams = fig["teams"].to_numpy(dtype=np.int64)
     breaches, checked = _limit_counts(met, overdue, fig.index)
     last_us = t["last_us"].to_numpy(dtype=np.int64)
-    if known:
-        lc, lr = t["last_close"], t["last_reopen"].fillna(0)
-        closed = (lc.notna() & (lc > lr)).to_numpy(dtype=bool)
-        closed_at = np.where(closed, t["closed_at_us"].astype(float).to_numpy(), np.nan)
-    else:
-        closed = np.ones(n, dtype=bool)
-        closed_at = last_us.astype(float)
-    stale = np.zeros(n, dtype=bool)
-    if known and closing.stale_after is not None:
-        stale = ~closed & (last_us < as_of_us - round(closing.stale_after.total_seconds() * 1e6))
+    closed, closed_at, stale = _status(t, known, closing, as_of_us)
     to_ts = lambda us: pd.to_datetime(us, unit="us", utc=True)  # noqa: E731
     frame = pd.DataFrame({
         "opened_at": fig["opened_at"].to_numpy(),
@@ -304,6 +328,22 @@ def _frame(fig: pd.DataFrame, t: pd.DataFrame, sop: SOP | None, first_response: 
         frame[col] = t[src].astype(object).where(t[src].notna(), None).to_numpy(dtype=object)
     frame["phase"] = np.full(n, None, dtype=object)
     return frame
+
+
+def _status(t: pd.DataFrame, known: bool, closing: ClosingRule,
+            as_of_us: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Closed, closing time (µs, NaN while open) and stale, by the one closing rule
+    (:func:`csmine.eventlog.lifecycle.ticket_status`); without a known rule every ticket is closed."""
+    last_us = t["last_us"].to_numpy(dtype=np.int64)
+    if not known:
+        return np.ones(len(t), dtype=bool), last_us.astype(float), np.zeros(len(t), dtype=bool)
+    lc, lr = t["last_close"], t["last_reopen"].fillna(0)
+    closed = (lc.notna() & (lc > lr)).to_numpy(dtype=bool)
+    closed_at = np.where(closed, t["closed_at_us"].astype(float).to_numpy(), np.nan)
+    stale = np.zeros(len(t), dtype=bool)
+    if closing.stale_after is not None:
+        stale = ~closed & (last_us < as_of_us - round(closing.stale_after.total_seconds() * 1e6))
+    return closed, closed_at, stale
 
 
 def _phases(t: pd.DataFrame, phases: Sequence[Phase]) -> np.ndarray:
@@ -388,4 +428,4 @@ def engine_kpi_report(frame: pd.DataFrame, sop: SOP | None) -> Any:
     return replace(report, kpis=kpis)
 
 
-__all__ = ["LOCAL_ONLY", "activity_frame", "engine_kpi_frames", "engine_kpi_report", "check_engine_kpis", "engine_ticket_kpis", "overdue_limits", "ticket_times"]
+__all__ = ["LOCAL_ONLY", "activity_frame", "last_scores", "engine_kpi_frames", "engine_kpi_report", "check_engine_kpis", "engine_ticket_kpis", "overdue_limits", "ticket_times"]

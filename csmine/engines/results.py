@@ -103,22 +103,46 @@ def _cut_activities(counts: dict[str, int], activities: float, forced: set[str])
 
 
 def engine_map(engine: Engine, *, activities: float = 1.0, paths: float = 1.0, tie_order: str = "auto",
-               keep: Iterable[str | tuple[str, str]] = ()) -> ProcessMap:
-    """The process map of the engine's log, equal to :func:`csmine.mining.maps.discover_map`'s."""
-    from csmine.mining.maps import END, START, MapEdge, MapNode, ProcessMap, _check_share, _keep_paths
+               keep: Iterable[str | tuple[str, str]] = (), tie_sop: SOP | None = None) -> ProcessMap:
+    """The process map of the engine's log, equal to :func:`csmine.mining.maps.discover_map`'s
+    (``tie_sop``: ties in that SOP's step order, as ``order_events(df, sop)`` orders them)."""
+    return engine_maps(engine, activities=(activities,), paths=(paths,), tie_order=tie_order, keep=keep,
+                       tie_sop=tie_sop)[(activities, paths)]
 
-    _check_share("activities", activities)
-    _check_share("paths", paths)
-    d = engine.dialect
-    session = _Session(engine, tie_order)
+
+def engine_maps(engine: Engine, *, activities: Sequence[float] = (1.0,), paths: Sequence[float] = (1.0,),
+                tie_order: str = "auto", keep: Iterable[str | tuple[str, str]] = (),
+                tie_sop: SOP | None = None) -> dict[tuple[float, float], ProcessMap]:
+    """The maps at every (activities, paths) level, as :func:`csmine.mining.maps.discover_maps`:
+    the engine aggregates once per activity level; the path slider's cut is made here."""
+    from csmine.mining.maps import _check_share
+
+    for a in activities:
+        _check_share("activities", a)
+    for p in paths:
+        _check_share("paths", p)
+    session = _Session(engine, tie_order, tie_sop=tie_sop)
     keep = tuple(keep)
     forced_paths = {k for k in keep if isinstance(k, tuple)}
     forced = {k for k in keep if isinstance(k, str)} | {a for p in forced_paths for a in p}
-    counts = session.activity_events
+    d = engine.dialect
+    out: dict[tuple[float, float], ProcessMap] = {}
+    for a in activities:
+        kept_names, dropped = _cut_activities(session.activity_events, a, forced)
+        frames = session.run([activity_stats(d), directly_follows(d), start_end(d), log_size(d)],
+                             kept=kept_names if dropped else None)
+        for p in paths:
+            out[(a, p)] = _assemble_map(session.activity_events, kept_names, dropped, frames, a, p, forced_paths)
+    return out
+
+
+def _assemble_map(counts: dict[str, int], kept_names: list[str], dropped: tuple[str, ...],
+                  frames: Sequence[pd.DataFrame], activities: float, paths: float,
+                  forced_paths: set[tuple[str, str]]) -> ProcessMap:
+    from csmine.mining.maps import END, START, MapEdge, MapNode, ProcessMap, _keep_paths
+
+    stats, dfg, ends, size = frames
     total = sum(counts.values())
-    kept_names, dropped = _cut_activities(counts, activities, forced)
-    stats, dfg, ends, size = session.run(
-        [activity_stats(d), directly_follows(d), start_end(d), log_size(d)], kept=kept_names if dropped else None)
     arcs: dict[tuple[str, str], int] = {}
     for r in dfg.itertuples(index=False):
         arcs[(str(r.source), str(r.target))] = int(r.events)
@@ -151,19 +175,21 @@ def engine_map(engine: Engine, *, activities: float = 1.0, paths: float = 1.0, t
     )
 
 
-def _variant_frame(engine: Engine, tie_order: str) -> pd.DataFrame:
+def _variant_frame(engine: Engine, tie_order: str, tie_sop: SOP | None = None) -> pd.DataFrame:
     try:
-        session = _Session(engine, tie_order)
+        session = _Session(engine, tie_order, tie_sop=tie_sop)
     except EmptyLogError:
         return pd.DataFrame({"variant": [], "tickets": [], "median_throughput_us": [], "example_ticket": []})
     return session.run([variants(engine.dialect)])[0]
 
 
-def engine_variants(engine: Engine, top: int | None = None, *, tie_order: str = "auto") -> list[Variant]:
-    """Variants of the engine's log, equal to :func:`csmine.mining.variants.discover_variants`'s."""
+def engine_variants(engine: Engine, top: int | None = None, *, tie_order: str = "auto",
+                    tie_sop: SOP | None = None) -> list[Variant]:
+    """Variants of the engine's log, equal to :func:`csmine.mining.variants.discover_variants`'s
+    (``tie_sop``: ties in that SOP's step order)."""
     from csmine.mining.variants import Variant
 
-    frame = _variant_frame(engine, tie_order)
+    frame = _variant_frame(engine, tie_order, tie_sop)
     rows = [(tuple(str(v).split(SEPARATOR)), int(n), float(m) / 1e6, str(x))
             for v, n, m, x in zip(frame["variant"], frame["tickets"], frame["median_throughput_us"],
                                   frame["example_ticket"], strict=True)]
@@ -193,6 +219,10 @@ class VariantConformance:
         fitting_tickets: tickets with trace fitness 1.0.  fitting_share: of all tickets.
         unknown_activities: source activities the SOP does not know, most events first.
         open_tickets: tickets still open (prefix alignments), 0 without a closing rule.
+        skipped: per step (the SOP's flow steps, its other steps, then the unknown
+            activities, as the conformance report lists them), the share of tickets
+            that skipped it (a counted model move), as ``StepConformance.skipped_share``.
+        precision: align-ETC precision (:func:`variant_precision`).
     """
 
     sop: str
@@ -205,6 +235,8 @@ class VariantConformance:
     fitting_share: float
     unknown_activities: tuple[str, ...]
     open_tickets: int = 0
+    skipped: tuple[tuple[str, float], ...] = ()
+    precision: float | None = None
 
 
 def engine_conformance(engine: Engine, sop: SOP, *, mapping: bool = True, tie_order: str = "auto",
@@ -258,7 +290,66 @@ def engine_conformance(engine: Engine, sop: SOP, *, mapping: bool = True, tie_or
         average_fitness=float((counts * fitness).sum()) / n, fitting_tickets=fitting, fitting_share=fitting / n,
         unknown_activities=tuple(sorted(unknown, key=lambda a: (-unknown[a], a))),
         open_tickets=int(counts[is_open].sum()),
+        skipped=_skipped_shares(sop, [results[k] for k in keys], counts, unknown),
+        precision=variant_precision(sop, [(k[0], tickets_of[k]) for k in keys]),
     )
+
+
+def variant_precision(sop: SOP, variants: Sequence[tuple[tuple[str, ...], int]]) -> float | None:
+    """Align-ETC precision (:func:`csmine.conformance.figures.precision_alignments`) from the
+    mapped step sequences and their ticket counts: the log's prefix tree is built from the
+    variants, each node weighted by the tickets that continue after it, so no ticket's events
+    are needed. None when the SOP's state space is too large for csmine's engine (the local
+    path then asks pm4py)."""
+    from csmine.conformance.alignments import compile_model
+    from csmine.conformance.engines import alignment_net
+    from csmine.conformance.figures import _escaping_edges
+    from csmine.conformance.trie import LogTrie
+
+    model = compile_model(*alignment_net(sop))
+    if model.n_states is None:
+        return None
+    acts: dict[str, int] = {}
+    parent, code, depth, cont = [-1], [-1], [0], [0]
+    frontier = [(0, seq, n) for seq, n in variants]
+    d = 0
+    while frontier:  # level by level: the order the escaping-edge pass walks the nodes in
+        children: dict[tuple[int, int], int] = {}
+        moved = []
+        for node, seq, n in frontier:
+            if d > 0:
+                cont[node] += n
+            key = (node, acts.setdefault(seq[d], len(acts)))
+            if key not in children:
+                children[key] = len(parent)
+                parent.append(node)
+                code.append(key[1])
+                depth.append(d + 1)
+                cont.append(0)
+            if len(seq) > d + 1:
+                moved.append((children[key], seq, n))
+        frontier = moved
+        d += 1
+    total = sum(n for _, n in variants)
+    trie = LogTrie(cases=pd.RangeIndex(total), case_node=np.zeros(0, dtype=np.int64),
+                   case_length=np.zeros(0, dtype=np.int64), parent=np.array(parent), code=np.array(code),
+                   depth=np.array(depth), continuing=np.array(cont), activities=list(acts))
+    sum_at, sum_ee = _escaping_edges(model, trie)
+    return 1 - float(sum_ee) / float(sum_at) if sum_at > 0 else 1.0
+
+
+def _skipped_shares(sop: SOP, results: Sequence[Any], counts: np.ndarray,
+                    unknown: dict[str, int]) -> tuple[tuple[str, float], ...]:
+    """Per step, the share of tickets whose variant skips it (each ticket of a variant alike)."""
+    flow = set(sop.flow_steps)
+    steps = [s for s in sop.step_names if s in flow] + [s for s in sop.step_names if s not in flow]
+    steps += sorted(unknown, key=lambda a: (-unknown[a], a))
+    tickets = dict.fromkeys(steps, 0)
+    for result, n in zip(results, counts.tolist(), strict=True):
+        for step in {it.label for it in result.items if it.counted and str(it.deviation) == "skipped"}:
+            tickets[step] = tickets.get(step, 0) + int(n)
+    total = int(counts.sum())
+    return tuple((s, tickets[s] / total) for s in steps)
 
 
 def engine_ticket_figures(engine: Engine, sop: SOP | None = None, *, tie_order: str = "auto",

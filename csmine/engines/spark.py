@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from csmine.engines.base import Engine, Lookups, filter_condition
+from csmine.engines.base import Engine, Lookups, check_parquet_export, filter_condition
 from csmine.engines.queries import EVENT_COLUMN_NAMES, SPARK
 from csmine.errors import EngineError
 
@@ -144,17 +144,51 @@ def _pyspark_version() -> str:
     return str(pyspark.__version__)
 
 
-def _events_location(source: str) -> str:
-    """The export's event folder; a local folder is checked before Spark is asked."""
+def _events_location(source: str, check: bool = True) -> str:
+    """The export's event folder; a local folder is checked (against its manifest too:
+    :func:`~csmine.engines.base.check_parquet_export`) before Spark is asked."""
     base = source.rstrip("/")
-    if _URI.match(base) and not base.startswith("file://"):
+    if _is_remote(base):
         return f"{base}/events"
     local = Path(base.removeprefix("file://"))
     folder = local / "events"
     if not folder.is_dir() or not any(folder.iterdir()):
         raise EngineError(f"{source} holds no Parquet export (no events/ folder with partitions): write one with "
                           "`csmine export DIR --format parquet --partition month`")
+    if check:
+        check_parquet_export(str(local))
     return str(folder.resolve())
+
+
+def _is_remote(base: str) -> bool:
+    return bool(_URI.match(base)) and not base.startswith("file://")
+
+
+def check_remote_export(spark: Any, source: str, files: Sequence[str]) -> None:
+    """An export on a cluster's file system (``hdfs://``, ``s3a://``): its ``manifest.json``,
+    read through Spark, must list exactly the event files Spark found (``files``, the
+    read's input files), each with its row count in the Parquet footers Spark reads.
+
+    Raises:
+        EngineError: no manifest, or the files differ from it.
+    """
+    import json
+
+    base = source.rstrip("/")
+    again = f"export again with `csmine export DIR --format parquet --partition month` and copy it to {source}"
+    try:
+        text = spark.read.text(f"{base}/manifest.json", wholetext=True).collect()[0][0]
+        manifest = json.loads(text)
+    except Exception as exc:  # noqa: BLE001 -- Spark's errors for a missing or unreadable file differ by system
+        raise EngineError(f"{source} has no readable manifest.json ({type(exc).__name__}): an engine reads only a "
+                          f"checked export; {again}") from None
+    listed = {f["file"] for p in manifest.get("partitions", {}).values() for f in p["files"]
+              if f["file"].startswith("events/")}
+    found = {"events/" + f.split("/events/", 1)[1] for f in files if "/events/" in f}
+    problems = [f"{f} is missing" for f in sorted(listed - found)] + \
+        [f"{f} is not in the manifest" for f in sorted(found - listed)]
+    if problems:
+        raise EngineError(f"{source} does not match its manifest: {'; '.join(problems[:3])}. Nothing was read; {again}")
 
 
 def _spark_type(portable: str) -> Any:
@@ -178,17 +212,22 @@ class SparkEngine(Engine):
             the engine starts one and stops it on close.
         cache: keep the events in executor memory between queries (faster when the
             export fits the cluster's memory; several aggregates read it).
+        check: check the export against its manifest before reading (a local folder:
+            every file's SHA-256 and row count, no file beside them; a cluster URI: the
+            manifest lists exactly the event files Spark finds).
     """
 
     name = "spark"
     dialect = SPARK
 
     def __init__(self, source: str, log_filter: LogFilter | None = None, *, master: str | None = LOCAL_MASTER,
-                 conf: Mapping[str, str] | None = None, session: Any = None, cache: bool = False) -> None:
+                 conf: Mapping[str, str] | None = None, session: Any = None, cache: bool = False,
+                 check: bool = True) -> None:
         from event_store.readmodel.relation import parquet_events_select
 
         where = filter_condition(log_filter, self.name)
-        location = _events_location(source)
+        location = _events_location(source, check)
+        self._check_remote = check and _is_remote(source.rstrip("/"))
         if session is None:
             self.spark, self._owned = start_session(master, conf)
         else:
@@ -210,9 +249,11 @@ class SparkEngine(Engine):
             raise EngineError(f"Spark cannot read the Parquet export at {source} ({exc.getCondition()}): write one "
                               "with `csmine export DIR --format parquet --partition month` where every executor "
                               "can reach it") from exc
+        if self._check_remote:
+            check_remote_export(self.spark, source, raw.inputFiles())
         raw.createOrReplaceTempView("csmine_export_events")
-        select = select_of("csmine_export_events", lambda c: f"unix_micros({c})")
-        cols = ", ".join(EVENT_COLUMN_NAMES)
+        select = select_of("csmine_export_events", lambda c: f"unix_micros({c})", raw.columns)
+        cols = ", ".join((*EVENT_COLUMN_NAMES, "ticket_key"))
         self.spark.sql(f"CREATE OR REPLACE TEMP VIEW events AS SELECT {cols} FROM ({select}) e"
                        + (f" WHERE {where}" if where else ""))
 
@@ -247,4 +288,4 @@ class SparkEngine(Engine):
         self.spark = None
 
 
-__all__ = ["LOCAL_MASTER", "SparkEngine", "session_conf", "start_session"]
+__all__ = ["LOCAL_MASTER", "SparkEngine", "check_remote_export", "session_conf", "start_session"]

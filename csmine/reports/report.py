@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from process_models import SOP
 
     from csmine.conformance.results import ConformanceReport
+    from csmine.engines.base import Engine
     from csmine.eventlog.lifecycle import ClosingRule
     from csmine.explain.section import WhySection
     from csmine.mining.maps import ProcessMap
@@ -45,6 +46,9 @@ PATH_LEVELS = (1.0, 0.8, 0.6)
 PARALLEL_MIN_EVENTS = 200_000
 #: Modules :func:`_checks` imports (imported before it forks, see :mod:`csmine.reports.parallel`).
 _CHECKS_NEED = ("csmine.conformance.deviations", "csmine.pilot.compare", "csmine.reports.conformance_dot")
+#: Columns of the log the phase comparison does not read (left out of its two sides).
+_SIDE_UNUSED = frozenset({"case:category", "case:emotion", "case:customer", "case:region", "recorded_at",
+                          "source_ref"})
 SECTIONS = ("kpis", "map", "animation", "sop", "bottlenecks", "compare", "variants", "backlog", "tickets", "truth")
 
 
@@ -89,6 +93,7 @@ def build_report(
     closing: ClosingRule | None = None,
     first_response: str | None = None,
     font_cache: Path | None = None,
+    engine: Engine | None = None,
 ) -> ReportResult:
     """Analyse the tickets and render the report page.
 
@@ -114,11 +119,21 @@ def build_report(
             :func:`csmine.performance.kpi.ticket_kpis`).
         font_cache: folder keeping subsets of the page's CJK font between runs
             (:func:`csmine.reports.html_report.subset_font`); None: no cache.
+        engine: compute the figures in this engine (``--engine duckdb|spark|postgres``; the
+            filter is the engine's), never loading the whole log: see
+            :mod:`csmine.reports.engine_report` (``store`` may then be None: no phases, no truth).
 
     Raises:
         EmptyLogError: no tickets match ``log_filter``.
     """
     from csmine.performance.preparation import reuse_preparation
+
+    if engine is not None:
+        from csmine.reports.engine_report import build_engine_report
+
+        return build_engine_report(engine, store, log_filter, sop=sop, compare=compare, progress=progress,
+                                   sample=sample, auto_sop=auto_sop, closing=closing, first_response=first_response,
+                                   font_cache=font_cache)
 
     with reuse_preparation(), background_jobs() as start:
         return _build_report(store, log_filter or LogFilter(), sop=sop, compare=compare,
@@ -262,11 +277,15 @@ def _compare_sides(store: TicketStore, df: pd.DataFrame, log_filter: LogFilter, 
         # phase filter would read (same attribute filters, same columns and order):
         # take its rows instead of reading the store again (a third of the report's
         # time at 1M events). Otherwise, and for an unknown phase (the error), read.
+        # The comparison reads neither the descriptive case columns nor the record's
+        # bookkeeping (_SIDE_UNUSED): the sides leave them out (less to copy and hold).
         if log_filter.start is None and log_filter.end is None and not log_filter.phase and name in phases:
-            return df[(df["case:phase"] == name).to_numpy(dtype=bool)].reset_index(drop=True)
-        return order_events(load_event_log(store, LogFilter(phase=name, where=log_filter.where,
+            kept = df[[c for c in df.columns if c not in _SIDE_UNUSED]]
+            return kept[(df["case:phase"] == name).to_numpy(dtype=bool)].reset_index(drop=True)
+        side = order_events(load_event_log(store, LogFilter(phase=name, where=log_filter.where,
                                                             tie_order=log_filter.tie_order),
                                            attributes=["satisfaction"]), sop, log_filter.tie_order)
+        return side.drop(columns=[c for c in _SIDE_UNUSED if c in side.columns])
 
     sides = _Sides(a, b, phase_log(a), phase_log(b))
     empty = [n for n, d in ((a, sides.df_a), (b, sides.df_b)) if len(d) == 0]
@@ -308,13 +327,15 @@ def _checks(df: pd.DataFrame, sop: SOP | None, tickets: pd.DataFrame, sides: _Si
     return analysis.report, sop_svg, cmp
 
 
-def _draw_maps(df: pd.DataFrame, labels: dict[str, str],
-               bn: BottleneckReport) -> tuple[dict[str, str], ProcessMap, str]:
-    """The map at every activity/path level in both modes (SVG), the full map, and the animation's SVG."""
+def _draw_maps(df: pd.DataFrame | None, labels: dict[str, str], bn: BottleneckReport,
+               maps: dict[tuple[float, float], ProcessMap] | None = None) -> tuple[dict[str, str], ProcessMap, str]:
+    """The map at every activity/path level in both modes (SVG), the full map, and the animation's SVG
+    (``maps``: the maps already computed, e.g. by an engine; else discovered from ``df``)."""
     from csmine.mining.maps import discover_maps
 
     highlight, notes = bn.highlight(3), bn.highlight_notes(3)
-    maps = discover_maps(df, activities=ACTIVITY_LEVELS, paths=PATH_LEVELS)
+    if maps is None:
+        maps = discover_maps(df, activities=ACTIVITY_LEVELS, paths=PATH_LEVELS)
     svgs: dict[str, str] = {}
     for i, a in enumerate(ACTIVITY_LEVELS):
         for j, p in enumerate(PATH_LEVELS):

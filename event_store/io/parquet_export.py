@@ -58,7 +58,9 @@ _US = timedelta(microseconds=1)
 
 _EVENT_SELECT = (
     "SELECT notification_id, ticket, version, activity, occurred_at, started_at, recorded_at, actor, team, case_team, "
-    "opened_at, channel, category, priority, emotion, customer, region, source_ref, attrs FROM event_log "
+    "opened_at, channel, category, priority, emotion, customer, region, source_ref, attrs, "
+    # ticket_key: the ticket's opening notification id, an integer the engines partition by
+    "(SELECT t.notification_id FROM tickets t WHERE t.ticket = event_log.ticket) AS ticket_key FROM event_log "
     "WHERE retracted = 0 AND opened_at >= ? AND opened_at < ? ORDER BY ticket, occurred_at, version"
 )
 _TICKET_SELECT = (
@@ -68,7 +70,7 @@ _TICKET_SELECT = (
     "FROM tickets t WHERE t.opened_at >= ? AND t.opened_at < ? ORDER BY t.ticket"
 )
 _TIME_COLUMNS = frozenset({"occurred_at", "started_at", "recorded_at", "opened_at"})
-_INT_COLUMNS = frozenset({"notification_id", "version", "events"})
+_INT_COLUMNS = frozenset({"notification_id", "version", "events", "ticket_key"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +161,9 @@ def export_parquet(store: TicketStore, directory: str, *, partition: str = "mont
             position = int(cur.execute(f"SELECT COALESCE(MAX({backend.nid}), 0) FROM {backend.table}").fetchone()[0])
             months = _all_months(cur)
             old = dict(manifest["partitions"]) if manifest and not full else {}
-            if manifest is None or full:
+            # an export written with other event columns (before ticket_key) is rewritten whole: the
+            # engines read every partition with one schema
+            if manifest is None or full or manifest.get("event_columns") != list(PARQUET_EVENT_COLUMNS):
                 todo = set(months)
             else:
                 todo = _touched_months(cur, backend, int(manifest["position"])) | (set(months) - set(old))
@@ -196,7 +200,8 @@ def _write_manifest(directory: str, store: TicketStore, store_id: str, partition
     """Write the manifest (last: it names only partitions already written); returns the totals."""
     totals = {"events": sum(p["events"] for p in parts.values()), "tickets": sum(p["tickets"] for p in parts.values())}
     out = {
-        "format": MANIFEST_FORMAT, "partitioning": partition, "store": store.location.display, "store_id": store_id,
+        "format": MANIFEST_FORMAT, "partitioning": partition, "event_columns": list(PARQUET_EVENT_COLUMNS),
+        "store": store.location.display, "store_id": store_id,
         "position": position, "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "verified": None if report is None else {"log_size": report.size, "merkle_root": report.root,
                                                  "read_model": report.read_model.mode if report.read_model else "none"},

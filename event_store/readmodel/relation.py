@@ -2,8 +2,8 @@
 
 Every engine (:mod:`csmine.engines`) runs its aggregates over one relation ``events``
 with the columns :data:`EVENT_COLUMNS` (times integer microseconds since the epoch,
-``team`` the step's team else the ticket's, retracted events left out, corrections
-applied). This module defines that relation over
+``team`` the step's team else the ticket's, ``attrs`` the step's free attributes as JSON
+text or NULL, retracted events left out, corrections applied). This module defines that relation over
 
 * the read-model tables ``event_log`` (SQLite or PostgreSQL): :data:`READ_MODEL_EVENTS`,
   and :func:`query_read_model`, which runs queries on the store's own database in one
@@ -29,22 +29,28 @@ EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("occurred_us", "BIGINT"), ("started_us", "BIGINT"), ("recorded_us", "BIGINT"), ("actor", "VARCHAR"),
     ("team", "VARCHAR"), ("case_team", "VARCHAR"), ("opened_us", "BIGINT"), ("channel", "VARCHAR"),
     ("category", "VARCHAR"), ("priority", "VARCHAR"), ("emotion", "VARCHAR"), ("customer", "VARCHAR"),
-    ("region", "VARCHAR"), ("source_ref", "VARCHAR"),
+    ("region", "VARCHAR"), ("source_ref", "VARCHAR"), ("attrs", "VARCHAR"),
 )
 
 #: ``events`` over the read-model table ``event_log`` (SQLite and PostgreSQL alike).
 READ_MODEL_EVENTS = (
     "SELECT notification_id, ticket, version, activity, occurred_at AS occurred_us, started_at AS started_us, "
     "recorded_at AS recorded_us, actor, COALESCE(team, case_team) AS team, case_team, opened_at AS opened_us, "
-    "channel, category, priority, emotion, customer, region, source_ref FROM event_log WHERE retracted = 0"
+    "channel, category, priority, emotion, customer, region, source_ref, attrs FROM event_log WHERE retracted = 0"
 )
 
 #: The Parquet export's event columns (times as ``timestamp[us, UTC]``), in order.
 PARQUET_EVENT_COLUMNS: tuple[str, ...] = (
     "notification_id", "ticket", "version", "activity", "occurred_at", "started_at", "recorded_at", "actor", "team",
     "case_team", "opened_at", "channel", "category", "priority", "emotion", "customer", "region", "source_ref",
-    "attrs",
+    "attrs", "ticket_key",
 )
+
+#: ``events``' extra column ``ticket_key``: equal for the events of one ticket and only them,
+#: what the engines partition their windows by. The Parquet export stores an integer (the
+#: ticket's opening notification id: sorting and hashing integers is faster than names);
+#: elsewhere (the read model, an export written before the column existed) it is ``ticket``.
+TICKET_KEY = "ticket_key"
 
 #: The Parquet export's ticket columns, in order (``case_attrs`` JSON text as the read model keeps it).
 PARQUET_TICKET_COLUMNS: tuple[str, ...] = (
@@ -53,19 +59,21 @@ PARQUET_TICKET_COLUMNS: tuple[str, ...] = (
 )
 
 
-def parquet_events_select(source: str, epoch_us: Callable[[str], str]) -> str:
-    """``events`` over a relation ``source`` with the Parquet export's columns.
+def parquet_events_select(source: str, epoch_us: Callable[[str], str], columns: Sequence[str] = ()) -> str:
+    """``events`` (with :data:`TICKET_KEY`) over a relation ``source`` with the Parquet export's columns.
 
     Args:
         source: the engine's table expression for the export's event files (e.g. DuckDB's
             ``read_parquet('DIR/events/*/*.parquet', hive_partitioning = true)``).
         epoch_us: the engine's spelling of "microseconds since the epoch" of a timestamp.
+        columns: the columns the files hold (``ticket_key`` is used when among them).
     """
+    key = TICKET_KEY if TICKET_KEY in columns else "ticket"
     return (
         f"SELECT notification_id, ticket, version, activity, {epoch_us('occurred_at')} AS occurred_us, "
         f"{epoch_us('started_at')} AS started_us, {epoch_us('recorded_at')} AS recorded_us, actor, "
         f"COALESCE(team, case_team) AS team, case_team, {epoch_us('opened_at')} AS opened_us, channel, category, "
-        f"priority, emotion, customer, region, source_ref FROM {source}"
+        f"priority, emotion, customer, region, source_ref, attrs, {key} AS {TICKET_KEY} FROM {source}"
     )
 
 
@@ -91,7 +99,7 @@ def query_read_model(store: TicketStore, queries: Sequence[str],
         Per query: (column names, rows).
     """
     db = store.db
-    view = f"SELECT * FROM ({READ_MODEL_EVENTS}) e" + (f" WHERE {where}" if where else "")
+    view = f"SELECT *, ticket AS {TICKET_KEY} FROM ({READ_MODEL_EVENTS}) e" + (f" WHERE {where}" if where else "")
     out: list[tuple[list[str], list[tuple[Any, ...]]]] = []
     with db.transaction() as cur:
         postgres = cur.postgres
@@ -153,5 +161,5 @@ def events_arrow_schema() -> Any:
     return pa.schema([(c, pa.int64() if t == "BIGINT" else pa.string()) for c, t in EVENT_COLUMNS])
 
 
-__all__ = ["EVENT_COLUMNS", "PARQUET_EVENT_COLUMNS", "PARQUET_TICKET_COLUMNS", "READ_MODEL_EVENTS",
+__all__ = ["EVENT_COLUMNS", "PARQUET_EVENT_COLUMNS", "PARQUET_TICKET_COLUMNS", "READ_MODEL_EVENTS", "TICKET_KEY",
            "event_batches", "events_arrow_schema", "parquet_events_select", "query_read_model"]

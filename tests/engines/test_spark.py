@@ -255,3 +255,47 @@ def test_without_pyspark_the_error_names_the_fix(logs):
     assert proc.returncode == 3, proc.stderr
     assert "needs PySpark" in proc.stderr and "pip install 'csmine[spark]'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_an_export_that_does_not_match_its_manifest_is_refused(spark, logs, tmp_path, cli):
+    import shutil
+
+    from csmine.engines.spark import SparkEngine, check_remote_export
+
+    lake = str(tmp_path / "lake")
+    shutil.copytree(logs["demo"][1], lake)
+    month = sorted(os.listdir(os.path.join(lake, "events")))[0]
+    path = os.path.join(lake, "events", month, "part-0.parquet")
+    extra = os.path.join(lake, "events", month, "part-9.parquet")
+    shutil.copy(path, extra)  # a file the manifest does not list: Spark would read its rows twice
+    with pytest.raises(EngineError, match="part-9.parquet is not in the manifest.*csmine export"):
+        SparkEngine(lake, session=spark)
+    result = cli("discover", "--store", str(tmp_path / "none.db"), "--engine", "spark", "--parquet", lake)
+    assert result.exit_code == 3, result.output
+    assert "does not match its manifest" in result.stderr and "Traceback" not in result.output
+    # a cluster URI: the manifest is read through Spark and compared with the files Spark lists
+    files = spark.read.parquet(os.path.join(lake, "events")).inputFiles()
+    with pytest.raises(EngineError, match=f"events/{month}/part-9.parquet is not in the manifest"):
+        check_remote_export(spark, "file://" + lake, files)
+    os.remove(extra)
+    check_remote_export(spark, "file://" + lake, spark.read.parquet(os.path.join(lake, "events")).inputFiles())
+    os.remove(os.path.join(lake, "manifest.json"))
+    with pytest.raises(EngineError, match="no readable manifest.json"):
+        check_remote_export(spark, "file://" + lake, files)
+
+
+def test_the_report_on_spark_has_the_local_findings(spark, logs):
+    from csmine.engines.spark import SparkEngine
+    from csmine.reports.report import build_report
+    from tests.engines.test_engine_report import close
+
+    store, lake, _, _ = logs["demo"]
+    local = build_report(store, parallel=False).findings.to_dict()
+    engine = SparkEngine(lake, session=spark)
+    try:
+        other = build_report(store, engine=engine).findings.to_dict()
+    finally:
+        engine.close()
+    assert local.pop("why")["questions"] and "why" not in other  # the one figure left to --engine local
+    close(local, other, "findings")
+    assert local["comparison"] and local["conformance"]["precision"] and local["kpis"]["satisfaction"]
