@@ -11,7 +11,6 @@ import click
 
 from csmine.cli.options import (
     calendar_option,
-    choose_sop,
     closing_options,
     echo_json,
     filter_options,
@@ -24,6 +23,7 @@ from csmine.cli.options import (
     store_option,
 )
 from csmine.cli.render import print_text
+from csmine.performance.sop_choice import choose_sop
 
 
 def _key_dir() -> Path:

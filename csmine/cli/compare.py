@@ -8,7 +8,6 @@ import click
 
 from csmine.cli.options import (
     calendar_option,
-    choose_sop,
     closing_options,
     drawing_path,
     echo_json,
@@ -20,6 +19,7 @@ from csmine.cli.options import (
     store_option,
 )
 from csmine.cli.render import print_text
+from csmine.performance.sop_choice import choose_sop
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -9,7 +9,6 @@ import click
 
 from csmine.cli.options import (
     chart_path,
-    choose_sop,
     EngineChoice,
     closing_options,
     echo_json,
@@ -23,6 +22,7 @@ from csmine.cli.options import (
     sop_option,
     store_option,
 )
+from csmine.performance.sop_choice import choose_sop
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -278,81 +278,9 @@ def sop_option(
     default_text: str = "the shipped SOP that names the log's activities",
     help: str = "SOP: a shipped name (see `csmine sop list`) or a .toml/.bpmn file",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """The ``--sop NAME|FILE`` option; resolve its value with :func:`choose_sop`."""
+    """The ``--sop NAME|FILE`` option; resolve its value with :func:`csmine.performance.sop_choice.choose_sop`."""
     text = f"{help}." if required else f"{help}; default: {default_text}."
     return click.option("--sop", dest, required=required, metavar="NAME|FILE", help=text)
-
-
-def _activities(df: Any) -> Any:
-    from csmine.mining.encoding import ACTIVITY
-
-    return df[ACTIVITY].astype(str)
-
-
-def check_sop_covers(sop: Any, df: Any) -> None:
-    """Raise :class:`SopMismatchError` when ``sop`` knows none of ``df``'s activities."""
-    if sop is None or df is None or len(df) == 0:
-        return
-    from csmine.errors import SopMismatchError
-
-    activities = _activities(df)
-    mapping = sop.activity_map()
-    if activities.isin(list(mapping)).any():
-        return
-    seen = list(activities.value_counts().index[:3])
-    raise SopMismatchError(
-        f"SOP {sop.id!r} knows none of the log's activities (e.g. {', '.join(map(repr, seen))}): "
-        "pass --sop NAME|FILE with an SOP for this log (see `csmine sop list`, `csmine sop validate`)"
-    )
-
-
-def choose_sop(ref: str | None, df: Any = None, *, allow_none: bool = False, with_choice: bool = False,
-               needs: str = "this command needs an SOP") -> Any:
-    """The SOP for ``--sop REF`` and a note for stderr (empty when nothing to say).
-
-    ``REF`` names a shipped SOP or a file (unknown: ``ModelNotFoundError``, exit 4);
-    ``none`` means no SOP where ``allow_none``, else :class:`SopMismatchError`
-    (exit 4, ``needs`` says why). Without ``REF``: the shipped SOP that names at
-    least 90% of ``df``'s events **and** whose close and resolution steps occur in
-    it (:func:`csmine.performance.sop_choice.choose_shipped_sop`); when none fits, no SOP where
-    ``allow_none`` (the note says which SOPs were considered and why none fits),
-    else :class:`SopMismatchError`. Never a default SOP. An SOP that knows none of
-    ``df``'s activities raises :class:`SopMismatchError` (exit 4).
-
-    Returns:
-        ``(sop, note)``, or ``(sop, note, choice)`` with ``with_choice``
-        (:class:`csmine.performance.sop_choice.SopChoice`, for ``--json``'s ``sop_choice``).
-    """
-    from process_models import load_sop
-
-    from csmine.errors import SopMismatchError
-    from csmine.performance.sop_choice import SopChoice, choose_shipped_sop
-
-    def done(sop: Any, note: str, choice: Any) -> Any:
-        return (sop, note, choice) if with_choice else (sop, note)
-
-    if ref is not None and ref.strip().lower() == "none":
-        if not allow_none:
-            raise SopMismatchError(f"{needs}: --sop none is not possible here; pass --sop NAME|FILE "
-                                   "(see `csmine sop list`)")
-        choice = SopChoice(None, "--sop none")
-        return done(None, choice.describe(), choice)
-    if ref:
-        sop = load_sop(ref)
-        check_sop_covers(sop, df)
-        return done(sop, "", SopChoice(sop.id, "--sop"))
-    have_log = df is not None and len(df) > 0
-    choice = choose_shipped_sop(df) if have_log else SopChoice(None, "automatic")
-    if choice.chosen is not None:
-        sop = load_sop(choice.chosen)
-        check_sop_covers(sop, df)
-        return done(sop, choice.describe(), choice)
-    if allow_none:
-        note = choice.describe() if have_log else "no SOP chosen: no events to choose one by; pass --sop NAME|FILE"
-        return done(None, note, choice)
-    why = (choice.describe(none_allowed=False) if have_log
-           else "there are no events to choose one by: pass --sop NAME|FILE")
-    raise SopMismatchError(f"{needs}, and {why}")
 
 
 @dataclasses.dataclass(frozen=True)

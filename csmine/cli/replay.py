@@ -12,7 +12,6 @@ import click
 
 from csmine.cli.options import (
     calendar_option,
-    choose_sop,
     echo_json,
     filter_options,
     json_option,
@@ -23,6 +22,7 @@ from csmine.cli.options import (
     tz_option,
 )
 from csmine.cli.render import print_text
+from csmine.performance.sop_choice import choose_sop
 from csmine.reports.json import to_jsonable
 
 if TYPE_CHECKING:

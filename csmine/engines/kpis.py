@@ -395,7 +395,7 @@ def _attrs(frame: pd.DataFrame, session: Any, sop: SOP | None, closing: ClosingR
 
 
 def activity_frame(engine: Engine, *, weighted: bool = True) -> pd.DataFrame:
-    """The log's activities as a frame (``concept:name``) for :func:`csmine.cli.options.choose_sop`.
+    """The log's activities as a frame (``concept:name``) for :func:`csmine.performance.sop_choice.choose_sop`.
 
     ``weighted``: one row per event (categorical codes; the automatic choice weighs SOPs by
     their activities' event counts: a few seconds per 10M events); else one row per

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from csmine.cli.options import choose_sop
+from csmine.performance.sop_choice import choose_sop
 from csmine.errors import SopMismatchError
 from csmine.performance.sop_choice import choose_shipped_sop, suggest_sop
 
