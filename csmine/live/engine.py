@@ -15,7 +15,8 @@
   open-ticket requests) a batch at a time; a *receiver* thread takes the child's
   answers: the alerts it recorded (kept here for ``/api/alerts`` and published to the
   subscribers: stream, webhook), acknowledgements, replies. The clock is read here
-  (a test may inject one) and sent with each tick, every ``tick_s`` seconds.
+  (a test may inject one) and sent with each tick, every ``tick_s`` seconds; on the
+  wall clock the child also reads it itself, to fire each deadline when it falls due.
 
 Reads that must see the monitors up to date (``/api/alerts``, ``/api/open``) wait
 for :meth:`LiveEngine.sync`: it resolves once the child handled everything sent
@@ -315,15 +316,16 @@ class LiveEngine:
 
         cfg = replace(self.config, clock=None)  # the clock stays here; its readings go with the ticks
         now = self.config.clock() if self.config.clock is not None else None
+        wall = self.config.clock is wall_clock  # the child reads it too: each deadline fires when due
         if cfg.monitors == "thread":  # the same worker and messages, on this process's GIL
             ours, theirs = multiprocessing.Pipe()
-            self._process = threading.Thread(target=run_monitor, args=(cfg, now, None, theirs),
+            self._process = threading.Thread(target=run_monitor, args=(cfg, now, None, theirs, wall),
                                              name="csmine-live-monitors", daemon=True)
             self._process.start()
         else:
             ctx = multiprocessing.get_context("spawn")
             ours, theirs = ctx.Pipe()
-            self._process = ctx.Process(target=run_monitor, args=(cfg, now, os.getpid(), theirs),
+            self._process = ctx.Process(target=run_monitor, args=(cfg, now, os.getpid(), theirs, wall),
                                         name="csmine-live-monitors", daemon=True)
             self._process.start()
             theirs.close()

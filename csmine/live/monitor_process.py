@@ -5,8 +5,8 @@
 connection to the store and does what the monitor thread of one process did, so the
 serving process is left with HTTP, parsing and the commits:
 
-* it reads what was committed back from the store's log (the events with their log
-  positions, :func:`csmine.live.online.stream_from_notifications`), feeds the
+* it reads what was committed back from the store's read model (the events with their
+  log positions, :func:`csmine.live.online.stream_committed`: rows, not decoded events), feeds the
   :class:`csmine.live.online.OnlineMonitors`, moves them on by the clock the parent
   sends every ``tick_s`` (the parent owns the clock, which a test may inject), records
   **all the alerts of one round in one transaction** (:func:`event_store.alerts.raise_alerts`)
@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from csmine.live.online import LiveAlert, OnlineMonitors, stream_from_notifications, wait_p90
+from csmine.live.online import LiveAlert, OnlineMonitors, stream_committed, wait_p90
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -56,6 +56,9 @@ GC_IDLE_S = 2.0
 GC_EVERY_S = 60.0
 #: How often the child checkpoints the SQLite WAL (seconds; the commits do not).
 CHECKPOINT_S = 1.0
+#: On the wall clock, rounds that fire deadlines start at most this often (seconds): the
+#: deadlines due meanwhile are recorded together (one transaction), not one round each.
+MIN_ROUND_S = 0.1
 
 log = logging.getLogger("csmine.live")
 
@@ -71,27 +74,30 @@ def alert_json(la: LiveAlert, position: int | None = None) -> dict[str, Any]:
             "position": position, "acknowledged": None}
 
 
-def run_monitor(config: EngineConfig, now: datetime | None, parent_pid: int | None, conn: Connection) -> None:
+def run_monitor(config: EngineConfig, now: datetime | None, parent_pid: int | None, conn: Connection,
+                wall: bool = False) -> None:
     """The monitors' body: start-up, then rounds until ``stop`` or the parent's end of the pipe closes.
 
     ``parent_pid``: the server's process id in a child process; None in a thread of the server.
+    ``wall``: the server's clock is the wall clock, which the monitors then read themselves
+    to fire each deadline when it falls due (the parent's ticks still come).
     """
     try:
         if parent_pid is not None:
             _die_with_parent(parent_pid)
-        _serve(config, now, conn, parent_pid is not None)
+        _serve(config, now, conn, parent_pid is not None, wall)
     except (EOFError, BrokenPipeError, ConnectionResetError):  # the server went away
         pass
     finally:
         conn.close()
 
 
-def _serve(config: EngineConfig, now: datetime | None, conn: Connection, child: bool) -> None:
+def _serve(config: EngineConfig, now: datetime | None, conn: Connection, child: bool, wall: bool) -> None:
     from event_store import open_store
     from event_store.live_write import defer_checkpoints
 
     try:
-        worker = MonitorWorker(config)
+        worker = MonitorWorker(config, wall)
         store = open_store(config.store, create=True)
     except BaseException as exc:
         conn.send([("failed", _picklable(exc))])
@@ -114,15 +120,15 @@ def _serve(config: EngineConfig, now: datetime | None, conn: Connection, child: 
 class MonitorWorker:
     """The monitors and their records, on one store connection (the child's one thread)."""
 
-    def __init__(self, config: EngineConfig) -> None:
+    def __init__(self, config: EngineConfig, wall: bool = False) -> None:
         from zoneinfo import ZoneInfo
 
         self.config = config
+        self.wall = wall
         tz = ZoneInfo(config.tz) if config.tz else UTC
         self.monitors = OnlineMonitors(config.sop, shares=config.shares, calendar=config.calendar, tz=tz)
         self.position = 0
         self._recorded: set[str] = set()
-        self._names: dict[UUID, str] = {}
         self._next_refresh = float("inf")
         self._out: list[tuple[Any, ...]] = []
 
@@ -158,18 +164,32 @@ class MonitorWorker:
         return {"alerts": rows, "position": self.position, "clock_us": self.monitors.clock_us}
 
     def loop(self, store: TicketStore, conn: Connection) -> None:
-        """Rounds of the batches queued, checkpoints and quiet collections in between."""
+        """Rounds of the batches queued, checkpoints and quiet collections in between.
+
+        On the wall clock (``wall``) the loop also wakes when the next deadline falls due
+        (at most every :data:`MIN_ROUND_S`) and every round reads the clock: a due alert
+        waits neither for the parent's next tick nor for a round without one.
+        """
         from event_store.live_write import checkpoint
 
         next_checkpoint = time.monotonic() + CHECKPOINT_S
-        last_commit = next_collect = time.monotonic()
+        last_commit = next_collect = last_round = time.monotonic()
         while True:
-            if conn.poll(max(0.0, next_checkpoint - time.monotonic())):
+            wait = next_checkpoint - time.monotonic()
+            due = self.monitors.next_due_us() if self.wall else None
+            if due is not None:
+                wait = min(wait, max(due / 1e6 - time.time() + 0.001, last_round + MIN_ROUND_S - time.monotonic()))
+            items: list[tuple[Any, ...]] = []
+            if conn.poll(max(0.0, wait)):
                 items = list(conn.recv())
                 while conn.poll(0):  # everything queued meanwhile: one round, one alert transaction
                     items += conn.recv()
                 if any(it[0] == "stop" for it in items):
                     return
+            if self.wall and (items or (due is not None and due < time.time() * 1e6)):
+                items.append(("tick", datetime.now(UTC)))
+            if items:
+                last_round = time.monotonic()
                 self.round(store, items)
                 if self._out:
                     conn.send(self._out)
@@ -236,9 +256,9 @@ class MonitorWorker:
         monitors = self.monitors
         pending = list(switches or [])
         fired: list[LiveAlert] = []
+        store.projection.catch_up()  # serve's commits write the read model's rows; an import may not have
         while True:
-            last, items, more = stream_from_notifications(store, self.position, self._names, self.config.sop,
-                                                          limit=FEED_PAGE)
+            last, items, more = stream_committed(store, self.position, self.config.sop, limit=FEED_PAGE)
             start = 0
             for i, item in enumerate(items):
                 if pending and item.event_id > pending[0][0]:

@@ -1,14 +1,14 @@
 """The online monitors: the ``replay`` monitors, fed live, plus stuck tickets.
 
-:class:`OnlineMonitors` holds one :class:`csmine.monitoring.replayer.Replayer` per
-share of a limit at which an SLA risk alert fires (default 50% and 75%; the breach
-fires in each, and is taken from the first): the same SOP automaton (the prefix
+:class:`OnlineMonitors` holds one :class:`csmine.monitoring.replayer.Replayer` with a
+risk timer for each share of a limit at which an SLA risk alert fires (default 50% and
+75%; ``more_risks``): the same SOP automaton (the prefix
 alignment of each open ticket), the same SLA clocks on the same business calendar,
 the same alerts as ``csmine replay --at-risk SHARE`` on the same events. It adds a
 **stuck** monitor: a ticket with no event for longer than the P90 of the wait that
 follows its latest step (measured on the store's history, :func:`wait_p90`).
 
-Events come from the store's notification log (:func:`stream_from_notifications`),
+Events come from the store's read model, as committed (:func:`stream_committed`),
 in log order, so the monitors see exactly what was committed, with the events' own
 log positions; a timer (:meth:`OnlineMonitors.advance`) fires the deadlines that
 pass while no event arrives. Every alert gets a stable **key** (what makes it
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from event_store.readmodel.projection import _US, EPOCH
 
-from csmine.monitoring.monitors import Alert
+from csmine.monitoring.monitors import Alert, RiskAlert
 from csmine.monitoring.replayer import Replayer
 from csmine.monitoring.stream import StreamEvent, to_us
 
@@ -72,24 +72,24 @@ class _Ticket:
     gen: int = 0
 
 
-def stream_from_notifications(store: TicketStore, start: int, names: dict[Any, str], sop: SOP | None = None,
-                              page: int = 5000, limit: int | None = None) -> tuple[int, list[StreamEvent], bool]:
+def stream_committed(store: TicketStore, start: int, sop: SOP | None = None,
+                     limit: int | None = None) -> tuple[int, list[StreamEvent], bool]:
     """The store's ticket events after log position ``start``, as stream items, the last position
     read, and whether more may follow (only with ``limit``: read again from that position).
 
-    Events (:func:`event_store.ingest.read_committed`) are grouped by the commit that
-    wrote them (the recording time every event of one transaction shares) and each
-    group is put in ``csmine replay``'s order: business time, an opening before a step
-    at the same instant, the SOP's tie order (:func:`csmine.eventlog.ordering.tie_key`),
-    the log position. The groups follow in log order. So a commit is monitored as
-    replay would see it, and feeding the same log again (a restart) gives the same
-    items in the same order.
+    Events are the read model's rows (:func:`event_store.readmodel.queries.committed_rows`:
+    openings and steps as committed, retracted ones included; only a corrected step is
+    decoded, for its committed values: corrections and retractions are not applied live),
+    grouped by the commit that wrote them (its recording time) and each group put in
+    ``csmine replay``'s order: business time, an opening before a step at the same instant,
+    the SOP's tie order (:func:`csmine.eventlog.ordering.tie_key`), the log position. So a
+    commit is monitored as replay would see it, and a restart feeds the same items in order.
 
     With ``limit`` (a warm-up over a long log, in pages), about ``limit`` events are
     read; a commit the page may have cut is held back whole (its events come with the
     next call), so the items and their order are the same as in one read.
     """
-    from event_store.ingest import read_committed
+    from event_store.readmodel.queries import committed_rows, committed_steps
 
     from csmine.eventlog.ordering import sop_positions, tie_key
 
@@ -106,26 +106,29 @@ def stream_from_notifications(store: TicketStore, start: int, names: dict[Any, s
         return (e.time_us, True, key, e.event_id)
 
     while True:
-        last, committed = read_committed(store, start, names, page, limit)
-        more = limit is not None and len(committed) >= limit
+        last, rows, more = committed_rows(store, start, limit)
         if not more:
             break
-        cut = len(committed)
-        while cut > 0 and committed[cut - 1].recorded_at == committed[-1].recorded_at:
+        cut = len(rows)
+        while cut > 0 and rows[cut - 1][1] == rows[-1][1]:
             cut -= 1
         if cut > 0:  # the last commit may go on in the next page: read it again from its start
-            last = committed[cut].position - 1
-            committed = committed[:cut]
+            last = rows[cut][0] - 1
+            rows = rows[:cut]
             break
         limit = 2 * limit  # one commit fills the page: read a longer one  # type: ignore[operator]
+    original = committed_steps(store, [r[0] for r in rows if r[6]])
     out: list[StreamEvent] = []
     group: list[StreamEvent] = []
     stamp: Any = None
-    for c in committed:
-        if c.recorded_at != stamp:
+    for nid, recorded, ticket, occurred, activity, actor, corrected in rows:
+        if recorded != stamp:
             out.extend(sorted(group, key=order))
-            group, stamp = [], c.recorded_at
-        group.append(StreamEvent(to_us(c.occurred_at), c.kind, c.ticket, c.activity, c.position, c.actor))
+            group, stamp = [], recorded
+        if corrected:
+            occurred, activity, actor = original[nid]
+        group.append(StreamEvent(occurred, "opened" if activity is None else "activity", ticket, activity, nid,
+                                 actor))
     out.extend(sorted(group, key=order))
     return last, out, more
 
@@ -175,9 +178,9 @@ class OnlineMonitors:
         self.calendar = calendar
         self.tz = tz
         first = self.shares[0] if self.shares else None
-        self._replayers = [Replayer([sop], at_risk=first, tz=tz, calendar=calendar)]
-        self._replayers += [Replayer([sop], at_risk=s, tz=tz, calendar=calendar) for s in self.shares[1:]]
-        self.monitor = self._replayers[0].monitors[0]
+        # One replayer for every share: one automaton step an event, a timer a share.
+        self._replayer = Replayer([sop], at_risk=first, tz=tz, calendar=calendar, more_risks=self.shares[1:])
+        self.monitor = self._replayer.monitors[0]
         self.stuck_after = dict(stuck_after or {})
         self._mapping = sop.activity_map()
         self._close = frozenset(sop.role_steps("close"))
@@ -190,7 +193,7 @@ class OnlineMonitors:
     @property
     def events(self) -> int:
         """Steps fed so far."""
-        return self._replayers[0].events
+        return self._replayer.events
 
     def feed(self, items: Iterable[StreamEvent]) -> list[LiveAlert]:
         """Feed events (log order); the alerts they and the deadlines before them fire, in time order."""
@@ -200,11 +203,7 @@ class OnlineMonitors:
         return out
 
     def _feed_one(self, ev: StreamEvent) -> list[LiveAlert]:
-        fired: list[tuple[Alert, float | None]] = []
-        for i, replayer in enumerate(self._replayers):
-            for a in replayer.feed(ev):
-                if isinstance(a, Alert) and (i == 0 or a.kind == "at_risk"):
-                    fired.append((a, self._share(i, a)))
+        fired = [(a, self._share(a)) for a in self._replayer.feed(ev) if isinstance(a, Alert)]
         stuck = self._stuck_due(ev.time_us)
         self._track(ev)
         self.clock_us = max(self.clock_us, ev.time_us)
@@ -213,16 +212,21 @@ class OnlineMonitors:
     def advance(self, now: datetime) -> list[LiveAlert]:
         """Move the clock to ``now`` without an event: the deadlines that passed before it."""
         t_us = to_us(now)
-        fired: list[tuple[Alert, float | None]] = []
-        for i, replayer in enumerate(self._replayers):
-            for a in replayer.advance(now):
-                if isinstance(a, Alert) and (i == 0 or a.kind == "at_risk"):
-                    fired.append((a, self._share(i, a)))
+        fired = [(a, self._share(a)) for a in self._replayer.advance(now) if isinstance(a, Alert)]
         self.clock_us = max(self.clock_us, t_us)
         return self._keyed(fired, self._stuck_due(t_us), None)
 
-    def _share(self, i: int, a: Alert) -> float | None:
-        return self.shares[i] if a.kind == "at_risk" else None
+    def next_due_us(self) -> int | None:
+        """When the next deadline (SLA or stuck) falls due, microseconds; None if none is set."""
+        dues = [d for d in (self._replayer.next_due_us(),) if d is not None]
+        if self._stuck:
+            dues.append(self._stuck[0][0])
+        return min(dues) if dues else None
+
+    def _share(self, a: Alert) -> float | None:
+        if isinstance(a, RiskAlert):
+            return a.share
+        return self.shares[0] if a.kind == "at_risk" else None
 
     def _track(self, ev: StreamEvent) -> None:
         t = self._tickets.get(ev.ticket)
@@ -328,4 +332,4 @@ def _fmt(seconds: float) -> str:
     return str(format_duration(timedelta(seconds=round(seconds))))
 
 
-__all__ = ["DEFAULT_SHARES", "LiveAlert", "OnlineMonitors", "stream_from_notifications", "wait_p90"]
+__all__ = ["DEFAULT_SHARES", "LiveAlert", "OnlineMonitors", "stream_committed", "wait_p90"]

@@ -34,6 +34,8 @@ from csmine.monitoring.automaton import SopAutomaton
 from csmine.monitoring.stream import to_us
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from process_models import SOP
 
     from csmine.monitoring.stream import StreamEvent
@@ -74,6 +76,13 @@ class Alert:
     event_id: int | None = None
     actor: str | None = None
     phase: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RiskAlert(Alert):
+    """An ``at_risk`` alert at one of a monitor's further shares (``more_risks``), with that share."""
+
+    share: float = 0.0
 
 
 def business_deadline(calendar: BusinessCalendar, start: datetime, seconds: float) -> datetime:
@@ -141,6 +150,10 @@ class TimerQueue:
         """Whether a timer falls due strictly before ``t_us``."""
         return bool(self._heap) and self._heap[0][0] < t_us
 
+    def next_due(self) -> int | None:
+        """When the first timer falls due (it may have been cancelled since), None if none is set."""
+        return self._heap[0][0] if self._heap else None
+
     def pop(self) -> tuple[int, int, SopMonitor, str, int, int, str]:
         """The timer due first, taken off the queue."""
         return heapq.heappop(self._heap)
@@ -173,10 +186,12 @@ class SopMonitor:
         tz: time zone of the times written in alert details.
         calendar: business calendar for limits in business hours (None: wall clock).
         max_markings: bound on the SOP net's reachability graph.
+        more_risks: further shares with an ``at_risk`` alert each (a :class:`RiskAlert`):
+            one monitor instead of one per share (the live server's 50% and 75%).
     """
 
     def __init__(self, sop: SOP, timers: TimerQueue, *, at_risk: float | None, tz: tzinfo,
-                 calendar: BusinessCalendar | None, max_markings: int) -> None:
+                 calendar: BusinessCalendar | None, max_markings: int, more_risks: Sequence[float] = ()) -> None:
         self.sop = sop
         self.automaton = SopAutomaton(sop, max_markings=max_markings)
         self.limits = list(sop.limits)
@@ -188,6 +203,7 @@ class SopMonitor:
         self.close_steps = frozenset(sop.role_steps("close"))
         self.mapping = sop.activity_map()
         self.at_risk = at_risk
+        self.more_risks = tuple(more_risks)
         self.tz = tz
         self.calendar = calendar
         self._timers = timers
@@ -238,28 +254,37 @@ class SopMonitor:
         if kind == "breach":
             detail = (f"{lim.step} not done within {_fmt_duration(lim.within)} after {since} "
                       f"(due {_short(when, self.tz)})")
-        else:
-            detail = (f"{lim.step} still missing at {round(self.at_risk * 100)}% of its "
-                      f"{_fmt_duration(lim.within)} limit after {since} "
-                      f"(due {_short(EPOCH + clock.due_us * _US, self.tz)})")
+            return Alert(when, ticket, kind, lim.step, detail, self.sop.id, None, None, progress.phase)
+        more = kind != "at_risk"  # "at_risk:<i>": the i-th of more_risks
+        share = self.more_risks[int(kind[8:])] if more else self.at_risk
+        assert share is not None  # an at_risk timer is set only with a share
+        detail = (f"{lim.step} still missing at {round(share * 100)}% of its "
+                  f"{_fmt_duration(lim.within)} limit after {since} "
+                  f"(due {_short(EPOCH + clock.due_us * _US, self.tz)})")
+        if more:
+            return RiskAlert(when, ticket, "at_risk", lim.step, detail, self.sop.id, None, None, progress.phase,
+                             share)
         return Alert(when, ticket, kind, lim.step, detail, self.sop.id, None, None, progress.phase)
 
     def _arm(self, progress: _Progress, ticket: str, li: int, start: int) -> None:
         lim = self.limits[li]
         within = lim.within // _US
         gen = self._timers.next_seq  # unique: stale timers of a cancelled or restarted clock never match
-        if lim.business_hours and self.calendar is not None:
-            begin = EPOCH + start * _US
-            due = to_us(business_deadline(self.calendar, begin, lim.within.total_seconds()))
-            risk = None if self.at_risk is None else to_us(
-                business_deadline(self.calendar, begin, lim.within.total_seconds() * self.at_risk))
-        else:
-            due = start + within
-            risk = None if self.at_risk is None else start + int(within * self.at_risk)
+        business = lim.business_hours and self.calendar is not None
+
+        def at(share: float) -> int:
+            if business:
+                return to_us(business_deadline(self.calendar, EPOCH + start * _US,  # type: ignore[arg-type]
+                                               lim.within.total_seconds() * share))
+            return start + int(within * share)
+
+        due = at(1.0) if business else start + within
         progress.clocks[li] = _Clock(gen, due)
-        if risk is not None:
-            self._timers.set(risk, self, ticket, li, gen, "at_risk")
+        if self.at_risk is not None:
+            self._timers.set(at(self.at_risk), self, ticket, li, gen, "at_risk")
         self._timers.set(due, self, ticket, li, gen, "breach")
+        for i, share in enumerate(self.more_risks):
+            self._timers.set(at(share), self, ticket, li, gen, f"at_risk:{i}")
 
     def _conformance(self, progress: _Progress, ev: StreamEvent, activity: str, step: str | None) -> list[Alert]:
         when = ev.time
@@ -289,6 +314,7 @@ __all__ = [
     "ALERT_KINDS",
     "AT_RISK",
     "Alert",
+    "RiskAlert",
     "SopMonitor",
     "TimerQueue",
     "business_deadline",

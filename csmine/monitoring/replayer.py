@@ -74,21 +74,25 @@ class Replayer:
             (``business_hours = true`` in the SOP); None counts every limit in
             wall-clock time.
         max_markings: bound on each net's reachability graph.
+        more_risks: further shares with an ``at_risk`` alert each
+            (:class:`~csmine.monitoring.monitors.RiskAlert`, carrying its share).
 
     ``events`` (steps fed), ``tickets`` (tickets seen), ``first`` and ``last``
     (business times of the first and latest event) describe what was fed so far.
     """
 
     def __init__(self, sops: Sequence[SOP], *, at_risk: float | None = AT_RISK, tz: tzinfo = UTC,
-                 calendar: BusinessCalendar | None = None, max_markings: int = MAX_MARKINGS) -> None:
-        if at_risk is not None and not 0 < at_risk < 1:
-            raise ReplayError(f"at-risk share must be between 0 and 1 (exclusive), got {at_risk}")
+                 calendar: BusinessCalendar | None = None, max_markings: int = MAX_MARKINGS,
+                 more_risks: Sequence[float] = ()) -> None:
+        for share in (at_risk, *more_risks):
+            if share is not None and not 0 < share < 1:
+                raise ReplayError(f"at-risk share must be between 0 and 1 (exclusive), got {share}")
         self.at_risk = at_risk
         self.tz = tz
         self.calendar = calendar
         self._timers = TimerQueue()
         self.monitors = [SopMonitor(s, self._timers, at_risk=at_risk, tz=tz, calendar=calendar,
-                                    max_markings=max_markings) for s in sops]
+                                    max_markings=max_markings, more_risks=more_risks) for s in sops]
         self._days = _Days(tz)
         self._seen: set[str] = set()
         self._first_us: int | None = None
@@ -137,6 +141,10 @@ class Replayer:
         deadlines that passed before ``now``, with their day marks."""
         t_us = to_us(now)
         return self._fire_due(t_us) if self._timers.due_before(t_us) else []
+
+    def next_due_us(self) -> int | None:
+        """When the next deadline falls due (microseconds; a cancelled one may come first), None if none."""
+        return self._timers.next_due()
 
     def run(self, stream: Iterable[StreamEvent]) -> Iterator[Alert | DayStarted]:
         """Replay the stream; yields alerts and day marks as they happen."""

@@ -246,6 +246,72 @@ def stored_ticket_events(store: TicketStore, oid: UUID) -> list[tuple[int, Any]]
             for n, version, topic, state in rows]
 
 
+# -- what was committed after a log position (the live monitors) -----------------------------------
+
+COMMITTED_ROW_COLUMNS = ("notification_id", "recorded_at", "ticket", "occurred_at", "activity", "actor", "corrected")
+"""The columns of :func:`committed_rows` (``activity`` None for an opening)."""
+
+
+def committed_rows(store: TicketStore, start: int,
+                   limit: int | None = None) -> tuple[int, list[tuple[Any, ...]], bool]:
+    """The ticket openings and steps after log position ``start`` (:data:`COMMITTED_ROW_COLUMNS`), in log order,
+    the log position read to, and whether the read model holds more after it (only with ``limit``).
+
+    Read from ``tickets`` and ``event_log`` (no event is decoded), up to the read model's
+    position, or with ``limit`` up to the ``limit``-th notification after ``start``. The
+    steps include the retracted ones; a step with ``corrected`` set holds corrected
+    values: what was committed is :func:`committed_steps`. Openings come by their log
+    position from the events table (``tickets`` has no index on it), then by ticket id.
+    """
+    from event_store.domain import TOPIC_OPENED
+    from event_store.readmodel.projection import NAME as PROJECTION
+
+    postgres = store.location.kind == "postgres"
+    table = store.recorder.events_table_name  # type: ignore[attr-defined]
+    nid = "notification_id" if postgres else "rowid"
+    with store.db.transaction() as cur:
+        row = cur.execute("SELECT position FROM projection_state WHERE name = ?", (PROJECTION,)).fetchone()
+        end = int(row[0]) if row else 0
+        more = False
+        if limit is not None:
+            row = cur.execute(f"SELECT {nid} FROM {table} WHERE {nid} > ? AND {nid} <= ? ORDER BY {nid} "
+                              "LIMIT 1 OFFSET ?", (start, end, limit - 1)).fetchone()
+            if row is not None and int(row[0]) < end:
+                end, more = int(row[0]), True
+        if end <= start:
+            return start, [], False
+        rows = cur.execute("SELECT notification_id, recorded_at, ticket, occurred_at, activity, actor, corrected "
+                           "FROM event_log WHERE notification_id > ? AND notification_id <= ?", (start, end)).fetchall()
+        opened = cur.execute(f"SELECT originator_id FROM {table} WHERE {nid} > ? AND {nid} <= ? AND topic = ?",
+                             (start, end, TOPIC_OPENED)).fetchall()
+        uuids = [str(o if postgres else UUID(o)) for o, in opened]
+        for i in range(0, len(uuids), 500):
+            part = uuids[i:i + 500]
+            rows += cur.execute("SELECT notification_id, recorded_at, ticket, opened_at, NULL, NULL, 0 FROM tickets "
+                                f"WHERE ticket_uuid IN ({','.join('?' * len(part))})", part).fetchall()
+    rows.sort(key=lambda r: r[0])
+    return end, rows, more
+
+
+def committed_steps(store: TicketStore, nids: Sequence[int]) -> dict[int, tuple[int, str, str | None]]:
+    """The steps at these log positions as committed: ``{position: (occurred_at, activity, actor)}``."""
+    from eventsourcing.persistence import StoredEvent
+
+    postgres = store.location.kind == "postgres"
+    table = store.recorder.events_table_name  # type: ignore[attr-defined]
+    nid = "notification_id" if postgres else "rowid"
+    out: dict[int, tuple[int, str, str | None]] = {}
+    for i in range(0, len(nids), 500):
+        part = list(nids[i:i + 500])
+        rows = store.db.query(f"SELECT {nid}, originator_id, originator_version, topic, state FROM {table} "
+                              f"WHERE {nid} IN ({','.join('?' * len(part))})", part)
+        for n, oid, version, topic, state in rows:
+            ev = store.mapper.to_domain_event(StoredEvent(oid if postgres else UUID(oid), int(version), topic,
+                                                          bytes(state)))
+            out[int(n)] = (to_us(ev.occurred_at), ev.activity, getattr(ev, "actor", None))
+    return out
+
+
 # -- whole tables (the rebuild check) --------------------------------------------------------------
 
 
@@ -283,8 +349,9 @@ def set_meta_value(store: TicketStore, key: str, value: str) -> None:
 
 
 __all__ = [
-    "EVENT_ROW_COLUMNS", "READ_MODEL_TABLES", "STEP_ROW_COLUMNS", "TICKET_ROW_COLUMNS", "PhaseRow", "RowFilter",
-    "attribute_decoder", "attribute_key_sets", "case_attribute_keys", "case_attribute_texts", "event_rows", "from_us", "has_tickets",
+    "COMMITTED_ROW_COLUMNS", "EVENT_ROW_COLUMNS", "READ_MODEL_TABLES", "STEP_ROW_COLUMNS", "TICKET_ROW_COLUMNS", "PhaseRow", "RowFilter",
+    "attribute_decoder", "attribute_key_sets", "case_attribute_keys", "case_attribute_texts", "committed_rows",
+    "committed_steps", "event_rows", "from_us", "has_tickets",
     "last_occurred_at", "meta_value", "phase_rows", "set_meta_value", "step_attribute_rows", "step_page",
     "stored_ticket_events", "table_rows", "ticket_activities", "ticket_count", "ticket_page", "ticket_rows_for",
     "ticket_table", "to_us",
