@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from event_store.persistence.db import Database
@@ -49,6 +49,7 @@ def deferred_indexes(db: Database, empty: bool) -> Iterator[bool]:
     if empty:
         with suppress(Exception):
             with db.transaction(write=True) as cur:
+                _ddl_lock(db, cur)
                 if cur.execute("SELECT notification_id FROM event_log LIMIT 1").fetchone() is None:
                     for name in READ_MODEL_INDEXES:
                         cur.execute(f"DROP INDEX IF EXISTS {name}")
@@ -84,5 +85,20 @@ def create_indexes(db: Database) -> None:
     from event_store.persistence.recorders import READ_MODEL_INDEXES
 
     with db.transaction(write=True) as cur:
+        _ddl_lock(db, cur)
         for statement in READ_MODEL_INDEXES.values():
             cur.execute(statement)
+
+
+def _ddl_lock(db: Database, cur: Any) -> None:
+    """PostgreSQL: one process at a time drops or creates the indexes, until its transaction ends.
+
+    ``CREATE INDEX IF NOT EXISTS`` is not safe against a concurrent creator (two
+    imports into one empty store both finish): the second fails on the catalogue's
+    unique key instead of seeing the first's index. On SQLite the write lock taken
+    by ``BEGIN IMMEDIATE`` already serialises them.
+    """
+    if db.postgres:
+        from event_store.application import SCHEMA_LOCK
+
+        cur.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))

@@ -46,3 +46,41 @@ def test_an_older_store_gets_the_triggers_when_its_owner_opens_it(pg_url):
         names = {r[0] for r in conn.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")}
     assert names == {"ticketstore_events_append_only", "ticketstore_events_no_truncate",
                      "event_chain_append_only", "event_chain_no_truncate"}
+
+
+def test_concurrent_index_builders_after_a_bulk_load_both_succeed(pg_url):
+    """Two imports that loaded one empty store both build its deferred indexes: neither fails.
+
+    PostgreSQL's ``CREATE INDEX IF NOT EXISTS`` is not safe against a concurrent
+    creator (the loser hits the catalogue's unique key); the builders take a lock.
+    """
+    import threading
+
+    from event_store.persistence.bulk import create_indexes, missing_indexes
+    from event_store.persistence.recorders import READ_MODEL_INDEXES
+
+    open_store(pg_url, create=True).close()
+    for _ in range(5):
+        stores = [open_store(pg_url) for _ in range(4)]
+        with stores[0].db.transaction(write=True) as cur:
+            for name in READ_MODEL_INDEXES:
+                cur.execute(f"DROP INDEX IF EXISTS {name}")
+        assert sorted(missing_indexes(stores[0].db)) == sorted(READ_MODEL_INDEXES)
+        barrier, errors = threading.Barrier(4), []
+
+        def build(store):
+            barrier.wait()
+            try:
+                create_indexes(store.db)
+            except Exception as exc:  # noqa: BLE001 - the assertion below reports it
+                errors.append(exc)
+
+        threads = [threading.Thread(target=build, args=(s,)) for s in stores]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert missing_indexes(stores[0].db) == []
+        for s in stores:
+            s.close()
