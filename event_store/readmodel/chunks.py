@@ -6,7 +6,9 @@ microseconds, text as strings) from ``event_log_columns``: lz4-compressed chunks
 :data:`CHUNK` rows in notification order. Chunks missing (a new store, invalidated by a
 correction or retraction, emptied by a rebuild) are rebuilt from ``event_log`` rows
 and written in a short transaction; rows newer than the last full chunk are read with
-SQL. A million events load in about a second.
+SQL, and once they are :data:`TAIL_MIN` or more they are kept as a last, partial chunk
+(replaced by full chunks as the log grows), so a store whose size is not a multiple of
+:data:`CHUNK` is not read row by row on every load. A million events load in about a second.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ if TYPE_CHECKING:
 
 CHUNK = 16_384
 """Rows per persisted Arrow chunk of ``event_log``."""
+
+TAIL_MIN = 2_048
+"""Rows after the last full chunk from which they are kept as a partial chunk (fewer are read with SQL)."""
 
 INT_COLUMNS = frozenset({
     "notification_id", "version", "occurred_at", "started_at", "recorded_at", "retracted", "corrected", "opened_at",
@@ -59,13 +64,18 @@ def extend_chunks(cur: Any, first: int, new: Any) -> None:
     """
     import pyarrow as pa
 
-    row = cur.execute(f"SELECT MAX(last_nid) FROM {COLUMNS_TABLE}").fetchone()
-    covered = int(row[0]) if row and row[0] is not None else 0
+    row = cur.execute(f"SELECT first_nid, last_nid, rows FROM {COLUMNS_TABLE} ORDER BY last_nid DESC LIMIT 1").fetchone()
+    covered = int(row[1]) if row else 0
+    partial = row is not None and int(row[2]) < CHUNK
+    if partial:  # a partial last chunk is cut again with the new rows
+        covered = int(row[0]) - 1
     row = cur.execute("SELECT COUNT(*) FROM event_log WHERE notification_id > ? AND notification_id < ?",
                       (covered, first)).fetchone()
     older = int(row[0]) if row else 0
     if older + new.num_rows < CHUNK or older >= CHUNK:
         return
+    if partial:
+        cur.execute(f"DELETE FROM {COLUMNS_TABLE} WHERE first_nid = ?", (covered + 1,))
     if older:
         new = pa.concat_tables([rows_to_arrow(_gap_rows(cur, covered + 1, first - 1)), new])
     nids = new.column("notification_id")
@@ -99,7 +109,8 @@ def read_columnar(store: TicketStore) -> Any:
 
     Reads in one snapshot; chunks found missing are built from the rows read and
     written afterwards in a short write transaction, unless the read model moved on
-    meanwhile (then they are left for the next load) or the store is read-only.
+    meanwhile (then they are left for the next load) or the store is read-only. A
+    partial last chunk is cut again, with the rows after it, when there are any.
     """
     import pyarrow as pa
 
@@ -113,11 +124,11 @@ def read_columnar(store: TicketStore) -> Any:
         row = cur.execute("SELECT position FROM projection_state WHERE name = ?", (NAME,)).fetchone()
         position = int(row[0]) if row else 0
         chunks = cur.execute(
-            f"SELECT first_nid, last_nid, arrow FROM {COLUMNS_TABLE} ORDER BY first_nid"
+            f"SELECT first_nid, last_nid, rows, arrow FROM {COLUMNS_TABLE} ORDER BY first_nid"
         ).fetchall()
         covered = 0  # highest notification id covered so far
         gaps: list[tuple[int, int | None]] = []  # (first id, last id or None for the tail)
-        for first, last, blob in chunks:
+        for first, last, _, blob in chunks:
             if first > covered + 1:
                 gaps.append((covered + 1, first - 1))
             tables.append((first, _from_ipc(bytes(blob))))
@@ -128,8 +139,11 @@ def read_columnar(store: TicketStore) -> Any:
             if not rows:
                 continue
             part = rows_to_arrow(rows)
+            if hi is None and chunks and int(chunks[-1][2]) < CHUNK and int(chunks[-1][1]) == covered:
+                lo, head = tables.pop()  # the partial last chunk and the new rows are cut again
+                part = pa.concat_tables([head, part])
             tables.append((lo, part))
-            new_chunks.extend(_pieces(rows, part, lo, hi))
+            new_chunks.extend(_pieces(part, lo, hi))
     if new_chunks:
         _write_chunks(store, position, new_chunks)
     tables.sort(key=lambda t: t[0])
@@ -146,16 +160,19 @@ def _gap_rows(cur: Any, lo: int, hi: int | None) -> list[tuple[Any, ...]]:
     ).fetchall()
 
 
-def _pieces(rows: Sequence[Sequence[Any]], part: Any, lo: int, hi: int | None) -> list[tuple[int, int, int, bytes]]:
-    """Chunks of :data:`CHUNK` rows to persist; a middle gap is persisted whole, the tail's remainder not."""
+def _pieces(part: Any, lo: int, hi: int | None) -> list[tuple[int, int, int, bytes]]:
+    """Chunks of :data:`CHUNK` rows to persist; a middle gap is persisted whole, the tail's remainder
+    only when it holds :data:`TAIL_MIN` rows or more (a partial chunk)."""
     out = []
     start = lo
-    for offset in range(0, len(rows), CHUNK):
-        piece = rows[offset : offset + CHUNK]
-        if hi is None and len(piece) < CHUNK:
+    nids = part.column("notification_id")
+    total = part.num_rows
+    for offset in range(0, total, CHUNK):
+        n = min(CHUNK, total - offset)
+        if hi is None and n < CHUNK and n < TAIL_MIN:
             break
-        end = hi if (hi is not None and offset + CHUNK >= len(rows)) else int(piece[-1][0])
-        out.append((start, end, len(piece), _to_ipc(part.slice(offset, len(piece)))))
+        end = hi if (hi is not None and offset + CHUNK >= total) else int(nids[offset + n - 1].as_py())
+        out.append((start, end, n, _to_ipc(part.slice(offset, n))))
         start = end + 1
     return out
 
@@ -176,4 +193,4 @@ def _write_chunks(store: TicketStore, position: int, chunks: Sequence[tuple[int,
         )
 
 
-__all__ = ["CHUNK", "INT_COLUMNS", "arrow_schema", "read_columnar", "rows_to_arrow"]
+__all__ = ["CHUNK", "INT_COLUMNS", "TAIL_MIN", "arrow_schema", "read_columnar", "rows_to_arrow"]

@@ -111,3 +111,30 @@ def test_a_late_step_of_an_early_ticket_is_framed_with_its_ticket(store_url, mon
 def test_empty_store_frame_equals_sql_frame(store_url):
     with open_store(store_url, create=True) as store:
         pd.testing.assert_frame_equal(load_event_log(store), _load_rows_sql(store))
+
+
+@pytest.mark.slow
+def test_a_long_tail_is_kept_as_a_partial_chunk_and_cut_again(store_url, monkeypatch):
+    monkeypatch.setattr(columnar, "CHUNK", 7)
+    monkeypatch.setattr(columnar, "TAIL_MIN", 2)
+    with open_store(store_url, create=True) as store:
+        store.import_histories([_history(i) for i in range(8)])  # 24 rows
+        _same(store)
+        assert [c[2] for c in _chunks(store)] == [7, 7, 7, 3]  # the tail of 3 kept as a partial chunk
+        _same(store)  # read from the four chunks alone
+        assert [c[2] for c in _chunks(store)] == [7, 7, 7, 3]
+
+        store.import_histories([_history(i) for i in range(8, 12)])  # 12 more: the partial chunk is cut again
+        _same(store)
+        chunks = _chunks(store)
+        assert [c[2] for c in chunks] == [7, 7, 7, 7, 7]  # one row left in the tail, read with SQL
+        assert all(chunks[k + 1][0] == chunks[k][1] + 1 for k in range(len(chunks) - 1))
+
+        store.record_activity("CS-011", "Note", T0 + timedelta(days=11, hours=5), actor="a2")
+        store.record_activity("CS-011", "Note", T0 + timedelta(days=11, hours=6), actor="a2")
+        df = _same(store)  # a tail of 3 again: kept, then read back with a correction dropping it
+        assert len(df) == 38 and [c[2] for c in _chunks(store)] == [7, 7, 7, 7, 7, 3]
+        store.correct("CS-011", 4, {"activity": "Noted"}, "typo")
+        df = _same(store)
+        assert "Noted" in set(df["concept:name"])
+        assert [c[2] for c in _chunks(store)] == [7, 7, 7, 7, 7, 3]
