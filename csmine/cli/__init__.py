@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import importlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -86,6 +89,26 @@ def _store_of(args: list[str]) -> str:
     return os.environ.get("CSMINE_STORE") or "csmine.db"
 
 
+@contextlib.contextmanager
+def _imports_frozen() -> Iterator[None]:
+    """No cyclic garbage collection while a command's modules load, then their objects frozen.
+
+    Importing a command's modules (pandas, numpy, pyarrow, ...) makes hundreds of thousands
+    of objects that live as long as the process; collecting while they pile up, and
+    traversing them in every later full collection, cost ``conform`` on BPIC 2013 about
+    0.1 s of CPU (two full collections, 0.06-0.12 s). ``gc.freeze`` moves them to the
+    permanent generation, which collections skip; collection is back on for the command.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 class CsmineGroup(click.Group):
     """The root group: commands registered on first use (see :data:`LAZY_COMMANDS`); errors
     turned into a message and an exit code."""
@@ -103,7 +126,8 @@ class CsmineGroup(click.Group):
 
     def _load(self, name: str) -> click.Command | None:
         if name not in self._commands and name in LAZY_COMMANDS:
-            importlib.import_module(LAZY_COMMANDS[name][0]).register(self)
+            with _imports_frozen():
+                importlib.import_module(LAZY_COMMANDS[name][0]).register(self)
         return self._commands.get(name)
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
