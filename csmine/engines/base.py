@@ -186,6 +186,9 @@ class DuckDBEngine(Engine):
         cols = ", ".join((*EVENT_COLUMN_NAMES, TICKET_KEY))
         self.con.execute(f"CREATE TEMP VIEW events AS SELECT {cols} FROM ({select}) e"
                          + (f" WHERE {where}" if where else ""))
+        from csmine.engines.shared import SharedSteps
+
+        self.shared = SharedSteps(self.con)  # the ticket-ordered events, sorted once per engine
 
     def _settings(self, threads: int | None, memory_limit: str | None, spill: str | None) -> None:
         if threads:
@@ -211,13 +214,15 @@ class DuckDBEngine(Engine):
             cols = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in columns)
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {cols} FROM _{name}")
             self.con.unregister(f"_{name}")
+        rows = lookups["activity_info"][1] if "activity_info" in lookups else None
         try:
-            return [self.con.execute(sql).df() for sql in queries]
+            return [self.con.execute(self.shared.rewrite(sql, rows)).df() for sql in queries]
         finally:
             for name in lookups:
                 self.con.execute(f"DROP TABLE IF EXISTS {name}")
 
     def close(self) -> None:
+        self.shared.close()
         self.con.close()
         if self._file is not None:
             for suffix in ("", ".wal"):

@@ -127,10 +127,17 @@ def engine_maps(engine: Engine, *, activities: Sequence[float] = (1.0,), paths: 
     forced = {k for k in keep if isinstance(k, str)} | {a for p in forced_paths for a in p}
     d = engine.dialect
     out: dict[tuple[float, float], ProcessMap] = {}
+    # the activities' figures and the log's size do not depend on the slider: once; the paths
+    # once per distinct set of kept activities
+    whole = session.run([activity_stats(d), log_size(d)])
+    by_kept: dict[tuple[str, ...], list[pd.DataFrame]] = {}
     for a in activities:
         kept_names, dropped = _cut_activities(session.activity_events, a, forced)
-        frames = session.run([activity_stats(d), directly_follows(d), start_end(d), log_size(d)],
-                             kept=kept_names if dropped else None)
+        if tuple(kept_names) not in by_kept:
+            by_kept[tuple(kept_names)] = session.run([directly_follows(d), start_end(d)],
+                                                     kept=kept_names if dropped else None)
+        dfg, ends = by_kept[tuple(kept_names)]
+        frames = [whole[0], dfg, ends, whole[1]]
         for p in paths:
             out[(a, p)] = _assemble_map(session.activity_events, kept_names, dropped, frames, a, p, forced_paths)
     return out
