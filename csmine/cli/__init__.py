@@ -9,9 +9,16 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-import click
+_COLLECTING = gc.isenabled()
+gc.disable()  # while the CLI's own modules load (click, the store's and the SOPs' libraries): see _imports_frozen
+try:
+    import click
 
-from csmine.cli.errors import EXPECTED_ERRORS, exit_code_for
+    from csmine.cli.errors import EXPECTED_ERRORS, exit_code_for
+finally:
+    gc.freeze()
+    if _COLLECTING:
+        gc.enable()
 
 #: Each command: the module whose ``register(cli)`` adds it, and the first paragraph of its
 #: help (what ``csmine --help`` lists, so listing the commands imports none of them; a test
