@@ -28,8 +28,10 @@ the installed libraries keep their ``.pyc`` files in both cases.
 Also timed (once per round): ``python -m csmine --help``, which lists the commands
 without importing any of them.
 
-Reported: median wall seconds, CPU seconds, peak PSS of the process tree, the ratio,
-the load average, and the target of issue 18 (the whole command <= 0.8 s). The test that the pm4py-free
+Reported: median wall seconds, CPU seconds, peak PSS of the process tree, the ratios
+(wall and CPU), the load average, and the target of issue 18 (the whole command <= 0.8 s:
+the verdict on the wall clock of every run, and, since the machine is shared, on the
+median CPU seconds too). The test that the pm4py-free
 net aligns at pm4py's costs is ``tests/unit/csmine/test_sop_net_without_pm4py.py``.
 """
 
@@ -101,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             "bench_conform_cmd", "conform --sop it-incident, BPIC 2013 (whole command)", round(cs, 2), round(ps, 2),
             ratio(ps, cs), round(max(r.peak_mb for r in cs_runs), 0), round(max(r.peak_mb for r in pm_runs), 0),
             target=f"<= {TARGET_S} s in every run", met=met, repeats=args.repeats, memory="peak PSS of the process tree",
-            note=(f"bytecode {args.bytecode}; CPU {c_cpu:.2f} s vs {p_cpu:.2f} s; "
+            note=(f"bytecode {args.bytecode}; CPU {c_cpu:.2f} s vs {p_cpu:.2f} s ({ratio(p_cpu, c_cpu):.2f}x), "
+                  f"CPU median <= {TARGET_S} s: {'met' if c_cpu <= TARGET_S else 'MISSED'}; "
                   f"csmine --help {median([r.seconds for r in help_runs]):.2f} s; "
                   "pm4py column: import pm4py + to_petri_net only; "
                   f"{report['tickets']:,} tickets, log fitness {report['log_fitness']:.6f}; "
