@@ -121,7 +121,8 @@ def _write_fresh(store: TicketStore, cur: Cursor, table: str, histories: list[Ti
         return 0, histories
     caught_up = _caught_up(cur, table)
     channel = _channel(store, cur)
-    done = write_prepared(cur, table, prepare(columns, stamp, chain_start(cur)), project=caught_up, channel=channel)
+    done = write_prepared(cur, table, prepare(columns, stamp, chain_start(cur)), project=caught_up, channel=channel,
+                          chunks=False)  # the chunks a window completes: built by the first read, off the ack path
     return done.tickets + done.events, [h for h in histories if ticket_id(h.ticket) in versions]
 
 

@@ -284,14 +284,16 @@ def chain_start(cur: Cursor) -> tuple[int, bytes]:
     return (int(row[0]), bytes(row[1])) if row else (0, ZERO)
 
 
-def write_prepared(cur: Cursor, table: str, p: Prepared, *, project: bool, channel: str | None = None) -> Written:
+def write_prepared(cur: Cursor, table: str, p: Prepared, *, project: bool, channel: str | None = None,
+                   chunks: bool = True) -> Written:
     """Append a prepared batch of new tickets: events, chain, chain head and (``project``) the read model.
 
     The caller holds the write lock in ``cur``'s transaction and has checked that no
     ticket of the batch is stored yet (the events table's primary key refuses a
     duplicate anyway, which rolls the whole batch back). With ``project`` the
     read-model rows are written and the projection position moved to the batch's
-    last event; the caller passes it only when the read model was caught up.
+    last event; the caller passes it only when the read model was caught up. With
+    ``chunks=False`` the columnar chunks the batch completes are left to the first read.
     """
     start = chain_start(cur)
     if start != p.start:  # the links were computed from another head: again, from this one
@@ -314,7 +316,7 @@ def write_prepared(cur: Cursor, table: str, p: Prepared, *, project: bool, chann
     else:
         cur.execute("INSERT OR REPLACE INTO chain_head (id, size, head) VALUES (1, ?, ?)", (size, head))
     if project:
-        _project(cur, p, first)
+        _project(cur, p, first, chunks)
     return Written(len(batch.tickets), len(batch.activity), first, first + n - 1)
 
 
@@ -407,7 +409,7 @@ TICKET_COLUMNS = ("ticket", "ticket_uuid", "opened_at", "recorded_at", "notifica
                   "priority", "emotion", "customer", "team", "region", "case_attrs", "opened_by", "source_ref")
 
 
-def _project(cur: Cursor, p: Prepared, first: int) -> None:
+def _project(cur: Cursor, p: Prepared, first: int, chunks: bool = True) -> None:
     """The batch's ``tickets`` and ``event_log`` rows, its columnar chunks and the projection position."""
     import pyarrow as pa
 
@@ -425,7 +427,7 @@ def _project(cur: Cursor, p: Prepared, first: int) -> None:
     _put(cur, "event_log", EVENT_LOG_COLUMNS,
          [nids.tolist(), *(repeat(c, ne) if isinstance(c, int) else c for c in p.log_columns)], ne)
     last = first + len(p.owner) - 1
-    if ne:  # the columnar copy of the rows, so that the first report reads chunks only
+    if ne and chunks:  # the columnar copy of the rows, so that the first report reads chunks only
         extend_chunks(cur, int(nids[0]), pa.Table.from_arrays([pa.array(nids), *p.log_arrays], schema=arrow_schema()))
     row = cur.execute("SELECT position FROM projection_state WHERE name = ?", (PROJECTION,)).fetchone()
     if row is None:

@@ -97,3 +97,20 @@ def test_a_live_window_writes_what_the_import_path_writes(tmp_path):
 
         reopened = Ingestor(live)  # the keys come back from the store: a retry after a restart records nothing
         assert reopened.append(WINDOWS[1]) == [0, 0]
+
+
+def test_a_live_window_leaves_the_chunks_it_completes_to_the_first_read(tmp_path, monkeypatch):
+    """The columnar copy is not built in a window's commit (the acknowledgement waits for that
+    commit); the first read builds the chunks from the rows, and reads what the rows hold."""
+    from event_store import open_store
+    from event_store.ingest import Ingestor
+    from event_store.readmodel import chunks
+
+    monkeypatch.setattr(chunks, "CHUNK", 8)
+    with open_store(str(tmp_path / "live.db"), create=True) as live:
+        Ingestor(live).append([[_ev(f"T-{i}", "Receive", i), _ev(f"T-{i}", "Record", i + 1)] for i in range(10)])
+        assert live.db.query("SELECT COUNT(*) FROM event_log_columns") == [(0,)]
+        table = chunks.read_columnar(live)
+        assert table.num_rows == 20
+        assert sorted(table.column("ticket").to_pylist()) == sorted(r[0] for r in _rows(live)[0])
+        assert live.db.query("SELECT COUNT(*) FROM event_log_columns") == [(2,)]
