@@ -87,7 +87,9 @@ class ColumnarLog:
             steps = step_columns(self._steps.slice(e_lo, e_hi - e_lo),
                                   {k: None if v is None else v[e_lo:e_hi] for k, v in self._times.items()}, self._order[e_lo:e_hi],
                                   self._owner[e_lo:e_hi], self.name, **self._spec)
-            yield _batch(t.slice(lo, hi - lo), steps, counts[lo:hi])
+            batch = _batch(t.slice(lo, hi - lo), steps, counts[lo:hi])
+            del steps  # its Arrow columns are lists in the batch now: not held while the batch waits
+            yield batch
 
 
 def _col(table: Any, name: str) -> list[Any]:
@@ -220,11 +222,10 @@ def _arrow_csv(path: str, name: str, mapping: Any) -> tuple[Any, str]:
         raise Unsupported from None
     if table.num_rows == 0 or table.column_names != header:
         raise Unsupported
-    return table.combine_chunks(), sep
+    return table, sep  # chunked as read: combining it would hold the file's columns twice
 
 
 def _read(path: str, lifecycle: str, mapping: Any) -> ColumnarLog:
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     from event_store.io.read_base import lifecycle_mode
@@ -249,7 +250,8 @@ def _read(path: str, lifecycle: str, mapping: Any) -> ColumnarLog:
     if mode == "start-complete":
         raise Unsupported
 
-    codes = pc.dictionary_encode(case).combine_chunks().indices.to_numpy()
+    codes = pc.dictionary_encode(case.combine_chunks()).indices.to_numpy()  # first-seen order
+    del case
     times = {"occurred_utc": utc_us(ts), "occurred_local": local_us(ts), "occurred_missing": None}
     del ts
     if start is not None:
@@ -262,8 +264,9 @@ def _read(path: str, lifecycle: str, mapping: Any) -> ColumnarLog:
     keep = list(dict.fromkeys(c for c in (mapping.case, mapping.activity, mapping.resource, mapping.team,
                                            mapping.lifecycle if has_lc else None, *attr_cols, *case_cols.values())
                               if c is not None and c in cols))
-    taken = table.select(keep).take(pa.array(order))
-    del table
+    kept = {c: table.column(c) for c in keep}
+    del table  # the columns not kept go now; each kept one once sorted
+    taken = _sorted_columns(kept, order)
     tickets = ticket_columns(taken, times, order, owner, name, mapping, case_cols)
     step_cols = [c for c in dict.fromkeys((mapping.activity, mapping.resource, mapping.team,
                                            mapping.lifecycle if has_lc else None, *attr_cols))
@@ -271,6 +274,25 @@ def _read(path: str, lifecycle: str, mapping: Any) -> ColumnarLog:
     spec = {"mapping": mapping, "mode": mode, "has_lc": has_lc, "attr_cols": attr_cols}
     return ColumnarLog(name, n, tickets.num_rows, len(order), taken.select(step_cols), tickets, times, order, owner,
                        spec)
+
+
+def _sorted_columns(columns: dict[str, Any], order: np.ndarray) -> Any:
+    """The columns with their rows in import order, each file column released once taken.
+
+    ``columns`` is emptied: the caller hands over the only references, so the file's
+    columns and their sorted copies never coexist whole (the peak is the file's
+    columns plus one column, not twice them).
+    """
+    import pyarrow as pa
+
+    pool = pa.default_memory_pool()
+    pool.release_unused()  # the columns not kept: their pages back before the copies are made
+    indices = pa.array(order)
+    taken = {}
+    for c in list(columns):
+        taken[c] = columns.pop(c).take(indices).combine_chunks()
+        pool.release_unused()
+    return pa.table(taken)
 
 
 def _check_columns(table: Any, mapping: Any) -> None:

@@ -253,9 +253,11 @@ def _join_skip(pieces: list[Any]) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    pool = pa.default_memory_pool()
     acc = pieces[0]
     for piece in pieces[1:]:
         acc = pc.coalesce(pc.binary_join_element_wise(acc, piece, ","), acc, piece)
+        pool.release_unused()  # each step's larger copy: freed pages back, else RSS grows by all of them
     return pc.fill_null(acc, pa.scalar("", pa.string()))
 
 
