@@ -31,6 +31,9 @@ KEEP = 2
 _STEPS = _steps()
 _ORDERED = _ordered()
 _LEAN_KEPT = _lean(kept_only=True)
+#: the holder windows over ``ordered`` and the bottlenecks' over ``steps`` (both carry ``ticket_key`` and ``pos``)
+_BY_NAME = "PARTITION BY ticket ORDER BY occurred_us, tie_rank, version"
+_BY_NAME_POS = "PARTITION BY ticket ORDER BY pos"
 _EVENT = ("s.ticket, s.ticket_key, s.activity, s.version, s.occurred_us, s.started_us, s.arrival_us, s.team, "
           "s.actor, s.opened_us, s.tie_rank")
 _FLAGS = "a.step, a.first_response, a.resolution, a.reopen, a.escalation, a.waiting, a.closes, a.reopens"
@@ -79,8 +82,11 @@ class SharedSteps:
         if rows is None or not (_STEPS in sql or _ORDERED in sql or _LEAN_KEPT in sql):
             return sql
         table = self._table(rows)
+        # a window over the ticket's events in ticket order: by the integer key and the stored position
+        for by_name in (_BY_NAME, _BY_NAME_POS):
+            sql = sql.replace(by_name, "PARTITION BY ticket_key ORDER BY pos")
         join = f"FROM {table} s JOIN activity_info a ON a.activity = s.activity"
-        ordered = f"ordered AS (SELECT {_EVENT}, {_FLAGS} {join})"
+        ordered = f"ordered AS (SELECT {_EVENT}, {_FLAGS}, s.pos {join})"
         if _STEPS in sql:
             return sql.replace(_STEPS, f"{ordered}, steps AS (SELECT {_EVENT}, {_FLAGS}, {_NEIGHBOURS} {join})", 1)
         if _LEAN_KEPT in sql:
