@@ -9,16 +9,32 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-_COLLECTING = gc.isenabled()
-gc.disable()  # while the CLI's own modules load (click, the store's and the SOPs' libraries): see _imports_frozen
-try:
+
+@contextlib.contextmanager
+def _imports_frozen() -> Iterator[None]:
+    """No cyclic garbage collection while a command's modules load, then their objects frozen.
+
+    Importing a command's modules (pandas, numpy, pyarrow, ...) makes hundreds of thousands
+    of objects that live as long as the process; collecting while they pile up, and
+    traversing them in every later full collection, cost ``conform`` on BPIC 2013 about
+    0.1 s of CPU (two full collections, 0.06-0.12 s). ``gc.freeze`` moves them to the
+    permanent generation, which collections skip; collection is back on for the command.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+with _imports_frozen():  # the CLI's own modules (click, the store's and the SOPs' libraries)
     import click
 
     from csmine.cli.errors import EXPECTED_ERRORS, exit_code_for
-finally:
-    gc.freeze()
-    if _COLLECTING:
-        gc.enable()
+
 
 #: Each command: the module whose ``register(cli)`` adds it, and the first paragraph of its
 #: help (what ``csmine --help`` lists, so listing the commands imports none of them; a test
@@ -94,26 +110,6 @@ def _store_of(args: list[str]) -> str:
         if arg.startswith("--store="):
             return arg.split("=", 1)[1]
     return os.environ.get("CSMINE_STORE") or "csmine.db"
-
-
-@contextlib.contextmanager
-def _imports_frozen() -> Iterator[None]:
-    """No cyclic garbage collection while a command's modules load, then their objects frozen.
-
-    Importing a command's modules (pandas, numpy, pyarrow, ...) makes hundreds of thousands
-    of objects that live as long as the process; collecting while they pile up, and
-    traversing them in every later full collection, cost ``conform`` on BPIC 2013 about
-    0.1 s of CPU (two full collections, 0.06-0.12 s). ``gc.freeze`` moves them to the
-    permanent generation, which collections skip; collection is back on for the command.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
 
 
 class CsmineGroup(click.Group):
