@@ -100,6 +100,9 @@ class Ingestor:
         self._case: dict[UUID, dict[str, Any]] = {}
         self._load()
         self._events = sum(self._counts.values())
+        from event_store.live_write import warm_up
+
+        warm_up(store)  # the first window's one-time costs here, not in its acknowledgements
 
     @property
     def events(self) -> int:

@@ -11,7 +11,6 @@ records (:mod:`event_store.alerts`) use the same helpers.
 from __future__ import annotations
 
 import json
-from contextlib import suppress
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -76,28 +75,88 @@ def append_window(store: TicketStore, per_ticket: dict[str, list[IngestEvent]],
     return written
 
 
-def defer_checkpoints(store: TicketStore, pages: int = 16_384) -> None:
+#: A live writer's own checkpoint threshold (pages): only reached when :func:`checkpoint` has
+#: failed to restart the WAL for a long time (256 MB at SQLite's 4 KB pages).
+WRITER_CHECKPOINT_PAGES = 65_536
+#: WAL frames past which :func:`checkpoint` restarts the WAL (64 MB), see there.
+RESTART_FRAMES = 16_384
+#: How long a restarting checkpoint waits for the write lock and for readers (milliseconds).
+RESTART_WAIT_MS = 10
+
+
+def defer_checkpoints(store: TicketStore, pages: int = WRITER_CHECKPOINT_PAGES) -> None:
     """SQLite: this store's commits leave the WAL checkpoint to :func:`checkpoint` (up to ``pages`` pages).
 
     By default SQLite checkpoints in the commit that takes the WAL past 1,000 pages
     (4 MB): that commit copies the WAL into the database file and syncs it, some tens
     of milliseconds, which a live window's acknowledgement would wait for every few
-    windows. The live server checkpoints from its monitor thread instead (PASSIVE:
-    beside the writer, never blocking it); past ``pages`` a commit still does it
-    itself. Durability is unchanged: a commit is in the WAL either way.
+    windows. The live server checkpoints from its monitor process instead; past
+    ``pages`` a commit still does it itself (the bound on the WAL's size should the
+    monitors' checkpoints keep failing). Durability is unchanged: a commit is in the
+    WAL either way.
     """
     if store.location.kind != "postgres":
         store.db.pragma(f"wal_autocheckpoint = {int(pages)}")
 
 
-def checkpoint(store: TicketStore) -> None:
-    """SQLite: copy what the WAL holds into the database file, beside writers (PASSIVE); no-op on PostgreSQL."""
+def checkpoint(store: TicketStore, restart_frames: int = RESTART_FRAMES) -> tuple[int, int, int] | None:
+    """SQLite: copy what the WAL holds into the database file beside the writers; no-op on PostgreSQL.
+
+    First a PASSIVE checkpoint (never blocks a writer; the bulk of the copy and the
+    database file's sync). A WAL only starts again from its beginning when a write
+    begins with every frame copied, which two writers that commit many times a second
+    (the ingest and the alerts) never leave room for: the WAL would grow until a
+    commit reached :data:`WRITER_CHECKPOINT_PAGES` and paid a whole checkpoint in an
+    acknowledgement. So once the WAL holds over ``restart_frames`` frames a RESTART
+    checkpoint follows: it waits at most :data:`RESTART_WAIT_MS` for the write lock
+    and the readers (a long reader makes it a PASSIVE one, tried again next time),
+    copies the few frames committed meanwhile, syncs, and leaves the WAL to restart
+    at the next write; writers wait for that short part only.
+
+    Returns SQLite's ``(busy, frames in the WAL, frames copied)`` of the last checkpoint
+    run, or None (PostgreSQL, or the database was locked).
+    """
     import sqlite3
 
     if store.location.kind == "postgres":
+        return None
+    try:
+        busy, frames, copied = store.db.pragma("wal_checkpoint(PASSIVE)")[0]
+    except sqlite3.OperationalError:  # a reader in the way: the next round does it
+        return None
+    if frames <= restart_frames:
+        return busy, frames, copied
+    from event_store.persistence.db import BUSY_TIMEOUT_MS
+
+    try:
+        store.db.pragma(f"busy_timeout = {RESTART_WAIT_MS}")
+        busy, frames, copied = store.db.pragma("wal_checkpoint(RESTART)")[0]
+    except sqlite3.OperationalError:
+        return None
+    finally:
+        store.db.pragma(f"busy_timeout = {BUSY_TIMEOUT_MS}")
+    return busy, frames, copied
+
+
+def warm_up(store: TicketStore) -> None:
+    """Run a window's preparation once on a made-up ticket (nothing is written).
+
+    The first window otherwise pays the imports its columnar path makes on first use
+    (pandas, through pyarrow's conversions: about 0.3 s), in the acknowledgement of
+    the first requests a server takes.
+    """
+    from event_store.persistence.bulk_write import from_histories, prepare
+
+    mapper = store.mapper
+    if mapper.compressor or mapper.cipher:
         return
-    with suppress(sqlite3.OperationalError):  # a reader in the way: the next round does it
-        store.db.pragma("wal_checkpoint(PASSIVE)")
+    at = datetime(2000, 1, 1, tzinfo=UTC)
+    encode = mapper.transcoder.encode
+    columns = from_histories([TicketHistory("warm-up", at, {"channel": "x"},
+                                            (ActivityRow("x", at, "x", "x", None, EVENT_REF + "x", {"k": "v"}),),
+                                            "api")], encode, lambda attrs: encode(attrs).decode())
+    if columns is not None:
+        prepare(columns, at, (0, bytes(32)))
 
 
 def fresh_of(histories: list[TicketHistory], versions: dict[UUID, int]) -> list[TicketHistory]:

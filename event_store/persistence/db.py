@@ -9,9 +9,18 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
+
+#: Milliseconds any statement waits on a locked SQLite database before it fails ("busy").
+BUSY_TIMEOUT_MS = 30_000
+#: Longest sleep between two tries for SQLite's write lock (seconds). SQLite's own busy
+#: handler sleeps 1, 2, 5, 10, 15, 20, 25 ... 100 ms between tries, so a writer that found
+#: the lock held for 3 ms resumed 18-80 ms later (a live ingest's acknowledgements waited
+#: that behind the monitors' alert transactions); see :func:`begin_immediate`.
+WRITE_POLL_MAX_S = 0.001
 
 _INSERT_RE = re.compile(r"\s*INSERT INTO (\S+) \(([^)]*)\) VALUES \((?:\?, )*\?\)\s*$")
 
@@ -76,6 +85,37 @@ class Cursor:
         return self.raw.description
 
 
+def begin_immediate(raw: sqlite3.Cursor, timeout_s: float = BUSY_TIMEOUT_MS / 1000) -> None:
+    """``BEGIN IMMEDIATE``, trying again every 0.05-1 ms while another connection writes.
+
+    The connection's busy timeout is set to 0 for the tries (a try then fails at once
+    instead of entering SQLite's sleeping busy handler) and put back after, so the other
+    statements keep their :data:`BUSY_TIMEOUT_MS`. After ``timeout_s`` the last try's
+    ``database is locked`` error is raised, as SQLite's own timeout would.
+    """
+    try:
+        raw.execute("PRAGMA busy_timeout = 0")
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        deadline = time.monotonic() + timeout_s
+        pause = 0.00005
+        while True:
+            time.sleep(pause)
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() >= deadline:
+                    raise
+            pause = min(pause * 2, WRITE_POLL_MAX_S)
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+
 class Database:
     """Connections to the store's database for csmine's own reads and writes."""
 
@@ -104,9 +144,9 @@ class Database:
             else:
                 assert self.sqlite_path is not None
                 target = self.sqlite_uri or self.sqlite_path
-                self._conn = sqlite3.connect(target, timeout=30, isolation_level=None,
+                self._conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                              check_same_thread=False, uri=self.sqlite_uri is not None)
-                self._conn.execute("PRAGMA busy_timeout = 30000")
+                self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 # A bigger page cache for bulk writes into the indexes (per connection).
                 self._conn.execute("PRAGMA cache_size = -65536")
                 self._conn.execute("PRAGMA synchronous = NORMAL")
@@ -128,7 +168,10 @@ class Database:
                 raise
         else:
             raw = conn.cursor()
-            raw.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            if write:
+                begin_immediate(raw)
+            else:
+                raw.execute("BEGIN")
             try:
                 yield Cursor(raw, False)
                 raw.execute("COMMIT")

@@ -1,0 +1,159 @@
+"""The live server's SQLite write path off the acknowledgements: WAL restarts, the warm-up, the lock wait.
+
+* :func:`event_store.live_write.checkpoint` must bring a WAL that two busy writers
+  keep from restarting back to its beginning (a PASSIVE checkpoint alone leaves it
+  growing), and give up, not block, when a reader holds an old snapshot.
+* The first window of a new :class:`event_store.ingest.Ingestor` must import nothing
+  (its one-time imports happen when the ingestor is made, not in an acknowledgement).
+* :func:`event_store.persistence.db.begin_immediate` waits for another connection's
+  write lock, takes it once released, and fails with SQLite's "locked" after its timeout.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+
+
+def _window(k: int, n: int = 40):
+    from event_store.ingest import IngestEvent
+
+    return [IngestEvent(f"T{k}-{i}", "接收投诉", T0 + timedelta(seconds=i), "坐席-1", "L1", {"channel": "phone"},
+                        {"note": "x" * 200}, f"e{k}-{i}") for i in range(n)]
+
+
+def _wal_frames(path) -> int:
+    """The WAL's last valid frame (``mxFrame`` of the WAL index header in ``-shm``), read without SQLite."""
+    header = (path.parent / (path.name + "-shm")).read_bytes()[:48]
+    return int.from_bytes(header[16:20], sys.byteorder)
+
+
+def test_checkpoint_copies_the_wal_and_restarts_it_past_the_threshold(tmp_path):
+    from event_store import open_store
+    from event_store.ingest import Ingestor
+    from event_store.live_write import checkpoint, defer_checkpoints
+
+    path = tmp_path / "live.db"
+    store = open_store(str(path), create=True)
+    defer_checkpoints(store)
+    ingestor = Ingestor(store)
+    other = sqlite3.connect(path, isolation_level=None)  # a second writer, as the alerts are
+    other.execute("CREATE TABLE IF NOT EXISTS beside (n INTEGER)")
+    for k in range(6):
+        ingestor.append([_window(k)])
+        other.execute("INSERT INTO beside VALUES (?)", (k,))
+    frames = _wal_frames(path)
+    assert frames > 50
+    # Under the threshold: a PASSIVE checkpoint, everything copied, the WAL left as it is; a
+    # write while a reader holds the latest snapshot (the monitors read all the time) appends.
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM beside").fetchone()
+    assert checkpoint(store, restart_frames=10**9) == (0, frames, frames)
+    assert _wal_frames(path) == frames
+    other.execute("INSERT INTO beside VALUES (100)")
+    reader.execute("COMMIT")
+    reader.close()
+    grown = _wal_frames(path)
+    assert grown > frames
+    # Over it: RESTART; the next write starts the WAL from its beginning.
+    assert checkpoint(store, restart_frames=10) == (0, grown, grown)
+    ingestor.append([_window(99, n=1)])
+    assert 0 < _wal_frames(path) < 40 < grown
+    assert store.db.query("SELECT COUNT(*) FROM event_log")[0][0] == 6 * 40 + 1
+    assert other.execute("SELECT COUNT(*) FROM beside").fetchone()[0] == 7
+    other.close()
+    store.close()
+
+
+def test_checkpoint_gives_up_on_a_reader_of_an_old_snapshot(tmp_path):
+    from event_store import open_store
+    from event_store.ingest import Ingestor
+    from event_store.live_write import checkpoint, defer_checkpoints
+
+    path = tmp_path / "live.db"
+    store = open_store(str(path), create=True)
+    defer_checkpoints(store)
+    ingestor = Ingestor(store)
+    ingestor.append([_window(0)])
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    seen = reader.execute("SELECT COUNT(*) FROM event_log").fetchone()[0]  # the snapshot is taken here
+    ingestor.append([_window(1)])
+    frames = _wal_frames(path)
+    passive = checkpoint(store, restart_frames=10**9)  # PASSIVE alone: copies what it can, never "busy"
+    assert passive is not None and passive[0] == 0 and passive[2] < passive[1] == frames
+    result = checkpoint(store, restart_frames=1)  # RESTART waited its 10 ms for the reader, then gave up
+    assert result is not None and result[0] == 1  # busy: the reader's frames stay
+    ingestor.append([_window(2, n=1)])
+    assert _wal_frames(path) > frames  # not restarted under the reader
+    assert reader.execute("SELECT COUNT(*) FROM event_log").fetchone()[0] == seen == 40
+    reader.execute("COMMIT")
+    reader.close()
+    result = checkpoint(store, restart_frames=1)
+    assert result is not None and result[0] == 0
+    assert store.db.query("SELECT COUNT(*) FROM event_log")[0][0] == 81
+    store.close()
+
+
+def test_the_first_window_imports_nothing(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys
+        from datetime import UTC, datetime
+        from event_store import open_store
+        from event_store.ingest import IngestEvent, Ingestor
+        store = open_store({str(tmp_path / "live.db")!r}, create=True)
+        assert "pandas" not in sys.modules, "the test needs a process without pandas"
+        ingestor = Ingestor(store)
+        before = set(sys.modules)
+        t = datetime(2025, 3, 3, 9, tzinfo=UTC)
+        n = ingestor.append([[IngestEvent("T-1", "Receive", t, "a", "L1", {{"channel": "web"}}, {{"k": 1}}, "e1")]])
+        assert n == [1], n
+        print(sorted(set(sys.modules) - before))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_begin_immediate_waits_for_the_write_lock_and_times_out(tmp_path):
+    from event_store.persistence.db import begin_immediate
+
+    path = tmp_path / "lock.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode = WAL")
+    holder.execute("CREATE TABLE t (n INTEGER)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO t VALUES (1)")
+    waiter = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    waiter.execute("PRAGMA busy_timeout = 30000")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        begin_immediate(waiter.cursor(), timeout_s=0.05)
+    assert waiter.execute("PRAGMA busy_timeout").fetchone()[0] == 30000  # put back after the tries
+    got: list[int] = []
+
+    def wait_and_write() -> None:
+        cur = waiter.cursor()
+        begin_immediate(cur, timeout_s=30)
+        got.append(cur.execute("SELECT COUNT(*) FROM t").fetchone()[0])  # sees the holder's commit
+        cur.execute("INSERT INTO t VALUES (2)")
+        cur.execute("COMMIT")
+
+    thread = threading.Thread(target=wait_and_write)
+    thread.start()
+    thread.join(0.2)
+    assert thread.is_alive() and not got  # still waiting while the lock is held
+    holder.execute("COMMIT")
+    thread.join(30)
+    assert got == [1]
+    assert holder.execute("SELECT n FROM t ORDER BY n").fetchall() == [(1,), (2,)]
+    holder.close()
+    waiter.close()
