@@ -162,8 +162,11 @@ def _check_limits(log: ColumnarLog, limits: Any) -> None:
 # -- reading --------------------------------------------------------------------------------
 
 
-def read_csv_columns(path: str, *, lifecycle: str, mapping: Any, collapse_repeats: bool = False) -> ColumnarLog | None:
+def read_csv_columns(path: str, *, lifecycle: str, mapping: Any, collapse_repeats: bool = False) -> Any:
     """Read a CSV event log as columns; None when the object reader must read it (see the module docstring).
+
+    A :class:`ColumnarLog`, or for a large file a
+    :class:`~event_store.io.columnar_parts.PartitionedLog` (read in ticket partitions).
 
     Raises:
         ImportFormatError: the times cannot be read (the same messages as the object reader).
@@ -173,7 +176,7 @@ def read_csv_columns(path: str, *, lifecycle: str, mapping: Any, collapse_repeat
     import pyarrow as pa
 
     try:
-        log = _read(path, lifecycle, mapping)
+        log = _read_large(path, lifecycle, mapping) or _read(path, lifecycle, mapping)
     except Unsupported:
         return None
     finally:  # the whole file's columns are gone: give their pages back (this thread's heap)
@@ -181,7 +184,23 @@ def read_csv_columns(path: str, *, lifecycle: str, mapping: Any, collapse_repeat
     return log
 
 
-def _arrow_csv(path: str, name: str, mapping: Any) -> tuple[Any, str]:
+def _read_large(path: str, lifecycle: str, mapping: Any) -> Any:
+    """A large file in ticket partitions (:mod:`event_store.io.columnar_parts`); None for a file read whole."""
+    from event_store.io.columnar_parts import partitions_for, read_partitioned
+    from event_store.io.table_frame import read_head
+
+    name = os.path.basename(path)
+    parts = partitions_for(path, read_head(path, name))
+    return read_partitioned(path, name, lifecycle, mapping, parts) if parts > 1 else None
+
+
+def csv_options(path: str, name: str, mapping: Any) -> tuple[list[str], str, Any, Any]:
+    """The header and dialect the columnar reader uses: ``(header, sep, parse options, convert options)``.
+
+    Raises:
+        Unsupported: a file the object reader must read (another encoding, a csmine
+            export with neutralised cells, fewer than 3 columns).
+    """
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -209,15 +228,20 @@ def _arrow_csv(path: str, name: str, mapping: Any) -> tuple[Any, str]:
         raise Unsupported
     check_header(header, name, "line 1")
     header = [h if h != "" else f"Unnamed: {i}" for i, h in enumerate(header)]  # pandas' names for them
+    parse = pacsv.ParseOptions(delimiter=sep, quote_char='"', double_quote=True, newlines_in_values=True)
+    convert = pacsv.ConvertOptions(column_types={h: pa.string() for h in header}, null_values=[""],
+                                   strings_can_be_null=True, quoted_strings_can_be_null=True)
+    return header, sep, parse, convert
+
+
+def _arrow_csv(path: str, name: str, mapping: Any) -> tuple[Any, str]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    header, sep, parse, convert = csv_options(path, name, mapping)
     try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
-            parse_options=pacsv.ParseOptions(delimiter=sep, quote_char='"', double_quote=True,
-                                             newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header}, null_values=[""],
-                                                 strings_can_be_null=True, quoted_strings_can_be_null=True),
-        )
+        table = pacsv.read_csv(path, read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
+                               parse_options=parse, convert_options=convert)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, UnicodeDecodeError):
         raise Unsupported from None
     if table.num_rows == 0 or table.column_names != header:
@@ -226,17 +250,39 @@ def _arrow_csv(path: str, name: str, mapping: Any) -> tuple[Any, str]:
 
 
 def _read(path: str, lifecycle: str, mapping: Any) -> ColumnarLog:
-    import pyarrow.compute as pc
-
     from event_store.io.read_base import lifecycle_mode
 
     name = os.path.basename(path)
     table, _ = _arrow_csv(path, name, mapping)
-    cols = table.column_names
     _check_columns(table, mapping)
-    case = table.column(mapping.case)
-    n = table.num_rows
+    mode = lifecycle_mode(lifecycle, lifecycle_values(table, mapping))
+    if mode == "start-complete":
+        raise Unsupported
     ts, start = _read_times(table, mapping, name)
+    times = time_columns(ts, start)
+    del ts, start
+    return build_log(table, times, None, name, mapping, mode)
+
+
+def lifecycle_values(table: Any, mapping: Any) -> set[str]:
+    """The lifecycle column's distinct values (empty without one)."""
+    import pyarrow.compute as pc
+
+    if mapping.lifecycle is None or mapping.lifecycle not in table.column_names:
+        return set()
+    return {str(v) for v in pc.unique(table.column(mapping.lifecycle).drop_null()).to_pylist()}
+
+
+def time_columns(ts: Any, start: Any) -> dict[str, Any]:
+    """The business times (and work starts) as UTC and local microseconds, in the table's row order."""
+    times = {"occurred_utc": utc_us(ts), "occurred_local": local_us(ts), "occurred_missing": None}
+    if start is not None:
+        times.update(started_utc=utc_us(start), started_local=local_us(start), started_missing=pd_isna(start))
+    return times
+
+
+def role_columns(cols: list[str], mapping: Any) -> tuple[dict[str, str], list[str], list[str]]:
+    """Ticket attribute -> column, the step-attribute columns, and every column a log keeps."""
     special = {mapping.case, mapping.activity, mapping.timestamp, mapping.resource, mapping.team, mapping.start,
                mapping.lifecycle, *mapping.case_attrs.values()}
     case_cols = dict(mapping.case_attrs)
@@ -244,36 +290,43 @@ def _read(path: str, lifecycle: str, mapping: Any) -> ColumnarLog:
         if col.startswith("case:") and col != mapping.case and col not in special:
             case_cols.setdefault(col[5:], col)
     attr_cols = [c for c in cols if c not in special and c not in case_cols.values() and not c.startswith("@@")]
-    has_lc = mapping.lifecycle is not None and mapping.lifecycle in cols
-    lc_values = {str(v) for v in pc.unique(table.column(mapping.lifecycle).drop_null()).to_pylist()} if has_lc else set()
-    mode = lifecycle_mode(lifecycle, lc_values)
-    if mode == "start-complete":
-        raise Unsupported
+    keep = list(dict.fromkeys(c for c in (mapping.case, mapping.activity, mapping.resource, mapping.team,
+                                           mapping.lifecycle, *attr_cols, *case_cols.values())
+                              if c is not None and c in cols))
+    return case_cols, attr_cols, keep
 
-    codes = pc.dictionary_encode(case.combine_chunks()).indices.to_numpy()  # first-seen order
-    del case
-    times = {"occurred_utc": utc_us(ts), "occurred_local": local_us(ts), "occurred_missing": None}
-    del ts
-    if start is not None:
-        times.update(started_utc=utc_us(start), started_local=local_us(start), started_missing=pd_isna(start))
-        del start
+
+def build_log(table: Any, times: dict[str, Any], rows: np.ndarray | None, name: str, mapping: Any,
+              mode: str) -> ColumnarLog:
+    """A :class:`ColumnarLog` of ``table``'s rows: grouped by ticket (first seen first), by time.
+
+    ``times`` are :func:`time_columns` of the rows; ``rows`` the file row of each (its
+    source reference; None: the table is the whole file, row for row). Rows of one
+    ticket and time keep the table's order, which must be the file's.
+    """
+    import pyarrow.compute as pc
+
+    cols = table.column_names
+    n = table.num_rows
+    case_cols, attr_cols, keep = role_columns(cols, mapping)
+    has_lc = mapping.lifecycle is not None and mapping.lifecycle in cols
+    codes = pc.dictionary_encode(table.column(mapping.case).combine_chunks()).indices.to_numpy()  # first seen
     order = np.lexsort((np.arange(n), times["occurred_utc"], codes))
     times = {k: (None if v is None else v[order]) for k, v in times.items()}
     owner = codes[order]
     del codes
-    keep = list(dict.fromkeys(c for c in (mapping.case, mapping.activity, mapping.resource, mapping.team,
-                                           mapping.lifecycle if has_lc else None, *attr_cols, *case_cols.values())
-                              if c is not None and c in cols))
     kept = {c: table.column(c) for c in keep}
     del table  # the columns not kept go now; each kept one once sorted
     taken = _sorted_columns(kept, order)
-    tickets = ticket_columns(taken, times, order, owner, name, mapping, case_cols)
+    file_rows = order if rows is None else rows[order]
+    del order
+    tickets = ticket_columns(taken, times, file_rows, owner, name, mapping, case_cols)
     step_cols = [c for c in dict.fromkeys((mapping.activity, mapping.resource, mapping.team,
                                            mapping.lifecycle if has_lc else None, *attr_cols))
                  if c is not None and c in cols]
     spec = {"mapping": mapping, "mode": mode, "has_lc": has_lc, "attr_cols": attr_cols}
-    return ColumnarLog(name, n, tickets.num_rows, len(order), taken.select(step_cols), tickets, times, order, owner,
-                       spec)
+    return ColumnarLog(name, n, tickets.num_rows, len(file_rows), taken.select(step_cols), tickets, times, file_rows,
+                       owner, spec)
 
 
 def _sorted_columns(columns: dict[str, Any], order: np.ndarray) -> Any:
@@ -310,17 +363,20 @@ def _check_columns(table: Any, mapping: Any) -> None:
         raise Unsupported
 
 
-def _read_times(table: Any, mapping: Any, name: str) -> tuple[Any, Any]:
-    """The business times and the work starts (None: no start column) as tz-aware pandas Series."""
+def _read_times(table: Any, mapping: Any, name: str, line0: int = 2) -> tuple[Any, Any]:
+    """The business times and the work starts (None: no start column) as tz-aware pandas Series.
+
+    ``line0``: the file line of the table's first row (errors name the line).
+    """
     import pandas as pd
 
     from event_store.io.read_base import parse_times, time_zone
 
     zone = time_zone(mapping.tz, name)
-    ts = parse_times(pd.Series(table.column(mapping.timestamp).to_pandas()), mapping.timestamp_format, zone, name, 2,
-                     mapping.timestamp, "line")
+    ts = parse_times(pd.Series(table.column(mapping.timestamp).to_pandas()), mapping.timestamp_format, zone, name,
+                     line0, mapping.timestamp, "line")
     start = None
     if mapping.start and mapping.start in table.column_names:
         start = parse_times(pd.Series(table.column(mapping.start).to_pandas()), mapping.timestamp_format, zone, name,
-                            2, mapping.start, "line", allow_missing=True)
+                            line0, mapping.start, "line", allow_missing=True)
     return ts, start
