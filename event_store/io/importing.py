@@ -24,7 +24,8 @@ earliest row that has a value for it; the steps are recorded in that order. So a
 CSV or Parquet file with its rows shuffled gives the same ticket histories: only the
 line numbers in ``source_ref`` differ, the order of rows with the same ticket and
 the same time, and the order of the tickets themselves (order of first appearance
-in the file, as for XES traces; analytics order tickets by id).
+in the file, as for XES traces, or partition by partition for a large CSV read in
+ticket partitions, :mod:`event_store.io.columnar_parts`; analytics order tickets by id).
 
 Suspect input is refused rather than guessed at: a header with the same column
 name twice (pandas would silently rename the second ``name.1``), a NUL byte in a
