@@ -107,11 +107,13 @@ def checkpoint(store: TicketStore, restart_frames: int = RESTART_FRAMES) -> tupl
     begins with every frame copied, which two writers that commit many times a second
     (the ingest and the alerts) never leave room for: the WAL would grow until a
     commit reached :data:`WRITER_CHECKPOINT_PAGES` and paid a whole checkpoint in an
-    acknowledgement. So once the WAL holds over ``restart_frames`` frames a RESTART
-    checkpoint follows: it waits at most :data:`RESTART_WAIT_MS` for the write lock
-    and the readers (a long reader makes it a PASSIVE one, tried again next time),
-    copies the few frames committed meanwhile, syncs, and leaves the WAL to restart
-    at the next write; writers wait for that short part only.
+    acknowledgement. So once the WAL holds over ``restart_frames`` frames, all of them
+    copied, a RESTART checkpoint follows: it waits at most :data:`RESTART_WAIT_MS` for
+    the write lock and for the readers (one still reading makes it a PASSIVE one, tried
+    again next time), copies the few frames committed meanwhile, syncs, and leaves the
+    WAL to restart at the next write; writers wait for that short part only. When the
+    PASSIVE one could not copy every frame (a reader on an old snapshot), no RESTART is
+    tried: it would hold the write lock for its wait and fail.
 
     Returns SQLite's ``(busy, frames in the WAL, frames copied)`` of the last checkpoint
     run, or None (PostgreSQL, or the database was locked).
@@ -124,7 +126,7 @@ def checkpoint(store: TicketStore, restart_frames: int = RESTART_FRAMES) -> tupl
         busy, frames, copied = store.db.pragma("wal_checkpoint(PASSIVE)")[0]
     except sqlite3.OperationalError:  # a reader in the way: the next round does it
         return None
-    if frames <= restart_frames:
+    if frames <= restart_frames or copied < frames:  # a reader holds old frames: a RESTART would only wait
         return busy, frames, copied
     from event_store.persistence.db import BUSY_TIMEOUT_MS
 

@@ -276,7 +276,10 @@ def lifecycle_values(table: Any, mapping: Any) -> set[str]:
 def time_columns(ts: Any, start: Any) -> dict[str, Any]:
     """The business times (and work starts) as UTC and local microseconds, in the table's row order."""
     times = {"occurred_utc": utc_us(ts), "occurred_local": local_us(ts), "occurred_missing": None}
-    if start is not None:
+    if start is not None and getattr(start.dt, "tz", None) is None:  # no start at all: naive, all missing
+        none = np.zeros(len(start), dtype=np.int64)
+        times.update(started_utc=none, started_local=none.copy(), started_missing=np.ones(len(start), dtype=bool))
+    elif start is not None:
         times.update(started_utc=utc_us(start), started_local=local_us(start), started_missing=pd_isna(start))
     return times
 

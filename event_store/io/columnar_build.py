@@ -50,13 +50,10 @@ def _iso(utc: np.ndarray, local: np.ndarray, missing: np.ndarray | None) -> Any:
     ok = np.ones(n, dtype=bool) if missing is None else ~missing
     if not ok.any():
         return pa.nulls(n, pa.string())
+    check_iso_range(utc, local, missing)
     loc = np.where(ok, local, 0)
     secs = loc // 1_000_000
-    if secs[ok].min() < -30_610_224_000 or secs[ok].max() > 253_402_300_799:  # years 1000-9999 only
-        raise Unsupported
     offset = np.where(ok, local - utc, 0)
-    if (offset % 60_000_000).any():
-        raise Unsupported  # offsets with seconds: rare, the object reader writes them
     base = pc.strftime(pa.array(secs, pa.timestamp("s")), format="%Y-%m-%dT%H:%M:%S")
     micro = loc - secs * 1_000_000
     pieces = [base]
@@ -71,6 +68,21 @@ def _iso(utc: np.ndarray, local: np.ndarray, missing: np.ndarray | None) -> Any:
     if missing is None or not missing.any():
         return joined
     return pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), joined)
+
+
+def check_iso_range(utc: np.ndarray, local: np.ndarray, missing: np.ndarray | None) -> None:
+    """Raise :class:`Unsupported` for times :func:`_iso` does not write (the object reader writes them).
+
+    Years outside 1000-9999, and UTC offsets with seconds (old local mean times).
+    """
+    ok = np.ones(len(utc), dtype=bool) if missing is None else ~missing
+    if not ok.any():
+        return
+    secs = np.where(ok, local, 0) // 1_000_000
+    if secs[ok].min() < -30_610_224_000 or secs[ok].max() > 253_402_300_799:  # years 1000-9999 only
+        raise Unsupported
+    if (np.where(ok, local - utc, 0) % 60_000_000).any():
+        raise Unsupported  # offsets with seconds: rare
 
 
 def pd_isna(series: Any) -> np.ndarray:

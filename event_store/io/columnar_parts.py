@@ -73,16 +73,22 @@ class PartitionedLog:
         name: the file's name. rows / n_events: event rows in the file (every row is a step).
     """
 
-    def __init__(self, name: str, rows: int, folder: str, parts: list[str], mapping: Any, mode: str) -> None:
+    def __init__(self, name: str, folder: str, parts: list[str], mapping: Any, mode: str, spill: _Spill) -> None:
         self.name = name
-        self.rows = rows
-        self.n_events = rows
+        self.rows = spill.rows
+        self.n_events = spill.rows
         self._folder = folder
         self._parts = parts
         self._mapping = mapping
         self._mode = mode
+        #: Times whose blocks came back in different zones (or any mixed): the whole column's
+        #: reading then gives UTC for every value, as :func:`parse_times` does on a whole file.
+        self._utc_only = {k for k, zones in spill.zones.items() if len(zones) > 1}
+        self._max_len = spill.max_len
+        self._header = spill.header
         self._n_tickets: int | None = None
         self._histories: list[Any] | None = None
+        self._consumed = False
         self._cleanup = weakref.finalize(self, shutil.rmtree, folder, True)
 
     @property
@@ -108,18 +114,47 @@ class PartitionedLog:
     def histories(self) -> list[Any]:
         """Every ticket as :class:`~event_store.records.TicketHistory` (the whole log in memory, on demand)."""
         if self._histories is None:
+            if self._consumed:
+                raise RuntimeError(f"{self.name}: the partitions were imported and deleted; read the file again")
             self._histories = [h for log in self._logs(keep=True) for h in log.histories]
         return self._histories
 
     def column_batches(self, batch_size: int, limits: Any) -> Iterator[Any]:
-        """Batches of ``batch_size`` tickets, partition by partition (each deleted once read)."""
+        """Batches of ``batch_size`` tickets, partition by partition (each deleted once read).
+
+        The field limits are checked before the first batch, as for a whole read: when
+        the longest values seen while spilling could break one, every partition is
+        checked first (the refusal then names its ticket before anything is written).
+        """
+        from event_store.io.columnar import _check_limits
+
+        if self._may_exceed(limits):
+            for log in self._logs(keep=True):
+                _check_limits(log, limits)
+                del log
         counted = 0
-        for log in self._logs(keep=False):
-            counted += log.n_tickets
-            yield from log.column_batches(batch_size, limits)
-            del log  # not held while the next partition is built
-        self._n_tickets = counted
-        self.close()
+        try:
+            for log in self._logs(keep=False):
+                counted += log.n_tickets
+                yield from log.column_batches(batch_size, limits)
+                del log  # not held while the next partition is built
+            self._n_tickets = counted
+        finally:
+            self._consumed = True
+            self.close()
+
+    def _may_exceed(self, limits: Any) -> bool:
+        """Whether a field limit could be broken (from each column's longest value while spilling)."""
+        m = self._mapping
+        fchars, vchars = limits.max_field_bytes // 4, limits.max_value_bytes // 4
+        if any(len(c) > fchars for c in self._header):
+            return True
+        for col, longest in self._max_len.items():
+            if longest > (fchars if col in (m.case, m.activity, m.resource, m.team) else vchars):
+                return True
+        case_cols, _, _ = role_columns(self._header, m)
+        bound = sum(self._max_len.get(c, 0) + len(a) + 8 for a, c in case_cols.items())
+        return bound + self._max_len.get(m.team, 0) + 16 > vchars  # the case JSON's longest possible text
 
     def close(self) -> None:
         """Delete the partitions' folder (also done when the log is collected)."""
@@ -146,6 +181,8 @@ class PartitionedLog:
         times = {k[len(_TIME_PREFIX):]: table.column(k).to_numpy()
                  for k in table.column_names if k.startswith(_TIME_PREFIX)}
         times.setdefault("occurred_missing", None)
+        for k in self._utc_only:
+            times[f"{k}_local"] = times[f"{k}_utc"]
         data = table.select([c for c in table.column_names if not c.startswith("\x00")])
         del table
         return build_log(data, times, rows, self.name, self._mapping, self._mode)
@@ -171,82 +208,132 @@ def read_partitioned(path: str, name: str, lifecycle: str, mapping: Any, parts: 
 
     folder = tempfile.mkdtemp(prefix="csmine-import-")
     try:
-        rows, lc_values = _spill(path, name, mapping, folder, parts)
-        mode = lifecycle_mode(lifecycle, lc_values)
-        if rows == 0 or mode == "start-complete":
+        spill = _Spill(path, name, mapping, folder, parts)
+        spill.run()
+        mode = lifecycle_mode(lifecycle, spill.lc_values)
+        if spill.rows == 0 or mode == "start-complete":
             raise Unsupported
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     finally:
         pa.default_memory_pool().release_unused()
-    return PartitionedLog(name, rows, folder, [_part_path(folder, p) for p in range(parts)], mapping, mode)
+    return PartitionedLog(name, folder, [_part_path(folder, p) for p in range(parts)], mapping, mode, spill)
 
 
 def _part_path(folder: str, p: int) -> str:
     return os.path.join(folder, f"part-{p:05d}.arrow")
 
 
-def _spill(path: str, name: str, mapping: Any, folder: str, parts: int) -> tuple[int, set[str]]:
-    """Every block of the file to its partitions; (rows, the lifecycle column's values)."""
+class _Spill:
+    """One pass over the file's blocks into the partitions, with what the partitioned log needs to know.
+
+    Attributes:
+        rows: rows read. lc_values: the lifecycle column's values. header: the columns.
+        zones: per time (``occurred``, ``started``) the zones its blocks came back in
+            (blocks without a value do not count). max_len: each kept column's longest value.
+    """
+
+    def __init__(self, path: str, name: str, mapping: Any, folder: str, parts: int) -> None:
+        self.path, self.name, self.mapping, self.folder, self.parts = path, name, mapping, folder, parts
+        self.rows = 0
+        self.lc_values: set[str] = set()
+        self.zones: dict[str, set[str]] = {"occurred": set(), "started": set()}
+        self.max_len: dict[str, int] = {}
+        self.header: list[str] = []
+
+    def run(self) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        from event_store.io.columnar import _check_columns
+
+        header, _, parse, convert = csv_options(self.path, self.name, self.mapping)
+        self.header = header
+        try:
+            reader = pacsv.open_csv(self.path, read_options=pacsv.ReadOptions(column_names=header, skip_rows=1,
+                                                                              block_size=BLOCK_BYTES),
+                                    parse_options=parse, convert_options=convert)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, UnicodeDecodeError):
+            raise Unsupported from None
+        _, _, keep = role_columns(header, self.mapping)
+        writers: list[Any] = [None] * self.parts
+        schema = None
+        try:
+            while (table := _next_block(reader)) is not None:
+                if table.column_names != header:
+                    raise Unsupported
+                if not table.num_rows:
+                    continue
+                _check_columns(table, self.mapping)
+                self.lc_values |= lifecycle_values(table, self.mapping)
+                out = self._block_columns(table, keep)
+                schema = out.schema
+                _write_parts(out, table.column(self.mapping.case), writers, self.folder, self.parts)
+                self.rows += table.num_rows
+        finally:
+            _close_all([*writers, reader])
+        for p in range(self.parts):  # a partition no ticket hashed to: an empty file of the same columns
+            if writers[p] is None:
+                pa.ipc.new_file(_part_path(self.folder, p), schema if schema is not None else pa.schema([])).close()
+
+    def _block_columns(self, table: Any, keep: list[str]) -> Any:
+        """A block's kept columns, its parsed times and each row's file row (the times' zones and range noted)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from event_store.io.columnar import _read_times
+        from event_store.io.columnar_build import check_iso_range
+
+        ts, start = _read_times(table, self.mapping, self.name, line0=self.rows + 2)
+        for key, series in (("occurred", ts), ("started", start)):
+            if series is not None and series.notna().any():
+                self.zones[key].add(str(series.dt.tz))
+        times = time_columns(ts, start)
+        del ts, start
+        for key in ("occurred", "started"):
+            if f"{key}_utc" in times:  # as written in the block's zone, and in UTC should the zones differ
+                utc, missing = times[f"{key}_utc"], times[f"{key}_missing"]
+                check_iso_range(utc, times[f"{key}_local"], missing)
+                check_iso_range(utc, utc, missing)
+        cols = {c: table.column(c) for c in keep}
+        for c, col in cols.items():
+            longest = pc.max(pc.utf8_length(col)).as_py()
+            if longest is not None and longest > self.max_len.get(c, -1):
+                self.max_len[c] = longest
+        row0 = self.rows
+        cols[_ROW] = pa.array(np.arange(row0, row0 + table.num_rows, dtype=np.int64))
+        for k, v in times.items():
+            if v is not None:
+                cols[_TIME_PREFIX + k] = pa.array(v)
+        return pa.table(cols)
+
+
+def _next_block(reader: Any) -> Any:
+    """The reader's next block as a table (None at the end; :class:`Unsupported` for what pyarrow refuses)."""
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
-    from event_store.io.columnar import _check_columns
-
-    header, _, parse, convert = csv_options(path, name, mapping)
     try:
-        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(column_names=header, skip_rows=1,
-                                                                     block_size=BLOCK_BYTES),
-                                parse_options=parse, convert_options=convert)
+        batch = reader.read_next_batch()
+    except StopIteration:
+        return None
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, UnicodeDecodeError):
         raise Unsupported from None
-    _, _, keep = role_columns(header, mapping)
-    writers: list[Any] = [None] * parts
-    row0 = 0
-    lc_values: set[str] = set()
-    try:
-        while True:
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                break
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, UnicodeDecodeError):
-                raise Unsupported from None
-            table = pa.Table.from_batches([batch])
-            del batch
-            if table.column_names != header:
-                raise Unsupported
-            _check_columns(table, mapping)
-            lc_values |= lifecycle_values(table, mapping)
-            out = _block_columns(table, keep, mapping, name, row0)
-            _write_parts(out, table.column(mapping.case), writers, folder, parts)
-            row0 += table.num_rows
-    finally:
-        for w in writers:
-            if w is not None:
-                w.close()
-    for p in range(parts):  # a partition no ticket hashed to: an empty file of the same columns
-        if writers[p] is None:
-            pa.ipc.new_file(_part_path(folder, p), out.schema if row0 else pa.schema([])).close()
-    return row0, lc_values
+    return pa.Table.from_batches([batch])
 
 
-def _block_columns(table: Any, keep: list[str], mapping: Any, name: str, row0: int) -> Any:
-    """A block's kept columns, its parsed times and each row's file row."""
-    import pyarrow as pa
-
-    from event_store.io.columnar import _read_times
-
-    ts, start = _read_times(table, mapping, name, line0=row0 + 2)
-    times = time_columns(ts, start)
-    del ts, start
-    cols = {c: table.column(c) for c in keep}
-    cols[_ROW] = pa.array(np.arange(row0, row0 + table.num_rows, dtype=np.int64))
-    for k, v in times.items():
-        if v is not None:
-            cols[_TIME_PREFIX + k] = pa.array(v)
-    return pa.table(cols)
+def _close_all(things: list[Any]) -> None:
+    """Close each (IPC writers, the CSV reader); the first failure is raised after all were tried."""
+    first: BaseException | None = None
+    for thing in things:
+        if thing is None or not hasattr(thing, "close"):
+            continue
+        try:
+            thing.close()
+        except Exception as exc:  # each must be tried
+            first = first or exc
+    if first is not None:
+        raise first
 
 
 def _write_parts(block: Any, case: Any, writers: list[Any], folder: str, parts: int) -> None:

@@ -93,27 +93,29 @@ def begin_immediate(raw: sqlite3.Cursor, timeout_s: float = BUSY_TIMEOUT_MS / 10
     statements keep their :data:`BUSY_TIMEOUT_MS`. After ``timeout_s`` the last try's
     ``database is locked`` error is raised, as SQLite's own timeout would.
     """
+    began = False
     try:
         raw.execute("PRAGMA busy_timeout = 0")
-        try:
-            raw.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
         deadline = time.monotonic() + timeout_s
         pause = 0.00005
         while True:
-            time.sleep(pause)
             try:
                 raw.execute("BEGIN IMMEDIATE")
+                began = True
                 return
             except sqlite3.OperationalError as exc:
                 if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() >= deadline:
                     raise
+            time.sleep(pause)
             pause = min(pause * 2, WRITE_POLL_MAX_S)
     finally:
-        raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        try:
+            raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except BaseException:
+            if began:  # the lock was taken but the caller will not get the transaction
+                with suppress(sqlite3.Error):
+                    raw.execute("ROLLBACK")
+            raise
 
 
 class Database:

@@ -47,6 +47,7 @@ def _import(path: Path, store_url: str, batch: int, parts: int | None = None) ->
     env = {**os.environ, "CSMINE_PARALLEL": "0"}
     if parts is not None:  # the file read in ticket partitions of about this many rows
         env["CSMINE_IMPORT_PARTITION_ROWS"] = str(parts)
+        env["TMPDIR"] = str(path.parent)  # the killed run's partitions stay behind: in the test's folder
     return subprocess.Popen([CSMINE, "import", str(path), "--store", store_url, "--batch-size", str(batch),
                              "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
 

@@ -180,9 +180,8 @@ def test_small_blocks_and_partitions_give_the_whole_reads_histories(tmp_path, mo
     monkeypatch.setattr(columnar_parts, "BLOCK_BYTES", 8192)
     parted = read_csv_columns(str(path), lifecycle="auto", mapping=_mapping())
     assert isinstance(parted, columnar_parts.PartitionedLog)
-    by_ticket = {h.ticket: h for h in parted.histories}
-    assert len(by_ticket) == len(whole.histories) == TICKETS
-    assert all(by_ticket[h.ticket] == h for h in whole.histories)
+    assert len(parted.histories) == len(whole.histories) == TICKETS
+    assert _view(parted.histories) == _view(whole.histories)  # times as text: offsets compared too
     assert sum(len(h.steps) for h in whole.histories) == rows
     parted.close()
 
@@ -198,3 +197,115 @@ def test_a_bad_time_in_a_later_block_names_its_line_in_the_file(tmp_path, monkey
     monkeypatch.setattr(columnar_parts, "BLOCK_BYTES", 8192)
     with pytest.raises(ImportFormatError, match=r"export\.csv: line 2999: cannot read value"):
         read_csv_columns(str(path), lifecycle="auto", mapping=_mapping())
+
+
+# -- what a whole-column reading decides, and what it refuses, block by block ---------------------
+
+
+def _plain_log(path: Path, times: list[tuple[str, str]], activity_at: dict[int, str] | None = None) -> None:
+    """``case,activity,time,start`` rows in the order given (blocks then see the times as ordered)."""
+    lines = ["case:concept:name,concept:name,time:timestamp,start_timestamp"]
+    for i, (at, start) in enumerate(times):
+        act = (activity_at or {}).get(i, f"Step {i % 4}")
+        lines.append(f"T{i % 400:03d},{act},{at},{start}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _view(histories) -> list[tuple]:
+    """Everything of the histories as text (aware datetimes with other offsets would compare equal)."""
+    def iso(t):
+        return None if t is None else t.isoformat()
+
+    return sorted((h.ticket, iso(h.opened_at), sorted(h.case.items()), h.source_ref,
+                   tuple((s.activity, iso(s.occurred_at), iso(s.started_at), s.actor, s.team, s.source_ref,
+                          sorted(s.attrs.items())) for s in h.steps)) for h in histories)
+
+
+def _both_reads(path: Path, monkeypatch, tz: str | None = None):
+    from event_store.io import columnar_parts
+    from event_store.io.columnar import read_csv_columns
+    from event_store.io.read_base import ColumnMapping
+
+    mapping = ColumnMapping(tz=tz)
+    monkeypatch.delenv("CSMINE_IMPORT_PARTITION_ROWS", raising=False)
+    whole = read_csv_columns(str(path), lifecycle="auto", mapping=mapping)
+    monkeypatch.setenv("CSMINE_IMPORT_PARTITION_ROWS", "300")
+    monkeypatch.setattr(columnar_parts, "BLOCK_BYTES", 8192)
+    parted = read_csv_columns(str(path), lifecycle="auto", mapping=mapping)
+    return whole, parted
+
+
+def _summer_winter(n: int) -> list[tuple[str, str]]:
+    return [(f"2025-{1 if i < n // 2 else 7:02d}-10T{8 + i % 8:02d}:00:00{'+01:00' if i < n // 2 else '+02:00'}", "")
+            for i in range(n)]
+
+
+@pytest.mark.parametrize("case", ["offsets change with daylight saving", "naive, then with an offset",
+                                  "work starts only late in the file", "no work start at all",
+                                  "one offset throughout"])
+def test_times_read_in_blocks_as_the_whole_column_reads_them(tmp_path, monkeypatch, case):
+    from event_store.io.columnar_parts import PartitionedLog
+
+    n = 4000
+    tz = None
+    if case == "offsets change with daylight saving":
+        times = _summer_winter(n)
+    elif case == "naive, then with an offset":
+        times = [(f"2025-03-10T{8 + i % 8:02d}:00:00{'' if i < n // 2 else '+08:00'}", "") for i in range(n)]
+        tz = "Asia/Shanghai"
+    elif case == "work starts only late in the file":
+        times = [(f"2025-03-10T{8 + i % 8:02d}:30:00+08:00", "" if i < n // 2 else f"2025-03-10T{8 + i % 8:02d}:00:00+08:00")
+                 for i in range(n)]
+    elif case == "no work start at all":  # (the whole read once failed on it with a TypeError)
+        times = [(f"2025-03-10T{8 + i % 8:02d}:00:00+08:00", "") for i in range(n)]
+    else:
+        times = [(f"2025-03-10T{8 + i % 8:02d}:00:00+05:30", "") for i in range(n)]
+    path = tmp_path / "export.csv"
+    _plain_log(path, times)
+    whole, parted = _both_reads(path, monkeypatch, tz)
+    assert isinstance(parted, PartitionedLog) and not isinstance(whole, PartitionedLog)
+    expected = _view(whole.histories)
+    assert sum(len(h[4]) for h in expected) == n
+    assert _view(parted.histories) == expected
+    parted.close()
+
+
+def test_a_time_only_the_object_reader_writes_sends_the_partitioned_read_there_too(tmp_path, monkeypatch):
+    """An Excel zero date in Shanghai (+08:05:43, an offset with seconds) late in the file."""
+    n = 4000
+    times = [(f"2025-03-10T{8 + i % 8:02d}:00:00", "") for i in range(n)]
+    times[3500] = ("1899-12-30T00:00:00", "")
+    path = tmp_path / "export.csv"
+    _plain_log(path, times)
+    whole, parted = _both_reads(path, monkeypatch, "Asia/Shanghai")
+    assert whole is None and parted is None  # both: the object reader reads the file
+    assert not list(tmp_path.glob("csmine-import-*"))
+
+
+def test_a_field_over_its_limit_late_in_the_file_is_refused_before_the_first_batch(tmp_path, monkeypatch):
+    from event_store.errors import InputLimitError
+    from event_store.limits import current_limits
+
+    import numpy as np
+    import pandas as pd
+
+    from event_store.io.columnar_parts import partitions_for
+    from event_store.io.table_frame import read_head
+
+    n = 4000
+    path = tmp_path / "export.csv"
+    times = [(f"2025-03-10T{8 + i % 8:02d}:00:00+08:00", "") for i in range(n)]
+    _plain_log(path, times, activity_at={n - 1: "长" * 2000})  # 6,000 bytes: over the 4 KiB of a field
+    # Put it on a ticket of the last partition (the same bytes elsewhere: the same partitions).
+    monkeypatch.setenv("CSMINE_IMPORT_PARTITION_ROWS", "300")
+    parts = partitions_for(str(path), read_head(str(path), path.name))
+    ids = np.array([f"T{t:03d}" for t in range(400)], dtype=object)
+    last = [t for t, p in enumerate(pd.util.hash_array(ids) % np.uint64(parts)) if p == parts - 1]
+    assert parts > 2 and last
+    row = 9 * 400 + last[0]
+    _plain_log(path, times, activity_at={row: "长" * 2000})
+    whole, parted = _both_reads(path, monkeypatch)
+    for log in (whole, parted):
+        batches = log.column_batches(50, current_limits())
+        with pytest.raises(InputLimitError, match=f"export.csv:{row + 2}: the activity is 6,000 bytes long"):
+            next(batches)

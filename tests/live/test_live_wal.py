@@ -74,7 +74,7 @@ def test_checkpoint_copies_the_wal_and_restarts_it_past_the_threshold(tmp_path):
     store.close()
 
 
-def test_checkpoint_gives_up_on_a_reader_of_an_old_snapshot(tmp_path):
+def test_checkpoint_gives_up_on_readers_and_never_blocks_for_an_old_snapshot(tmp_path):
     from event_store import open_store
     from event_store.ingest import Ingestor
     from event_store.live_write import checkpoint, defer_checkpoints
@@ -89,13 +89,20 @@ def test_checkpoint_gives_up_on_a_reader_of_an_old_snapshot(tmp_path):
     seen = reader.execute("SELECT COUNT(*) FROM event_log").fetchone()[0]  # the snapshot is taken here
     ingestor.append([_window(1)])
     frames = _wal_frames(path)
-    passive = checkpoint(store, restart_frames=10**9)  # PASSIVE alone: copies what it can, never "busy"
-    assert passive is not None and passive[0] == 0 and passive[2] < passive[1] == frames
-    result = checkpoint(store, restart_frames=1)  # RESTART waited its 10 ms for the reader, then gave up
-    assert result is not None and result[0] == 1  # busy: the reader's frames stay
+    # A reader on an old snapshot: PASSIVE copies what it can, never "busy", and no RESTART is tried.
+    for threshold in (10**9, 1):
+        passive = checkpoint(store, restart_frames=threshold)
+        assert passive is not None and passive[0] == 0 and passive[2] < passive[1] == frames
     ingestor.append([_window(2, n=1)])
     assert _wal_frames(path) > frames  # not restarted under the reader
     assert reader.execute("SELECT COUNT(*) FROM event_log").fetchone()[0] == seen == 40
+    reader.execute("COMMIT")
+    # A reader on the latest snapshot: everything copied, the RESTART waits its 10 ms for it, gives up.
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM event_log").fetchone()
+    result = checkpoint(store, restart_frames=1)
+    assert result is not None and result[0] == 1 and result[1] == result[2]
+    assert checkpoint(store, restart_frames=10**9)[0] == 0  # (PASSIVE alone would not say busy)
     reader.execute("COMMIT")
     reader.close()
     result = checkpoint(store, restart_frames=1)
