@@ -33,8 +33,25 @@ from event_store.persistence.bulk_write import NewTickets
 from event_store.records import CASE_FIELDS
 
 
+class HistoriesView:
+    """A read log as a sequence of its tickets (``n_tickets`` and ``histories`` are the subclass's)."""
+
+    __slots__ = ()
+    n_tickets: int
+    histories: list[Any]
+
+    def __len__(self) -> int:
+        return self.n_tickets
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.histories)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.histories[index]
+
+
 @dataclass(slots=True)
-class ColumnarLog:
+class ColumnarLog(HistoriesView):
     """A CSV event log read as columns, rows in import order (ticket by ticket, by time).
 
     Attributes:
@@ -54,15 +71,6 @@ class ColumnarLog:
     _owner: Any  # ticket number of each step
     _spec: dict[str, Any]  # how the steps' columns are made (mapping, lifecycle mode, attribute columns)
     _histories: list[Any] | None = None
-
-    def __len__(self) -> int:
-        return self.n_tickets
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.histories)
-
-    def __getitem__(self, index: Any) -> Any:
-        return self.histories[index]
 
     @property
     def histories(self) -> list[Any]:

@@ -36,7 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from event_store.io.columnar import ColumnarLog, build_log, csv_options, lifecycle_values, role_columns, time_columns
+from event_store.io.columnar import (
+    ColumnarLog, HistoriesView, build_log, csv_options, lifecycle_values, role_columns, time_columns,
+)
 from event_store.io.columnar_build import Unsupported
 
 #: Rows a partition aims at (about 35 MB of read columns, 80 MB more while one is built; at 250,000
@@ -66,7 +68,7 @@ def partitions_for(path: str, head_bytes: bytes) -> int:
     return 1 if rows <= per * 1.6 else math.ceil(rows / per)
 
 
-class PartitionedLog:
+class PartitionedLog(HistoriesView):
     """A CSV event log in ticket partitions on disk; a :class:`ColumnarLog` is built one partition at a time.
 
     Attributes:
@@ -100,15 +102,6 @@ class PartitionedLog:
             self._n_tickets = sum(pc.count_distinct(self._read(p).column(self._mapping.case)).as_py()
                                   for p in self._parts if os.path.exists(p))
         return self._n_tickets
-
-    def __len__(self) -> int:
-        return self.n_tickets
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.histories)
-
-    def __getitem__(self, index: Any) -> Any:
-        return self.histories[index]
 
     @property
     def histories(self) -> list[Any]:
