@@ -11,9 +11,18 @@ reader, the same header, dialect and column types), and for each block:
   exact messages) and parses the business times and work starts (the same
   :func:`~event_store.io.read_base.parse_times`, so a bad time is refused before
   anything is written, naming its line in the file);
+* notes the zone its times came back in, sends the file to the object reader for
+  times only that reader writes (years outside 1000-9999, offsets with seconds), and
+  notes each kept column's longest value;
 * sends each row to one of P partitions by a hash of its ticket id (every row of a
   ticket in the same partition), as Arrow IPC files in a temporary folder: the kept
   columns, the parsed times and the row's line in the file.
+
+As a whole column's reading would, times whose blocks came back in different zones
+(offsets that change with daylight saving, naive times beside times with an offset)
+are all stored in UTC; and when the longest values could break a field limit, every
+partition is checked before the first batch, so a refusal comes before anything is
+written.
 
 :class:`PartitionedLog` then builds one partition at a time into a
 :class:`~event_store.io.columnar.ColumnarLog` (rows in file order inside a partition,
