@@ -147,6 +147,7 @@ def warm_up(store: TicketStore) -> None:
     (pandas, through pyarrow's conversions: about 0.3 s), in the acknowledgement of
     the first requests a server takes.
     """
+    from event_store.integrity.chain import ZERO
     from event_store.persistence.bulk_write import from_histories, prepare
 
     mapper = store.mapper
@@ -158,7 +159,7 @@ def warm_up(store: TicketStore) -> None:
                                             (ActivityRow("x", at, "x", "x", None, EVENT_REF + "x", {"k": "v"}),),
                                             "api")], encode, lambda attrs: encode(attrs).decode())
     if columns is not None:
-        prepare(columns, at, (0, bytes(32)))
+        prepare(columns, at, (0, ZERO))
 
 
 def fresh_of(histories: list[TicketHistory], versions: dict[UUID, int]) -> list[TicketHistory]:
