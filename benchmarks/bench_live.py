@@ -230,7 +230,8 @@ class AlertListener(threading.Thread):
     def __init__(self, port: int) -> None:
         super().__init__(daemon=True)
         self.port = port
-        self.arrivals: list[tuple[float, dict[str, Any]]] = []
+        self.raw: list[tuple[float, str]] = []
+        self._parsed: list[tuple[float, dict[str, Any]]] = []
 
     def run(self) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=3600)
@@ -246,9 +247,17 @@ class AlertListener(threading.Thread):
                 if text.startswith("event: "):
                     kind = text[7:]
                 elif text.startswith("data: ") and kind == "alert":
-                    self.arrivals.append((time.time(), json.loads(text[6:])))
+                    self.raw.append((time.time(), text[6:]))  # parsed after the run: no JSON work beside the clients
         except OSError:
             return
+
+    @property
+    def arrivals(self) -> list[tuple[float, dict[str, Any]]]:
+        """``(arrival time, alert)`` of each alert received so far."""
+        while len(self._parsed) < len(self.raw):
+            at, text = self.raw[len(self._parsed)]
+            self._parsed.append((at, json.loads(text)))
+        return self._parsed
 
 
 def _pct(values: list[float], q: float) -> float:

@@ -76,10 +76,12 @@ def append_window(store: TicketStore, per_ticket: dict[str, list[IngestEvent]],
 
 
 #: A live writer's own checkpoint threshold (pages): only reached when :func:`checkpoint` has
-#: failed to restart the WAL for a long time (256 MB at SQLite's 4 KB pages).
-WRITER_CHECKPOINT_PAGES = 65_536
-#: WAL frames past which :func:`checkpoint` restarts the WAL (64 MB), see there.
-RESTART_FRAMES = 16_384
+#: failed to restart the WAL for a long time (1 GB at SQLite's 4 KB pages).
+WRITER_CHECKPOINT_PAGES = 262_144
+#: WAL frames past which :func:`checkpoint` restarts the WAL (512 MB), see there. A restart holds
+#: the write lock for its syncs (10-50 ms measured at 5,000 events/s): at 64 MB it came once a
+#: second at that rate and was the acknowledgements' p99; at 512 MB about every 6 s.
+RESTART_FRAMES = 131_072
 #: How long a restarting checkpoint waits for the write lock and for readers (milliseconds).
 RESTART_WAIT_MS = 10
 
@@ -332,7 +334,9 @@ def _insert_window(store: TicketStore, cur: Cursor, table: str, stored: list[Any
     projection = store.projection
     tickets: list[tuple[Any, ...]] = []
     rows: list[tuple[Any, ...]] = []
-    cached: dict[str, tuple[Any, ...]] = {}
+    # The case rows of the tickets the window continues, in one query per 500 (not one each).
+    cached: dict[str, tuple[Any, ...]] = projection.case_rows(
+        cur, [data[0] for kind, case, data in plan if kind == "step" and case is None])
     for (kind, case, data), nid in zip(plan, nids, strict=True):
         if kind == "ticket":
             oid, extra_json, source_ref = data

@@ -213,7 +213,9 @@ def _project(store: TicketStore, cur: Cursor, plan: list[tuple[str, Any, Any]], 
     """Write the batch's read-model rows and position in the batch's own transaction."""
     tickets: list[tuple[Any, ...]] = []
     rows: list[tuple[Any, ...]] = []
-    cases: dict[str, tuple[Any, ...]] = {}
+    # The case rows of the tickets continued here, read in this transaction (one query per 500).
+    cases: dict[str, tuple[Any, ...]] = store.projection.case_rows(
+        cur, [data[0] for kind, case, data in plan if kind == "step" and case is None])
     for (kind, case, data), nid in zip(plan, nids, strict=True):
         if kind == "ticket":
             oid, extra_json, source_ref = data

@@ -215,6 +215,22 @@ class EventLogProjection:
         """The cached (ticket, opened_at, *case fields) of a ticket, read in ``cur``."""
         return self._case_row(cur, ticket_uuid)
 
+    def case_rows(self, cur: Cursor, ticket_uuids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+        """The (ticket, opened_at, *case fields) of these tickets, read in ``cur`` (500 a query).
+
+        Read from ``tickets`` in the caller's transaction, not from the cache: another
+        process may have corrected a ticket since this one last looked.
+        """
+        found: dict[str, tuple[Any, ...]] = {}
+        wanted = list(dict.fromkeys(ticket_uuids))
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i:i + 500]
+            for row in cur.execute(
+                    "SELECT ticket_uuid, ticket, opened_at, channel, category, priority, emotion, customer, team, "
+                    f"region FROM tickets WHERE ticket_uuid IN ({', '.join('?' * len(chunk))})", chunk).fetchall():
+                found[str(row[0])] = tuple(row[1:])
+        return found
+
     def _case_row(self, cur: Cursor, ticket_uuid: str) -> tuple[Any, ...] | None:
         cached = self._case_cache.get(ticket_uuid)
         if cached is not None:

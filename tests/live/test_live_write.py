@@ -114,3 +114,41 @@ def test_a_live_window_leaves_the_chunks_it_completes_to_the_first_read(tmp_path
         assert table.num_rows == 20
         assert sorted(table.column("ticket").to_pylist()) == sorted(r[0] for r in _rows(live)[0])
         assert live.db.query("SELECT COUNT(*) FROM event_log_columns") == [(2,)]
+
+
+def test_a_window_reads_case_attributes_another_writer_corrected(tmp_path):
+    """A correction made through another connection (``csmine correct`` in another process)
+    reaches the read-model rows of the ticket's next live steps: the window reads the case
+    rows of the tickets it continues in its own transaction, not from an earlier one."""
+    from event_store import open_store
+    from event_store.ingest import Ingestor
+    from event_store.integrity.verify import verify_store
+
+    path = str(tmp_path / "live.db")
+    with open_store(path, create=True) as live, open_store(path) as other:
+        ingestor = Ingestor(live)
+        assert ingestor.append([[_ev("T-1", "Receive", 0, case={"channel": "phone"})]]) == [1]
+        assert ingestor.append([[_ev("T-1", "Record", 1)]]) == [1]  # the ticket's case row read once here
+        other.correct("T-1", 0, {"channel": "web"}, "wrong channel at intake")
+        assert ingestor.append([[_ev("T-1", "Classify", 2)]]) == [1]
+        rows = live.db.query("SELECT version, activity, channel FROM event_log WHERE ticket = 'T-1' ORDER BY version")
+        assert rows == [(1, "Receive", "web"), (2, "Record", "web"), (4, "Classify", "web")]
+        assert verify_store(live).ok
+
+
+def test_a_window_continuing_many_tickets_chains_each_on_its_own_last_link(tmp_path):
+    """1,100 tickets continued in one window (three look-up queries of 400 and one of 500 case rows):
+    every link continues its own ticket's last one, as the chain check re-derives them."""
+    from event_store import open_store
+    from event_store.ingest import Ingestor
+    from event_store.integrity.verify import verify_store
+
+    with open_store(str(tmp_path / "live.db"), create=True) as live:
+        ingestor = Ingestor(live)
+        n = 1100
+        assert ingestor.append([[_ev(f"T-{i}", "Receive", i, case={"channel": "web"}) for i in range(n)]]) == [n]
+        assert ingestor.append([[_ev(f"T-{i}", "Record", i + 1) for i in reversed(range(n))]]) == [n]
+        assert ingestor.append([[_ev(f"T-{i}", "Classify", i + 2) for i in range(0, n, 2)]]) == [n // 2]
+        assert verify_store(live).ok
+        counts = live.db.query("SELECT COUNT(*), COUNT(DISTINCT ticket) FROM event_log WHERE channel = 'web'")
+        assert counts == [(n * 2 + n // 2, n)]
