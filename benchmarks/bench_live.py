@@ -24,7 +24,8 @@ What is measured, on a `csmine serve` child process (SOP complaint, risk at 50% 
 * **alert delay**: every ticket is a Receive then a Record (in the SOP's order: no
   deviation), opened 1 hour minus 5-25 s before the run, so that the 50% risk of
   Classify's 2-hour limit falls due 5-25 s into the run, by the server's timer, with
-  no event arriving (one alert per ticket). An SSE client (``/api/stream``) notes when each risk
+  no event arriving (one alert per ticket); a paced run longer than 20 s spreads them
+  over its sending time (the same alerts a second). An SSE client (``/api/stream``) notes when each risk
   alert arrives; the delay is arrival minus the threshold time.
 * **memory**: the resident set of serve and its monitor process (``/proc/PID/status``) before and after, per
   open ticket (``/api/open``'s count).
@@ -132,13 +133,15 @@ def get(port: int, path: str) -> Any:
         conn.close()
 
 
-def make_requests(events: int, batch: int, t0: datetime, prefix: str) -> list[list[dict[str, Any]]]:
+def make_requests(events: int, batch: int, t0: datetime, prefix: str,
+                  spread_s: float = 20.0) -> list[list[dict[str, Any]]]:
     """Tickets of two events in the SOP's order (Receive, Record 5 min later), each opened
-    1 h - (5..25 s) before ``t0``: Classify's 2 h limit passes 50% 5-25 s into the run."""
+    1 h - (5 .. 5 + ``spread_s`` s) before ``t0``: Classify's 2 h limit passes 50% over those
+    seconds of the run (paced runs spread them over the sending time: the same alert rate)."""
     tickets = events // 2
     rows = []
     for i in range(tickets):
-        opened = t0 - timedelta(hours=1) + timedelta(seconds=5 + 20 * i / max(1, tickets))
+        opened = t0 - timedelta(hours=1) + timedelta(seconds=5 + spread_s * i / max(1, tickets))
         t = f"{prefix}{i:07d}"
         rows.append({"ticket": t, "activity": "Receive", "timestamp": opened.isoformat(), "event_id": f"{t}/0",
                      "channel": "phone"})
@@ -275,7 +278,8 @@ def run(store: str, label: str, args: argparse.Namespace, target_eps: float) -> 
     listener = AlertListener(port)
     listener.start()
     t0 = datetime.now(UTC)
-    requests = make_requests(args.events, args.batch, t0, f"{label[:2]}{os.getpid()}-")
+    spread = max(20.0, args.events / args.rate) if args.rate else 20.0
+    requests = make_requests(args.events, args.batch, t0, f"{label[:2]}{os.getpid()}-", spread)
     clients = Clients(port, requests, args.clients, args.seconds, args.rate)
     half = len(requests) // 2 if args.kill else None
     wall = clients.run(stop_when_acked=half)

@@ -78,10 +78,10 @@ def append_window(store: TicketStore, per_ticket: dict[str, list[IngestEvent]],
 #: A live writer's own checkpoint threshold (pages): only reached when :func:`checkpoint` has
 #: failed to restart the WAL for a long time (1 GB at SQLite's 4 KB pages).
 WRITER_CHECKPOINT_PAGES = 262_144
-#: WAL frames past which :func:`checkpoint` restarts the WAL (512 MB), see there. A restart holds
-#: the write lock for its syncs (10-50 ms measured at 5,000 events/s): at 64 MB it came once a
-#: second at that rate and was the acknowledgements' p99; at 512 MB about every 6 s.
-RESTART_FRAMES = 131_072
+#: WAL frames past which :func:`checkpoint` starts the WAL again from its beginning (64 MB).
+RESTART_FRAMES = 16_384
+#: WAL frames past which :func:`checkpoint` falls back on a RESTART checkpoint (512 MB), see there.
+FORCE_RESTART_FRAMES = 131_072
 #: How long a restarting checkpoint waits for the write lock and for readers (milliseconds).
 RESTART_WAIT_MS = 10
 
@@ -101,21 +101,27 @@ def defer_checkpoints(store: TicketStore, pages: int = WRITER_CHECKPOINT_PAGES) 
         store.db.pragma(f"wal_autocheckpoint = {int(pages)}")
 
 
-def checkpoint(store: TicketStore, restart_frames: int = RESTART_FRAMES) -> tuple[int, int, int] | None:
+def checkpoint(store: TicketStore, restart_frames: int = RESTART_FRAMES,
+               force_frames: int = FORCE_RESTART_FRAMES, attempts: int = 3) -> tuple[int, int, int] | None:
     """SQLite: copy what the WAL holds into the database file beside the writers; no-op on PostgreSQL.
 
-    First a PASSIVE checkpoint (never blocks a writer; the bulk of the copy and the
-    database file's sync). A WAL only starts again from its beginning when a write
-    begins with every frame copied, which two writers that commit many times a second
-    (the ingest and the alerts) never leave room for: the WAL would grow until a
-    commit reached :data:`WRITER_CHECKPOINT_PAGES` and paid a whole checkpoint in an
-    acknowledgement. So once the WAL holds over ``restart_frames`` frames, all of them
-    copied, a RESTART checkpoint follows: it waits at most :data:`RESTART_WAIT_MS` for
-    the write lock and for the readers (one still reading makes it a PASSIVE one, tried
-    again next time), copies the few frames committed meanwhile, syncs, and leaves the
-    WAL to restart at the next write; writers wait for that short part only. When the
-    PASSIVE one could not copy every frame (a reader on an old snapshot), no RESTART is
-    tried: it would hold the write lock for its wait and fail.
+    First a PASSIVE checkpoint (never blocks a writer; the copy and the database
+    file's sync). A WAL only starts again from its beginning when a write transaction
+    begins with every frame copied and no reader on an older snapshot, which two
+    writers that commit many times a second (the ingest and the alerts) seldom leave
+    room for: the WAL would grow until a commit reached :data:`WRITER_CHECKPOINT_PAGES`
+    and paid a whole checkpoint in an acknowledgement. So once the WAL holds over
+    ``restart_frames`` frames, all of them copied, this connection begins such a
+    write at once (:func:`_restarting_write`: one page, no sync): if no commit came
+    in between, SQLite starts the WAL again from its beginning with it; if one did (a
+    transaction that began during the checkpoint), the few frames it added are copied
+    and the write tried again, ``attempts`` times in all. When that keeps
+    missing and the WAL passes ``force_frames``, a RESTART checkpoint follows: it
+    waits at most :data:`RESTART_WAIT_MS` for the write lock and for the readers,
+    copies the frames committed meanwhile and syncs, holding the write lock for its
+    syncs (10-90 ms at 5,000 events/s, growing with the database: done every second
+    at 64 MB, it was the acknowledgements' p99). When the PASSIVE one could not copy
+    every frame (a reader on an old snapshot), nothing more is tried.
 
     Returns SQLite's ``(busy, frames in the WAL, frames copied)`` of the last checkpoint
     run, or None (PostgreSQL, or the database was locked).
@@ -128,7 +134,17 @@ def checkpoint(store: TicketStore, restart_frames: int = RESTART_FRAMES) -> tupl
         busy, frames, copied = store.db.pragma("wal_checkpoint(PASSIVE)")[0]
     except sqlite3.OperationalError:  # a reader in the way: the next round does it
         return None
-    if frames <= restart_frames or copied < frames:  # a reader holds old frames: a RESTART would only wait
+    if frames <= restart_frames or copied < frames:  # a reader holds old frames: nothing would restart
+        return busy, frames, copied
+    for _ in range(attempts):
+        try:
+            _restarting_write(store)
+            busy, frames, copied = store.db.pragma("wal_checkpoint(PASSIVE)")[0]
+        except sqlite3.OperationalError:
+            return None
+        if frames <= restart_frames or copied < frames:  # started again (or a reader came: next round)
+            return busy, frames, copied
+    if frames <= force_frames:
         return busy, frames, copied
     from event_store.persistence.db import BUSY_TIMEOUT_MS
 
@@ -140,6 +156,20 @@ def checkpoint(store: TicketStore, restart_frames: int = RESTART_FRAMES) -> tupl
     finally:
         store.db.pragma(f"busy_timeout = {BUSY_TIMEOUT_MS}")
     return busy, frames, copied
+
+
+def _restarting_write(store: TicketStore) -> None:
+    """A write transaction of one page that changes nothing (the header's ``user_version`` set to itself).
+
+    Begun right after a checkpoint that copied every frame, it reads the database file
+    alone (SQLite's read mark 0), and its frame then starts the WAL from its beginning
+    (when no reader holds a snapshot inside the WAL); otherwise it appends one frame.
+    csmine does not use ``user_version``; nothing of the log, the chain or the read
+    model is touched.
+    """
+    with store.db.transaction(write=True) as cur:
+        row = cur.execute("PRAGMA user_version").fetchone()
+        cur.execute(f"PRAGMA user_version = {int(row[0]) if row else 0}")
 
 
 def warm_up(store: TicketStore) -> None:

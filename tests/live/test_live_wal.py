@@ -2,7 +2,8 @@
 
 * :func:`event_store.live_write.checkpoint` must bring a WAL that two busy writers
   keep from restarting back to its beginning (a PASSIVE checkpoint alone leaves it
-  growing), and give up, not block, when a reader holds an old snapshot.
+  growing) with a one-page write, fall back on a RESTART when that write keeps losing
+  the race, and give up, not block, when a reader holds a snapshot.
 * The first window of a new :class:`event_store.ingest.Ingestor` must import nothing
   (its one-time imports happen when the ingestor is made, not in an acknowledgement).
 * :func:`event_store.persistence.db.begin_immediate` waits for another connection's
@@ -64,8 +65,11 @@ def test_checkpoint_copies_the_wal_and_restarts_it_past_the_threshold(tmp_path):
     reader.close()
     grown = _wal_frames(path)
     assert grown > frames
-    # Over it: RESTART; the next write starts the WAL from its beginning.
-    assert checkpoint(store, restart_frames=10) == (0, grown, grown)
+    # Over it: every frame copied, then a write of one page begun at once starts the WAL
+    # from its beginning (no RESTART, no sync under the write lock); the next window follows it.
+    result = checkpoint(store, restart_frames=10)
+    assert result is not None and result[0] == 0 and result[1] == result[2] <= 2 < grown
+    assert _wal_frames(path) <= 2
     ingestor.append([_window(99, n=1)])
     assert 0 < _wal_frames(path) < 40 < grown
     assert store.db.query("SELECT COUNT(*) FROM event_log")[0][0] == 6 * 40 + 1
@@ -97,17 +101,62 @@ def test_checkpoint_gives_up_on_readers_and_never_blocks_for_an_old_snapshot(tmp
     assert _wal_frames(path) > frames  # not restarted under the reader
     assert reader.execute("SELECT COUNT(*) FROM event_log").fetchone()[0] == seen == 40
     reader.execute("COMMIT")
-    # A reader on the latest snapshot: everything copied, the RESTART waits its 10 ms for it, gives up.
+    # A reader on the latest snapshot: everything copied, but the restarting write cannot start
+    # the WAL again under it: its one frame is appended, and no RESTART is tried (it could not copy it).
     reader.execute("BEGIN")
     reader.execute("SELECT COUNT(*) FROM event_log").fetchone()
-    result = checkpoint(store, restart_frames=1)
-    assert result is not None and result[0] == 1 and result[1] == result[2]
-    assert checkpoint(store, restart_frames=10**9)[0] == 0  # (PASSIVE alone would not say busy)
+    before = _wal_frames(path)
+    result = checkpoint(store, restart_frames=1, force_frames=1)
+    assert result == (0, before + 1, before)
     reader.execute("COMMIT")
     reader.close()
     result = checkpoint(store, restart_frames=1)
-    assert result is not None and result[0] == 0
+    assert result is not None and result[0] == 0 and result[1] == result[2] <= 2
     assert store.db.query("SELECT COUNT(*) FROM event_log")[0][0] == 81
+
+
+def test_checkpoint_falls_back_on_a_restart_when_another_writer_gets_in_first(tmp_path, monkeypatch):
+    """The race the restarting write can lose: another writer whose transaction began before
+    the checkpoint (its snapshot inside the WAL) commits between the checkpoint and the write,
+    so both frames are appended; past ``force_frames`` a RESTART checkpoint restarts the WAL."""
+    from event_store import live_write, open_store
+    from event_store.ingest import Ingestor
+    from event_store.live_write import checkpoint, defer_checkpoints
+
+    path = tmp_path / "live.db"
+    store = open_store(str(path), create=True)
+    defer_checkpoints(store)
+    ingestor = Ingestor(store)
+    for k in range(3):
+        ingestor.append([_window(k)])
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("CREATE TABLE IF NOT EXISTS beside (n INTEGER)")
+    restarting_write = live_write._restarting_write
+
+    def lost_race(s):
+        other.execute("COMMIT")  # the alerts' transaction ends first
+        restarting_write(s)
+
+    monkeypatch.setattr(live_write, "_restarting_write", lost_race)
+    issued: list[str] = []
+    pragma = store.db.pragma
+    monkeypatch.setattr(store.db, "pragma", lambda statement: issued.append(statement) or pragma(statement))
+    for n, force in ((1, 10**9), (2, 10)):
+        ingestor.append([_window(10 + n)])  # frames to copy: the other writer's snapshot is inside the WAL
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO beside VALUES (?)", (n,))
+        grown = _wal_frames(path)
+        issued.clear()
+        result = checkpoint(store, restart_frames=10, force_frames=force, attempts=1)
+        assert result is not None and result[0] == 0 and result[1] == result[2]
+        assert ("wal_checkpoint(RESTART)" in issued) == (n == 2)  # the fallback only past its threshold
+        if n == 1:  # the race lost, under the fallback's threshold: the WAL went on growing
+            assert result[1] > grown and _wal_frames(path) > grown
+    other.execute("INSERT INTO beside VALUES (3)")  # the first write after the RESTART starts the WAL again
+    assert _wal_frames(path) <= 2
+    assert other.execute("SELECT COUNT(*) FROM beside").fetchone()[0] == 3
+    assert store.db.query("SELECT COUNT(*) FROM event_log")[0][0] == 200
+    other.close()
     store.close()
 
 
