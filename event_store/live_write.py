@@ -11,6 +11,7 @@ records (:mod:`event_store.alerts`) use the same helpers.
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -84,6 +85,9 @@ RESTART_FRAMES = 16_384
 FORCE_RESTART_FRAMES = 131_072
 #: How long a restarting checkpoint waits for the write lock and for readers (milliseconds).
 RESTART_WAIT_MS = 10
+#: How long the restarting write waits for the write lock (seconds): longer than a live
+#: window's transaction, far shorter than the store's 30 s (an import beside serve).
+RESTART_WRITE_WAIT_S = 0.1
 
 
 def defer_checkpoints(store: TicketStore, pages: int = WRITER_CHECKPOINT_PAGES) -> None:
@@ -107,24 +111,28 @@ def checkpoint(store: TicketStore, restart_frames: int = RESTART_FRAMES,
 
     First a PASSIVE checkpoint (never blocks a writer; the copy and the database
     file's sync). A WAL only starts again from its beginning when a write transaction
-    begins with every frame copied and no reader on an older snapshot, which two
-    writers that commit many times a second (the ingest and the alerts) seldom leave
-    room for: the WAL would grow until a commit reached :data:`WRITER_CHECKPOINT_PAGES`
-    and paid a whole checkpoint in an acknowledgement. So once the WAL holds over
-    ``restart_frames`` frames, all of them copied, this connection begins such a
-    write at once (:func:`_restarting_write`: one page, no sync): if no commit came
-    in between, SQLite starts the WAL again from its beginning with it; if one did (a
-    transaction that began during the checkpoint), the few frames it added are copied
-    and the write tried again, ``attempts`` times in all. When that keeps
-    missing and the WAL passes ``force_frames``, a RESTART checkpoint follows: it
-    waits at most :data:`RESTART_WAIT_MS` for the write lock and for the readers,
-    copies the frames committed meanwhile and syncs, holding the write lock for its
-    syncs (10-90 ms at 5,000 events/s, growing with the database: done every second
-    at 64 MB, it was the acknowledgements' p99). When the PASSIVE one could not copy
-    every frame (a reader on an old snapshot), nothing more is tried.
+    begins with every frame copied and no reader on a snapshot inside the WAL, which
+    two writers that commit many times a second (the ingest and the alerts) seldom
+    leave room for: the transaction after a checkpoint has usually begun during it.
+    The WAL would grow until a commit reached :data:`WRITER_CHECKPOINT_PAGES` and paid
+    a whole checkpoint in an acknowledgement. So once the WAL holds over
+    ``restart_frames`` frames, all of them copied, this connection begins such a write
+    at once (:func:`_restarting_write`: one page and the new WAL header's sync, a few
+    ms under the write lock). If a transaction that began during the checkpoint commits
+    first (likely after a long copy), the write only appends its frame: the few frames
+    added are copied by another PASSIVE checkpoint, short, right before the write is
+    tried again, ``attempts`` times in all. (Measured: a write after the long first copy
+    seldom restarts the WAL, one after the short second copy usually does.) After a
+    restart that PASSIVE copies the new frame too, so the next commit may start the WAL
+    again itself, with the same header sync. When that keeps missing and the WAL
+    passes ``force_frames``, a RESTART checkpoint runs instead: it waits at most :data:`RESTART_WAIT_MS` for the write lock and for the
+    readers, copies the frames committed meanwhile and syncs, all under the write lock
+    (10-90 ms at 5,000 events/s, growing with the database: run every second at 64 MB
+    it was the acknowledgements' p99). When the PASSIVE one could not copy every frame
+    (a reader on an old snapshot), nothing more is tried.
 
     Returns SQLite's ``(busy, frames in the WAL, frames copied)`` of the last checkpoint
-    run, or None (PostgreSQL, or the database was locked).
+    run; None on PostgreSQL, or when the database or its write lock was busy.
     """
     import sqlite3
 
@@ -140,7 +148,7 @@ def checkpoint(store: TicketStore, restart_frames: int = RESTART_FRAMES,
         try:
             _restarting_write(store)
             busy, frames, copied = store.db.pragma("wal_checkpoint(PASSIVE)")[0]
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError:  # another writer held the lock (an import beside serve): next round
             return None
         if frames <= restart_frames or copied < frames:  # started again (or a reader came: next round)
             return busy, frames, copied
@@ -163,13 +171,28 @@ def _restarting_write(store: TicketStore) -> None:
 
     Begun right after a checkpoint that copied every frame, it reads the database file
     alone (SQLite's read mark 0), and its frame then starts the WAL from its beginning
-    (when no reader holds a snapshot inside the WAL); otherwise it appends one frame.
-    csmine does not use ``user_version``; nothing of the log, the chain or the read
-    model is touched.
+    (when no reader holds a snapshot inside the WAL; SQLite syncs the new WAL header);
+    otherwise it appends one frame. It waits at most :data:`RESTART_WRITE_WAIT_S` for
+    the write lock (``sqlite3.OperationalError`` after). csmine does not use
+    ``user_version``; nothing of the log, the chain or the read model is touched.
     """
-    with store.db.transaction(write=True) as cur:
-        row = cur.execute("PRAGMA user_version").fetchone()
-        cur.execute(f"PRAGMA user_version = {int(row[0]) if row else 0}")
+    import sqlite3
+
+    from event_store.persistence.db import begin_immediate
+
+    raw = store.db._connect().cursor()
+    try:
+        begin_immediate(raw, timeout_s=RESTART_WRITE_WAIT_S)
+        try:
+            row = raw.execute("PRAGMA user_version").fetchone()
+            raw.execute(f"PRAGMA user_version = {int(row[0]) if row else 0}")
+            raw.execute("COMMIT")
+        except BaseException:
+            with suppress(sqlite3.Error):
+                raw.execute("ROLLBACK")
+            raise
+    finally:
+        raw.close()
 
 
 def warm_up(store: TicketStore) -> None:

@@ -102,23 +102,29 @@ def test_checkpoint_gives_up_on_readers_and_never_blocks_for_an_old_snapshot(tmp
     assert reader.execute("SELECT COUNT(*) FROM event_log").fetchone()[0] == seen == 40
     reader.execute("COMMIT")
     # A reader on the latest snapshot: everything copied, but the restarting write cannot start
-    # the WAL again under it: its one frame is appended, and no RESTART is tried (it could not copy it).
+    # the WAL again under it (its one frame is appended, which the reader then keeps from being
+    # copied, so not even the fallback's RESTART is tried).
     reader.execute("BEGIN")
     reader.execute("SELECT COUNT(*) FROM event_log").fetchone()
     before = _wal_frames(path)
-    result = checkpoint(store, restart_frames=1, force_frames=1)
-    assert result == (0, before + 1, before)
+    assert checkpoint(store, restart_frames=1) == (0, before + 1, before)
+    assert _wal_frames(path) == before + 1
+    assert checkpoint(store, restart_frames=1, force_frames=1) == (0, before + 1, before)
     reader.execute("COMMIT")
     reader.close()
     result = checkpoint(store, restart_frames=1)
     assert result is not None and result[0] == 0 and result[1] == result[2] <= 2
+    assert _wal_frames(path) <= 2
     assert store.db.query("SELECT COUNT(*) FROM event_log")[0][0] == 81
 
 
 def test_checkpoint_falls_back_on_a_restart_when_another_writer_gets_in_first(tmp_path, monkeypatch):
     """The race the restarting write can lose: another writer whose transaction began before
     the checkpoint (its snapshot inside the WAL) commits between the checkpoint and the write,
-    so both frames are appended; past ``force_frames`` a RESTART checkpoint restarts the WAL."""
+    so both frames are appended and the WAL goes on growing; past ``force_frames`` a RESTART
+    checkpoint runs. And the write waits only briefly for a lock another process holds."""
+    import time
+
     from event_store import live_write, open_store
     from event_store.ingest import Ingestor
     from event_store.live_write import checkpoint, defer_checkpoints
@@ -154,8 +160,19 @@ def test_checkpoint_falls_back_on_a_restart_when_another_writer_gets_in_first(tm
             assert result[1] > grown and _wal_frames(path) > grown
     other.execute("INSERT INTO beside VALUES (3)")  # the first write after the RESTART starts the WAL again
     assert _wal_frames(path) <= 2
+    # Another process holds the write lock (an import beside serve): the restarting write gives up
+    # after RESTART_WRITE_WAIT_S instead of the store's 30 s lock wait; the next round tries again.
+    monkeypatch.setattr(live_write, "_restarting_write", restarting_write)
+    ingestor.append([_window(13)])
+    other.execute("BEGIN IMMEDIATE")
+    t = time.monotonic()
+    assert checkpoint(store, restart_frames=10) is None
+    assert time.monotonic() - t < 5
+    other.execute("COMMIT")
+    result = checkpoint(store, restart_frames=10)
+    assert result is not None and result[1] == result[2] <= 2
     assert other.execute("SELECT COUNT(*) FROM beside").fetchone()[0] == 3
-    assert store.db.query("SELECT COUNT(*) FROM event_log")[0][0] == 200
+    assert store.db.query("SELECT COUNT(*) FROM event_log")[0][0] == 240
     other.close()
     store.close()
 
