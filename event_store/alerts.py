@@ -167,7 +167,7 @@ def raise_alerts(store: TicketStore, alerts: Sequence[tuple[str, datetime, dict[
         last_before = int(before[0]) if before and before[0] is not None else 0
         channel = _channel(store, cur)
         nids = insert_stored_events(cur, table, stored, channel=channel)
-        write_chain(cur, stored, nids)
+        write_chain(cur, stored, nids, table)
         advance_read_model(cur, last_before, nids[-1])
     return len(stored)
 

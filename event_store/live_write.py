@@ -379,7 +379,7 @@ def _insert_window(store: TicketStore, cur: Cursor, table: str, stored: list[Any
     last_before = int(before[0]) if before and before[0] is not None else 0
     channel = _channel(store, cur)
     nids = insert_stored_events(cur, table, stored, channel=channel)
-    write_chain(cur, stored, nids)
+    write_chain(cur, stored, nids, table)
     position = cur.execute("SELECT position FROM projection_state WHERE name = ?", (PROJECTION,)).fetchone()
     if (int(position[0]) if position else 0) != last_before:
         return len(stored)  # the read model lags: it catches up from the log (same rows)

@@ -110,8 +110,13 @@ def _stored(store: TicketStore, ticket: str, oid: str, tree_size: int | None
         ).fetchall()
         if not rows:
             raise TicketNotFoundError(f"no ticket {ticket!r} in {store.location.display}")
-        chain = {int(r[0]): (int(r[1]), bytes(r[2])) for r in cur.execute(
-            "SELECT originator_version, seq, link FROM event_chain WHERE originator_id = ?", (oid,)).fetchall()}
+        chain: dict[int, tuple[int, bytes]] = {}
+        nids = [int(r[0]) for r in rows]
+        for i in range(0, len(nids), 500):  # the chain's key is the notification id (no index on the ticket)
+            part = nids[i:i + 500]
+            chain.update({int(r[0]): (int(r[1]), bytes(r[2])) for r in cur.execute(
+                "SELECT originator_version, seq, link FROM event_chain WHERE originator_id = ? AND notification_id "
+                f"IN ({', '.join('?' * len(part))})", (oid, *part)).fetchall()})
         size_row = cur.execute("SELECT COUNT(*) FROM event_chain").fetchone()
         size = int(size_row[0]) if size_row else 0
         if tree_size is not None:

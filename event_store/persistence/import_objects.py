@@ -80,7 +80,7 @@ def write_histories(store: TicketStore, cur: Cursor, batch: list[TicketHistory])
         f"SELECT MAX({'notification_id' if cur.postgres else 'rowid'}) FROM {table}").fetchone()
     last_before = int(before[0]) if before and before[0] is not None else 0
     nids = insert_stored_events(cur, table, b.stored, channel=store._notify_channel())
-    write_chain(cur, b.stored, nids)
+    write_chain(cur, b.stored, nids, table)
     position = cur.execute("SELECT position FROM projection_state WHERE name = ?", (PROJECTION,)).fetchone()
     if (int(position[0]) if position else 0) == last_before:
         _project(store, cur, b.plan, nids, to_us(b.now), position is None)  # type: ignore[arg-type]

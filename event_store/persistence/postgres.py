@@ -33,5 +33,5 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
         from psycopg.rows import tuple_row
 
         with curs.connection.cursor(row_factory=tuple_row) as c:
-            write_chain(Cursor(c, True), stored_events, ids)
+            write_chain(Cursor(c, True), stored_events, ids, f'"{self.datastore.schema}"."{self.events_table_name}"')
         return ids

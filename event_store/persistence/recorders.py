@@ -240,8 +240,7 @@ def schema_statements(postgres: bool, events_table: str) -> list[str]:
     statements = [
         "CREATE TABLE IF NOT EXISTS csmine_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         f"CREATE TABLE IF NOT EXISTS event_chain (seq {big} PRIMARY KEY, notification_id {big} NOT NULL UNIQUE, "
-        f"originator_id TEXT NOT NULL, originator_version {big} NOT NULL, link {blob} NOT NULL, "
-        "UNIQUE (originator_id, originator_version))",
+        f"originator_id TEXT NOT NULL, originator_version {big} NOT NULL, link {blob} NOT NULL)",
         f"CREATE TABLE IF NOT EXISTS chain_head (id INTEGER PRIMARY KEY CHECK (id = 1), size {big} NOT NULL, head {blob} NOT NULL)",
         "CREATE TABLE IF NOT EXISTS projection_state (name TEXT PRIMARY KEY, position "
         f"{big} NOT NULL)",
@@ -360,32 +359,44 @@ def canonical_id(originator_id: UUID | str) -> str:
         return originator_id
 
 
-def _stored_links(cur: Cursor, wanted: Sequence[tuple[str, int]]) -> dict[str, tuple[int, bytes]]:
+def _stored_links(cur: Cursor, events_table: str,
+                  wanted: Sequence[tuple[str, int]]) -> dict[str, tuple[int, bytes]]:
     """The stored chain links of these ``(ticket id, version)`` pairs, by ticket id (400 pairs a query).
 
-    One query joins a ``VALUES`` list to the chain's unique key (an index look-up per
-    pair on both databases) instead of one query per ticket.
+    One query joins a ``VALUES`` list to the events table's key and each event to its
+    chain row by notification id (two index look-ups per pair, on both databases)
+    instead of a query per ticket. The chain has no index of its own on the ticket and
+    version: its key is the notification id (one link per event), and the events table
+    already holds each ticket's versions once; a second random-key index on the chain
+    cost every appended event about a third of its written pages.
     """
     found: dict[str, tuple[int, bytes]] = {}
-    # SQLite names a VALUES list's columns column1, column2 and takes CROSS JOIN as "this
-    # order": the list first, then the index; PostgreSQL takes the names given.
-    v, join = ("v (oid, version)", "JOIN") if cur.postgres else ("v (column1, column2)", "CROSS JOIN")
-    v_oid, v_version = ("v.oid", "v.version") if cur.postgres else ("v.column1", "v.column2")
     for i in range(0, len(wanted), 400):
         chunk = wanted[i:i + 400]
-        marks = ", ".join(["(?, ?)"] * len(chunk))
-        rows = cur.execute(
-            f"SELECT c.originator_id, c.originator_version, c.link FROM (VALUES {marks}) AS "
-            f"{v if cur.postgres else 'v'} {join} event_chain AS c "
-            f"ON c.originator_id = {v_oid} AND c.originator_version = {v_version}",
-            [x for pair in chunk for x in pair]).fetchall()
-        for oid, version, link in rows:
-            found[str(oid)] = (int(version), bytes(link))
+        if cur.postgres:  # PostgreSQL names the list's columns as given, stores ticket ids as uuid
+            marks = ", ".join(["(CAST(? AS uuid), CAST(? AS bigint))"] * len(chunk))
+            sql = (f"SELECT e.originator_id, e.originator_version, c.link FROM (VALUES {marks}) AS v (oid, version) "
+                   f"JOIN {events_table} AS e ON e.originator_id = v.oid AND e.originator_version = v.version "
+                   "JOIN event_chain AS c ON c.notification_id = e.notification_id")
+            params = [x for oid, version in chunk for x in (oid, version)]
+        else:  # SQLite: column1, column2; CROSS JOIN keeps this order (the list, then the indexes)
+            marks = ", ".join(["(?, ?)"] * len(chunk))
+            sql = (f"SELECT e.originator_id, e.originator_version, c.link FROM (VALUES {marks}) AS v "
+                   f"CROSS JOIN {events_table} AS e ON e.originator_id = v.column1 AND e.originator_version = v.column2 "
+                   "CROSS JOIN event_chain AS c ON c.notification_id = e.rowid")
+            params = [x for oid, version in chunk for x in (UUID(oid).hex, version)]
+        for oid, version, link in cur.execute(sql, params).fetchall():
+            found[canonical_id(oid)] = (int(version), bytes(link))
     return found
 
 
-def write_chain(cur: Cursor, stored_events: Sequence[StoredEvent], notification_ids: Sequence[int]) -> None:
-    """Append chain links and advance the head, inside the caller's transaction."""
+def write_chain(cur: Cursor, stored_events: Sequence[StoredEvent], notification_ids: Sequence[int],
+                events_table: str) -> None:
+    """Append chain links and advance the head, inside the caller's transaction.
+
+    ``events_table``: the events table's name as SQL (schema-qualified on PostgreSQL when
+    needed), where the predecessors of the tickets continued are looked up.
+    """
     if not stored_events:
         return
     row = cur.execute("SELECT size, head FROM chain_head WHERE id = 1").fetchone()
@@ -398,7 +409,7 @@ def write_chain(cur: Cursor, stored_events: Sequence[StoredEvent], notification_
     for oid, s in zip(oids, stored_events, strict=True):
         first.setdefault(oid, s.originator_version)
     need = [(oid, version - 1) for oid, version in first.items() if version > 0]
-    last.update(_stored_links(cur, need))
+    last.update(_stored_links(cur, events_table, need))
     rows = []
     for s, nid, oid in zip(stored_events, notification_ids, oids, strict=True):
         prev_version, prev = last.get(oid, (-1, ZERO))
@@ -439,5 +450,5 @@ class ChainedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
         assert ids is not None
-        write_chain(Cursor(c, False), stored_events, ids)
+        write_chain(Cursor(c, False), stored_events, ids, self.events_table_name)
         return ids
