@@ -80,3 +80,34 @@ def test_a_chain_with_or_without_the_ticket_index_takes_every_append_and_verifie
         assert triggers == [(2,)]  # append-only either way
     expected = [["notification_id"]] + ([["originator_id", "originator_version"]] if layout == "before" else [])
     assert _indexed_columns(path) == sorted(expected)
+
+
+def test_an_append_refuses_to_extend_a_chain_row_moved_to_its_ticket(tmp_path):
+    """The predecessor is found by the event's position; a chain row there that names another
+    ticket (two tickets' last links swapped) is not extended: the append is refused, nothing
+    is written, and `csmine verify` still reports the swap."""
+    from event_store import open_store
+    from event_store.errors import IntegrityError
+    from event_store.integrity.verify import verify_store
+
+    path = tmp_path / "s.db"
+    with open_store(str(path), create=True) as store:
+        store.open_ticket("A", T0, {"channel": "web"})
+        store.open_ticket("B", T0, {"channel": "web"})
+        store.record_activity("A", "Receive", T0 + timedelta(minutes=1))
+        store.record_activity("B", "Receive", T0 + timedelta(minutes=2))
+    conn = sqlite3.connect(path, isolation_level=None)
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'event_chain'"):
+        conn.execute(f"DROP TRIGGER {name}")
+    last = conn.execute("SELECT seq, notification_id FROM event_chain ORDER BY seq DESC LIMIT 2").fetchall()
+    (seq_b, nid_b), (seq_a, nid_a) = last
+    conn.execute("UPDATE event_chain SET notification_id = -1 WHERE seq = ?", (seq_a,))
+    conn.execute("UPDATE event_chain SET notification_id = ? WHERE seq = ?", (nid_a, seq_b))
+    conn.execute("UPDATE event_chain SET notification_id = ? WHERE seq = ?", (nid_b, seq_a))
+    before = conn.execute("SELECT COUNT(*) FROM stored_events").fetchone()[0]
+    conn.close()
+    with open_store(str(path)) as store:
+        with pytest.raises(IntegrityError, match="previous link is missing"):
+            store.record_activity("A", "Record", T0 + timedelta(minutes=3))
+        assert store.db.query("SELECT COUNT(*) FROM stored_events")[0][0] == before
+        assert not verify_store(store).ok
