@@ -373,19 +373,18 @@ def _stored_links(cur: Cursor, events_table: str,
     found: dict[str, tuple[int, bytes]] = {}
     # The chain row at the event's position must also name that ticket and version: a row
     # moved or rewritten there (tampering) is left out, so the caller refuses to extend it.
+    columns = "SELECT e.originator_id, e.originator_version, c.link, c.originator_id, c.originator_version FROM "
     for i in range(0, len(wanted), 400):
         chunk = wanted[i:i + 400]
         if cur.postgres:  # PostgreSQL names the list's columns as given, stores ticket ids as uuid
             marks = ", ".join(["(CAST(? AS uuid), CAST(? AS bigint))"] * len(chunk))
-            sql = (f"SELECT e.originator_id, e.originator_version, c.link, c.originator_id, c.originator_version "
-                   f"FROM (VALUES {marks}) AS v (oid, version) "
+            sql = (f"{columns}(VALUES {marks}) AS v (oid, version) "
                    f"JOIN {events_table} AS e ON e.originator_id = v.oid AND e.originator_version = v.version "
                    "JOIN event_chain AS c ON c.notification_id = e.notification_id")
             params = [x for oid, version in chunk for x in (oid, version)]
         else:  # SQLite: column1, column2; CROSS JOIN keeps this order (the list, then the indexes)
             marks = ", ".join(["(?, ?)"] * len(chunk))
-            sql = (f"SELECT e.originator_id, e.originator_version, c.link, c.originator_id, c.originator_version "
-                   f"FROM (VALUES {marks}) AS v "
+            sql = (f"{columns}(VALUES {marks}) AS v "
                    f"CROSS JOIN {events_table} AS e ON e.originator_id = v.column1 AND e.originator_version = v.column2 "
                    "CROSS JOIN event_chain AS c ON c.notification_id = e.rowid")
             params = [x for oid, version in chunk for x in (UUID(oid).hex, version)]

@@ -235,11 +235,7 @@ class EventLogProjection:
         cached = self._case_cache.get(ticket_uuid)
         if cached is not None:
             return cached
-        row = cur.execute(
-            "SELECT ticket, opened_at, channel, category, priority, emotion, customer, team, region "
-            "FROM tickets WHERE ticket_uuid = ?",
-            (ticket_uuid,),
-        ).fetchone()
+        row = self.case_rows(cur, [ticket_uuid]).get(ticket_uuid)
         if row is not None:
             self._case_cache[ticket_uuid] = row
         return row
