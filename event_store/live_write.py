@@ -11,7 +11,6 @@ records (:mod:`event_store.alerts`) use the same helpers.
 from __future__ import annotations
 
 import json
-from contextlib import suppress
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -125,8 +124,9 @@ def checkpoint(store: TicketStore, restart_frames: int = RESTART_FRAMES,
     seldom restarts the WAL, one after the short second copy usually does.) After a
     restart that PASSIVE copies the new frame too, so the next commit may start the WAL
     again itself, with the same header sync. When that keeps missing and the WAL
-    passes ``force_frames``, a RESTART checkpoint runs instead: it waits at most :data:`RESTART_WAIT_MS` for the write lock and for the
-    readers, copies the frames committed meanwhile and syncs, all under the write lock
+    passes ``force_frames``, a RESTART checkpoint runs instead: it waits at most
+    :data:`RESTART_WAIT_MS` for the write lock and for the readers, copies the frames
+    committed meanwhile and syncs, all under the write lock
     (10-90 ms at 5,000 events/s, growing with the database: run every second at 64 MB
     it was the acknowledgements' p99). When the PASSIVE one could not copy every frame
     (a reader on an old snapshot), nothing more is tried.
@@ -176,23 +176,9 @@ def _restarting_write(store: TicketStore) -> None:
     the write lock (``sqlite3.OperationalError`` after). csmine does not use
     ``user_version``; nothing of the log, the chain or the read model is touched.
     """
-    import sqlite3
-
-    from event_store.persistence.db import begin_immediate
-
-    raw = store.db._connect().cursor()
-    try:
-        begin_immediate(raw, timeout_s=RESTART_WRITE_WAIT_S)
-        try:
-            row = raw.execute("PRAGMA user_version").fetchone()
-            raw.execute(f"PRAGMA user_version = {int(row[0]) if row else 0}")
-            raw.execute("COMMIT")
-        except BaseException:
-            with suppress(sqlite3.Error):
-                raw.execute("ROLLBACK")
-            raise
-    finally:
-        raw.close()
+    with store.db.transaction(write=True, lock_timeout_s=RESTART_WRITE_WAIT_S) as cur:
+        row = cur.execute("PRAGMA user_version").fetchone()
+        cur.execute(f"PRAGMA user_version = {int(row[0]) if row else 0}")
 
 
 def warm_up(store: TicketStore) -> None:

@@ -155,8 +155,12 @@ class Database:
         return self._conn
 
     @contextmanager
-    def transaction(self, *, write: bool = False) -> Iterator[Cursor]:
-        """A transaction; on SQLite a write transaction takes the write lock up front."""
+    def transaction(self, *, write: bool = False, lock_timeout_s: float | None = None) -> Iterator[Cursor]:
+        """A transaction; on SQLite a write transaction takes the write lock up front.
+
+        ``lock_timeout_s``: SQLite, how long a write transaction waits for the write lock
+        (default :data:`BUSY_TIMEOUT_MS`; ``sqlite3.OperationalError`` "locked" after).
+        """
         conn = self._connect()
         if self.postgres:
             try:
@@ -171,7 +175,7 @@ class Database:
         else:
             raw = conn.cursor()
             if write:
-                begin_immediate(raw)
+                begin_immediate(raw) if lock_timeout_s is None else begin_immediate(raw, lock_timeout_s)
             else:
                 raw.execute("BEGIN")
             try:
