@@ -459,6 +459,7 @@ def _make_store(loc: StoreLocation, fresh: bool, retry_budget: float) -> TicketS
             guard = loc.database()
             try:
                 guard.query("SELECT pg_advisory_lock(?)", (SCHEMA_LOCK,))
+                guard.create_schema()
                 return TicketStore(loc, loc.library_env(), retry_budget=retry_budget)
             finally:
                 guard.close()  # ends the session, which releases the lock

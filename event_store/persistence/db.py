@@ -209,6 +209,18 @@ class Database:
             rows = self.query("SELECT 1 FROM sqlite_master WHERE type='table' AND name = ?", (name,))
         return bool(rows)
 
+    def create_schema(self) -> None:
+        """PostgreSQL: create the store's schema if it is missing (a new store in its own schema).
+
+        Only when missing: ``CREATE SCHEMA IF NOT EXISTS`` would still ask for the
+        database's CREATE privilege, which a role owning just its schema lacks.
+        """
+        if not self.postgres or self.pg_schema == "public":
+            return
+        if not self.query("SELECT 1 FROM pg_namespace WHERE nspname = ?", (self.pg_schema,)):
+            with self.transaction(write=True) as cur:
+                cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.pg_schema}"')
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()

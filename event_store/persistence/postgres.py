@@ -27,11 +27,28 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
         for statement in schema_statements(True, events_table_name):
             self.sql_create_statements.append(SQL(statement))  # type: ignore[arg-type]
 
+    def _schema_search_path(self, curs: Any) -> None:
+        """Resolve csmine's own (unqualified) table names in the store's schema.
+
+        The library's pooled connections keep PostgreSQL's default ``search_path``:
+        without this, a store in its own schema would write and read the chain
+        tables of ``public`` (or of whatever schema the server resolves first).
+        """
+        if self.datastore.schema != "public":
+            from psycopg.sql import SQL, Identifier
+
+            curs.execute(SQL("SET LOCAL search_path TO {}").format(Identifier(self.datastore.schema)))
+
+    def _create_table(self, curs: Any) -> None:
+        self._schema_search_path(curs)
+        super()._create_table(curs)
+
     def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         assert ids is not None
         from psycopg.rows import tuple_row
 
         with curs.connection.cursor(row_factory=tuple_row) as c:
+            self._schema_search_path(c)
             write_chain(Cursor(c, True), stored_events, ids, f'"{self.datastore.schema}"."{self.events_table_name}"')
         return ids

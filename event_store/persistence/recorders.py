@@ -139,6 +139,8 @@ def parse_location(value: str) -> StoreLocation:
             "connect_timeout": str(max(1, timeout)),
         }
         shown = f"postgresql://{pg['user']}@{host}:{pg['port']}/{dbname}"
+        if schema != "public":
+            shown += f"?schema={schema}"
         return StoreLocation("postgres", shown, pg=pg)
     if "://" in value:
         scheme = value.split("://", 1)[0]
