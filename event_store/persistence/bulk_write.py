@@ -12,7 +12,8 @@ An import batch of tickets that are all new to the store is prepared as columns
   the same framing as :func:`event_store.integrity.chain.stream_link` and
   :func:`~event_store.integrity.chain.head_link`);
 * SQLite gets one ``executemany`` per table over prepared tuples; PostgreSQL one
-  ``COPY`` per table, its rows rendered as text in bulk.
+  ``COPY … (FORMAT csv)`` per table, the CSV rendered by Arrow
+  (:mod:`event_store.persistence.pg_copy`).
 
 All of it runs in the caller's transaction, which holds the store's write lock, so
 the events, their chain links, the chain head, the read-model rows and the
@@ -35,6 +36,7 @@ import numpy as np
 from event_store.domain import TOPIC_ACTIVITY, TOPIC_OPENED, Ticket
 from event_store.integrity.chain import ZERO, _frame
 from event_store.persistence.db import Cursor
+from event_store.persistence.pg_copy import copy_columns
 from event_store.readmodel.chunks import arrow_schema, extend_chunks
 from event_store.readmodel.projection import EVENT_LOG_COLUMNS
 from event_store.readmodel.projection import NAME as PROJECTION
@@ -344,10 +346,8 @@ def _copy_events_pg(cur: Cursor, table: str, oids: list[str], vers: list[int], t
     """
     before = cur.execute(f"SELECT COALESCE(MAX(notification_id), 0) FROM {table}").fetchone()
     last_before = int(before[0]) if before else 0
-    lines = "".join([f"{o}\t{v}\t{t}\t\\\\x{s.hex()}\n" for o, v, t, s in zip(oids, vers, topics, states)])
-    with cur.raw.copy(f"COPY {table} (originator_id, originator_version, topic, state) FROM STDIN") as copy:
-        copy.write(lines.encode())
-    del lines
+    copy_columns(cur, table, ("originator_id", "originator_version", "topic", "state"), (oids, vers, topics, states),
+                 len(states))
     lo, hi, count = cur.execute(
         f"SELECT MIN(notification_id), MAX(notification_id), COUNT(*) FROM {table} WHERE notification_id > ?",
         (last_before,)).fetchone()  # type: ignore[misc]
@@ -358,51 +358,16 @@ def _copy_events_pg(cur: Cursor, table: str, oids: list[str], vers: list[int], t
     return int(lo)
 
 
-def _copy_text(value: Any) -> str:
-    """A value in PostgreSQL's COPY text format."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return "\\\\x" + bytes(value).hex()
-    s = str(value)
-    if "\\" in s or "\t" in s or "\n" in s or "\r" in s:
-        s = s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return s
-
-
-def _copy_column(values: Any) -> list[str]:
-    """A column in COPY text form; text values are converted once per distinct value."""
-    cache: dict[Any, str] = {}
-    out = []
-    append = out.append
-    for v in values:
-        if type(v) is int:
-            append(str(v))
-            continue
-        try:
-            s = cache.get(v)
-        except TypeError:
-            append(_copy_text(v))
-            continue
-        if s is None:
-            s = cache[v] = _copy_text(v)
-        append(s)
-    return out
-
-
 def _put(cur: Cursor, table: str, columns: Sequence[str], data: Sequence[Any], n: int) -> None:
-    """Rows given as columns (iterables of equal length ``n``): executemany on SQLite, COPY on PostgreSQL."""
+    """Rows given as columns (iterables of equal length ``n``): executemany on SQLite, COPY on PostgreSQL
+    (:func:`~event_store.persistence.pg_copy.copy_columns`)."""
     if not n:
         return
     if not cur.postgres:
         marks = ", ".join("?" * len(columns))
         cur.raw.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", zip(*data))
         return
-    texts = [_copy_column(col) for col in data]
-    lines = "".join(["\t".join(parts) + "\n" for parts in zip(*texts)])
-    del texts
-    with cur.raw.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        copy.write(lines.encode())
+    copy_columns(cur, table, columns, data, n)
 
 
 TICKET_COLUMNS = ("ticket", "ticket_uuid", "opened_at", "recorded_at", "notification_id", "channel", "category",
@@ -424,7 +389,7 @@ def _project(cur: Cursor, p: Prepared, first: int, chunks: bool = True) -> None:
         *fields, batch.extra_json, repeat(None, nt), batch.ticket_refs), nt)
     ne = len(batch.activity)
     nids = p.step_pos + first
-    _put(cur, "event_log", EVENT_LOG_COLUMNS,
+    _put(cur, "event_log", EVENT_LOG_COLUMNS, [nids, *p.log_arrays] if cur.postgres else
          [nids.tolist(), *(repeat(c, ne) if isinstance(c, int) else c for c in p.log_columns)], ne)
     last = first + len(p.owner) - 1
     if ne and chunks:  # the columnar copy of the rows, so that the first report reads chunks only

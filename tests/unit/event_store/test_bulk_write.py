@@ -9,11 +9,13 @@ equals a rebuild from the log, and the hash chain covers every event.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import os
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from event_store import CASE_FIELDS, ActivityRow, Ticket, TicketHistory, open_store, ticket_id
@@ -42,11 +44,28 @@ cases = st.fixed_dictionaries(
 _ids = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    s = open_store(str(tmp_path_factory.mktemp("bulk") / "bulk.db"), create=True)
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request, tmp_path_factory):
+    """One store per backend: PostgreSQL's rows go by ``COPY (FORMAT csv)`` (quoting, NULL and empty text)."""
+    if request.param == "sqlite":
+        location = str(tmp_path_factory.mktemp("bulk") / "bulk.db")
+    else:
+        location = request.getfixturevalue("pg_server").create_database(f"bulk{os.getpid()}")
+    s = open_store(location, create=True)
     yield s
     s.close()
+
+
+def _has_nul(value):
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, (tuple, list)):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, (TicketHistory, ActivityRow)):
+        return any(_has_nul(getattr(value, f.name)) for f in dataclasses.fields(value))
+    return False
 
 
 def _library_state(store, history, stored_events):
@@ -70,6 +89,8 @@ def _library_state(store, history, stored_events):
 @given(opened=times, case=cases, steps=st.lists(rows, max_size=6), ref=st.none() | text)
 def test_bulk_bytes_equal_the_library_encoding(store, opened, case, steps, ref):
     history = TicketHistory(f"T{next(_ids)}", opened, case, tuple(steps), ref)
+    # PostgreSQL text holds no NUL character (the file readers refuse one for every store).
+    assume(store.location.kind == "sqlite" or not _has_nul(history))
     result = store.import_histories([history])
     assert (result.tickets_added, result.events_added) == (1, len(steps))
     stored = list(store.recorder.select_events(ticket_id(history.ticket)))
