@@ -6,8 +6,8 @@ a sample of traces, the animation) and returns the page with its headline figure
 (:class:`~csmine.reports.findings.ReportFindings`). Each map goes through Graphviz
 ``dot`` once (:mod:`csmine.reports.graphviz`); everything is inlined. The page's
 sections are made from the results by :mod:`csmine.reports.report_sections`; on a
-large log conformance and the phase comparison run on a second core
-(:mod:`csmine.reports.parallel`).
+large log conformance with the phase comparison, and the Why section, run in forked
+processes on the second core (:mod:`csmine.reports.parallel`).
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ PATH_LEVELS = (1.0, 0.8, 0.6)
 #: Events from which the report checks conformance and compares phases on a second core.
 PARALLEL_MIN_EVENTS = 200_000
 #: Modules :func:`_checks` imports (imported before it forks, see :mod:`csmine.reports.parallel`).
+_WHY_NEED = ("csmine.explain.section", "csmine.explain.why", "csmine.explain.features", "csmine.explain.whatif",
+             "csmine.explain.spectrum", "csmine.reports.why_html")
 _CHECKS_NEED = ("csmine.conformance.deviations", "csmine.pilot.compare", "csmine.reports.conformance_dot")
 #: Columns of the log the phase comparison does not read (left out of its two sides).
 _SIDE_UNUSED = frozenset({"case:category", "case:emotion", "case:customer", "case:region", "recorded_at",
@@ -108,8 +110,8 @@ def build_report(
             the page, when one of them holds no tickets; an explicit pair fails then).
         progress: called with a short label before each stage.
         sample: how many ticket traces to show.
-        parallel: check conformance and compare the phases in a forked process on
-            the second core while this one does the other sections; None (the default)
+        parallel: check conformance and compare the phases, and ask why, in forked
+            processes on the second core while this one does the other sections; None (the default)
             does so for logs of :data:`PARALLEL_MIN_EVENTS` or more on a machine with two
             or more cores (:func:`csmine.reports.parallel.worth_forking`). The page is
             the same either way.
@@ -171,13 +173,15 @@ def _build_report(store: TicketStore, log_filter: LogFilter, *, sop: SOP | None,
     bn = find_bottlenecks(df, sop, closing=closing)
     days = sections.unusual_days(df)
     bottlenecks, top, pairs = sections.bottleneck_section(bn, days, labels)
-    step("why")
-    why, why_html = _why(df, sop, bn, closing)
+    # The Why section on the second core too, while this process draws the maps.
+    why_job = start(lambda: _why(df, sop, bn, closing), fork=fork, needs=_WHY_NEED)
     step("process maps")
     map_svgs, full_map, anim_svg = _draw_maps(df, labels, bn)
     step("variants and backlog")
     variants = sections.variants_section(discover_variants(df))  # every variant once: top 15 and the count
     backlog_svg = _backlog_svg(store, tickets)
+    step("why")
+    why, why_html = why_job.result()
     step("comparison")
     conf, sop_svg, cmp = checks.result()
     conformance, conf_found = sections.conformance_section(conf, sop) if conf is not None and sop else (None, None)

@@ -115,8 +115,8 @@ def test_the_knowledge_base_day_stands_out(demo):
 
 
 def test_report_is_the_same_page_computed_on_one_core_or_two(demo, tmp_path):
-    # On large logs the report checks conformance and compares the phases in a forked
-    # process; forced here on the demo, the page must equal the single-process one.
+    # On large logs the report checks conformance, compares the phases and asks why in
+    # forked processes; forced here on the demo, the page must equal the single-process one.
     import re
 
     from csmine.reports.report import build_report
@@ -125,6 +125,7 @@ def test_report_is_the_same_page_computed_on_one_core_or_two(demo, tmp_path):
     pages = [build_report(store, parallel=flag) for flag in (False, True)]
     strip = [re.sub(r"generated \d{4}-\d\d-\d\d \d\d:\d\d UTC", "", p.html) for p in pages]
     assert strip[0] == strip[1]
+    assert pages[1].findings.why.reports and pages[1].findings.why.to_dict() == pages[0].findings.why.to_dict()
     assert pages[1].findings.comparison["first_response_timeouts"].significant is True
     assert pages[1].findings.conformance.fitness == pages[0].findings.conformance.fitness > 0.5
 
