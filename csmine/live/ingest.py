@@ -4,7 +4,8 @@ An event is an object with ``ticket``, ``activity``, ``timestamp`` (ISO 8601 wit
 time zone or ``Z``) and optionally ``resource`` (who did it), ``team``, ``channel``,
 ``priority`` (case attributes), ``attrs`` (an object of further attributes) and
 ``event_id`` (the sender's id: a retry with the same id records once). Anything
-else is refused, so that a misspelt field is an error and not a silent loss. The
+else is refused, so that a misspelt field is an error and not a silent loss, and so is
+a NUL character in any text (as the file readers refuse one). The
 first bad event stops the parse with a :class:`csmine.errors.LiveInputError`
 naming its index (and line, for NDJSON) and the field; the server then records
 nothing of that request.
@@ -88,6 +89,12 @@ def parse_event(item: Any, index: int, line: int | None = None) -> IngestEvent:
     if not isinstance(attrs, dict):
         raise bad("attrs", f"field 'attrs' must be an object, got {type(attrs).__name__}")
     event_id = _text(item, "event_id", bad, numbers=True)
+    for name, value in (("ticket", ticket), ("activity", activity), ("resource", resource), ("team", team),
+                        *case.items(), ("attrs", attrs), ("event_id", event_id)):
+        if _holds_nul(value):
+            raise bad(name, f"field {name!r} holds a NUL character (\\u0000), which a ticket's text cannot "
+                            "keep (PostgreSQL refuses it, and a ticket id with one could never be named "
+                            "again): remove it in the sender")
     try:
         check_event(where, current_limits(), command="record", ticket=ticket, activity=activity, actor=resource,
                     team=team, attrs={**case, **attrs})
@@ -103,6 +110,16 @@ def _text(item: dict[str, Any], name: str, bad: Any, *, numbers: bool = False) -
     if isinstance(value, bool) or not isinstance(value, str | int) or (isinstance(value, int) and not numbers):
         raise bad(name, f"field {name!r} must be a string, got {type(value).__name__}")
     return str(value)
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def _timestamp(value: Any, bad: Any) -> datetime:

@@ -84,6 +84,9 @@ def test_a_bad_event_names_index_and_field_and_records_nothing(live_server, tmp_
             ([good, ev("T7", "Receive", "2025-03-03T09:00:00Z", resource=["x"])], 1, "resource", "must be a string"),
             ([good, ev("T8", "x" * 5000, "2025-03-03T09:00:00Z")], 1, "activity", "over the limit"),
             ([good, 42], 1, None, "expected an object"),
+            ([ev("T\u0000", "Receive", "2025-03-03T09:00:00Z")], 0, "ticket", "NUL character"),
+            ([good, ev("T10", "Receive", "2025-03-03T09:00:00Z", channel="pho\u0000ne")], 1, "channel", "NUL"),
+            ([good, ev("T11", "Receive", "2025-03-03T09:00:00Z", attrs={"k": ["a", "\u0000"]})], 1, "attrs", "NUL"),
         ]
         for body, index, field, words in cases:
             r = s.call("POST", "/api/events", body)

@@ -38,6 +38,9 @@ def test_ingest_on_postgres(live_server, pg_url):
         assert s.call("POST", "/api/events", batches[3]).body == {"recorded": 0, "received": 50}
         bad = s.call("POST", "/api/events", [ev("X1", "Receive", "2025-03-03T09:00:00Z"), {"ticket": "X2"}])
         assert bad.status == 400 and (bad.body["index"], bad.body["field"]) == (1, "activity")
+        # PostgreSQL text holds no NUL: refused at the edge (it was a 500 from the writer)
+        nul = s.call("POST", "/api/events", [ev("X3", "Rec\u0000eive", "2025-03-03T09:00:00Z")])
+        assert nul.status == 400 and (nul.body["index"], nul.body["field"]) == (0, "activity")
         assert s.call("POST", "/api/events", [ev("T0-0", "Record", "2025-03-03T09:01:00+08:00")]).status == 201
         skipped = [a for a in s.call("GET", "/api/alerts").body["alerts"] if a["kind"] == "skipped"]
         assert skipped == []  # Receive then Record: in the flow
