@@ -139,10 +139,11 @@ class Database:
                 import psycopg
 
                 self._conn = psycopg.connect(self.pg_conninfo, autocommit=False)
-                if self.pg_schema != "public":
-                    with self._conn.cursor() as c:
-                        c.execute(f'SET search_path TO "{self.pg_schema}"')
-                    self._conn.commit()
+                # Always, "public" too: the default "$user", public would put a store's
+                # tables in a schema named after the role.
+                with self._conn.cursor() as c:
+                    c.execute(f'SET search_path TO "{self.pg_schema}"')
+                self._conn.commit()
             else:
                 assert self.sqlite_path is not None
                 target = self.sqlite_uri or self.sqlite_path

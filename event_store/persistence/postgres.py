@@ -34,10 +34,10 @@ class ChainedPostgresApplicationRecorder(PostgresApplicationRecorder):
         without this, a store in its own schema would write and read the chain
         tables of ``public`` (or of whatever schema the server resolves first).
         """
-        if self.datastore.schema != "public":
-            from psycopg.sql import SQL, Identifier
+        from psycopg.sql import SQL, Identifier
 
-            curs.execute(SQL("SET LOCAL search_path TO {}").format(Identifier(self.datastore.schema)))
+        # "public" too: the server's default "$user", public would resolve to a schema named after the role.
+        curs.execute(SQL("SET LOCAL search_path TO {}").format(Identifier(self.datastore.schema)))
 
     def _create_table(self, curs: Any) -> None:
         self._schema_search_path(curs)

@@ -94,7 +94,7 @@ def test_stores_in_their_own_schemas_of_one_database_stay_apart(cli, pg_url, tmp
     Two stores in one database, and a third in ``public``: each import, proof and
     push-down figure sees only its own schema's events.
     """
-    sizes = {"a": 3, "b": 2, "public": 1}
+    sizes = {"a": 3, "postgres": 2, "public": 1}  # "postgres": the role's own name, first in "$user", public
     urls = {name: pg_url + ("" if name == "public" else f"?schema={name}") for name in sizes}
     for name, tickets in sizes.items():
         source = tmp_path / f"{name}.csv"
