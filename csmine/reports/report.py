@@ -44,9 +44,10 @@ ACTIVITY_LEVELS = (1.0, 0.9, 0.75)
 PATH_LEVELS = (1.0, 0.8, 0.6)
 #: Events from which the report checks conformance and compares phases on a second core.
 PARALLEL_MIN_EVENTS = 200_000
-#: Modules :func:`_checks` imports (imported before it forks, see :mod:`csmine.reports.parallel`).
+#: Modules :func:`_why` imports (imported before it forks, see :mod:`csmine.reports.parallel`).
 _WHY_NEED = ("csmine.explain.section", "csmine.explain.why", "csmine.explain.features", "csmine.explain.whatif",
              "csmine.explain.spectrum", "csmine.reports.why_html", "scipy.special")
+#: Modules :func:`_checks` imports.
 _CHECKS_NEED = ("csmine.conformance.deviations", "csmine.pilot.compare", "csmine.reports.conformance_dot")
 #: Columns of the log the phase comparison does not read (left out of its two sides).
 _SIDE_UNUSED = frozenset({"case:category", "case:emotion", "case:customer", "case:region", "recorded_at",

@@ -3,7 +3,9 @@
 The bulk paths (:mod:`event_store.persistence.bulk_write`) hold their rows as columns:
 Python lists, ranges, constants and, for the read model, Arrow arrays. Rendering them
 as COPY text value by value in Python took most of an import's client time on
-PostgreSQL; here every column becomes an Arrow array (``bytea`` values hex-encoded) and Arrow's CSV writer renders the batch at once, outside the GIL.
+PostgreSQL; here every column becomes an Arrow array (``bytea`` values hex-encoded,
+one ``bytes.hex`` call each) and Arrow's CSV writer renders the rows in C++, in pieces
+that the server parses while the next is rendered.
 
 The encoding is PostgreSQL's CSV: a NULL is an unquoted empty field, every text value
 is quoted (so an empty string stays an empty string, and commas, quotes and line
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from event_store.persistence.db import Cursor
+
 
 def bytea_texts(values: Sequence[bytes]) -> Any:
     """``bytea`` input texts (``\\x`` and the hex digits) of byte strings, as an Arrow string array.
@@ -46,7 +49,7 @@ def arrow_column(values: Any, n: int) -> Any:
     if isinstance(first, (bytes, bytearray, memoryview)):
         if any(v is None for v in values):
             raise ValueError("a bytea column of a bulk write holds a NULL")
-        return bytea_texts([bytes(v) for v in values])
+        return bytea_texts(values)
     array = pa.array(values)
     if len(array) != n:
         raise ValueError(f"a bulk-write column holds {len(array)} values for {n} rows")
