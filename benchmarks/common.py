@@ -118,23 +118,49 @@ def _pss(pid: int) -> int | None:
     return None
 
 
+#: ``kcmp(2)``'s number per machine (``KCMP_VM`` = 1 asks whether two processes share one address space).
+_SYS_KCMP = {"x86_64": 312, "aarch64": 272}
+_LIBC: list[Any] = []
+
+
+def _same_address_space(a: int, b: int) -> bool:
+    """True when processes ``a`` and ``b`` share one address space (``kcmp``; False where it is unavailable).
+
+    A child made by ``vfork`` (how ``subprocess`` starts a program, e.g. Graphviz's ``dot``)
+    runs in its parent's memory until it calls ``exec``; its ``smaps_rollup`` then shows
+    the parent's whole memory as its own, and summing both would count it twice.
+    """
+    import ctypes
+    import platform
+
+    number = _SYS_KCMP.get(platform.machine())
+    if number is None:
+        return False
+    if not _LIBC:
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0].syscall(number, a, b, 1, 0, 0) == 0
+
+
 def _tree_memory(pid: int) -> int:
     """Memory of a process and its descendants, each page counted once.
 
     Summing RSS would count twice the pages a forked child shares with its parent
-    (csmine's report forks on large logs); PSS splits them. Falls back to RSS where
-    ``smaps_rollup`` is unavailable.
+    (csmine's report forks on large logs); PSS splits them. A child still sharing its
+    parent's address space (``vfork`` before ``exec``) is skipped: its pages are the
+    parent's. Falls back to RSS where ``smaps_rollup`` is unavailable.
     """
     total = 0
-    stack = [pid]
+    stack = [(pid, 0)]
     while stack:
-        p = stack.pop()
+        p, parent = stack.pop()
+        if parent and _same_address_space(parent, p):
+            continue
         size = _pss(p)
         if size is None:
             size = _proc_status("VmRSS", p)
         if size:
             total += size
-        stack.extend(_children(p))
+        stack.extend((c, p) for c in _children(p))
     return total
 
 
