@@ -58,8 +58,8 @@ def pending_step(pending: Any, sop: SOP, opened_at: datetime, live: list[dict[st
     The limit's clock (as :func:`csmine.performance.limits.check_limits` runs it): from the opening or
     the latest event of the ``since`` step, business time where the limit says so (the
     given calendar, else the default one), paused from each customer wait (the SOP's
-    ``waiting`` role) to the next event; the limit applies to the step's first
-    occurrence only.
+    ``waiting`` role) to the next event (to ``end`` when the wait is the last event);
+    the limit applies to the step's first occurrence only.
 
     Args:
         pending: the step the SOP expects next (``step``, ``label``, ``required``).
@@ -95,6 +95,8 @@ def pending_step(pending: Any, sop: SOP, opened_at: datetime, live: list[dict[st
     for s, nxt in zip(live, live[1:], strict=False):
         if s["step"] in waiting:
             pauses.append((s["started_at"] or s["occurred_at"], nxt["started_at"] or nxt["occurred_at"]))
+    if live and live[-1]["step"] in waiting:  # still waiting on the customer at the end of the log
+        pauses.append((live[-1]["started_at"] or live[-1]["occurred_at"], end))
 
     def clock(t: datetime) -> float:
         """Clock seconds from ``start`` to ``t``, pauses excluded."""

@@ -125,7 +125,8 @@ def _satisfaction(session: Any, sop: SOP | None, index: pd.Index) -> np.ndarray:
 def overdue_limits(d: Dialect, *, known: bool, as_of_us: int) -> str:
     """Open tickets (by the closing rule; none when no rule is ``known``) without a limit's
     step whose clock (from the opening, or the last ``since`` event) minus customer
-    waits exceeds the limit at ``as_of_us`` (the end of the log).
+    waits exceeds the limit at ``as_of_us`` (the end of the log; a wait that is the
+    ticket's last event lasts until then).
 
     Columns: ticket, limit_id, elapsed_us.
     """
@@ -144,7 +145,8 @@ def overdue_limits(d: Dialect, *, known: bool, as_of_us: int) -> str:
         "CASE WHEN l.since = 'opened' THEN o.opened_us ELSE ls.since_us END AS since_us FROM op o CROSS JOIN limits l "
         "LEFT JOIN has h ON h.ticket = o.ticket AND h.limit_id = l.limit_id "
         "LEFT JOIN ls ON ls.ticket = o.ticket AND ls.limit_id = l.limit_id WHERE h.ticket IS NULL), "
-        "pz AS (SELECT ticket, arrival_us AS ws, GREATEST(COALESCE(next_arrival_us, occurred_us), arrival_us) AS we "
+        # a last event that is a customer wait: the ticket still waits, paused to the end of the log
+        f"pz AS (SELECT ticket, arrival_us AS ws, GREATEST(COALESCE(next_arrival_us, {as_of_us}), arrival_us) AS we "
         "FROM steps WHERE waiting = 1), "
         f"pd AS (SELECT c.ticket, c.limit_id, SUM(GREATEST(0, LEAST({as_of_us}, p.we) - GREATEST(c.since_us, p.ws))) "
         "AS paused FROM c JOIN pz p ON p.ticket = c.ticket WHERE c.since_us IS NOT NULL GROUP BY c.ticket, c.limit_id), "

@@ -37,8 +37,13 @@ LIMIT_COLUMNS = ("ticket", "step", "since", "within_s", "business_hours", "start
                  "elapsed_s", "breached", "overdue")
 
 
-def customer_pauses(prep: Prepared) -> pd.DataFrame:
-    """Customer-wait intervals (SOP waiting role): ticket code, begin, end (epoch s)."""
+def customer_pauses(prep: Prepared, last_until: float | None = None) -> pd.DataFrame:
+    """Customer-wait intervals (SOP waiting role): ticket code, begin, end (epoch s).
+
+    A wait is a ticket's last event has no next event: it ends at its own time, or with
+    ``last_until`` (the end of the log, for the clocks of open tickets) then: the
+    ticket is still waiting on the customer.
+    """
     mask = prep.roles.get("waiting")
     if mask is None or not mask.any():
         return pd.DataFrame({"c": np.array([], dtype=np.int64), "ws": np.array([]), "we": np.array([])})
@@ -46,7 +51,7 @@ def customer_pauses(prep: Prepared) -> pd.DataFrame:
     arrival = log.arrival()
     idx = np.flatnonzero(mask)
     nxt = np.minimum(idx + 1, log.n - 1)
-    end = np.where(log.last[idx], log.ts[idx], arrival[nxt])
+    end = np.where(log.last[idx], log.ts[idx] if last_until is None else last_until, arrival[nxt])
     return pd.DataFrame({"c": log.case[idx], "ws": arrival[idx], "we": np.maximum(end, arrival[idx])})
 
 
@@ -124,7 +129,9 @@ def limit_rows(prep: Prepared, sop: SOP | None, calendar: BusinessCalendar | Non
     """
     if sop is None or not sop.limits:
         return _empty_limits()
-    frames = [_limit_frame(prep, limit, calendar, pauses, closed) for limit in sop.limits
+    # an open ticket whose last event is a customer wait is still waiting: paused to the end
+    waiting = customer_pauses(prep, last_until=prep.as_of) if len(pauses) else pauses
+    frames = [_limit_frame(prep, limit, calendar, pauses, waiting, closed) for limit in sop.limits
               if prep.step_mask(limit.step).any()]  # a step the log never uses: see absent_limit_steps
     if not frames:
         return _empty_limits()
@@ -147,14 +154,14 @@ def limit_rows(prep: Prepared, sop: SOP | None, calendar: BusinessCalendar | Non
 
 
 def _limit_frame(prep: Prepared, limit: TimeLimit, calendar: BusinessCalendar | None,
-                 pauses: pd.DataFrame, closed: np.ndarray) -> pd.DataFrame:
+                 pauses: pd.DataFrame, open_pauses: pd.DataFrame, closed: np.ndarray) -> pd.DataFrame:
     """One limit: the tickets whose step happened, and the open ones overdue without it."""
     cal = _limit_calendar(limit.business_hours, calendar)
     within = limit.within.total_seconds()
     target = first_positions(prep.step_mask(limit.step), prep.log)
     has = target >= 0
     both = pd.concat([_limit_met(prep, limit, cal, pauses, target, within),
-                      _limit_overdue(prep, limit, cal, pauses, np.flatnonzero(~has & ~closed), within)],
+                      _limit_overdue(prep, limit, cal, open_pauses, np.flatnonzero(~has & ~closed), within)],
                      ignore_index=True)
     both["step"] = limit.step
     both["since"] = limit.since

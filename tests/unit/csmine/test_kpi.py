@@ -332,3 +332,28 @@ def test_reuse_preparation_computes_each_frame_once_and_hands_out_copies(complai
     ticket_kpis(complaint, sop)
     assert len(calls) == 2  # outside the block nothing is kept
     pd.testing.assert_frame_equal(shared_limits, check_limits(complaint, sop))  # the same limit checks
+
+
+def test_an_open_ticket_last_waiting_on_the_customer_is_paused_to_the_end(sop):
+    # T5 (open): Receive 03-01 00:00, Record 00:10, Classify 00:20, Wait for customer 01:00, nothing after.
+    # T6 ends the log with its Handle on 03-10 00:00. Handle is due 24 h after Classify: the clock ran 00:20 -> 01:00
+    # (40 min), then the ticket waits on the customer until the end of the log: not overdue.
+    # T7 is the same without the wait (Classify is its last event): 03-01 00:20 -> 03-10 = 215 h 40 min, overdue.
+    def row(t, a, at, team="First line"):
+        return {"case:concept:name": t, "concept:name": a, "time:timestamp": pd.Timestamp(at, tz="UTC"),
+                "start_timestamp": pd.NaT, "org:resource": "A1", "org:group": team, "case:priority": "P2",
+                "case:channel": "phone", "satisfaction": np.nan}
+
+    rows = [row("T5", "Receive", "2025-03-01 00:00"), row("T5", "Record", "2025-03-01 00:10"),
+            row("T5", "Classify", "2025-03-01 00:20"), row("T5", "Wait for customer", "2025-03-01 01:00"),
+            row("T6", "Receive", "2025-03-09 23:00"), row("T6", "Record", "2025-03-09 23:05"),
+            row("T6", "Classify", "2025-03-09 23:10"), row("T6", "Handle", "2025-03-10 00:00"),
+            row("T7", "Receive", "2025-03-01 00:00"), row("T7", "Record", "2025-03-01 00:10"),
+            row("T7", "Classify", "2025-03-01 00:20")]
+    df = pd.DataFrame(rows)
+    by = {(r.ticket, r.step): r for r in check_limits(df, sop).itertuples()}
+    assert ("T5", "Handle") not in by  # not overdue: its clock stopped at 40 min
+    t7 = by[("T7", "Handle")]
+    assert t7.overdue and t7.elapsed_s == 215 * H + 40 * MIN
+    kpis = ticket_kpis(df, sop)
+    assert kpis.loc["T5", "breaches"] == 0 and kpis.loc["T7", "breaches"] == 1
