@@ -193,6 +193,8 @@ class TicketTrace:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (times as ISO strings)."""
         data: dict[str, Any] = _plain(asdict(self))
+        if self.integrity is not None:
+            data["integrity"]["ok"] = self.integrity.ok
         return data
 
 

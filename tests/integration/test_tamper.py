@@ -311,6 +311,34 @@ def test_altered_checkpoint_fails_its_signature(signed_store):
     assert "signature does not verify" in report.first.message
 
 
+# -- csmine trace ------------------------------------------------------------------------------
+
+
+def _attack(url: str, table: str, attack: Callable[[Attacker], tuple[str, int]]) -> tuple[str, int]:
+    attacker = Attacker(url, table)
+    try:
+        return attack(attacker)
+    finally:
+        attacker.close()
+
+
+def test_trace_exits_5_when_its_ticket_was_changed(cli, signed_store):
+    import json
+
+    url, table, _ = signed_store
+    assert cli("trace", "CS-2", "--store", url).exit_code == 0
+    _attack(url, table, change_payload_byte)
+    text = cli("trace", "CS-2", "--store", url)
+    assert text.exit_code == 5, text.output
+    assert "chain BROKEN" in text.stdout
+    assert "version 2: stored bytes do not hash to its chain link" in text.stderr
+    assert "csmine verify" in text.stderr
+    as_json = cli("trace", "CS-2", "--json", "--store", url)
+    assert as_json.exit_code == 5, as_json.output
+    integrity = json.loads(as_json.stdout)["integrity"]
+    assert integrity["ok"] is False and integrity["chain_ok"] is False
+
+
 # -- append-only guards ------------------------------------------------------------------------
 
 
