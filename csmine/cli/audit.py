@@ -190,10 +190,11 @@ def trace_cmd(ticket: str, as_of: str | None, known_at: int | None, sop: str | N
 
     Business time and recording time side by side; corrections and retractions
     beside what they correct; the ticket's own alignment with the SOP; its hash
-    chain re-hashed and each event proved against the log's Merkle root. A ticket
+    chain re-hashed, each event proved against the log's Merkle root, and the log's
+    chain checked against its recorded head (as `csmine verify` does). A ticket
     not closed yet (the SOP's close step or closed_when, or --closed-when) is open:
     the steps it has still to do are pending, with their due times, not skipped.
-    Exits with code 5 (after the output) when the ticket's history does not verify.
+    Exits with code 5 (after the output) when any of these integrity checks fails.
 
     \b
     Example:
