@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from event_store.integrity.checkpoint import Checkpoint
     from event_store.integrity.findings import VerifyReport
 
+    from csmine.audit.trace import TicketTrace
+
 #: ``out`` of :func:`sign_checkpoint` that means: do not write the checkpoint (print it).
 STDOUT = "-"
 
@@ -121,6 +123,17 @@ def check_verified(report: VerifyReport) -> None:
                              f"first: {first.message}")
 
 
+def check_trace(trace: TicketTrace) -> None:
+    """Raise ``IntegrityError`` (exit 5) naming what failed when the traced ticket's integrity does not verify."""
+    from event_store.errors import IntegrityError
+
+    i = trace.integrity
+    if i is not None and not i.ok:
+        raise IntegrityError(f"ticket {trace.ticket}'s stored history does not verify: "
+                             f"{'; '.join(i.problems) or 'see the integrity line'}; run `csmine verify` "
+                             "to check the whole store")
+
+
 def require_verified(store: TicketStore, what: str) -> None:
     """Refuse (``IntegrityError``, exit 5) to ``what`` a store whose events or read model do not verify."""
     from event_store.errors import IntegrityError
@@ -135,5 +148,5 @@ def require_verified(store: TicketStore, what: str) -> None:
                              "see `csmine verify`")
 
 
-__all__ = ["STDOUT", "SignedCheckpoint", "Verification", "check_verified", "checkpoint_file_name",
+__all__ = ["STDOUT", "SignedCheckpoint", "Verification", "check_trace", "check_verified", "checkpoint_file_name",
            "require_verified", "sign_checkpoint", "verify_location"]

@@ -23,8 +23,10 @@ corrections applied) it computes:
   limit (the limit's ``since`` anchor plus ``within``, on the business calendar
   where the limit says so, customer waits paused) and whether it is overdue at the
   end of the log;
-* its **integrity**: the ticket's chain re-hashed from the stored bytes and each
-  event's RFC 9162 inclusion proof against the current Merkle root of the log.
+* its **integrity**: the ticket's chain re-hashed from the stored bytes, each
+  event's RFC 9162 inclusion proof against the current Merkle root of the log, and
+  the log's chain rows against the recorded chain head, as ``csmine verify`` checks
+  them (a cut-off tail or a deleted entry leaves the ticket's own chain intact).
 
 Two time-travel views (bitemporal):
 
@@ -113,6 +115,9 @@ class TraceIntegrity:
         proofs_ok: every event's inclusion proof leads to ``root``.
         tree_size: entries in the log's Merkle tree.  root: its root (hex).
         events: events checked.  problems: what failed, in words.
+        head_size: entries the log's chain head records.
+        log_ok: the log's chain positions run 1..n and match the chain head's size and
+            hash, as ``csmine verify`` checks them (nothing deleted, cut off or appended).
     """
 
     chain_ok: bool
@@ -121,11 +126,13 @@ class TraceIntegrity:
     root: str
     events: int
     problems: tuple[str, ...]
+    head_size: int
+    log_ok: bool
 
     @property
     def ok(self) -> bool:
-        """Chain and proofs verify."""
-        return self.chain_ok and self.proofs_ok
+        """Chain, proofs and the log's head verify."""
+        return self.chain_ok and self.proofs_ok and self.log_ok
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +200,8 @@ class TicketTrace:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (times as ISO strings)."""
         data: dict[str, Any] = _plain(asdict(self))
+        if self.integrity is not None:
+            data["integrity"]["ok"] = self.integrity.ok
         return data
 
 
@@ -308,7 +317,8 @@ def _integrity(store: TicketStore, ticket: str) -> TraceIntegrity:
     from event_store.integrity.tickets import ticket_integrity
 
     ti = ticket_integrity(store, ticket)
-    return TraceIntegrity(ti.chain_ok, ti.proofs_ok, ti.tree_size, ti.root, len(ti.events), ti.problems)
+    return TraceIntegrity(ti.chain_ok, ti.proofs_ok, ti.tree_size, ti.root, len(ti.events), ti.problems,
+                          ti.head_size, ti.log_ok)
 
 
 def _frame(ticket: str, opened_at: datetime, case: dict[str, Any], steps: list[dict[str, Any]]) -> pd.DataFrame:

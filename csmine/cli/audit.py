@@ -190,9 +190,11 @@ def trace_cmd(ticket: str, as_of: str | None, known_at: int | None, sop: str | N
 
     Business time and recording time side by side; corrections and retractions
     beside what they correct; the ticket's own alignment with the SOP; its hash
-    chain re-hashed and each event proved against the log's Merkle root. A ticket
+    chain re-hashed, each event proved against the log's Merkle root, and the log's
+    chain checked against its recorded head (as `csmine verify` does). A ticket
     not closed yet (the SOP's close step or closed_when, or --closed-when) is open:
     the steps it has still to do are pending, with their due times, not skipped.
+    Exits with code 5 (after the output) when any of these integrity checks fails.
 
     \b
     Example:
@@ -201,6 +203,7 @@ def trace_cmd(ticket: str, as_of: str | None, known_at: int | None, sop: str | N
         csmine trace CS-1001 --known-at 5000 --json
     """
     preload_pm4py()  # the SOP net needs pm4py; import it while the store is read
+    from csmine.audit.integrity import check_trace
     from csmine.audit.trace import ticket_frame, trace_ticket
     from csmine.reports.text.audit import render_trace
 
@@ -213,8 +216,9 @@ def trace_cmd(ticket: str, as_of: str | None, known_at: int | None, sop: str | N
         _write_trace_html(html_path, result, model)
     if as_json:
         echo_json(result.to_dict())
-        return
-    print_text(render_trace(result))
+    else:
+        print_text(render_trace(result))
+    check_trace(result)
 
 
 def _write_trace_html(path: str, result: Any, model: Any) -> None:

@@ -327,5 +327,7 @@ def _integrity(t: TicketTrace) -> list[str]:
             "re-hashed)</td></tr>"
             f"<tr><th>inclusion proofs</th><td>{'verified' if i.proofs_ok else 'FAILED'} against the Merkle root "
             f"of {i.tree_size} log entries</td></tr>"
+            f"<tr><th>chain head</th><td>{'matches' if i.log_ok else 'DOES NOT MATCH'}: it records "
+            f"{i.head_size} log entries</td></tr>"
             f"<tr><th>root</th><td><code>{_e(i.root)}</code></td></tr></table>"
             + (f"<ul>{problems}</ul>" if problems else "")]

@@ -2,7 +2,7 @@
 
 :class:`LogTables` hides what differs between SQLite and PostgreSQL (the events
 table's name, its position column, how ticket ids are stored, how a snapshot
-begins). The helpers below look up what a report needs to name a finding: a
+begins, the recorded chain head). The helpers below look up what a report needs to name a finding: a
 ticket's external id, the read model's entries between two positions, and the log
 position of the n-th entry.
 """
@@ -14,6 +14,7 @@ from typing import Any, TYPE_CHECKING
 from uuid import UUID
 
 from event_store.domain import PHASE_PLAN_ID, TOPIC_OPENED
+from event_store.integrity.chain import ZERO
 from event_store.integrity.findings import _PAGE
 
 if TYPE_CHECKING:
@@ -72,6 +73,16 @@ class LogTables:
                 return
             yield from rows
             last = rows[-1][0]
+
+    def recorded_head(self, cur: Cursor) -> tuple[int, bytes]:
+        """The chain head as recorded: (size, head hash); (0, zero bytes) for a store without one."""
+        row = cur.execute("SELECT size, head FROM chain_head WHERE id = 1").fetchone()
+        return (int(row[0]), bytes(row[1])) if row else (0, ZERO)
+
+    def event_count(self, cur: Cursor) -> int:
+        """Stored events (rows of the events table)."""
+        row = cur.execute(f"SELECT COUNT(*) FROM {self.table}").fetchone()
+        return int(row[0]) if row else 0
 
     def position_of(self, cur: Cursor, entry: int) -> int | None:
         """The log position (notification id) of the ``entry``-th event (1-based)."""

@@ -1,4 +1,5 @@
-"""One ticket's integrity: its events re-hashed along its chain, with inclusion proofs in the log's Merkle tree."""
+"""One ticket's integrity: its events re-hashed along its chain, with inclusion proofs in the log's Merkle tree,
+and the whole log's chain rows against the recorded chain head (verify's own step 4)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,14 @@ from event_store.domain import ticket_id
 from event_store.errors import TicketNotFoundError
 from event_store.integrity.chain import leaf_hash, MerkleTree, root_from_inclusion_proof, stream_link, ZERO
 from event_store.integrity.log_tables import LogTables
+from event_store.integrity.walk import check_head, named_findings, Scan, walk_chain
 
 if TYPE_CHECKING:
     from event_store.application import TicketStore
+
+
+#: Problems of the whole log (positions, head) a ticket's integrity lists; ``csmine verify`` lists them all.
+_LOG_PROBLEMS = 3
 
 
 # -- ticket-level integrity --------------------------------------------------------------
@@ -55,6 +61,9 @@ class TicketIntegrity:
         root: that tree's root, hex.
         proofs_ok: every event's proof leads to ``root``.
         problems: what failed, in words.
+        head_size: entries the chain head records.
+        log_ok: the log's chain rows run 1, 2, 3, ... and match the chain head's recorded
+            size and hash (no entry deleted, cut off or appended outside csmine).
     """
 
     ticket: str
@@ -65,11 +74,13 @@ class TicketIntegrity:
     root: str
     proofs_ok: bool
     problems: tuple[str, ...]
+    head_size: int
+    log_ok: bool
 
     @property
     def ok(self) -> bool:
-        """Chain and proofs both verify."""
-        return self.chain_ok and self.proofs_ok
+        """Chain, proofs and the log's head all verify."""
+        return self.chain_ok and self.proofs_ok and self.log_ok
 
 
 def ticket_integrity(store: TicketStore, ticket: str, *, tree_size: int | None = None) -> TicketIntegrity:
@@ -81,26 +92,27 @@ def ticket_integrity(store: TicketStore, ticket: str, *, tree_size: int | None =
         tree_size: prove against the first ``tree_size`` entries (a checkpoint's
             size); default the whole chain.
 
-    The tree is built from the stored chain links (one fast read); the ticket's
-    own links are recomputed from its stored bytes.
+    The tree is built from the stored chain links (one fast read), which are also
+    checked against the recorded chain head as ``csmine verify`` does (positions and
+    head, :func:`event_store.integrity.walk.check_head`); the ticket's own links are
+    recomputed from its stored bytes.
 
     Raises:
         TicketNotFoundError: no such ticket.
     """
     oid = str(ticket_id(ticket))
-    rows, chain, links = _stored(store, ticket, oid, tree_size)
+    rows, chain, links, head_size, log_problems = _stored(store, ticket, oid, tree_size)
     problems: list[str] = []
-    if any(int(s) != i + 1 for i, (s, _) in enumerate(links)):
-        problems.append("chain positions are not contiguous (entries deleted): run `csmine verify`")
-    tree = MerkleTree([leaf_hash(bytes(link)) for _, link in links])
+    tree = MerkleTree([leaf_hash(link) for link in links])
     events, chain_ok, proofs_ok = _prove(oid, rows, chain, tree, tree_size, problems)
     return TicketIntegrity(ticket, oid, tuple(events), chain_ok, tree.size, tree.root.hex(), proofs_ok,
-                           tuple(problems))
+                           tuple(problems + log_problems), head_size, not log_problems)
 
 
 def _stored(store: TicketStore, ticket: str, oid: str, tree_size: int | None
-            ) -> tuple[list[Any], dict[int, tuple[int, bytes]], list[Any]]:
-    """In one snapshot: the ticket's events, its chain rows by version, and the links of the tree."""
+            ) -> tuple[list[Any], dict[int, tuple[int, bytes]], list[bytes], int, list[str]]:
+    """In one snapshot: the ticket's events, its chain rows by version, the links of the tree, the size
+    the chain head records, and what the log's chain rows and head do not agree on."""
     tables = LogTables(store)
     with store.db.transaction() as cur:
         tables.begin(cur)
@@ -117,12 +129,17 @@ def _stored(store: TicketStore, ticket: str, oid: str, tree_size: int | None
             chain.update({int(r[0]): (int(r[1]), bytes(r[2])) for r in cur.execute(
                 "SELECT originator_version, seq, link FROM event_chain WHERE originator_id = ? AND notification_id "
                 f"IN ({', '.join('?' * len(part))})", (oid, *part)).fetchall()})
-        size_row = cur.execute("SELECT COUNT(*) FROM event_chain").fetchone()
-        size = int(size_row[0]) if size_row else 0
-        if tree_size is not None:
-            size = min(size, tree_size)
-        links = cur.execute("SELECT seq, link FROM event_chain WHERE seq <= ? ORDER BY seq", (size,)).fetchall()
-    return rows, chain, links
+        head_size, stored_head = tables.recorded_head(cur)
+        scan = Scan()
+        walk = walk_chain(tables, cur, scan, head_size)
+        check_head(scan, cur, walk, tables.event_count(cur), head_size, stored_head)
+        found = named_findings(store, tables, cur, scan)
+    log_problems = [f.message for f in found[:_LOG_PROBLEMS]]
+    if len(found) + scan.more > _LOG_PROBLEMS:
+        log_problems.append(f"{len(found) + scan.more - _LOG_PROBLEMS} more problem(s) in the log: "
+                            "run `csmine verify`")
+    links = walk.links if tree_size is None else walk.links[:tree_size]
+    return rows, chain, links, head_size, log_problems
 
 
 def _prove(oid: str, rows: list[Any], chain: dict[int, tuple[int, bytes]], tree: MerkleTree,

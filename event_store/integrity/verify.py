@@ -23,10 +23,12 @@ ticket's integrity with inclusion proofs in :mod:`event_store.integrity.tickets`
 offline **audit package** (one ticket's stored rows, chain links and RFC 9162 inclusion
 proofs against a signed checkpoint) in :mod:`event_store.integrity.package`.
 
-The pass over the log (steps 1-4) is :func:`event_store.integrity.walk.walk_log`; the
-SQL it reads with is :mod:`event_store.integrity.log_tables`. This module holds the
-steps around it: the checkpoint's signature, the head, the Merkle root against the
-checkpoint, the read-model comparison, and the report.
+The pass over the log (steps 1-3, and the running head) is
+:func:`event_store.integrity.walk.walk_log`, its comparison with the recorded head
+(step 4) :func:`event_store.integrity.walk.check_head`; the SQL they read with is
+:mod:`event_store.integrity.log_tables`. This module holds the steps around them: the
+checkpoint's signature, the Merkle root against the checkpoint, the read-model
+comparison, and the report.
 """
 
 from __future__ import annotations
@@ -39,9 +41,9 @@ from typing import TYPE_CHECKING
 from event_store.errors import IntegrityError
 from event_store.integrity.chain import head_link, leaf_hash, MerkleTree, subtree_span, ZERO
 from event_store.integrity.checkpoint import check_signature, Checkpoint, sign_checkpoint, SignatureCheck
-from event_store.integrity.findings import CheckpointResult, Finding, VerifyReport
-from event_store.integrity.log_tables import describe_missing, LogTables, missing_entries, ticket_names
-from event_store.integrity.walk import Scan, Walk, walk_log
+from event_store.integrity.findings import CheckpointResult, VerifyReport
+from event_store.integrity.log_tables import LogTables
+from event_store.integrity.walk import check_head, named_findings, Scan, walk_log
 from event_store.persistence.failures import storage_errors
 from event_store.readmodel.check import ReadModelCheck, ShadowProjection
 from event_store.readmodel.projection import NAME as PROJECTION
@@ -112,8 +114,7 @@ def _verify_in(store: TicketStore, cur: Cursor, checkpoint: Checkpoint | None, t
     scan = Scan()
     warnings: list[str] = []
     sig = _check_signature(checkpoint, trusted_key, scan, warnings) if checkpoint is not None else None
-    head_row = cur.execute("SELECT size, head FROM chain_head WHERE id = 1").fetchone()
-    head_size, stored_head = (int(head_row[0]), bytes(head_row[1])) if head_row else (0, ZERO)
+    head_size, stored_head = tables.recorded_head(cur)
     created_at = _created_at(cur, checkpoint, warnings)
     shadow: ShadowProjection | None = None
     if read_model != "none":
@@ -125,7 +126,7 @@ def _verify_in(store: TicketStore, cur: Cursor, checkpoint: Checkpoint | None, t
     index = len(walk.links)
     tree = _Tree.of(walk.links, checkpoint.size if checkpoint is not None else -1)
     walk.links.clear()  # the tree holds their leaves; a large log need not keep both
-    _check_head(scan, cur, walk, index, head_size, stored_head)
+    check_head(scan, cur, walk, index, head_size, stored_head)
     cp_result = (_check_checkpoint(scan, cur, tables, checkpoint, sig, tree, index)
                  if checkpoint is not None else None)
     rm_check = _compare_read_model(scan, cur, shadow, warnings) if shadow is not None else None
@@ -142,7 +143,7 @@ def _verify_in(store: TicketStore, cur: Cursor, checkpoint: Checkpoint | None, t
         subtree_size=span,
         subtrees=tuple(r.hex() for r in tree.whole.subtree_roots(span)),
         checkpoint=cp_result,
-        findings=_named_findings(store, tables, cur, scan),
+        findings=named_findings(store, tables, cur, scan),
         more=scan.more,
         warnings=tuple(warnings),
         seconds=time.perf_counter() - started,
@@ -210,28 +211,6 @@ class _Tree:
         return cls(tree, signed, cp_head)
 
 
-def _check_head(scan: Scan, cur: Cursor, walk: Walk, index: int, head_size: int, stored_head: bytes) -> None:
-    """Step 4: the chain head's size and hash against the ``index`` events and the chain rows read."""
-    if head_size == index and head_size == walk.chain_count and walk.head == stored_head:
-        return
-    if walk.beyond and walk.head_at_size == stored_head:
-        for b_nid, b_oid, b_ver, b_seq in walk.beyond:
-            scan.add("beyond_head", b_nid, b_oid, b_ver,
-                     f"version {b_ver} at log position {b_nid} (chain position {b_seq}) lies "
-                     f"after the signed head ({head_size} entries): appended outside csmine")
-    elif walk.last_seq < head_size:
-        gone = missing_entries(cur, walk.last_chain_position, None)
-        pos, name, ver = gone[0] if gone else (walk.last_chain_position + 1, None, None)
-        scan.add("head", pos, None, ver, ticket=name, message=
-                 f"the chain head records {head_size} entries, the chain holds {walk.chain_count} "
-                 f"and the log {index}: the log's tail was cut off after chain position "
-                 f"{walk.last_seq} ({describe_missing(gone)})")
-    else:
-        scan.add("head", None, None, None,
-                 f"the chain head (size {head_size}) does not match the {index} stored events "
-                 f"and {walk.chain_count} chain rows: entries were deleted, inserted or rewritten")
-
-
 def _check_checkpoint(scan: Scan, cur: Cursor, tables: LogTables, checkpoint: Checkpoint,
                       sig: SignatureCheck | None, tree: _Tree, index: int) -> CheckpointResult:
     """Step 5b: the Merkle root and head of the checkpoint's first entries against the signed ones."""
@@ -287,21 +266,6 @@ def _compare_read_model(scan: Scan, cur: Cursor, shadow: ShadowProjection,
         return rm_check
     finally:
         shadow.close()
-
-
-def _named_findings(store: TicketStore, tables: LogTables, cur: Cursor, scan: Scan) -> tuple[Finding, ...]:
-    """The findings in log order, each naming its ticket by external id."""
-    ordered = sorted(scan.found, key=lambda t: (t[0], t[1]))
-    oids = {t[4] for t in ordered if t[4] is not None}
-    names = ticket_names(store, tables, cur, oids) if oids else {}
-    findings = []
-    for _, _, f_kind, f_position, f_oid, f_name, f_version, f_message in ordered:
-        ticket = f_name or (names.get(f_oid) if f_oid else None)
-        if ticket is None and f_oid is not None:
-            ticket = f"(unknown ticket {f_oid})"
-        findings.append(Finding(f_kind, f_position, ticket, f_version,
-                                f"ticket {ticket}: {f_message}" if ticket else f_message))
-    return tuple(findings)
 
 
 def rebuild_if_safe(store: TicketStore, checkpoint: Checkpoint | None, *,

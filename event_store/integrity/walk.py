@@ -6,6 +6,12 @@ chain row (steps 1-3 of :mod:`event_store.integrity.verify`); it keeps the runni
 head over the chain rows as the recorder wrote them (step 4 compares it). The
 running state of the pass (the previous link per ticket, the expected chain
 position, the head) lives in one :class:`_Pass`; each kind of row is one step.
+
+:func:`check_head` compares what a pass saw with the recorded chain head (step 4),
+and :func:`named_findings` names each finding's ticket. :func:`walk_chain` is the
+same pass over the chain rows alone: one ticket's trace
+(:mod:`event_store.integrity.tickets`) checks the whole log's chain against its head
+with it, without re-hashing every event.
 """
 
 from __future__ import annotations
@@ -15,10 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any, TYPE_CHECKING
 
 from event_store.integrity.chain import head_link, stream_link, ZERO
-from event_store.integrity.findings import MAX_FINDINGS
-from event_store.integrity.log_tables import describe_missing, LogTables, missing_entries
+from event_store.integrity.findings import Finding, MAX_FINDINGS
+from event_store.integrity.log_tables import describe_missing, LogTables, missing_entries, ticket_names
 
 if TYPE_CHECKING:
+    from event_store.application import TicketStore
     from event_store.persistence.db import Cursor
 
 #: (sort key, order, kind, position, ticket uuid, ticket, version, message)
@@ -48,7 +55,8 @@ class Walk:
     """What the pass saw.
 
     Attributes:
-        links: the re-hashed link of every event, in log order.
+        links: the re-hashed link of every event, in log order (:func:`walk_chain`: the
+            stored link of every chain row).
         head: the running head over the stored chain rows.
         head_at_size: that head after the chain head's recorded size (None: never reached).
         last_seq: the last chain position read.
@@ -84,6 +92,11 @@ class _Pass:
     prev_chain_nid: int = 0
     beyond: list[tuple[int, str, int, int]] = field(default_factory=list)
 
+    def walk(self) -> Walk:
+        """What the pass saw, once it is over."""
+        return Walk(self.links, self.head, self.head_at_size, self.expected_seq - 1, self.chain_count,
+                    self.prev_chain_nid, self.beyond)
+
 
 def walk_log(tables: LogTables, cur: Cursor, scan: Scan, head_size: int,
              feed: Callable[..., None] | None) -> Walk:
@@ -100,17 +113,29 @@ def walk_log(tables: LogTables, cur: Cursor, scan: Scan, head_size: int,
         take_chain = c is not None and (e_nid is None or c_nid <= e_nid)  # type: ignore[operator]
         if take_chain:
             assert c is not None
-            _chain_row(p, c, take_event)
+            _chain_row(p, c)
+            if not take_event:
+                _orphan_row(p, c)
         if take_event:
             assert e is not None
             _event_row(p, e, c if take_chain else None)
             e = next(events, None)
         if take_chain:
             c = next(chain, None)
-    return Walk(p.links, p.head, p.head_at_size, p.expected_seq - 1, p.chain_count, p.prev_chain_nid, p.beyond)
+    return p.walk()
 
 
-def _chain_row(p: _Pass, c: tuple[Any, ...], has_event: bool) -> None:
+def walk_chain(tables: LogTables, cur: Cursor, scan: Scan, head_size: int) -> Walk:
+    """Read the chain rows alone, in log order: their positions and the running head (steps 3-4
+    of :func:`walk_log` without the events; ``links`` are the stored links)."""
+    p = _Pass(cur, scan, head_size, tables.canonical, None, head_at_size=ZERO if head_size == 0 else None)
+    for c in tables.chain(cur):
+        _chain_row(p, c)
+        p.links.append(bytes(c[4]))
+    return p.walk()
+
+
+def _chain_row(p: _Pass, c: tuple[Any, ...]) -> None:
     """Steps 3-4 for one chain row: its position follows the last one; the running head."""
     c_nid, c_seq, c_oid, c_ver, c_link = int(c[0]), int(c[1]), str(c[2]), int(c[3]), bytes(c[4])
     p.chain_count += 1
@@ -132,10 +157,14 @@ def _chain_row(p: _Pass, c: tuple[Any, ...], has_event: bool) -> None:
         p.head_at_size = p.head
     if c_seq > p.head_size:
         p.beyond.append((c_nid, c_oid, c_ver, c_seq))
-    if not has_event:
-        p.scan.add("orphan_link", c_nid, c_oid, c_ver,
-                   f"the chain has an entry for version {c_ver} at log position {c_nid}, "
-                   "but the event is gone: it was deleted")
+
+
+def _orphan_row(p: _Pass, c: tuple[Any, ...]) -> None:
+    """Step 3 for a chain row without an event at its position."""
+    c_nid, c_oid, c_ver = int(c[0]), str(c[2]), int(c[3])
+    p.scan.add("orphan_link", c_nid, c_oid, c_ver,
+               f"the chain has an entry for version {c_ver} at log position {c_nid}, "
+               "but the event is gone: it was deleted")
 
 
 def _event_row(p: _Pass, e: tuple[Any, ...], c: tuple[Any, ...] | None) -> None:
@@ -177,4 +206,41 @@ def _event_row(p: _Pass, e: tuple[Any, ...], c: tuple[Any, ...] | None) -> None:
         p.feed(nid, oid, version, topic, state)
 
 
-__all__ = ["Scan", "Walk", "walk_log"]
+def check_head(scan: Scan, cur: Cursor, walk: Walk, index: int, head_size: int, stored_head: bytes) -> None:
+    """Step 4: the chain head's size and hash against the ``index`` events and the chain rows read."""
+    if head_size == index and head_size == walk.chain_count and walk.head == stored_head:
+        return
+    if walk.beyond and walk.head_at_size == stored_head:
+        for b_nid, b_oid, b_ver, b_seq in walk.beyond:
+            scan.add("beyond_head", b_nid, b_oid, b_ver,
+                     f"version {b_ver} at log position {b_nid} (chain position {b_seq}) lies "
+                     f"after the signed head ({head_size} entries): appended outside csmine")
+    elif walk.last_seq < head_size:
+        gone = missing_entries(cur, walk.last_chain_position, None)
+        pos, name, ver = gone[0] if gone else (walk.last_chain_position + 1, None, None)
+        scan.add("head", pos, None, ver, ticket=name, message=
+                 f"the chain head records {head_size} entries, the chain holds {walk.chain_count} "
+                 f"and the log {index}: the log's tail was cut off after chain position "
+                 f"{walk.last_seq} ({describe_missing(gone)})")
+    else:
+        scan.add("head", None, None, None,
+                 f"the chain head (size {head_size}) does not match the {index} stored events "
+                 f"and {walk.chain_count} chain rows: entries were deleted, inserted or rewritten")
+
+
+def named_findings(store: TicketStore, tables: LogTables, cur: Cursor, scan: Scan) -> tuple[Finding, ...]:
+    """The findings in log order, each naming its ticket by external id."""
+    ordered = sorted(scan.found, key=lambda t: (t[0], t[1]))
+    oids = {t[4] for t in ordered if t[4] is not None}
+    names = ticket_names(store, tables, cur, oids) if oids else {}
+    findings = []
+    for _, _, f_kind, f_position, f_oid, f_name, f_version, f_message in ordered:
+        ticket = f_name or (names.get(f_oid) if f_oid else None)
+        if ticket is None and f_oid is not None:
+            ticket = f"(unknown ticket {f_oid})"
+        findings.append(Finding(f_kind, f_position, ticket, f_version,
+                                f"ticket {ticket}: {f_message}" if ticket else f_message))
+    return tuple(findings)
+
+
+__all__ = ["Scan", "Walk", "check_head", "named_findings", "walk_chain", "walk_log"]

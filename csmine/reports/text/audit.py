@@ -118,9 +118,11 @@ def render_trace(t: TicketTrace) -> Text:
     blocks += _sop_blocks(t)
     if t.integrity is not None:
         i = t.integrity
+        head = (f"matches ({i.head_size:,} entries)" if i.log_ok
+                else f"DOES NOT MATCH (it records {i.head_size:,} entries; see `csmine verify`)")
         blocks.append(Para(f"integrity: chain {'verified' if i.chain_ok else 'BROKEN'} ({i.events} events "
                            f"re-hashed), inclusion proofs {'verified' if i.proofs_ok else 'FAILED'} against the root "
-                           f"of {i.tree_size:,} entries {i.root[:16]}…"))
+                           f"of {i.tree_size:,} entries {i.root[:16]}…, chain head: {head}"))
         blocks += [Para(f"  problem: {p}") for p in i.problems]
     return Text(tuple(blocks))
 
