@@ -28,7 +28,7 @@ from event_store.domain import (
     TOPIC_RETRACTED,
     ticket_id,
 )
-from event_store.errors import TicketNotFoundError
+from event_store.errors import IntegrityError, TicketNotFoundError
 from event_store.readmodel import queries
 
 from csmine.errors import TraceError
@@ -161,7 +161,7 @@ def read_history(store: TicketStore, ticket: str, *, known_at: int | None = None
             f"{as_of.isoformat()}: choose a later time"
         )
     history = History(oid, o_event, o_nid, dict(o_event.case), {}, [], [], hidden)
-    raw_steps, corrections, retractions = _collect(events, history)
+    raw_steps, corrections, retractions = _collect(events, history, ticket)
     for version, raw in raw_steps.items():
         step = _amended(raw, corrections.get(version, []))
         if as_of is not None and step["occurred_at"] > as_of:
@@ -197,7 +197,7 @@ def _amendment(kind: str, nid: int, e: Any) -> Amendment:
     )
 
 
-def _collect(events: list[tuple[int, Any]], history: History) -> tuple[
+def _collect(events: list[tuple[int, Any]], history: History, ticket: str) -> tuple[
         dict[int, dict[str, Any]], dict[int, list[Amendment]], dict[int, Amendment]]:
     """The recorded steps by version, and the corrections and retractions of each;
     corrections of the ticket's attributes are applied to ``history.case`` on the way."""
@@ -205,26 +205,39 @@ def _collect(events: list[tuple[int, Any]], history: History) -> tuple[
     corrections: dict[int, list[Amendment]] = {}
     retractions: dict[int, Amendment] = {}
     for n, e in events:
-        topic = _topic(e)
-        if topic == TOPIC_ACTIVITY:
-            raw_steps[int(e.originator_version)] = {
-                "event_id": n, "activity": e.activity, "occurred_at": e.occurred_at,
-                "started_at": e.started_at, "recorded_at": e.timestamp, "actor": e.actor, "team": e.team,
-                "attrs": dict(e.attrs or {}), "source_ref": e.source_ref,
-            }
-        elif topic in (TOPIC_CORRECTED, TOPIC_CASE_CHANGED):
-            a = _amendment("corrected" if topic == TOPIC_CORRECTED else "case_changed", n, e)
-            if a.target_version == 0:
-                for key, value in a.changes.items():
-                    history.case_original.setdefault(key, history.case.get(key))
-                    history.case[key] = value
-                history.case_corrections.append(a)
-            else:
-                corrections.setdefault(a.target_version, []).append(a)
-        elif topic == TOPIC_RETRACTED:
-            a = _amendment("retracted", n, e)
-            retractions[a.target_version] = a
+        try:
+            _collect_one(n, e, history, raw_steps, corrections, retractions)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            # a stored event whose content does not fit its kind: the store was altered
+            raise IntegrityError(
+                f"ticket {ticket}: stored event at position {n} (version {e.originator_version}) does not "
+                f"read as a {_topic(e)} event ({type(exc).__name__}: {exc}): the event store was altered. "
+                "Run `csmine verify` to see what changed.") from None
     return raw_steps, corrections, retractions
+
+
+def _collect_one(n: int, e: Any, history: History, raw_steps: dict[int, dict[str, Any]],
+                 corrections: dict[int, list[Amendment]], retractions: dict[int, Amendment]) -> None:
+    """One stored event into the steps, corrections or retractions (see :func:`_collect`)."""
+    topic = _topic(e)
+    if topic == TOPIC_ACTIVITY:
+        raw_steps[int(e.originator_version)] = {
+            "event_id": n, "activity": e.activity, "occurred_at": e.occurred_at,
+            "started_at": e.started_at, "recorded_at": e.timestamp, "actor": e.actor, "team": e.team,
+            "attrs": dict(e.attrs or {}), "source_ref": e.source_ref,
+        }
+    elif topic in (TOPIC_CORRECTED, TOPIC_CASE_CHANGED):
+        a = _amendment("corrected" if topic == TOPIC_CORRECTED else "case_changed", n, e)
+        if a.target_version == 0:
+            for key, value in a.changes.items():
+                history.case_original.setdefault(key, history.case.get(key))
+                history.case[key] = value
+            history.case_corrections.append(a)
+        else:
+            corrections.setdefault(a.target_version, []).append(a)
+    elif topic == TOPIC_RETRACTED:
+        a = _amendment("retracted", n, e)
+        retractions[a.target_version] = a
 
 
 def _amended(raw: dict[str, Any], corrections: list[Amendment]) -> dict[str, Any]:
