@@ -116,7 +116,10 @@ def expand_table_attributes(df: pd.DataFrame, attrs_column: Any, attributes: Seq
     """Add the free attributes (:func:`expanded_keys`) of an Arrow attribute-text column to ``df``.
 
     Attribute texts repeat a lot: each distinct text is decoded once, then the values
-    are spread with the dictionary indices (no per-event Python work).
+    are spread with the dictionary indices (no per-event Python work). When the keys
+    are named (not ``"all"``), only the distinct texts holding one of them as a JSON
+    string are decoded: an export with a value of its own on every event (a comment,
+    a row id) makes nearly every text distinct, and the rest cannot hold the keys.
     """
     import numpy as np
     import pandas as pd
@@ -126,13 +129,32 @@ def expand_table_attributes(df: pd.DataFrame, attrs_column: Any, attributes: Seq
     if isinstance(attrs_column, pa.ChunkedArray):  # not reordered by table_to_frame
         attrs_column = attrs_column.combine_chunks()
     encoded = pc.dictionary_encode(attrs_column)
-    distinct = [decode(t.encode()) if t else {} for t in encoded.dictionary.to_pylist()]
-    index = pc.fill_null(encoded.indices, len(distinct)).to_numpy(zero_copy_only=False)
-    for key in expanded_keys(attributes, free_filters, distinct):
-        values = np.empty(len(distinct) + 1, dtype=object)  # the last slot: no attributes
-        values[:-1] = [d.get(key) for d in distinct]
-        values[-1] = None
+    texts = encoded.dictionary
+    wanted = pc.not_equal(texts, "").to_numpy(zero_copy_only=False)  # "": no attributes
+    if attributes != "all":
+        wanted &= _holding_keys(texts, expanded_keys(attributes, free_filters, ()))
+    chosen = np.flatnonzero(wanted)
+    decoded = [decode(t.encode()) for t in texts.take(pa.array(chosen)).to_pylist()]
+    index = pc.fill_null(encoded.indices, len(texts)).to_numpy(zero_copy_only=False)
+    for key in expanded_keys(attributes, free_filters, decoded):
+        values = np.full(len(texts) + 1, None, dtype=object)  # the last slot: no attributes
+        values[chosen] = [d.get(key) for d in decoded]
         df[key] = pd.Series(values[index], index=df.index, dtype=object)
+
+
+def _holding_keys(texts: Any, keys: Sequence[str]) -> Any:
+    """Per attribute text: may it hold one of ``keys``? (It contains the key as a JSON
+    string, escaped as Python's JSON encoder writes it with or without ``ensure_ascii``:
+    a text without it cannot hold the key; one with it is decoded to be sure.)"""
+    import json
+
+    import numpy as np
+    import pyarrow.compute as pc
+
+    mask = np.zeros(len(texts), dtype=bool)
+    for needle in {json.dumps(k, ensure_ascii=a) for k in keys for a in (True, False)}:
+        mask |= pc.fill_null(pc.match_substring(texts, needle), False).to_numpy(zero_copy_only=False)
+    return mask
 
 
 def expand_text_attributes(df: pd.DataFrame, texts: Sequence[str | None], attributes: Sequence[str] | str | None,
