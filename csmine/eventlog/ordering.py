@@ -28,9 +28,10 @@ how many tickets have tied timestamps.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+from event_store.ordering import lifecycle_class, tie_key
 
 from csmine.errors import FilterError
 
@@ -48,12 +49,6 @@ ACTIVITY = "concept:name"
 TIMESTAMP = "time:timestamp"
 VERSION = "@@version"
 
-_OPENING = re.compile(r"\b(new|open(ed|ing)?|creat\w*|insert\w*|receiv\w*|regist\w*|submit\w*|accept\w*)\b",
-                      re.IGNORECASE)
-_ENDING = re.compile(r"\b(clos\w*|archiv\w*|cancel\w*|complet\w*|done|finish\w*)\b", re.IGNORECASE)
-_LIFECYCLE = {"schedule": 0, "assign": 1, "reassign": 1, "start": 2, "suspend": 3, "resume": 4, "complete": 5}
-
-
 def check_tie_order(value: str | None) -> str:
     """The tie order named by ``value`` (None: the default); FilterError if unknown."""
     if value is None:
@@ -61,19 +56,6 @@ def check_tie_order(value: str | None) -> str:
     if value not in TIE_ORDERS:
         raise FilterError(f"unknown tie order {value!r}: use one of {', '.join(TIE_ORDERS)}")
     return value
-
-
-def lifecycle_class(activity: str) -> int:
-    """0 opening, 1 in between, 2 ending (see the module docstring); the XES
-    lifecycle suffix, where there is one, orders within the class."""
-    head, _, tail = activity.rpartition("/")
-    if head and tail.lower() in _LIFECYCLE:
-        return 1
-    if _OPENING.search(activity) and not _ENDING.search(activity):
-        return 0
-    if _ENDING.search(activity) and not _OPENING.search(activity):
-        return 2
-    return 1
 
 
 def sop_positions(sop: SOP | None) -> dict[str, int]:
@@ -86,14 +68,6 @@ def sop_positions(sop: SOP | None) -> dict[str, int]:
         if step in pos:
             pos.setdefault(src, pos[step])
     return pos
-
-
-def tie_key(activity: str, sop_pos: dict[str, int] | None = None) -> tuple[int, int, int, str]:
-    """The ``auto`` tie-break key of one activity name (smaller first)."""
-    sop_pos = sop_pos or {}
-    head, _, tail = activity.rpartition("/")
-    life = _LIFECYCLE.get(tail.lower(), 2) if head else 2
-    return (lifecycle_class(activity), sop_pos.get(activity, len(sop_pos)), life, activity)
 
 
 def activity_ranks(activities: Sequence[str], sop: SOP | None = None, tie_order: str = DEFAULT_TIE_ORDER) -> np.ndarray:
