@@ -114,10 +114,11 @@ def check_header(name: str, mapping: ImportMapping, text: str, sep: str) -> None
         check_header(fields, name, "line 1")
     except ImportFormatError as exc:
         raise FollowError(str(exc)) from None
-    c = mapping.columns
-    need = [("ticket id", c.case, "--case-column"), ("activity", c.activity, "--activity-column"),
-            ("timestamp", c.timestamp, "--timestamp-column"),
-            *((f"ticket attribute {a!r}", col, f"--case-attr {a}=COLUMN") for a, col in c.case_attrs.items())]
+    from event_store.io.read_base import required_columns
+
+    need = required_columns(mapping.columns)
+    if mapping.order_column is not None:
+        need.append(("order", mapping.order_column, "--mapping FILE ([columns] order)"))
     for role, col, flag in need:
         if col not in fields:
             shown = ", ".join(fields[:12]) + (", ..." if len(fields) > 12 else "")

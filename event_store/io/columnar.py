@@ -363,10 +363,11 @@ def _check_columns(table: Any, mapping: Any) -> None:
     """The mapped columns are there; no NUL byte, no empty ticket id or activity (else: the object reader)."""
     import pyarrow.compute as pc
 
+    from event_store.io.read_base import required_columns
+
     cols = table.column_names
-    for col in (mapping.case, mapping.activity, mapping.timestamp, *mapping.case_attrs.values()):
-        if col not in cols:
-            raise Unsupported
+    if any(col not in cols for _, col, _ in required_columns(mapping)):
+        raise Unsupported
     for col in cols:
         if pc.any(pc.match_substring(table.column(col), "\x00")).as_py():
             raise Unsupported

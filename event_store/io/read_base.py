@@ -63,6 +63,11 @@ class ColumnMapping:
         tz: time zone for naive timestamps (IANA name, e.g. ``Asia/Shanghai``).
         sep: CSV delimiter, one character (None: sniffed; tab for ``.tsv``).
         encoding: CSV text encoding (None: what a byte-order mark says, else UTF-8).
+        named: the optional roles (``resource``, ``team``, ``start``, ``lifecycle``)
+            named outright, by a flag, a mapping file or a preset: their columns must be
+            in the table (:func:`required_columns`). A role whose column is not its
+            default name is always named; one left at its default is read when the
+            table has it.
     """
 
     case: str = CASE_KEY
@@ -77,6 +82,37 @@ class ColumnMapping:
     tz: str | None = None
     sep: str | None = None
     encoding: str | None = None
+    named: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        named = {r for r in self.named if getattr(self, r) is not None}
+        named |= {r for r, col in _OPTIONAL_DEFAULTS.items() if getattr(self, r) not in (None, col)}
+        if named != self.named:
+            object.__setattr__(self, "named", frozenset(named))
+
+
+#: The optional roles, their default columns (read when the table has them), and the words
+#: and flag a message names them with.
+_OPTIONAL_DEFAULTS = {"resource": RESOURCE_KEY, "team": TEAM_KEY, "start": START_KEY, "lifecycle": LIFECYCLE_KEY}
+_OPTIONAL_WORDS = {"resource": ("resource", "--resource-column"), "team": ("team", "--team-column"),
+                   "start": ("work-start", "--start-column"), "lifecycle": ("lifecycle", "--lifecycle-column")}
+
+
+def required_columns(mapping: ColumnMapping) -> list[tuple[str, str, str]]:
+    """Every column a table read with ``mapping`` must have, as ``(role, column, flag)``.
+
+    The ticket id, activity and timestamp; the optional roles named outright
+    (:attr:`ColumnMapping.named`); each case attribute's column (role ``ticket
+    attribute 'channel'``). A mapping's ``order`` column is the caller's to add.
+    """
+    out = [("ticket id", mapping.case, "--case-column"), ("activity", mapping.activity, "--activity-column"),
+           ("timestamp", mapping.timestamp, "--timestamp-column")]
+    for role, (words, flag) in _OPTIONAL_WORDS.items():
+        column = getattr(mapping, role)
+        if role in mapping.named and column is not None:
+            out.append((words, column, flag))
+    out += [(f"ticket attribute {a!r}", col, f"--case-attr {a}=COLUMN") for a, col in mapping.case_attrs.items()]
+    return out
 
 
 @dataclass(frozen=True, slots=True)

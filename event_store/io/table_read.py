@@ -15,7 +15,7 @@ from typing import Any
 from event_store.errors import ImportFormatError
 from event_store.io.read_base import (
     LAST_AT_ATTR, LIFECYCLE_KEY, REPEATS_ATTR, ColumnMapping, ReadResult, case_from, column_values, fold_lifecycle,
-    lifecycle_mode, opened_at, parse_times, time_zone,
+    lifecycle_mode, opened_at, parse_times, required_columns, time_zone,
 )
 from event_store.io.table_frame import Frame, read_frame
 from event_store.limits import check_history, current_limits
@@ -116,21 +116,16 @@ def _case_and_step_columns(df: Any, mapping: ColumnMapping) -> tuple[dict[str, s
 
 
 def _check_table_columns(df: Any, mapping: ColumnMapping, name: str, frame: Frame) -> None:
-    """The mapped ticket, activity, timestamp and case-attribute columns are in the table."""
-    for role, col, opt in (("ticket id", mapping.case, "--case-column"),
-                           ("activity", mapping.activity, "--activity-column"),
-                           ("timestamp", mapping.timestamp, "--timestamp-column")):
-        if col not in df.columns:
-            raise ImportFormatError(
-                f"{name}: missing {role} column {col!r} (columns are: {', '.join(map(str, df.columns[:12]))}"
-                f"{', ...' if len(df.columns) > 12 else ''}; name the right one with {opt}){frame.sep_hint()}"
-            )
-    for attr, col in mapping.case_attrs.items():
-        if col not in df.columns:
-            raise ImportFormatError(
-                f"{name}: missing column {col!r} mapped to ticket attribute {attr!r} "
-                f"(columns are: {', '.join(map(str, df.columns[:12]))}; fix --case-attr {attr}=COLUMN)"
-            )
+    """Every column the mapping names is in the table (:func:`required_columns`)."""
+    columns = f"{', '.join(map(str, df.columns[:12]))}{', ...' if len(df.columns) > 12 else ''}"
+    for role, col, flag in required_columns(mapping):
+        if col in df.columns:
+            continue
+        if role.startswith("ticket attribute"):
+            raise ImportFormatError(f"{name}: missing column {col!r} mapped to {role} (columns are: {columns}; "
+                                    f"fix {flag})")
+        raise ImportFormatError(f"{name}: missing {role} column {col!r} (columns are: {columns}; name the right "
+                                f"one with {flag}){frame.sep_hint()}")
 
 
 def _rows_by_ticket(df: Any, mapping: ColumnMapping, mode: str, codes: Any, keep: Any, ts: Any, start: Any,

@@ -223,6 +223,30 @@ def test_duplicate_header_and_nul_bytes_are_refused(tmp_path):
         read_histories(nul)
 
 
+BASE = "ticket,status,at\nA,Open,2024-01-01 08:00:00\nA,Closed,2024-01-01 09:00:00\n"
+FLAGS = {"case": "ticket", "activity": "status", "timestamp": "at", "tz": "UTC"}
+
+
+@pytest.mark.parametrize("columnar", ["1", "0"])
+@pytest.mark.parametrize(("role", "words", "flag"), [
+    ("resource", "missing resource column 'nosuch'", "--resource-column"),
+    ("team", "missing team column 'nosuch'", "--team-column"),
+    ("start", "missing work-start column 'nosuch'", "--start-column"),
+    ("lifecycle", "missing lifecycle column 'nosuch'", "--lifecycle-column"),
+])
+def test_a_named_column_the_file_lacks_is_refused(tmp_path, monkeypatch, columnar, role, words, flag):
+    monkeypatch.setenv("CSMINE_COLUMNAR", columnar)
+    path = write(tmp_path / "base.csv", BASE)
+    with pytest.raises(ImportFormatError) as err:
+        read_log(path, mapping=ColumnMapping(**FLAGS, **{role: "nosuch"}))
+    message = str(err.value)
+    assert message.startswith(f"base.csv: {words} (columns are: ticket, status, at; ") and flag in message
+    # the default name, named outright, is required too; left to its default it is read when there
+    with pytest.raises(ImportFormatError, match=f"base.csv: missing {words.split()[1]} column"):
+        read_log(path, mapping=ColumnMapping(**FLAGS, named=frozenset({role})))
+    assert read_log(path, mapping=ColumnMapping(**FLAGS)).rows == 2
+
+
 # -- case tables ----------------------------------------------------------------------------------
 
 
