@@ -124,6 +124,8 @@ def _read_csv(path: str, name: str, *, sep: str | None, encoding: str | None, op
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImportFormatError(f"{name}: cannot read as CSV: {first} (is it really a CSV file?)") from None
+    if not isinstance(frame.df.index, pd.RangeIndex):  # pandas made the first field(s) the index
+        raise ImportFormatError(_more_fields_message(name, frame, len(header)))
     if manifest is not None and manifest.get("cells") == "neutralised":
         # csmine's own export: take off the quotes it put before formula-like cells
         frame.df = restore_frame(frame.df)
@@ -241,10 +243,25 @@ def _encoding_message(path: str, name: str, enc: str, option: str) -> str:
             "e.g. utf-8, latin-1 or cp1252")
 
 
-def _parser_message(name: str, message: str, frame: Frame) -> str:
+def _more_fields_message(name: str, frame: Frame, fields: int) -> str:
+    """The first row has more fields than the header (pandas then takes the first as the index)."""
+    df = frame.df
+    more = df.index.nlevels
     sep = frame.sep or ","
-    hint = frame.sep_hint() or (f"; a value holding {_sep_word(sep)!r} must be in double quotes "
+    where = f"{name}: line {frame.line0} has {fields + more} fields, the header {fields}"
+    if more == 1 and len(df.columns) and df[df.columns[-1]].isna().iloc[0]:
+        return (f"{where}: the line ends with {_sep_arg(sep)} (an empty last field); remove the {_sep_arg(sep)} "
+                "at the end of each line, or name the last column in the header")
+    return f"{where}{_quoting_hint(frame)}"
+
+
+def _quoting_hint(frame: Frame) -> str:
+    return frame.sep_hint() or (f"; a value holding {_sep_word(frame.sep or ',')!r} must be in double quotes "
                                 "(check the quoting on that line)")
+
+
+def _parser_message(name: str, message: str, frame: Frame) -> str:
+    hint = _quoting_hint(frame)
     m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
     if m:
         return f"{name}: line {m.group(2)} has {m.group(3)} fields, the header {m.group(1)}{hint}"

@@ -110,6 +110,15 @@ def test_a_line_with_too_many_fields_is_named(cli, tmp_path):
             match=["bad.csv: line 3 has 4 fields, the header 3", "double quotes"])
 
 
+def test_a_comma_at_the_end_of_every_line_is_named(cli, tmp_path):
+    path = tmp_path / "tc.csv"
+    path.write_text("ticket,status,at\nA,Open,2024-01-01 08:00:00,\n")
+    refused(cli, str(tmp_path / "s.db"), "import", path, "--case-column", "ticket", "--activity-column", "status",
+            "--timestamp-column", "at", "--tz", "UTC",
+            match=["tc.csv: line 2 has 4 fields, the header 3: the line ends with ','",
+                   "remove the ',' at the end of each line"])
+
+
 # -- suspect input ---------------------------------------------------------------------------
 
 

@@ -247,6 +247,19 @@ def test_a_named_column_the_file_lacks_is_refused(tmp_path, monkeypatch, columna
     assert read_log(path, mapping=ColumnMapping(**FLAGS)).rows == 2
 
 
+@pytest.mark.parametrize("columnar", ["1", "0"])
+def test_rows_that_all_have_one_field_more_than_the_header_are_named(tmp_path, monkeypatch, columnar):
+    monkeypatch.setenv("CSMINE_COLUMNAR", columnar)
+    trailing = write(tmp_path / "tc.csv", "ticket,status,at\nA,Open,2024-01-01 08:00:00,\nA,Done,2024-01-01 09:00:00,\n")
+    with pytest.raises(ImportFormatError) as err:
+        read_log(trailing, mapping=ColumnMapping(**FLAGS))
+    assert str(err.value) == ("tc.csv: line 2 has 4 fields, the header 3: the line ends with ',' (an empty last "
+                              "field); remove the ',' at the end of each line, or name the last column in the header")
+    extra = write(tmp_path / "ex.csv", "ticket,status,at\nA,Open,2024-01-01 08:00:00,x\n")
+    with pytest.raises(ImportFormatError, match=r"^ex\.csv: line 2 has 4 fields, the header 3; a value holding ','"):
+        read_log(extra, mapping=ColumnMapping(**FLAGS))
+
+
 # -- case tables ----------------------------------------------------------------------------------
 
 
