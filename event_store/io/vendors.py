@@ -141,7 +141,8 @@ def _check_columns(path: str, fmt: str, mapping: ImportMapping) -> None:
         needed.append(("order", mapping.order_column, ""))
     for role, col, flag in needed:
         if col not in columns:
-            fix = f"with {flag}, or give --mapping FILE" if flag else "as order in a mapping's [columns] (--mapping FILE)"
+            fix = (f"with {flag}, or give --mapping FILE" if flag
+                   else "as order in a mapping's [columns] (--mapping FILE)")
             raise ImportFormatError(
                 f"{name}: missing {role} column {col!r}, which {mapping.label} reads (the file's columns: "
                 f"{', '.join(columns[:12])}{', ...' if len(columns) > 12 else ''}); is this the export "
