@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from csmine.live.follow_tail import _Batch
 
 _NUMBER = re.compile(r"\b(line|row) (\d+)\b")
+_BREAK = re.compile(r"\r\n|\r|\n")
 #: Messages that are about the whole configuration, not a row (the fix is a flag).
 _CONFIG = ("unknown time zone", "unknown encoding", "missing ticket id column", "missing activity column",
            "missing timestamp column", "missing column")
@@ -114,10 +115,11 @@ def check_header(name: str, mapping: ImportMapping, text: str, sep: str) -> None
         check_header(fields, name, "line 1")
     except ImportFormatError as exc:
         raise FollowError(str(exc)) from None
-    c = mapping.columns
-    need = [("ticket id", c.case, "--case-column"), ("activity", c.activity, "--activity-column"),
-            ("timestamp", c.timestamp, "--timestamp-column"),
-            *((f"ticket attribute {a!r}", col, f"--case-attr {a}=COLUMN") for a, col in c.case_attrs.items())]
+    from event_store.io.read_base import required_columns
+
+    need = required_columns(mapping.columns)
+    if mapping.order_column is not None:
+        need.append(("order", mapping.order_column, "--mapping FILE ([columns] order)"))
     for role, col, flag in need:
         if col not in fields:
             shown = ", ".join(fields[:12]) + (", ..." if len(fields) > 12 else "")
@@ -252,13 +254,13 @@ class _Reader:
                                         "check the line's types") from None
             mapping = dataclasses.replace(self.mapping, format="parquet")
         read = read_source(self.path, mapping)
-        first = 2 if self.follower.fmt == "csv" else 1
-        lines = [self.batch.lines[i] for i in idx]
+        lines = self._lines(idx)
         name = self.follower.name
         def ref(source_ref: str | None) -> str | None:  # "name:k" of the batch file -> the followed file's line
             if not source_ref:
                 return source_ref
-            return f"{name}:{lines[int(source_ref.rsplit(':', 1)[1]) - first]}"
+            k = int(source_ref.rsplit(':', 1)[1])
+            return f"{name}:{lines.get(k, k)}"
 
         out = []
         for h in read.histories:
@@ -266,16 +268,31 @@ class _Reader:
             out.append(dataclasses.replace(h, steps=steps, source_ref=steps[0].source_ref if steps else h.source_ref))
         return out
 
+    def _lines(self, idx: list[int]) -> dict[int, int]:
+        """The line (row) of the batch file each record of ``idx`` starts on -> its line in the followed file."""
+        if self.follower.fmt != "csv":
+            return {k + 1: self.batch.lines[i] for k, i in enumerate(idx)}
+        line = 1 + _line_breaks(self.state.header_bytes or b"", self.enc)
+        out = {}
+        for i in idx:  # a quoted value may hold line breaks: the reader names the line a row starts on
+            out[line] = self.batch.lines[i]
+            line += _line_breaks(self.raw(i), self.enc)
+        return out
+
     def message(self, text: str, idx: list[int]) -> str:
         """The reader's message with its line (row) numbers turned into the followed file's."""
-        first = 2 if self.follower.fmt == "csv" else 1
-        lines = [self.batch.lines[i] for i in idx]
+        lines = self._lines(idx)
 
         def sub(m: re.Match[str]) -> str:
-            k = int(m.group(2)) - first
-            return f"line {lines[k]}" if 0 <= k < len(lines) else m.group(0)
+            k = int(m.group(2))
+            return f"line {lines[k]}" if k in lines else m.group(0)
 
         return _NUMBER.sub(sub, text).replace(self.path, self.follower.path)
+
+
+def _line_breaks(raw: bytes, enc: str) -> int:
+    """Line breaks in ``raw`` as the CSV reader counts them (``\\r\\n``, ``\\r`` or ``\\n``)."""
+    return len(_BREAK.findall(raw.decode(enc, errors="replace")))
 
 
 def _missing(value: Any) -> bool:

@@ -76,7 +76,7 @@ def read_case_table(path: str, key: str, *, fmt: str | None = None, sep: str | N
     if fmt not in ("csv", "parquet"):
         raise ImportFormatError(f"case table {name}: give a CSV or Parquet file with one row per ticket")
     frame = read_frame(path, name, fmt, sep=sep, encoding=encoding, option="--case-", min_fields=2)
-    df, line0, row_word = frame.df, frame.line0, frame.row_word
+    df, row_word = frame.df, frame.row_word
     if key not in df.columns:
         raise ImportFormatError(
             f"case table {name}: missing ticket id column {key!r} (columns are: "
@@ -86,14 +86,14 @@ def read_case_table(path: str, key: str, *, fmt: str | None = None, sep: str | N
     empty = df[key].isna().to_numpy(dtype=bool)
     if empty.any():
         i = int(empty.nonzero()[0][0])
-        raise ImportFormatError(f"case table {name}: {row_word} {i + line0}: empty ticket id in column {key!r}; "
-                                f"fill it in or drop the {row_word}")
+        raise ImportFormatError(f"case table {name}: {row_word} {frame.lines.of(i)}: empty ticket id in column "
+                                f"{key!r}; fill it in or drop the {row_word}")
     keys = [str(v) for v in df[key].tolist()]
     ids = df[key].astype(str)
     dup = ids.duplicated(keep=False).to_numpy(dtype=bool)
     if dup.any():
         first = ids[dup].iloc[0]
-        lines = (np.flatnonzero((ids == first).to_numpy(dtype=bool)) + line0).tolist()
+        lines = frame.lines.at(np.flatnonzero((ids == first).to_numpy(dtype=bool))).tolist()
         others = int(ids[dup].nunique()) - 1
         more = f"; {others} more ticket id{'s' if others != 1 else ''} repeat" if others else ""
         raise ImportFormatError(f"case table {name}: ticket {first!r} has {len(lines)} rows ({row_word}s "

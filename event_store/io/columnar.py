@@ -67,7 +67,7 @@ class ColumnarLog(HistoriesView):
     _steps: Any  # the step columns needed, rows in import order (pyarrow Table)
     _tickets: Any  # one row per ticket, in ticket order (pyarrow Table of prepared columns)
     _times: dict[str, Any]  # occurred/started: UTC and local microseconds, missing masks (import order)
-    _order: Any  # file row of each step (import order)
+    _lines: Any  # the line of the file each step's row starts on (import order)
     _owner: Any  # ticket number of each step
     _spec: dict[str, Any]  # how the steps' columns are made (mapping, lifecycle mode, attribute columns)
     _histories: list[Any] | None = None
@@ -93,7 +93,7 @@ class ColumnarLog(HistoriesView):
             e_lo = int(ends[lo - 1]) if lo else 0
             e_hi = int(ends[hi - 1])
             steps = step_columns(self._steps.slice(e_lo, e_hi - e_lo),
-                                  {k: None if v is None else v[e_lo:e_hi] for k, v in self._times.items()}, self._order[e_lo:e_hi],
+                                  {k: None if v is None else v[e_lo:e_hi] for k, v in self._times.items()}, self._lines[e_lo:e_hi],
                                   self._owner[e_lo:e_hi], self.name, **self._spec)
             batch = _batch(t.slice(lo, hi - lo), steps, counts[lo:hi])
             del steps  # its Arrow columns are lists in the batch now: not held while the batch waits
@@ -258,18 +258,20 @@ def _arrow_csv(path: str, name: str, mapping: Any) -> tuple[Any, str]:
 
 
 def _read(path: str, lifecycle: str, mapping: Any) -> ColumnarLog:
+    from event_store.io.csv_lines import scan_lines
     from event_store.io.read_base import lifecycle_mode
 
     name = os.path.basename(path)
-    table, _ = _arrow_csv(path, name, mapping)
+    table, sep = _arrow_csv(path, name, mapping)
     _check_columns(table, mapping)
     mode = lifecycle_mode(lifecycle, lifecycle_values(table, mapping))
     if mode == "start-complete":
         raise Unsupported
-    ts, start = _read_times(table, mapping, name)
+    lines = scan_lines(path, sep).checked(table.num_rows)
+    ts, start = _read_times(table, mapping, name, lines)
     times = time_columns(ts, start)
     del ts, start
-    return build_log(table, times, None, name, mapping, mode)
+    return build_log(table, times, lines.at(np.arange(table.num_rows)), name, mapping, mode)
 
 
 def lifecycle_values(table: Any, mapping: Any) -> set[str]:
@@ -307,13 +309,13 @@ def role_columns(cols: list[str], mapping: Any) -> tuple[dict[str, str], list[st
     return case_cols, attr_cols, keep
 
 
-def build_log(table: Any, times: dict[str, Any], rows: np.ndarray | None, name: str, mapping: Any,
+def build_log(table: Any, times: dict[str, Any], lines: np.ndarray, name: str, mapping: Any,
               mode: str) -> ColumnarLog:
     """A :class:`ColumnarLog` of ``table``'s rows: grouped by ticket (first seen first), by time.
 
-    ``times`` are :func:`time_columns` of the rows; ``rows`` the file row of each (its
-    source reference; None: the table is the whole file, row for row). Rows of one
-    ticket and time keep the table's order, which must be the file's.
+    ``times`` are :func:`time_columns` of the rows; ``lines`` the line of the file each
+    starts on (its source reference). Rows of one ticket and time keep the table's
+    order, which must be the file's.
     """
     import pyarrow.compute as pc
 
@@ -329,15 +331,15 @@ def build_log(table: Any, times: dict[str, Any], rows: np.ndarray | None, name: 
     kept = {c: table.column(c) for c in keep}
     del table  # the columns not kept go now; each kept one once sorted
     taken = _sorted_columns(kept, order)
-    file_rows = order if rows is None else rows[order]
+    file_lines = lines[order]
     del order
-    tickets = ticket_columns(taken, times, file_rows, owner, name, mapping, case_cols)
+    tickets = ticket_columns(taken, times, file_lines, owner, name, mapping, case_cols)
     step_cols = [c for c in dict.fromkeys((mapping.activity, mapping.resource, mapping.team,
                                            mapping.lifecycle if has_lc else None, *attr_cols))
                  if c is not None and c in cols]
     spec = {"mapping": mapping, "mode": mode, "has_lc": has_lc, "attr_cols": attr_cols}
-    return ColumnarLog(name, n, tickets.num_rows, len(file_rows), taken.select(step_cols), tickets, times, file_rows,
-                       owner, spec)
+    return ColumnarLog(name, n, tickets.num_rows, len(file_lines), taken.select(step_cols), tickets, times,
+                       file_lines, owner, spec)
 
 
 def _sorted_columns(columns: dict[str, Any], order: np.ndarray) -> Any:
@@ -363,10 +365,11 @@ def _check_columns(table: Any, mapping: Any) -> None:
     """The mapped columns are there; no NUL byte, no empty ticket id or activity (else: the object reader)."""
     import pyarrow.compute as pc
 
+    from event_store.io.read_base import required_columns
+
     cols = table.column_names
-    for col in (mapping.case, mapping.activity, mapping.timestamp, *mapping.case_attrs.values()):
-        if col not in cols:
-            raise Unsupported
+    if any(col not in cols for _, col, _ in required_columns(mapping)):
+        raise Unsupported
     for col in cols:
         if pc.any(pc.match_substring(table.column(col), "\x00")).as_py():
             raise Unsupported
@@ -374,10 +377,10 @@ def _check_columns(table: Any, mapping: Any) -> None:
         raise Unsupported
 
 
-def _read_times(table: Any, mapping: Any, name: str, line0: int = 2) -> tuple[Any, Any]:
+def _read_times(table: Any, mapping: Any, name: str, lines: Any) -> tuple[Any, Any]:
     """The business times and the work starts (None: no start column) as tz-aware pandas Series.
 
-    ``line0``: the file line of the table's first row (errors name the line).
+    ``lines``: the :class:`~event_store.io.csv_lines.RowLines` of the table's rows (errors name the line).
     """
     import pandas as pd
 
@@ -385,9 +388,9 @@ def _read_times(table: Any, mapping: Any, name: str, line0: int = 2) -> tuple[An
 
     zone = time_zone(mapping.tz, name)
     ts = parse_times(pd.Series(table.column(mapping.timestamp).to_pandas()), mapping.timestamp_format, zone, name,
-                     line0, mapping.timestamp, "line")
+                     lines, mapping.timestamp, "line")
     start = None
     if mapping.start and mapping.start in table.column_names:
         start = parse_times(pd.Series(table.column(mapping.start).to_pandas()), mapping.timestamp_format, zone, name,
-                            line0, mapping.start, "line", allow_missing=True)
+                            lines, mapping.start, "line", allow_missing=True)
     return ts, start

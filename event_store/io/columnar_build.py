@@ -102,9 +102,12 @@ def _json_str(arr: Any) -> Any:
     return pc.binary_join_element_wise('"', arr, '"', "")
 
 
-def step_columns(taken: Any, times: dict[str, Any], order: np.ndarray, owner: np.ndarray, name: str, *,
+def step_columns(taken: Any, times: dict[str, Any], lines: np.ndarray, owner: np.ndarray, name: str, *,
                   mapping: Any, mode: str, has_lc: bool, attr_cols: Sequence[str]) -> Any:
-    """One batch's step columns: values for the read model, JSON pieces for the stored state."""
+    """One batch's step columns: values for the read model, JSON pieces for the stored state.
+
+    ``lines``: the line of the file each step's row starts on (its source reference).
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -127,7 +130,7 @@ def step_columns(taken: Any, times: dict[str, Any], order: np.ndarray, owner: np
                            pc.binary_join_element_wise("{", inner, "}", ""))
     else:
         attrs = pa.nulls(n, pa.string())
-    refs = pc.binary_join_element_wise(name + ":", pc.cast(pa.array(order + 2), pa.string()), "")
+    refs = pc.binary_join_element_wise(name + ":", pc.cast(pa.array(lines), pa.string()), "")
     if "started_utc" in times:
         missing = times["started_missing"]
         started_us = pa.array(times["started_utc"], mask=missing)
@@ -156,7 +159,7 @@ def _optional(table: Any, col: str | None, n: int) -> Any:
     return table.column(col)
 
 
-def ticket_columns(taken: Any, times: dict[str, Any], order: np.ndarray, owner: np.ndarray, name: str,
+def ticket_columns(taken: Any, times: dict[str, Any], lines: np.ndarray, owner: np.ndarray, name: str,
                     mapping: Any, case_cols: dict[str, str]) -> Any:
     """One row per ticket: id, uuid, opening time, case JSON and fields, source ref, step count."""
     import pyarrow as pa
@@ -208,7 +211,7 @@ def ticket_columns(taken: Any, times: dict[str, Any], order: np.ndarray, owner: 
         "opened_iso": opened_iso,
         "case_json": case_json,
         "extra_json": extra_json,
-        "ref": pc.binary_join_element_wise(name + ":", pc.cast(pa.array(order[first] + 2), pa.string()), ""),
+        "ref": pc.binary_join_element_wise(name + ":", pc.cast(pa.array(lines[first]), pa.string()), ""),
         "count": pa.array(counts),
         **fields,
     })

@@ -16,7 +16,11 @@ reader, the same header, dialect and column types), and for each block:
   notes each kept column's longest value;
 * sends each row to one of P partitions by a hash of its ticket id (every row of a
   ticket in the same partition), as Arrow IPC files in a temporary folder: the kept
-  columns, the parsed times and the row's line in the file.
+  columns, the parsed times and the row's number in the file.
+
+Before the blocks, one pass over the file's bytes finds the line each row starts on
+(:func:`~event_store.io.csv_lines.scan_lines`): errors name it, and so do the source
+references, looked up from the row's number when its partition is built.
 
 As a whole column's reading would, times whose blocks came back in different zones
 (offsets that change with daylight saving, naive times beside times with an offset)
@@ -97,6 +101,7 @@ class PartitionedLog(HistoriesView):
         self._utc_only = {k for k, zones in spill.zones.items() if len(zones) > 1}
         self._max_len = spill.max_len
         self._header = spill.header
+        self._lines = spill.lines
         self._n_tickets: int | None = None
         self._histories: list[Any] | None = None
         self._consumed = False
@@ -179,7 +184,7 @@ class PartitionedLog(HistoriesView):
         table = self._read(part)
         if not table.num_rows:
             return None
-        rows = table.column(_ROW).to_numpy()
+        lines = self._lines.at(table.column(_ROW).to_numpy())
         times = {k[len(_TIME_PREFIX):]: table.column(k).to_numpy()
                  for k in table.column_names if k.startswith(_TIME_PREFIX)}
         times.setdefault("occurred_missing", None)
@@ -187,7 +192,7 @@ class PartitionedLog(HistoriesView):
             times[f"{k}_local"] = times[f"{k}_utc"]
         data = table.select([c for c in table.column_names if not c.startswith("\x00")])
         del table
-        return build_log(data, times, rows, self.name, self._mapping, self._mode)
+        return build_log(data, times, lines, self.name, self._mapping, self._mode)
 
     @staticmethod
     def _read(part: str) -> Any:
@@ -232,6 +237,7 @@ class _Spill:
 
     Attributes:
         rows: rows read. lc_values: the lifecycle column's values. header: the columns.
+        lines: the line each row starts on (:func:`~event_store.io.csv_lines.scan_lines`, before the blocks).
         zones: per time (``occurred``, ``started``) the zones its blocks came back in
             (blocks without a value do not count). max_len: each kept column's longest value.
     """
@@ -243,15 +249,18 @@ class _Spill:
         self.zones: dict[str, set[str]] = {"occurred": set(), "started": set()}
         self.max_len: dict[str, int] = {}
         self.header: list[str] = []
+        self.lines: Any = None
 
     def run(self) -> None:
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
         from event_store.io.columnar import _check_columns
+        from event_store.io.csv_lines import scan_lines
 
-        header, _, parse, convert = csv_options(self.path, self.name, self.mapping)
+        header, sep, parse, convert = csv_options(self.path, self.name, self.mapping)
         self.header = header
+        self.lines = scan_lines(self.path, sep)
         try:
             reader = pacsv.open_csv(self.path, read_options=pacsv.ReadOptions(column_names=header, skip_rows=1,
                                                                               block_size=BLOCK_BYTES),
@@ -275,19 +284,20 @@ class _Spill:
                 self.rows += table.num_rows
         finally:
             _close_all([*writers, reader])
+        self.lines = self.lines.checked(self.rows)
         for p in range(self.parts):  # a partition no ticket hashed to: an empty file of the same columns
             if writers[p] is None:
                 pa.ipc.new_file(_part_path(self.folder, p), schema if schema is not None else pa.schema([])).close()
 
     def _block_columns(self, table: Any, keep: list[str]) -> Any:
-        """A block's kept columns, its parsed times and each row's file row (the times' zones and range noted)."""
+        """A block's kept columns, its parsed times and each row's number in the file (zones and range noted)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         from event_store.io.columnar import _read_times
         from event_store.io.columnar_build import check_iso_range
 
-        ts, start = _read_times(table, self.mapping, self.name, line0=self.rows + 2)
+        ts, start = _read_times(table, self.mapping, self.name, self.lines.after(self.rows))
         for key, series in (("occurred", ts), ("started", start)):
             if series is not None and series.notna().any():
                 self.zones[key].add(str(series.dt.tz))

@@ -258,6 +258,7 @@ def _columns(ck: Checker, tables: dict[str, dict[str, Any]]) -> tuple[ColumnMapp
         lifecycle=column["lifecycle"] if "lifecycle" in cols else defaults.lifecycle,
         case_attrs=ck.mapping(tables["case_attributes"], "case_attributes", "column"),
         timestamp_format=tformat, tz=zone, sep=sep, encoding=encoding,
+        named=frozenset(k for k in ("resource", "team", "start", "lifecycle") if k in cols),
     )
     return columns, order_column
 
@@ -389,7 +390,7 @@ def with_flags(mapping: ImportMapping, **flags: Any) -> ImportMapping:
     ``timestamp``, ``resource``, ``team``, ``start``, ``timestamp_format``, ``tz``,
     ``sep``, ``encoding``; ``lifecycle_column`` for its ``lifecycle``), ``case_attrs``
     (merged into the file's), and ``case_table``, ``case_key``, ``case_sep``,
-    ``case_encoding``.
+    ``case_encoding``. A column flag names its role outright (the file must have the column).
     """
     top: dict[str, Any] = {}
     cols: dict[str, Any] = {}
@@ -399,12 +400,15 @@ def with_flags(mapping: ImportMapping, **flags: Any) -> ImportMapping:
             top[key] = value
         elif key == "lifecycle_column":
             cols["lifecycle"] = value
+            cols["named"] = cols.get("named", mapping.columns.named) | {"lifecycle"}
         elif key == "case_attrs":
             cols["case_attrs"] = {**mapping.columns.case_attrs, **value}
         elif key in ("case_table", "case_key", "case_sep", "case_encoding"):
             table[key.removeprefix("case_").replace("table", "file")] = value
-        elif key in ColumnMapping.__dataclass_fields__:
+        elif key in ColumnMapping.__dataclass_fields__ and key != "named":
             cols[key] = value
+            if key in ("resource", "team", "start"):  # named outright: the file must have it
+                cols["named"] = cols.get("named", mapping.columns.named) | {key}
         else:
             raise TypeError(f"unknown import flag {key!r}")
     spec = mapping.case_table

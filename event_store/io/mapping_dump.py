@@ -67,8 +67,10 @@ def _columns(m: ImportMapping, detected: dict[str, str]) -> list[str]:
     out = ["", "[columns]", f"case = {_q(c.case)}", f"activity = {_q(c.activity)}", f"timestamp = {_q(c.timestamp)}"]
     for key in ("resource", "team", "start", "lifecycle"):
         value = getattr(c, key)
-        if value is not None:
+        if value is not None and key in c.named:
             out.append(f"{key} = {_q(value)}")
+        elif value is not None:  # left at its default: uncommented, the file must have it
+            out.append(f"# {key} = {_q(value)}          # the default: read when the file has it")
     if m.order_column:
         out.append(f"order = {_q(m.order_column)}            # orders rows with the same time")
     if c.case_attrs:

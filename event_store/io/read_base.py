@@ -23,12 +23,15 @@ import os
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from event_store.errors import ImportFormatError
 from event_store.limits import InputLimits, inflated_size
 from event_store.records import ActivityRow, TicketHistory
+
+if TYPE_CHECKING:
+    from event_store.io.csv_lines import RowLines
 
 XES_LIFECYCLE_STANDARD = {
     "schedule", "assign", "reassign", "start", "suspend", "resume", "autoskip", "manualskip",
@@ -63,6 +66,11 @@ class ColumnMapping:
         tz: time zone for naive timestamps (IANA name, e.g. ``Asia/Shanghai``).
         sep: CSV delimiter, one character (None: sniffed; tab for ``.tsv``).
         encoding: CSV text encoding (None: what a byte-order mark says, else UTF-8).
+        named: the optional roles (``resource``, ``team``, ``start``, ``lifecycle``)
+            named outright, by a flag, a mapping file or a preset: their columns must be
+            in the table (:func:`required_columns`). A role whose column is not its
+            default name is always named; one left at its default is read when the
+            table has it.
     """
 
     case: str = CASE_KEY
@@ -77,6 +85,37 @@ class ColumnMapping:
     tz: str | None = None
     sep: str | None = None
     encoding: str | None = None
+    named: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        named = {r for r in self.named if getattr(self, r) is not None}
+        named |= {r for r, col in _OPTIONAL_DEFAULTS.items() if getattr(self, r) not in (None, col)}
+        if named != self.named:
+            object.__setattr__(self, "named", frozenset(named))
+
+
+#: The optional roles, their default columns (read when the table has them), and the words
+#: and flag a message names them with.
+_OPTIONAL_DEFAULTS = {"resource": RESOURCE_KEY, "team": TEAM_KEY, "start": START_KEY, "lifecycle": LIFECYCLE_KEY}
+_OPTIONAL_WORDS = {"resource": ("resource", "--resource-column"), "team": ("team", "--team-column"),
+                   "start": ("work-start", "--start-column"), "lifecycle": ("lifecycle", "--lifecycle-column")}
+
+
+def required_columns(mapping: ColumnMapping) -> list[tuple[str, str, str]]:
+    """Every column a table read with ``mapping`` must have, as ``(role, column, flag)``.
+
+    The ticket id, activity and timestamp; the optional roles named outright
+    (:attr:`ColumnMapping.named`); each case attribute's column (role ``ticket
+    attribute 'channel'``). A mapping's ``order`` column is the caller's to add.
+    """
+    out = [("ticket id", mapping.case, "--case-column"), ("activity", mapping.activity, "--activity-column"),
+           ("timestamp", mapping.timestamp, "--timestamp-column")]
+    for role, (words, flag) in _OPTIONAL_WORDS.items():
+        column = getattr(mapping, role)
+        if role in mapping.named and column is not None:
+            out.append((words, column, flag))
+    out += [(f"ticket attribute {a!r}", col, f"--case-attr {a}=COLUMN") for a, col in mapping.case_attrs.items()]
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,14 +285,14 @@ def _py(value: Any) -> Any:
     return value
 
 
-def parse_times(col: Any, fmt: str | None, zone: tzinfo | None, name: str, line0: int, column: str,
+def parse_times(col: Any, fmt: str | None, zone: tzinfo | None, name: str, lines: RowLines, column: str,
                 row_word: str = "line", *, allow_missing: bool = False) -> Any:
     import pandas as pd
 
     if pd.api.types.is_datetime64_any_dtype(col):
         parsed = col
         if getattr(parsed.dt, "tz", None) is None:
-            parsed = _localize(parsed, col, zone, name, line0, column, row_word)
+            parsed = _localize(parsed, col, zone, name, lines, column, row_word)
         return parsed
     text = col.astype("string")
     try:
@@ -267,7 +306,7 @@ def parse_times(col: Any, fmt: str | None, zone: tzinfo | None, name: str, line0
             if zone is None:
                 i = int(naive_rows[0])
                 raise ImportFormatError(
-                    f"{name}: {row_word} {i + line0}: time {str(col.iloc[i])!r} in column {column!r} has no time "
+                    f"{name}: {row_word} {lines.of(i)}: time {str(col.iloc[i])!r} in column {column!r} has no time "
                     "zone while others have one; give --tz for the naive ones, e.g. --tz UTC"
                 )
             naive = pd.to_datetime(text.where(~pd.Series(aware, index=text.index)), format="ISO8601", errors="coerce")
@@ -286,23 +325,23 @@ def parse_times(col: Any, fmt: str | None, zone: tzinfo | None, name: str, line0
         if pd.isna(value) or not str(value).strip():
             # No format helps an empty cell: every event needs its time.
             raise ImportFormatError(
-                f"{name}: {row_word} {i + line0}: the time in column {column!r} is empty; every event needs "
+                f"{name}: {row_word} {lines.of(i)}: the time in column {column!r} is empty; every event needs "
                 f"one: fill it in or drop the {row_word}"
             )
         hint = f"--timestamp-format {fmt!r} does not match" if fmt else "give --timestamp-format, e.g. '%d.%m.%Y %H:%M'"
         raise ImportFormatError(
-            f"{name}: {row_word} {i + line0}: cannot read value {value!r} in column {column!r} as a time ({hint})"
+            f"{name}: {row_word} {lines.of(i)}: cannot read value {value!r} in column {column!r} as a time ({hint})"
         )
     if getattr(parsed.dt, "tz", None) is None and parsed.notna().any():
-        parsed = _localize(parsed, col, zone, name, line0, column, row_word)
+        parsed = _localize(parsed, col, zone, name, lines, column, row_word)
     return parsed
 
 
-def _localize(parsed: Any, col: Any, zone: tzinfo | None, name: str, line0: int, column: str,
+def _localize(parsed: Any, col: Any, zone: tzinfo | None, name: str, lines: RowLines, column: str,
               row_word: str) -> Any:
     if zone is None:
         first = col.dropna()
-        example = f" (e.g. {str(first.iloc[0])!r} on {row_word} {int(first.index[0]) + line0})" if len(first) else ""
+        example = f" (e.g. {str(first.iloc[0])!r} on {row_word} {lines.of(int(first.index[0]))})" if len(first) else ""
         raise ImportFormatError(
             f"{name}: times in column {column!r} have no time zone{example}; "
             "give --tz, e.g. --tz UTC or --tz Asia/Shanghai"
@@ -313,7 +352,7 @@ def _localize(parsed: Any, col: Any, zone: tzinfo | None, name: str, line0: int,
     if lost.any():
         i = int(lost.to_numpy().nonzero()[0][0])
         raise ImportFormatError(
-            f"{name}: {row_word} {i + line0}: time {str(col.iloc[i])!r} does not exist or is ambiguous in "
+            f"{name}: {row_word} {lines.of(i)}: time {str(col.iloc[i])!r} does not exist or is ambiguous in "
             f"time zone {zone} (a daylight-saving change); give the time with its UTC offset"
         )
     return out

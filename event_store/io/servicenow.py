@@ -51,15 +51,16 @@ def _servicenow_audit(path: str, mapping: ImportMapping) -> SourceRead:
             raise _wrong_shape(name, "servicenow-audit", mapping, "no sys_audit rows", stream_keys)
         return _histories(tickets, mapping, skipped, [])
     frame = read_frame(path, name, "csv", sep=cols.sep, encoding=cols.encoding, option="--", min_fields=3)
-    df, line0, row_word = frame.df, frame.line0, frame.row_word
+    df, row_word = frame.df, frame.row_word
     for key in (cols.case, cols.timestamp, *_SN_REQUIRED):
         if key not in df.columns:
             raise _missing_field(f"{name}", key, mapping, columns=[str(c) for c in df.columns])
-    times = parse_times(df[cols.timestamp], cols.timestamp_format, zone, name, line0, cols.timestamp, row_word)
+    times = parse_times(df[cols.timestamp], cols.timestamp_format, zone, name, frame.lines, cols.timestamp, row_word)
     times = times.dt.to_pydatetime().tolist() if hasattr(times.dt, "to_pydatetime") else list(times)
     records = df.to_dict("records")
+    lines = frame.lines.at(range(len(records))).tolist()
     for i, item in enumerate(records):
-        where = f"{name}:{i + line0}"
+        where = f"{name}:{lines[i]}"
         if table and item.get("tablename") not in (None, table):
             skipped += 1
             continue

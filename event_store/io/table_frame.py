@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from event_store.errors import ImportFormatError
+from event_store.io.csv_lines import RowLines, scan_lines
 from event_store.io.files import read_manifest, restore_frame
 from event_store.io.read_base import inflated, parse_sep
 from event_store.limits import current_limits
@@ -39,7 +40,7 @@ class Frame:
     """A table as read, with what is needed for messages."""
 
     df: Any
-    line0: int  # line (CSV) or row (Parquet) number of the first data row
+    lines: RowLines  # each row's line (CSV: where it starts in the file) or number (Parquet)
     row_word: str
     sep: str | None = None  # the delimiter used (CSV)
     sniffed: str | None = None  # the delimiter the sample suggests (CSV)
@@ -83,10 +84,10 @@ def read_frame(path: str, name: str, fmt: str, *, sep: str | None, encoding: str
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ImportFormatError(f"{name}: cannot read as PARQUET: {first} (is it really a PARQUET file?)") from None
-        frame = Frame(df, 1, "row", option=option)
+        frame = Frame(df, RowLines(1), "row", option=option)
     if frame.df.empty:
         raise ImportFormatError(f"{name}: no rows to import (only a header?)")
-    _check_nul(frame.df, name, frame.line0, frame.row_word, pd)
+    _check_nul(frame.df, name, frame.lines, frame.row_word, pd)
     return frame
 
 
@@ -105,7 +106,7 @@ def _read_csv(path: str, name: str, *, sep: str | None, encoding: str | None, op
     sniffed = sniff(text)
     if sep is None:
         sep = "\t" if path.lower().endswith((".tsv", ".tsv.gz")) else (sniffed or ",")
-    frame = Frame(None, 2, "line", sep, sniffed, option)  # line 1 is the header
+    frame = Frame(None, RowLines(), "line", sep, sniffed, option)  # line 1 is the header
     header = header_fields(text, sep)
     if len(header) < min_fields and frame.sep_hint():
         raise ImportFormatError(
@@ -120,10 +121,14 @@ def _read_csv(path: str, name: str, *, sep: str | None, encoding: str | None, op
     except pd.errors.EmptyDataError:
         raise ImportFormatError(f"{name} is empty: nothing to import (check the export that made it)") from None
     except pd.errors.ParserError as exc:
-        raise ImportFormatError(_parser_message(name, str(exc), frame)) from None
+        raise ImportFormatError(_parser_message(name, str(exc), frame, lambda n: _record_line(path, enc, sep, n)))\
+            from None
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImportFormatError(f"{name}: cannot read as CSV: {first} (is it really a CSV file?)") from None
+    frame.lines = scan_lines(path, sep, enc).checked(len(frame.df))
+    if not isinstance(frame.df.index, pd.RangeIndex):  # pandas made the first field(s) the index
+        raise ImportFormatError(_more_fields_message(name, frame, len(header)))
     if manifest is not None and manifest.get("cells") == "neutralised":
         # csmine's own export: take off the quotes it put before formula-like cells
         frame.df = restore_frame(frame.df)
@@ -201,7 +206,7 @@ def check_header(names: list[str], name: str, where: str) -> None:
             )
 
 
-def _check_nul(df: Any, name: str, line0: int, row_word: str, pd: Any) -> None:
+def _check_nul(df: Any, name: str, lines: RowLines, row_word: str, pd: Any) -> None:
     for col in df.columns:
         series = df[col]
         if not (series.dtype == object or isinstance(series.dtype, pd.StringDtype)):
@@ -213,7 +218,7 @@ def _check_nul(df: Any, name: str, line0: int, row_word: str, pd: Any) -> None:
         if hit.any():
             i = int(hit.to_numpy(dtype=bool).nonzero()[0][0])
             raise ImportFormatError(
-                f"{name}: {row_word} {i + line0}, column {col!r}: the value holds a NUL byte (\\0), which a "
+                f"{name}: {row_word} {lines.of(i)}, column {col!r}: the value holds a NUL byte (\\0), which a "
                 "text export never should: the file is damaged or partly binary; clean or re-export it"
             )
 
@@ -241,13 +246,46 @@ def _encoding_message(path: str, name: str, enc: str, option: str) -> str:
             "e.g. utf-8, latin-1 or cp1252")
 
 
-def _parser_message(name: str, message: str, frame: Frame) -> str:
+def _more_fields_message(name: str, frame: Frame, fields: int) -> str:
+    """The first row has more fields than the header (pandas then takes the first as the index)."""
+    df = frame.df
+    more = df.index.nlevels
     sep = frame.sep or ","
-    hint = frame.sep_hint() or (f"; a value holding {_sep_word(sep)!r} must be in double quotes "
+    where = f"{name}: line {frame.lines.of(0)} has {fields + more} fields, the header {fields}"
+    if more == 1 and len(df.columns) and df[df.columns[-1]].isna().iloc[0]:
+        return (f"{where}: the line ends with {_sep_arg(sep)} (an empty last field); remove the {_sep_arg(sep)} "
+                "at the end of each line, or name the last column in the header")
+    return f"{where}{_quoting_hint(frame)}"
+
+
+def _quoting_hint(frame: Frame) -> str:
+    return frame.sep_hint() or (f"; a value holding {_sep_word(frame.sep or ',')!r} must be in double quotes "
                                 "(check the quoting on that line)")
+
+
+def _record_line(path: str, enc: str, sep: str, record: int) -> int:
+    """The line record ``record`` (pandas' count: 1 is the header, blank lines count) starts on.
+
+    Only run when reading failed: the records before it are read one by one.
+    """
+    line = 1
+    try:
+        with _open_binary(path) as raw, io.TextIOWrapper(raw, encoding=enc, errors="replace", newline="") as fh:
+            rows = csv.reader(fh, delimiter=sep)
+            for _ in range(record - 1):
+                if next(rows, None) is None:
+                    break
+                line = rows.line_num + 1
+    except (OSError, EOFError, zlib.error, csv.Error):
+        return record
+    return line
+
+
+def _parser_message(name: str, message: str, frame: Frame, line_of: Any) -> str:
+    hint = _quoting_hint(frame)
     m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
     if m:
-        return f"{name}: line {m.group(2)} has {m.group(3)} fields, the header {m.group(1)}{hint}"
+        return f"{name}: line {line_of(int(m.group(2)))} has {m.group(3)} fields, the header {m.group(1)}{hint}"
     first = message.strip().splitlines()[0] if message.strip() else "parse error"
     return f"{name}: cannot read as CSV: {first}{hint}"
 

@@ -13,9 +13,10 @@ import os
 from typing import Any
 
 from event_store.errors import ImportFormatError
+from event_store.io.csv_lines import RowLines
 from event_store.io.read_base import (
     LAST_AT_ATTR, LIFECYCLE_KEY, REPEATS_ATTR, ColumnMapping, ReadResult, case_from, column_values, fold_lifecycle,
-    lifecycle_mode, opened_at, parse_times, time_zone,
+    lifecycle_mode, opened_at, parse_times, required_columns, time_zone,
 )
 from event_store.io.table_frame import Frame, read_frame
 from event_store.limits import check_history, current_limits
@@ -53,19 +54,19 @@ def _read_table_rows(path: str, *, fmt: str, lifecycle: str, mapping: ColumnMapp
 
     name = os.path.basename(path)
     frame = read_frame(path, name, fmt, sep=mapping.sep, encoding=mapping.encoding, option="--", min_fields=3)
-    df, line0, row_word = frame.df, frame.line0, frame.row_word
+    df, lines, row_word = frame.df, frame.lines, frame.row_word
     _check_table_columns(df, mapping, name, frame)
     zone = time_zone(mapping.tz, name)
-    ts = parse_times(df[mapping.timestamp], mapping.timestamp_format, zone, name, line0, mapping.timestamp, row_word)
+    ts = parse_times(df[mapping.timestamp], mapping.timestamp_format, zone, name, lines, mapping.timestamp, row_word)
     start = None
     if mapping.start and mapping.start in df.columns:
-        start = parse_times(df[mapping.start], mapping.timestamp_format, zone, name, line0, mapping.start,
+        start = parse_times(df[mapping.start], mapping.timestamp_format, zone, name, lines, mapping.start,
                             row_word, allow_missing=True)
     bad = df[mapping.case].isna() | df[mapping.activity].isna()
     if bad.any():
         i = int(bad.to_numpy().nonzero()[0][0])
         which = "ticket id" if pd.isna(df[mapping.case].iloc[i]) else "activity"
-        raise ImportFormatError(f"{name}: {row_word} {i + line0}: empty {which}; fill it in or drop the {row_word}")
+        raise ImportFormatError(f"{name}: {row_word} {lines.of(i)}: empty {which}; fill it in or drop the {row_word}")
     case_cols, attr_cols = _case_and_step_columns(df, mapping)
     has_lc = mapping.lifecycle is not None and mapping.lifecycle in df.columns
     lc_values = {str(v) for v in df[mapping.lifecycle].dropna().unique()} if has_lc else set()
@@ -81,7 +82,7 @@ def _read_table_rows(path: str, *, fmt: str, lifecycle: str, mapping: ColumnMapp
     extra_attrs: list[tuple[str, list[Any]]] = []
     if collapse_repeats and n > 1:
         keep, collapsed, extra_attrs = _collapse_table(df, mapping, mode, has_lc, codes, order, ts)
-    by_case = _rows_by_ticket(df, mapping, mode, codes, keep, ts, start, f"{name}:", line0, attr_cols, extra_attrs)
+    by_case = _rows_by_ticket(df, mapping, mode, codes, keep, ts, start, f"{name}:", lines, attr_cols, extra_attrs)
 
     # Each case attribute from the earliest row (in time order, every row) that has a value.
     case_lists: list[tuple[str, list[Any]]] = []
@@ -116,25 +117,20 @@ def _case_and_step_columns(df: Any, mapping: ColumnMapping) -> tuple[dict[str, s
 
 
 def _check_table_columns(df: Any, mapping: ColumnMapping, name: str, frame: Frame) -> None:
-    """The mapped ticket, activity, timestamp and case-attribute columns are in the table."""
-    for role, col, opt in (("ticket id", mapping.case, "--case-column"),
-                           ("activity", mapping.activity, "--activity-column"),
-                           ("timestamp", mapping.timestamp, "--timestamp-column")):
-        if col not in df.columns:
-            raise ImportFormatError(
-                f"{name}: missing {role} column {col!r} (columns are: {', '.join(map(str, df.columns[:12]))}"
-                f"{', ...' if len(df.columns) > 12 else ''}; name the right one with {opt}){frame.sep_hint()}"
-            )
-    for attr, col in mapping.case_attrs.items():
-        if col not in df.columns:
-            raise ImportFormatError(
-                f"{name}: missing column {col!r} mapped to ticket attribute {attr!r} "
-                f"(columns are: {', '.join(map(str, df.columns[:12]))}; fix --case-attr {attr}=COLUMN)"
-            )
+    """Every column the mapping names is in the table (:func:`required_columns`)."""
+    columns = f"{', '.join(map(str, df.columns[:12]))}{', ...' if len(df.columns) > 12 else ''}"
+    for role, col, flag in required_columns(mapping):
+        if col in df.columns:
+            continue
+        if role.startswith("ticket attribute"):
+            raise ImportFormatError(f"{name}: missing column {col!r} mapped to {role} (columns are: {columns}; "
+                                    f"fix {flag})")
+        raise ImportFormatError(f"{name}: missing {role} column {col!r} (columns are: {columns}; name the right "
+                                f"one with {flag}){frame.sep_hint()}")
 
 
 def _rows_by_ticket(df: Any, mapping: ColumnMapping, mode: str, codes: Any, keep: Any, ts: Any, start: Any,
-                    ref: str, line0: int, attr_cols: list[Any],
+                    ref: str, lines: RowLines, attr_cols: list[Any],
                     extra_attrs: list[tuple[str, list[Any]]]) -> dict[int, list[tuple[ActivityRow, str | None]]]:
     """The kept rows (in ``keep`` order) as steps per ticket code, with their lifecycle for folding."""
     import numpy as np
@@ -150,7 +146,7 @@ def _rows_by_ticket(df: Any, mapping: ColumnMapping, mode: str, codes: Any, keep
     times = rows_ts.dt.to_pydatetime().tolist() if hasattr(rows_ts.dt, "to_pydatetime") else list(rows_ts)
     starts = ([None if pd.isna(v) else v for v in rows_start.dt.to_pydatetime().tolist()]
               if rows_start is not None else None)
-    refs = [f"{ref}{k}" for k in (keep + line0).tolist()]
+    refs = [f"{ref}{k}" for k in lines.at(keep).tolist()]
     lc_col = column_values(rows_df, mapping.lifecycle)
     actors = column_values(rows_df, mapping.resource)
     teams = column_values(rows_df, mapping.team)

@@ -53,6 +53,7 @@ from event_store.io.changes import _closed, SHAPES, SourceRead, VENDOR_FORMATS
 from event_store.io.importing import read_log
 from event_store.io.read_base import (
     case_from, check_file, collapse_rows, ColumnMapping, detect_format, inflated, opened_at, ReadResult,
+    required_columns,
 )
 from event_store.io.table_frame import header_fields, read_head, sniff, text_encoding
 from event_store.io.jira import _jira
@@ -135,15 +136,17 @@ def _check_columns(path: str, fmt: str, mapping: ImportMapping) -> None:
         columns = header_fields(text, sep)
         if len(columns) < 3:
             return  # the table reader explains the dialect
-    needed = [("ticket id", c.case, "--case-column"), ("activity", c.activity, "--activity-column"),
-              ("timestamp", c.timestamp, "--timestamp-column"),
-              *((f"ticket attribute {a!r}", col, f"--case-attr {a}=COLUMN") for a, col in c.case_attrs.items())]
+    needed = required_columns(c)
+    if mapping.order_column is not None:
+        needed.append(("order", mapping.order_column, ""))
     for role, col, flag in needed:
         if col not in columns:
+            fix = (f"with {flag}, or give --mapping FILE" if flag
+                   else "as order in a mapping's [columns] (--mapping FILE)")
             raise ImportFormatError(
                 f"{name}: missing {role} column {col!r}, which {mapping.label} reads (the file's columns: "
                 f"{', '.join(columns[:12])}{', ...' if len(columns) > 12 else ''}); is this the export "
-                f"{mapping.label} is for? Name the right column with {flag}, or give --mapping FILE"
+                f"{mapping.label} is for? Name the right column {fix}"
             )
 
 

@@ -110,6 +110,15 @@ def test_a_line_with_too_many_fields_is_named(cli, tmp_path):
             match=["bad.csv: line 3 has 4 fields, the header 3", "double quotes"])
 
 
+def test_a_comma_at_the_end_of_every_line_is_named(cli, tmp_path):
+    path = tmp_path / "tc.csv"
+    path.write_text("ticket,status,at\nA,Open,2024-01-01 08:00:00,\n")
+    refused(cli, str(tmp_path / "s.db"), "import", path, "--case-column", "ticket", "--activity-column", "status",
+            "--timestamp-column", "at", "--tz", "UTC",
+            match=["tc.csv: line 2 has 4 fields, the header 3: the line ends with ','",
+                   "remove the ',' at the end of each line"])
+
+
 # -- suspect input ---------------------------------------------------------------------------
 
 
@@ -144,6 +153,26 @@ def test_nul_bytes_are_refused(cli, filled, tmp_path):
     path.write_bytes(b"case:concept:name,concept:name,time:timestamp,org:resource\n"
                      b"B,New,2024-01-01T09:00Z,a\nB,Close,2024-01-01T10:00Z,b\x00\x00\n")
     refused(cli, filled, "import", path, match=["nul.csv: line 3, column 'org:resource'", "NUL byte"])
+
+
+F = ("--case-column", "ticket", "--activity-column", "status", "--timestamp-column", "at", "--tz", "UTC")
+
+
+def test_a_named_column_the_file_lacks_is_refused(cli, filled, tmp_path):
+    path = tmp_path / "base.csv"
+    path.write_text("ticket,status,at\nA,Open,2024-01-01 08:00:00\nA,Closed,2024-01-01 09:00:00\n")
+    refused(cli, filled, "import", path, *F, "--resource-column", "nosuchres", "--team-column", "nosuchteam",
+            match=["base.csv: missing resource column 'nosuchres' (columns are: ticket, status, at;",
+                   "--resource-column"])
+    refused(cli, filled, "import", path, *F, "--team-column", "nosuchteam",
+            match=["base.csv: missing team column 'nosuchteam'", "--team-column"])
+    mapping = tmp_path / "ours.toml"
+    mapping.write_text('[columns]\ncase = "ticket"\nactivity = "status"\ntimestamp = "at"\n'
+                       'resource = "agent_name"\n\n[time]\nzone = "UTC"\n')
+    refused(cli, filled, "import", path, "--mapping", mapping,
+            match=["base.csv: missing resource column 'agent_name', which mapping 'ours.toml' reads"])
+    ok = cli("import", path, *F, "--store", str(tmp_path / "s.db"), "-q")  # no actor named: none needed
+    assert ok.exit_code == 0, ok.output
 
 
 def test_bad_sep_is_a_usage_error(cli, tmp_path):

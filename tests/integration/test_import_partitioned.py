@@ -199,6 +199,47 @@ def test_a_bad_time_in_a_later_block_names_its_line_in_the_file(tmp_path, monkey
         read_csv_columns(str(path), lifecycle="auto", mapping=_mapping())
 
 
+def _noted_log(path: Path, bad_at: int | None = None) -> None:
+    """4,000 rows whose note names the line each starts on; blank lines and notes over two lines among them."""
+    rng = random.Random(7)
+    out = ["case:concept:name,concept:name,time:timestamp,note"]
+    line = 2
+    for i in range(4000):
+        while rng.random() < 0.05:
+            out.append("")
+            line += 1
+        two = rng.random() < 0.1
+        at = "nine o'clock" if i == bad_at else f"2025-03-10T{8 + i % 8:02d}:00:00+08:00"
+        note = f'"line {line}\nand on"' if two else f"line {line}"
+        out.append(f"T{i % 400:03d},Step {i % 4},{at},{note}")
+        line += 2 if two else 1
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+
+
+def test_source_refs_and_errors_name_the_line_a_row_starts_on_read_whole_or_in_partitions(tmp_path, monkeypatch):
+    from event_store.errors import ImportFormatError
+    from event_store.io.columnar import read_csv_columns
+    from event_store.io.columnar_parts import PartitionedLog
+    from event_store.io.read_base import ColumnMapping
+
+    path = tmp_path / "export.csv"
+    _noted_log(path)
+    whole, parted = _both_reads(path, monkeypatch)
+    assert isinstance(parted, PartitionedLog) and not isinstance(whole, PartitionedLog)
+    for log in (whole, parted):
+        steps = [s for h in log.histories for s in h.steps]
+        assert len(steps) == 4000
+        assert all(s.source_ref == f"export.csv:{s.attrs['note'].split()[1]}" for s in steps)
+    parted.close()
+    _noted_log(path, bad_at=3900)
+    line = next(n for n, text in enumerate(path.read_text(encoding="utf-8").split("\n"), 1) if "nine" in text)
+    assert line > 3900 + 100  # blank lines and notes over two lines before it
+    for parts in ("1000000", "300"):  # read whole, then in partitions
+        monkeypatch.setenv("CSMINE_IMPORT_PARTITION_ROWS", parts)
+        with pytest.raises(ImportFormatError, match=rf"^export\.csv: line {line}: cannot read value \"nine o'clock\""):
+            read_csv_columns(str(path), lifecycle="auto", mapping=ColumnMapping())
+
+
 # -- what a whole-column reading decides, and what it refuses, block by block ---------------------
 
 

@@ -298,6 +298,18 @@ def test_a_bad_row_is_rejected_with_its_line_and_the_rest_recorded(tmp_path, cli
     verify(cli, store)
 
 
+def test_rows_after_a_value_over_two_lines_keep_their_lines(tmp_path, cli):
+    export, store = tmp_path / "export.csv", str(tmp_path / "s.db")
+    export.write_text(HEADER + 'T1,"Open\nnow",2025-03-03 08:00:00,a\n\nT1,Closed,2025-03-03 09:00:00,b\n'
+                      "T2,Open,yesterday,c\n")
+    result = cli("follow", export, "--store", store, *FLAGS, "--once", "--state", tmp_path / "st.json")
+    assert result.exit_code == 0, result.output
+    assert "export.csv: line 6: cannot read value 'yesterday'" in result.stderr
+    with open_store(store) as s:
+        refs = s.db.query("SELECT activity, source_ref FROM event_log ORDER BY version")
+    assert [tuple(r) for r in refs] == [("Open\nnow", "export.csv:2"), ("Closed", "export.csv:5")]
+
+
 def test_on_error_stop_records_nothing_of_the_batch_and_exits_3(tmp_path, cli):
     export, store = tmp_path / "export.csv", str(tmp_path / "s.db")
     export.write_text(HEADER + rows(0, 3) + ",S1,2025-03-03T09:00:00,agent0\n")

@@ -223,6 +223,99 @@ def test_duplicate_header_and_nul_bytes_are_refused(tmp_path):
         read_histories(nul)
 
 
+BASE = "ticket,status,at\nA,Open,2024-01-01 08:00:00\nA,Closed,2024-01-01 09:00:00\n"
+FLAGS = {"case": "ticket", "activity": "status", "timestamp": "at", "tz": "UTC"}
+
+
+@pytest.mark.parametrize("columnar", ["1", "0"])
+@pytest.mark.parametrize(("role", "words", "flag"), [
+    ("resource", "missing resource column 'nosuch'", "--resource-column"),
+    ("team", "missing team column 'nosuch'", "--team-column"),
+    ("start", "missing work-start column 'nosuch'", "--start-column"),
+    ("lifecycle", "missing lifecycle column 'nosuch'", "--lifecycle-column"),
+])
+def test_a_named_column_the_file_lacks_is_refused(tmp_path, monkeypatch, columnar, role, words, flag):
+    monkeypatch.setenv("CSMINE_COLUMNAR", columnar)
+    path = write(tmp_path / "base.csv", BASE)
+    with pytest.raises(ImportFormatError) as err:
+        read_log(path, mapping=ColumnMapping(**FLAGS, **{role: "nosuch"}))
+    message = str(err.value)
+    assert message.startswith(f"base.csv: {words} (columns are: ticket, status, at; ") and flag in message
+    # the default name, named outright, is required too; left to its default it is read when there
+    with pytest.raises(ImportFormatError, match=f"base.csv: missing {words.split()[1]} column"):
+        read_log(path, mapping=ColumnMapping(**FLAGS, named=frozenset({role})))
+    assert read_log(path, mapping=ColumnMapping(**FLAGS)).rows == 2
+
+
+@pytest.mark.parametrize("columnar", ["1", "0"])
+def test_rows_that_all_have_one_field_more_than_the_header_are_named(tmp_path, monkeypatch, columnar):
+    monkeypatch.setenv("CSMINE_COLUMNAR", columnar)
+    trailing = write(tmp_path / "tc.csv", "ticket,status,at\nA,Open,2024-01-01 08:00:00,\nA,Done,2024-01-01 09:00:00,\n")
+    with pytest.raises(ImportFormatError) as err:
+        read_log(trailing, mapping=ColumnMapping(**FLAGS))
+    assert str(err.value) == ("tc.csv: line 2 has 4 fields, the header 3: the line ends with ',' (an empty last "
+                              "field); remove the ',' at the end of each line, or name the last column in the header")
+    extra = write(tmp_path / "ex.csv", "ticket,status,at\nA,Open,2024-01-01 08:00:00,x\n")
+    with pytest.raises(ImportFormatError, match=r"^ex\.csv: line 2 has 4 fields, the header 3; a value holding ','"):
+        read_log(extra, mapping=ColumnMapping(**FLAGS))
+
+
+# -- lines: where each row starts in the file ------------------------------------------------
+
+
+@pytest.mark.parametrize("columnar", ["1", "0"])
+def test_a_bad_time_after_blank_lines_names_its_line(tmp_path, monkeypatch, columnar):
+    monkeypatch.setenv("CSMINE_COLUMNAR", columnar)
+    rows = "".join(f"T{i},Open,2024-01-01 08:{i:02d}:00\n" for i in range(27))  # lines 2 to 28
+    path = write(tmp_path / "blank.csv", "ticket,status,at\n" + rows + "\n\nT9,Open,yesterday\n")  # line 31
+    with pytest.raises(ImportFormatError, match=r"^blank\.csv: line 31: cannot read value 'yesterday'"):
+        read_log(path, mapping=ColumnMapping(**FLAGS))
+
+
+NOTES = ("ticket,status,at,note\n"                                      # line 1
+         'A,Open,2024-01-01 08:00:00,"a note\nover two lines"\n'          # lines 2-3
+         "A,Active,2024-01-01 09:00:00,5\" screen\n"                     # line 4
+         "\n"                                                            # line 5: blank
+         'B,Open,2024-01-01 10:00:00,"""quoted"", and\n\nthree lines"\n'  # lines 6-8
+         "  \n"                                                          # line 9: spaces
+         "B,Closed,2024-01-01 11:00:00,plain\n"                          # line 10
+         "A,Closed,2024-01-01 12:00:00,last")                            # line 11, no line end
+
+
+@pytest.mark.parametrize("collapse", [False, True])
+@pytest.mark.parametrize("columnar", ["1", "0"])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_source_refs_are_the_lines_where_rows_start(tmp_path, monkeypatch, columnar, newline, collapse):
+    monkeypatch.setenv("CSMINE_COLUMNAR", columnar)
+    path = write(tmp_path / "notes.csv", NOTES.replace("\n", newline))
+    if newline == "\n" and columnar == "1" and not collapse:  # not with the line of spaces, which pyarrow refuses
+        clean = write(tmp_path / "clean.csv", NOTES.replace("  \n", ""))
+        from event_store.io.columnar import ColumnarLog, read_csv_columns
+
+        log = read_csv_columns(clean, lifecycle="auto", mapping=ColumnMapping(**FLAGS))
+        assert isinstance(log, ColumnarLog)
+        assert [s.source_ref for h in log.histories for s in h.steps] == [
+            "clean.csv:2", "clean.csv:4", "clean.csv:10", "clean.csv:6", "clean.csv:9"]
+    read = read_log(path, mapping=ColumnMapping(**FLAGS), collapse_repeats=collapse)
+    a, b = read.histories
+    assert [s.source_ref for s in a.steps] == ["notes.csv:2", "notes.csv:4", "notes.csv:11"]
+    assert [s.source_ref for s in b.steps] == ["notes.csv:6", "notes.csv:10"]
+    assert (a.source_ref, b.source_ref) == ("notes.csv:2", "notes.csv:6")
+    assert b.steps[0].attrs["note"] == f'"quoted", and{newline}{newline}three lines'
+
+
+def test_case_table_and_nul_errors_name_the_line_too(tmp_path):
+    table = write(tmp_path / "cases.csv", 'ticket,segment\nT1,"gold\nplus"\n\nT1,silver\n')
+    with pytest.raises(ImportFormatError, match=r"ticket 'T1' has 2 rows \(lines 2 and 5\)"):
+        read_case_table(table, "ticket")
+    nul = write(tmp_path / "nul.csv", 'ticket,status,at\nA,"Open\nnow",2024-01-01 08:00:00\nA,Do\x00ne,2024-01-01 09:00:00\n')
+    with pytest.raises(ImportFormatError, match=r"nul\.csv: line 4, column 'status': the value holds a NUL"):
+        read_log(nul, mapping=ColumnMapping(**FLAGS))
+    short = write(tmp_path / "short.csv", 'ticket,status,at\nA,"Open\nnow",2024-01-01 08:00:00\n\nA,x,y,z\n')
+    with pytest.raises(ImportFormatError, match=r"short\.csv: line 5 has 4 fields, the header 3"):
+        read_log(short, mapping=ColumnMapping(**FLAGS))
+
+
 # -- case tables ----------------------------------------------------------------------------------
 
 

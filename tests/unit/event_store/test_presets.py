@@ -145,6 +145,52 @@ def test_servicenow_table_without_a_column_names_it_and_the_preset(tmp_path):
     assert "--activity-column" in message
 
 
+@pytest.mark.parametrize(("column", "words"), [
+    ("sys_updated_by", "missing resource column 'sys_updated_by'"),
+    ("assignment_group", "missing team column 'assignment_group'"),
+    ("sys_mod_count", "missing order column 'sys_mod_count'"),
+])
+def test_servicenow_table_without_an_actor_team_or_order_column_is_refused(tmp_path, column, words):
+    text = (DATA / "servicenow_incidents.csv").read_text(encoding="utf-8").replace(column, "other", 1)
+    path = tmp_path / "incidents.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ImportFormatError) as err:
+        read_source(str(path), load_preset("servicenow"))
+    message = str(err.value)
+    assert f"incidents.csv: {words}, which preset 'servicenow' reads (the file's columns: number, " in message
+
+
+def test_a_mapping_naming_a_column_the_file_lacks_is_refused(tmp_path):
+    path = tmp_path / "base.csv"
+    path.write_text("ticket,status,at\nA,Open,2024-01-01 08:00:00\n", encoding="utf-8")
+    mapping = tmp_path / "ours.toml"
+    mapping.write_text('[columns]\ncase = "ticket"\nactivity = "status"\ntimestamp = "at"\n'
+                       'resource = "agent_name"\n\n[time]\nzone = "UTC"\n', encoding="utf-8")
+    with pytest.raises(ImportFormatError) as err:
+        read_source(str(path), read_mapping(str(mapping)))
+    assert ("base.csv: missing resource column 'agent_name', which mapping 'ours.toml' reads (the file's "
+            "columns: ticket, status, at)") in str(err.value)
+    # a mapping that names no actor reads the default column when there is one, as the flags do
+    mapping.write_text(mapping.read_text(encoding="utf-8").replace('resource = "agent_name"\n', ""), encoding="utf-8")
+    assert read_source(str(path), read_mapping(str(mapping))).rows == 1
+
+
+def test_status_log_reads_its_actor_and_team_only_when_the_file_has_them(tmp_path):
+    text = (DATA / "status_log.csv").read_text(encoding="utf-8").splitlines()
+    path = tmp_path / "bare.csv"
+    path.write_text("\n".join(",".join(line.split(",")[:3]) for line in text) + "\n", encoding="utf-8")
+    read = read_source(str(path), load_preset("status-log"))
+    assert read.rows == 7 and all(s.actor is None and s.team is None for h in read.histories for s in h.steps)
+    with pytest.raises(ImportFormatError, match=r"missing resource column 'org:resource', which preset 'status-log'"):
+        read_source(str(path), with_flags(load_preset("status-log"), resource="org:resource"))
+
+
+def test_a_printed_mapping_names_only_the_columns_that_were_named():
+    text = dump_mapping(with_flags(ImportMapping(), case="id", resource="agent"))
+    assert 'resource = "agent"' in text and '# team = "org:group"' in text and '\nteam =' not in text
+    assert parse_mapping(text) == with_flags(ImportMapping(), case="id", resource="agent")
+
+
 # -- ServiceNow sys_audit ----------------------------------------------------------------------
 
 
