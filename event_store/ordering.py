@@ -45,6 +45,15 @@ def tie_key(activity: str, sop_pos: dict[str, int] | None = None) -> tuple[int, 
     return (lifecycle_class(activity), sop_pos.get(activity, len(sop_pos)), life, activity)
 
 
+def tied_first(owner: Any, times: Any, ranks: Any) -> Any:
+    """The permutation that puts rows grouped by ``owner`` (ticket codes, sorted) and in
+    time order within each ticket into tie order: same groups and times, tied rows by
+    ``ranks`` (:func:`row_tie_ranks`), then as they were."""
+    import numpy as np
+
+    return np.lexsort((np.arange(len(owner)), ranks, times, owner))
+
+
 def row_tie_ranks(activities: Any) -> Any:
     """Per row, the rank of its activity by :func:`tie_key` without an SOP (one key per
     distinct name; ``activities`` any sequence of names, missing ones ranked last)."""
@@ -52,14 +61,15 @@ def row_tie_ranks(activities: Any) -> Any:
     import pandas as pd
 
     codes, names = pd.factorize(pd.Series(activities, dtype=object), sort=False)
-    ranks = _name_ranks([str(a) for a in names])
+    ranks = name_tie_ranks([str(a) for a in names])
     out = np.full(len(codes), len(names), dtype=np.int64)
     known = codes >= 0
     out[known] = ranks[codes[known]]
     return out
 
 
-def _name_ranks(names: Sequence[str]) -> Any:
+def name_tie_ranks(names: Sequence[str]) -> Any:
+    """The rank of each distinct name by :func:`tie_key` without an SOP."""
     import numpy as np
 
     order = sorted(range(len(names)), key=lambda i: tie_key(names[i]))
@@ -68,4 +78,4 @@ def _name_ranks(names: Sequence[str]) -> Any:
     return ranks
 
 
-__all__ = ["LIFECYCLE_ORDER", "lifecycle_class", "row_tie_ranks", "tie_key"]
+__all__ = ["LIFECYCLE_ORDER", "lifecycle_class", "name_tie_ranks", "row_tie_ranks", "tie_key", "tied_first"]

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from event_store.ordering import name_tie_ranks, tied_first
 from event_store.records import CASE_FIELDS
 
 _STR = json.encoder.encode_basestring
@@ -159,6 +160,22 @@ def _optional(table: Any, col: str | None, n: int) -> Any:
     return table.column(col)
 
 
+def _tie_order(activity: Any, owner: np.ndarray, occurred: np.ndarray) -> Any:
+    """A function putting a column of the sorted rows into tie order: rows at one time by
+    the tie rule, not the file's order, so that whose ticket attributes and team count
+    does not depend on the row order (see :mod:`event_store.ordering`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    acts = pc.dictionary_encode(activity.combine_chunks() if isinstance(activity, pa.ChunkedArray) else activity)
+    ranks = name_tie_ranks([str(a) for a in acts.dictionary.to_pylist()])
+    perm = tied_first(owner, occurred, ranks[acts.indices.to_numpy(zero_copy_only=False)])
+    if np.array_equal(perm, np.arange(len(perm))):  # no ties out of that order: the columns as they are
+        return lambda col: col
+    tied = pa.array(perm)
+    return lambda col: col.take(tied)
+
+
 def ticket_columns(taken: Any, times: dict[str, Any], lines: np.ndarray, owner: np.ndarray, name: str,
                     mapping: Any, case_cols: dict[str, str]) -> Any:
     """One row per ticket: id, uuid, opening time, case JSON and fields, source ref, step count."""
@@ -170,12 +187,13 @@ def ticket_columns(taken: Any, times: dict[str, Any], lines: np.ndarray, owner: 
     nt = len(first)
     ids = taken.column(mapping.case).take(pa.array(first)).to_pylist()
     uuids = uuid5_texts(ids)
+    in_tie_order = _tie_order(taken.column(mapping.activity), owner, times["occurred_utc"])
     values: dict[str, Any] = {}
     for attr, col in case_cols.items():
-        values[attr] = _first_valid(taken.column(col), owner, first, nt)
+        values[attr] = _first_valid(in_tie_order(taken.column(col)), owner, first, nt)
     # As the object reader: no team among the case attributes (or none for this
     # ticket), then the team of the ticket's earliest step with one, added last.
-    team = _optional(taken, mapping.team, len(owner))
+    team = in_tie_order(_optional(taken, mapping.team, len(owner)))
     team = pc.if_else(pc.equal(team, ""), pa.scalar(None, pa.string()), team)
     step_team = _first_valid(team, owner, first, nt)
     if "team" in values:

@@ -20,6 +20,7 @@ from event_store.io.read_base import (
 )
 from event_store.io.table_frame import Frame, read_frame
 from event_store.limits import check_history, current_limits
+from event_store.ordering import row_tie_ranks
 from event_store.records import ActivityRow, TicketHistory
 
 def read_table(path: str, *, fmt: str, lifecycle: str, mapping: ColumnMapping,
@@ -78,17 +79,21 @@ def _read_table_rows(path: str, *, fmt: str, lifecycle: str, mapping: ColumnMapp
     codes, uniques = pd.factorize(df[mapping.case], sort=False)
     tkey = ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().view("int64")
     order = np.lexsort((np.arange(n), tkey, codes))
+    # Where rows at one time must be told apart -- which are consecutive repeats, whose
+    # ticket attributes count -- the tie rule orders them, not the file (a shuffled copy
+    # imports the same); see event_store.ordering.
+    tied = np.lexsort((np.arange(n), row_tie_ranks(df[mapping.activity].to_numpy(dtype=object)), tkey, codes))
     keep, collapsed = order, 0
     extra_attrs: list[tuple[str, list[Any]]] = []
     if collapse_repeats and n > 1:
-        keep, collapsed, extra_attrs = _collapse_table(df, mapping, mode, has_lc, codes, order, ts)
+        keep, collapsed, extra_attrs = _collapse_table(df, mapping, mode, has_lc, codes, tied, ts)
     by_case = _rows_by_ticket(df, mapping, mode, codes, keep, ts, start, f"{name}:", lines, attr_cols, extra_attrs)
 
     # Each case attribute from the earliest row (in time order, every row) that has a value.
     case_lists: list[tuple[str, list[Any]]] = []
     if case_cols:
         cols = list(dict.fromkeys(case_cols.values()))
-        firsts = df[cols].take(order).groupby(codes[order], sort=False).first()
+        firsts = df[cols].take(tied).groupby(codes[tied], sort=False).first()
         case_lists = [(a, column_values(firsts, c) or []) for a, c in case_cols.items()]
     has_starts = start is not None or mode == "start-complete"
     out = []
