@@ -4,7 +4,11 @@
 objects in the caller's locked transaction, appending only what the store lacks:
 tickets it holds are not opened again, steps it holds (same activity, business time
 and actor, counted with multiplicity) are not written again, and case attributes the
-source now gives other values for become one ``CaseAttributesChanged`` event. The
+source now gives other values for become one ``CaseAttributesChanged`` event. A stored
+ticket whose steps in the file match none of its stored ones, yet are the same steps at
+times shifted by one offset or with other actors, is refused (:func:`read_differently`):
+the file was read otherwise than the first import (another ``--tz``, time format or actor
+column), and appending would record every step twice. The
 stored bytes are built as the library's transcoder writes them (:func:`_activity_json`),
 the chain is extended and, when the read model was caught up, its rows and position
 are written in the same transaction. Whole new tickets take the column path
@@ -22,7 +26,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from event_store.domain import TOPIC_ACTIVITY, TOPIC_CASE_CHANGED, TOPIC_OPENED, Ticket, check_aware, ticket_id
-from event_store.errors import InvalidEventError
+from event_store.errors import ImportFormatError, InvalidEventError
 from event_store.persistence.db import Cursor
 from event_store.persistence.recorders import insert_stored_events, write_chain
 from event_store.readmodel.projection import (
@@ -52,6 +56,8 @@ class _Batch:
     added_e: int = 0
     unchanged: int = 0
     changed: int = 0
+    #: stored tickets whose file steps look like the stored ones read another way: (ticket, how)
+    misread: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def stamp(self) -> dict[str, str]:
@@ -73,6 +79,14 @@ def write_histories(store: TicketStore, cur: Cursor, batch: list[TicketHistory])
         else:
             steps, version, plan_case = _new_ticket(b, history, tid)
         _steps(b, history, tid, steps, version, plan_case, stamp_json)
+    if b.misread:
+        ticket, how = b.misread[0]
+        raise ImportFormatError(
+            f"{len(b.misread):,} ticket{'s' if len(b.misread) != 1 else ''} already in the store (the first: "
+            f"{ticket}) match none of their stored steps, yet the file has the same steps {how}: it is read "
+            "otherwise than when they were imported (another --tz, time format, actor or team column, or "
+            "mapping?). Appending would record each step twice, so this batch was not written: import with "
+            "the first import's flags or mapping (steps recorded wrongly can be amended with `csmine correct`).")
     if not b.stored:
         return 0, 0, b.unchanged, 0
     table = store._events_table()
@@ -91,6 +105,7 @@ def _known_ticket(b: _Batch, history: TicketHistory, tid: UUID,
                   known: _Stored) -> tuple[list[ActivityRow], int, Any] | None:
     """A ticket the store holds: its missing steps and the case change event (None: nothing new)."""
     version, have = known.version, known.steps
+    stored = dict(have)
     steps: list[ActivityRow] = []
     for row in history.steps:
         key = (row.activity, row.occurred_at, row.actor)
@@ -98,6 +113,11 @@ def _known_ticket(b: _Batch, history: TicketHistory, tid: UUID,
             have[key] -= 1
         else:
             steps.append(row)
+    if stored and len(steps) == len(history.steps):  # nothing matched: the same steps read otherwise?
+        how = read_differently(history.steps, stored)
+        if how is not None:
+            b.misread.append((history.ticket, how))
+            return None
     case_changes = _case_changes(known.case, _clean_case(history.case)) if history.case else {}
     if not steps and not case_changes:
         b.unchanged += 1
@@ -113,6 +133,29 @@ def _known_ticket(b: _Batch, history: TicketHistory, tid: UUID,
         wrapped = json.loads(b.store.mapper.transcoder.encode(case_changes))
         b.plan.append(("case", None, (str(tid), wrapped)))
     return steps, version, None  # the case row is read from the tickets table by _project
+
+
+def read_differently(rows: Any, stored: dict[tuple[Any, ...], int]) -> str | None:
+    """How ``rows`` (a stored ticket's steps in the file, none matching) hold every stored
+    step read another way: ``"at times shifted by ..."`` (one offset for all), ``"with
+    other actors"`` (same activities and times); None when they do not."""
+    from collections import Counter
+
+    want = Counter()
+    for (activity, at, _actor), n in stored.items():
+        want[(activity, at)] += n
+    have = Counter((r.activity, r.occurred_at) for r in rows)
+    if not want - have:
+        return "at the same times with other actors"
+    first_activity, first_at = min(want, key=lambda k: k[1])
+    for activity, at in have:
+        if activity != first_activity or at == first_at:
+            continue
+        shift = at - first_at
+        if not Counter({(a, t + shift): n for (a, t), n in want.items()}) - have:
+            sign = "-" if shift.total_seconds() < 0 else "+"
+            return f"at times shifted by {sign}{abs(shift)}"
+    return None
 
 
 def _new_ticket(b: _Batch, history: TicketHistory, tid: UUID) -> tuple[list[ActivityRow], int, Any]:
