@@ -308,3 +308,19 @@ def test_shuffled_helpdesk_gives_the_same_stats_and_kpis(tmp_path):
     assert outputs["sorted", "stats"] == outputs["shuffled", "stats"]
     assert outputs["sorted", "kpi"] == outputs["shuffled", "kpi"]
     assert (outputs["sorted", "stats"]["tickets"], outputs["sorted", "stats"]["events"]) == (4580, 21348)
+
+
+def test_an_order_column_is_named_with_the_tie_order_that_keeps_it(cli, tmp_path):
+    # minute times tie; the order column (as ServiceNow's sys_mod_count) put them in the store
+    csv = tmp_path / "mods.csv"
+    csv.write_text("id,state,at,n\nA,New,2024-01-01 08:00,1\nA,Resolved,2024-01-01 08:00,3\n"
+                   "A,Active,2024-01-01 08:00,2\n", encoding="utf-8")
+    mapping = tmp_path / "m.toml"
+    mapping.write_text('[columns]\ncase = "id"\nactivity = "state"\ntimestamp = "at"\norder = "n"\n'
+                       '[time]\nzone = "UTC"\n', encoding="utf-8")
+    db = str(tmp_path / "s.db")
+    result = cli("import", str(csv), "--mapping", str(mapping), "--store", db)
+    assert result.exit_code == 0, result.output
+    assert "stored in n order; analyse with --tie-order file" in result.stdout
+    kept = cli("trace", "A", "--tie-order", "file", "--json", "--store", db)
+    assert [s["activity"] for s in json.loads(kept.stdout)["steps"]] == ["New", "Active", "Resolved"]

@@ -48,6 +48,10 @@ def render_import(path: str, done: FileImport, mapping: ImportMapping) -> Text:
         f"{result.tickets_unchanged:,} already complete)"]
     if mapping.collapse_repeats:
         lines.append(f"collapsed {read.rows_collapsed:,} repeated rows into their first")
+    if mapping.order_column:
+        lines.append(f"steps of a ticket at one time are stored in {mapping.order_column} order; analyse with "
+                     "--tie-order file to keep it (the default, auto, orders them by the tie rule: opening steps "
+                     "first, then by name)")
     if read.rows_dropped:
         lines.append(f"left out {read.rows_dropped:,} rows (dropped activities, changes of fields that are not "
                      "steps, missing values)")
