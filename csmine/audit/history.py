@@ -144,7 +144,10 @@ def read_history(store: TicketStore, ticket: str, *, known_at: int | None = None
         TraceError: the ticket was not yet opened at ``as_of``.
     """
     oid = ticket_id(ticket)
-    events, hidden = _stored_events(store, oid, known_at)
+    try:
+        events, hidden = _stored_events(store, oid, known_at)
+    except IntegrityError as exc:  # an event that no longer reads as any kind
+        raise IntegrityError(f"ticket {ticket}: {exc}") from None
     opened = next(((n, e) for n, e in events if e.originator_version == 0), None)
     if opened is None:
         where = f" by log position {known_at}" if known_at is not None else ""

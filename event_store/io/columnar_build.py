@@ -162,8 +162,9 @@ def _optional(table: Any, col: str | None, n: int) -> Any:
 
 def _tie_order(activity: Any, owner: np.ndarray, occurred: np.ndarray) -> Any:
     """A function putting a column of the sorted rows into tie order: rows at one time by
-    the tie rule, not the file's order, so that whose ticket attributes and team count
-    does not depend on the row order (see :mod:`event_store.ordering`)."""
+    the tie rule (on the activity column, as the object reader ranks them), not the file's
+    order, so that whose ticket attributes count does not depend on the row order (see
+    :mod:`event_store.ordering`)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -192,8 +193,8 @@ def ticket_columns(taken: Any, times: dict[str, Any], lines: np.ndarray, owner: 
     for attr, col in case_cols.items():
         values[attr] = _first_valid(in_tie_order(taken.column(col)), owner, first, nt)
     # As the object reader: no team among the case attributes (or none for this
-    # ticket), then the team of the ticket's earliest step with one, added last.
-    team = in_tie_order(_optional(taken, mapping.team, len(owner)))
+    # ticket), then the team of the ticket's earliest stored step with one, added last.
+    team = _optional(taken, mapping.team, len(owner))
     team = pc.if_else(pc.equal(team, ""), pa.scalar(None, pa.string()), team)
     step_team = _first_valid(team, owner, first, nt)
     if "team" in values:

@@ -28,7 +28,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from event_store.errors import ImportFormatError
 from event_store.limits import InputLimits, inflated_size
-from event_store.ordering import tie_key
 from event_store.records import ActivityRow, TicketHistory
 
 if TYPE_CHECKING:
@@ -255,9 +254,7 @@ def case_from(case: dict[str, Any], steps: list[tuple[ActivityRow, str | None]])
         key = k[5:] if k.startswith("case:") else k
         out[key] = v
     if "team" not in out:
-        # the earliest step with a team (at one time: by the tie rule, not the file's order)
-        first_team = next((s.team for s, _ in sorted(steps, key=lambda r: (r[0].occurred_at, tie_key(r[0].activity)))
-                           if s.team), None)
+        first_team = next((s.team for s, _ in steps if s.team), None)  # the earliest step with a team
         if first_team is not None:
             out["team"] = first_team
     return out

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from event_store.errors import IntegrityError
 from event_store.readmodel.projection import EPOCH, _US
 from event_store.records import CASE_FIELDS
 
@@ -242,8 +243,16 @@ def stored_ticket_events(store: TicketStore, oid: UUID) -> list[tuple[int, Any]]
         "ORDER BY originator_version",
         (oid if postgres else oid.hex,),
     )
-    return [(int(n), store.mapper.to_domain_event(StoredEvent(oid, int(version), topic, bytes(state))))
-            for n, version, topic, state in rows]
+    out = []
+    for n, version, topic, state in rows:
+        try:
+            out.append((int(n), store.mapper.to_domain_event(StoredEvent(oid, int(version), topic, bytes(state)))))
+        except Exception as exc:  # the library's topic, cipher, compressor or JSON error
+            raise IntegrityError(
+                f"stored event at position {n} (version {version}) of ticket aggregate {oid} cannot be read "
+                f"({type(exc).__name__}: {exc}): its topic or stored bytes were altered. Run `csmine verify` to "
+                "see what changed.") from None
+    return out
 
 
 # -- what was committed after a log position (the live monitors) -----------------------------------

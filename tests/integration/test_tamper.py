@@ -223,6 +223,28 @@ def signed_store(template, tmp_path, request):
     return url.rsplit("/", 1)[0] + "/" + name, table, checkpoint
 
 
+def unknown_topic(a: Attacker) -> tuple[str, int]:
+    nid = a.event("CS-2", 3)[0]
+    a.sql(f"UPDATE {a.table} SET topic = ? WHERE {a.nid} = ?", ("nope.module:Nope", nid))
+    return "CS-2", 3
+
+
+def unreadable_state(a: Attacker) -> tuple[str, int]:
+    nid, _, state = a.event("CS-2", 3)
+    a.sql(f"UPDATE {a.table} SET state = ? WHERE {a.nid} = ?", (state.replace(b"{", b"[", 1), nid))
+    return "CS-2", 3
+
+
+@pytest.mark.parametrize("attack", [unknown_topic, unreadable_state], ids=["unknown topic", "unreadable state"])
+def test_trace_of_an_event_that_no_longer_reads_exits_5(cli, signed_store, attack):
+    url, table, _ = signed_store
+    ticket, _ = _attack(url, table, attack)
+    result = cli("trace", ticket, "--store", url)
+    assert result.exit_code == 5, result.output
+    assert f"ticket {ticket}" in result.stderr and "cannot be read" in result.stderr
+    assert "csmine verify" in result.stderr
+
+
 @pytest.mark.parametrize("attack", list(ATTACKS))
 def test_tampering_is_detected_and_named(signed_store, attack):
     url, table, checkpoint = signed_store
