@@ -213,7 +213,8 @@ def read_partitioned(path: str, name: str, lifecycle: str, mapping: Any, parts: 
 
     from event_store.io.read_base import lifecycle_mode
 
-    folder = tempfile.mkdtemp(prefix="csmine-import-")
+    sweep_partition_folders()
+    folder = tempfile.mkdtemp(prefix=f"{_FOLDER_PREFIX}{os.getpid()}-")
     try:
         spill = _Spill(path, name, mapping, folder, parts)
         spill.run()
@@ -226,6 +227,38 @@ def read_partitioned(path: str, name: str, lifecycle: str, mapping: Any, parts: 
     finally:
         pa.default_memory_pool().release_unused()
     return PartitionedLog(name, folder, [_part_path(folder, p) for p in range(parts)], mapping, mode, spill)
+
+
+_FOLDER_PREFIX = "csmine-import-"
+
+
+def sweep_partition_folders(root: str | None = None) -> list[str]:
+    """Delete the partition folders of imports that are no longer running (killed ones
+    leave theirs behind): ``csmine-import-<pid>-*`` folders of this user in the temporary
+    folder (``root``) whose process is gone. Returns the folders deleted."""
+    import re
+
+    root = root or tempfile.gettempdir()
+    gone = []
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return gone
+    for entry in entries:
+        m = re.fullmatch(rf"{_FOLDER_PREFIX}(\d+)-\w+", entry.name)
+        if m is None or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+            os.kill(int(m.group(1)), 0)  # the import that made it still runs: leave it
+            continue
+        except ProcessLookupError:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            gone.append(entry.path)
+        except (OSError, OverflowError):  # not ours to judge (no permission to signal, ...)
+            continue
+    return gone
 
 
 def _part_path(folder: str, p: int) -> str:

@@ -350,3 +350,22 @@ def test_a_field_over_its_limit_late_in_the_file_is_refused_before_the_first_bat
         batches = log.column_batches(50, current_limits())
         with pytest.raises(InputLimitError, match=f"export.csv:{row + 2}: the activity is 6,000 bytes long"):
             next(batches)
+
+
+def test_folders_of_killed_imports_are_swept_and_running_ones_kept(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from event_store.io.columnar_parts import sweep_partition_folders
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(done.stdout)  # a process that has ended
+    killed = tmp_path / f"csmine-import-{dead}-abc_12"
+    running = tmp_path / f"csmine-import-{os.getpid()}-xyz"
+    other = tmp_path / "csmine-import-q1w2"  # not named by a process: left alone
+    for folder in (killed, running, other):
+        folder.mkdir()
+        (folder / "part-00000.arrow").write_bytes(b"x")
+    assert sweep_partition_folders(str(tmp_path)) == [str(killed)]
+    assert not killed.exists() and running.exists() and other.exists()
