@@ -251,6 +251,7 @@ class TicketStore(Application):
         *,
         batch_size: int = 500,
         progress: Callable[[int, int], None] | None = None,
+        refuse_misread: bool = False,
     ) -> ImportResult:
         """Write whole ticket histories, batch by batch, idempotently.
 
@@ -279,6 +280,10 @@ class TicketStore(Application):
             histories: the tickets, e.g. from :func:`event_store.io.importing.read_histories`.
             batch_size: tickets per transaction (100-1000 is a good range).
             progress: called after each committed batch with (tickets, events) in it.
+            refuse_misread: refuse a batch where stored tickets get none of their stored
+                steps but the same steps shifted by one offset or with other actors (a file
+                read otherwise than at its first import: ``csmine import`` asks for this;
+                a followed or posted stream may repeat steps and does not).
 
         Returns:
             What was seen and what was added.
@@ -286,7 +291,7 @@ class TicketStore(Application):
         if batch_size < 1:
             raise InvalidEventError(f"batch size must be at least 1, got {batch_size}")
         with pause_gc(), bulk_checkpoints(self):
-            return ImportResult(*run_import(self, histories, batch_size, progress))
+            return ImportResult(*run_import(self, histories, batch_size, progress, refuse_misread=refuse_misread))
 
     def _encode(self, state: dict[str, Any]) -> bytes:
         """Stored bytes of an event state, exactly as the library's mapper makes them."""

@@ -83,7 +83,7 @@ def record_read(store: TicketStore, mapping: ImportMapping, read: SourceRead, hi
     """Record what :func:`read_file` gave, and keep the mapping's closing states."""
     from event_store.io.mapping import remember_closing
 
-    result = store.import_histories(histories, batch_size=batch_size, progress=progress)
+    result = store.import_histories(histories, batch_size=batch_size, progress=progress, refuse_misread=True)
     if mapping.closed_when:
         remember_closing(store, mapping.closed_when)  # sop draft's closing states
     return FileImport(result, read, len(histories), case_table)

@@ -4,9 +4,10 @@
 objects in the caller's locked transaction, appending only what the store lacks:
 tickets it holds are not opened again, steps it holds (same activity, business time
 and actor, counted with multiplicity) are not written again, and case attributes the
-source now gives other values for become one ``CaseAttributesChanged`` event. A stored
-ticket whose steps in the file match none of its stored ones, yet are the same steps at
-times shifted by one offset or with other actors, is refused (:func:`read_differently`):
+source now gives other values for become one ``CaseAttributesChanged`` event. For a file
+import (``refuse_misread``), a stored ticket whose steps in the file match none of its
+stored ones, yet are the same steps at times shifted by one offset or with other actors,
+is refused (:func:`read_differently`):
 the file was read otherwise than the first import (another ``--tz``, time format or actor
 column), and appending would record every step twice. The
 stored bytes are built as the library's transcoder writes them (:func:`_activity_json`),
@@ -56,7 +57,9 @@ class _Batch:
     added_e: int = 0
     unchanged: int = 0
     changed: int = 0
-    #: stored tickets whose file steps look like the stored ones read another way: (ticket, how)
+    #: look for stored tickets whose file steps look like the stored ones read another way
+    check_misread: bool = False
+    #: those found: (ticket, how)
     misread: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -64,11 +67,16 @@ class _Batch:
         return _iso(self.now)
 
 
-def write_histories(store: TicketStore, cur: Cursor, batch: list[TicketHistory]) -> tuple[int, int, int, int]:
-    """Append what the store lacks of ``batch``; (tickets added, events added, unchanged, case changed)."""
+def write_histories(store: TicketStore, cur: Cursor, batch: list[TicketHistory], *,
+                    refuse_misread: bool = False) -> tuple[int, int, int, int]:
+    """Append what the store lacks of ``batch``; (tickets added, events added, unchanged, case changed).
+
+    ``refuse_misread``: raise ImportFormatError, writing nothing, when stored tickets look
+    read another way (:func:`read_differently`; for file imports).
+    """
     ids = [ticket_id(h.ticket) for h in batch]
     stored_before = stored_state(store, cur, ids)
-    b = _Batch(store, datetime.now(UTC))
+    b = _Batch(store, datetime.now(UTC), check_misread=refuse_misread)
     stamp_json = f'{{"timestamp":{{"_type_":"datetime_iso","_data_":"{b.now.isoformat()}"}},"activity":'
     for history, tid in zip(batch, ids, strict=True):
         if tid in stored_before:
@@ -113,7 +121,7 @@ def _known_ticket(b: _Batch, history: TicketHistory, tid: UUID,
             have[key] -= 1
         else:
             steps.append(row)
-    if stored and len(steps) == len(history.steps):  # nothing matched: the same steps read otherwise?
+    if b.check_misread and stored and len(steps) == len(history.steps):  # nothing matched: read otherwise?
         how = read_differently(history.steps, stored)
         if how is not None:
             b.misread.append((history.ticket, how))

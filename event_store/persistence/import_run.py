@@ -61,7 +61,8 @@ def bulk_checkpoints(store: TicketStore) -> Iterator[None]:
 
 
 def run_import(store: TicketStore, histories: Iterable[TicketHistory] | Any, batch_size: int,
-               progress: Callable[[int, int], None] | None) -> tuple[int, int, int, int, int, int]:
+               progress: Callable[[int, int], None] | None, *,
+               refuse_misread: bool = False) -> tuple[int, int, int, int, int, int]:
     """Write the batches; (tickets seen, events seen, tickets added, events added, unchanged, case changed).
 
     Batches are prepared on a second thread while the previous one is written.
@@ -88,7 +89,7 @@ def run_import(store: TicketStore, histories: Iterable[TicketHistory] | Any, bat
     head = (int(start[0][0]), bytes(start[0][1])) if start else (0, ZERO)
     with storage_errors(store.location.display, committed), deferred_indexes(store.db, head[0] == 0):
         for work in background(_prepared(store, histories, batch_size, head)):
-            t, e, u, c = _write_batch(store, work)
+            t, e, u, c = _write_batch(store, work, refuse_misread)
             added_t += t
             added_e += e
             unchanged += u
@@ -142,7 +143,8 @@ def _batches(store: TicketStore, histories: Iterable[TicketHistory] | Any,
         yield batch
 
 
-def _write_batch(store: TicketStore, batch: list[TicketHistory] | Prepared) -> tuple[int, int, int, int]:
+def _write_batch(store: TicketStore, batch: list[TicketHistory] | Prepared,
+                 refuse_misread: bool = False) -> tuple[int, int, int, int]:
     retry = Retry(store.retry_budget)
     while True:
         try:
@@ -150,7 +152,7 @@ def _write_batch(store: TicketStore, batch: list[TicketHistory] | Prepared) -> t
                 if cur.postgres:
                     cur.execute(f"LOCK TABLE {store._events_table()} IN EXCLUSIVE MODE")
                     lock_projection(cur)
-                return _write_batch_in(store, cur, batch)
+                return _write_batch_in(store, cur, batch, refuse_misread)
         except Exception as exc:
             if not _is_conflict(exc):
                 raise
@@ -162,7 +164,8 @@ def _write_batch(store: TicketStore, batch: list[TicketHistory] | Prepared) -> t
                 ) from exc
 
 
-def _write_batch_in(store: TicketStore, cur: Cursor, work: list[TicketHistory] | Prepared) -> tuple[int, int, int, int]:
+def _write_batch_in(store: TicketStore, cur: Cursor, work: list[TicketHistory] | Prepared,
+                    refuse_misread: bool = False) -> tuple[int, int, int, int]:
     """One batch in the caller's locked transaction: the bulk path when every ticket is new.
 
     A batch holding a ticket the store has already (a re-run, a later export)
@@ -179,8 +182,8 @@ def _write_batch_in(store: TicketStore, cur: Cursor, work: list[TicketHistory] |
             done = write_prepared(cur, table, work, project=(int(position[0]) if position else 0) == last_before,
                                   channel=store._notify_channel())
             return done.tickets, done.events, 0, 0
-        return write_histories(store, cur, work.batch.histories())
-    return write_histories(store, cur, work)
+        return write_histories(store, cur, work.batch.histories(), refuse_misread=refuse_misread)
+    return write_histories(store, cur, work, refuse_misread=refuse_misread)
 
 
 def _any_stored(store: TicketStore, cur: Cursor, uuids: list[str]) -> bool:
