@@ -186,6 +186,8 @@ class BottleneckReport:
         data = plain(asdict(self))
         status = data.pop("status", None)
         data["tickets"] = status if status is not None else {"total": self.tickets}
+        if self.status is not None and not self.status.rule_known:
+            data["backlog"] = []  # which tickets are open is unknown without a closing rule
         return data
 
 

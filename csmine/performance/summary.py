@@ -133,6 +133,8 @@ class KpiReport:
         data = plain(asdict(self))
         status = data.pop("status", None)
         data["tickets"] = status if status is not None else {"total": self.tickets}
+        if self.status is not None and not self.status.rule_known:
+            data["backlog"] = None  # which tickets are open is unknown without a closing rule
         return data
 
 

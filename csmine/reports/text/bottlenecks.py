@@ -97,7 +97,7 @@ def _teams_and_rework(r: BottleneckReport, top: int) -> list[Block]:
 
 
 def _backlog(r: BottleneckReport) -> str:
-    if r.backlog and r.status is not None and not r.status.rule_known:
+    if r.status is not None and not r.status.rule_known:
         return "Backlog: not computed (no closing rule: pass --closed-when ACTIVITY or an SOP with a close step)"
     if not r.backlog:
         return ""
