@@ -145,8 +145,9 @@ def _known_ticket(b: _Batch, history: TicketHistory, tid: UUID,
 
 def read_differently(rows: Any, stored: dict[tuple[Any, ...], int]) -> str | None:
     """How ``rows`` (a stored ticket's steps in the file, none matching) hold every stored
-    step read another way: ``"at times shifted by ..."`` (one offset for all), ``"with
-    other actors"`` (same activities and times); None when they do not."""
+    step read another way: ``"with other actors"`` (same activities and times), or ``"at
+    times shifted by ..."`` (as many steps, two or more, all shifted by one offset); None
+    when they do not."""
     from collections import Counter
 
     want = Counter()
@@ -155,6 +156,8 @@ def read_differently(rows: Any, stored: dict[tuple[Any, ...], int]) -> str | Non
     have = Counter((r.activity, r.occurred_at) for r in rows)
     if not want - have:
         return "at the same times with other actors"
+    if sum(want.values()) < 2 or sum(have.values()) != sum(want.values()):
+        return None  # one step repeated later, or a longer history: a later export, not the same one
     first_activity, first_at = min(want, key=lambda k: k[1])
     for activity, at in have:
         if activity != first_activity or at == first_at:

@@ -56,3 +56,16 @@ def test_the_same_file_adds_nothing_and_a_delta_export_appends(cli, tmp_path):
     result = cli("import", str(delta), "--store", db, "--quiet", *F, "--tz", "UTC", "--resource-column", "agent")
     assert result.exit_code == 0, result.output
     assert _events(db) == before + 2
+
+
+def test_a_one_step_ticket_meeting_its_step_again_later_appends(cli, tmp_path):
+    # a later export where B (one step so far) does the same step again a week later: not a misread
+    first = tmp_path / "first.csv"
+    first.write_text("ticket,status,at\nB,Assign,2024-01-01 08:00:00\n", encoding="utf-8")
+    later = tmp_path / "later.csv"
+    later.write_text("ticket,status,at\nB,Assign,2024-01-08 08:00:00\n", encoding="utf-8")
+    db = str(tmp_path / "s.db")
+    for path in (first, later):
+        result = cli("import", str(path), "--store", db, "--quiet", *F, "--tz", "UTC")
+        assert result.exit_code == 0, result.output
+    assert _events(db) == 3  # the opening and both steps
