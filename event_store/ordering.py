@@ -46,9 +46,9 @@ def tie_key(activity: str, sop_pos: dict[str, int] | None = None) -> tuple[int, 
 
 
 def tied_first(owner: Any, times: Any, ranks: Any) -> Any:
-    """The permutation that puts rows grouped by ``owner`` (ticket codes, sorted) and in
-    time order within each ticket into tie order: same groups and times, tied rows by
-    ``ranks`` (:func:`row_tie_ranks`), then as they were."""
+    """The row order by ticket code (``owner``), time, then tie rank (``ranks``,
+    :func:`row_tie_ranks`), then position: for rows already grouped by ticket and in
+    time order, a permutation within each ticket that puts tied rows into tie order."""
     import numpy as np
 
     return np.lexsort((np.arange(len(owner)), ranks, times, owner))

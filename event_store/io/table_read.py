@@ -20,7 +20,7 @@ from event_store.io.read_base import (
 )
 from event_store.io.table_frame import Frame, read_frame
 from event_store.limits import check_history, current_limits
-from event_store.ordering import row_tie_ranks
+from event_store.ordering import row_tie_ranks, tied_first
 from event_store.records import ActivityRow, TicketHistory
 
 def read_table(path: str, *, fmt: str, lifecycle: str, mapping: ColumnMapping,
@@ -82,7 +82,7 @@ def _read_table_rows(path: str, *, fmt: str, lifecycle: str, mapping: ColumnMapp
     # Where rows at one time must be told apart -- which are consecutive repeats, whose
     # ticket attributes count -- the tie rule orders them, not the file (a shuffled copy
     # imports the same); see event_store.ordering.
-    tied = np.lexsort((np.arange(n), row_tie_ranks(df[mapping.activity].to_numpy(dtype=object)), tkey, codes))
+    tied = tied_first(codes, tkey, row_tie_ranks(df[mapping.activity].to_numpy(dtype=object)))
     keep, collapsed = order, 0
     extra_attrs: list[tuple[str, list[Any]]] = []
     if collapse_repeats and n > 1:

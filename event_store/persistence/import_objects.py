@@ -113,7 +113,6 @@ def _known_ticket(b: _Batch, history: TicketHistory, tid: UUID,
                   known: _Stored) -> tuple[list[ActivityRow], int, Any] | None:
     """A ticket the store holds: its missing steps and the case change event (None: nothing new)."""
     version, have = known.version, known.steps
-    stored = dict(have)
     steps: list[ActivityRow] = []
     for row in history.steps:
         key = (row.activity, row.occurred_at, row.actor)
@@ -121,8 +120,8 @@ def _known_ticket(b: _Batch, history: TicketHistory, tid: UUID,
             have[key] -= 1
         else:
             steps.append(row)
-    if b.check_misread and stored and len(steps) == len(history.steps):  # nothing matched: read otherwise?
-        how = read_differently(history.steps, stored)
+    if b.check_misread and have and len(steps) == len(history.steps):  # nothing matched (``have`` as stored)
+        how = read_differently(history.steps, have)
         if how is not None:
             b.misread.append((history.ticket, how))
             return None
