@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from csmine.explain.statistics import exact_upper_p, mantel_haenszel
+from csmine.explain.statistics import exact_upper_p, mantel_haenszel, mantel_haenszel_cells
 
 if TYPE_CHECKING:
     from csmine.explain.evidence import Evidence
@@ -265,7 +265,10 @@ class Listing:
             self._strata[gk] = (g, size, ok, nk)
             for part in _chunks(codes, self.size_of, most=CHUNK_CELLS // size):
                 ak, n1k = self._stratum_counts(part, g, size)
-                mh = mantel_haenszel(ak, n1k, ok, nk)
+                cells = np.flatnonzero(n1k)  # the rest add nothing to any sum (see mantel_haenszel_cells)
+                stratum_k = cells % size
+                mh = mantel_haenszel_cells(cells // size, len(part), ak.ravel()[cells], n1k.ravel()[cells],
+                                           ok[stratum_k], nk[stratum_k])
                 cond_lo[part] = np.where(np.isfinite(mh.lo), mh.lo,
                                          np.where(np.isinf(mh.ratio), self.crude_lo[part], 0.0))
                 cond_z[part] = mh.z
@@ -285,6 +288,9 @@ class Listing:
         shape = (len(rows), size)
         n1r = np.bincount(key, minlength=len(rows) * size).reshape(shape)
         ar = np.bincount(key, weights=self.y[tickets], minlength=len(rows) * size).reshape(shape)
+        if all(len(ix) == 1 for ix in pick):
+            first = np.fromiter((ix[0] for ix in pick), dtype=np.int64, count=len(pick))
+            return ar[first], n1r[first]
         # a derived candidate's counts are the sums of its parts' (integers: exact)
         return np.stack([ar[ix].sum(axis=0) for ix in pick]), np.stack([n1r[ix].sum(axis=0) for ix in pick])
 

@@ -54,6 +54,7 @@ __all__ = [
     "exact_upper_p",
     "katz",
     "mantel_haenszel",
+    "mantel_haenszel_cells",
     "newcombe",
     "normal_sf2",
     "wilson",
@@ -173,26 +174,54 @@ def mantel_haenszel(a: np.ndarray, n1: np.ndarray, outcome: np.ndarray, total: n
         z: normal quantile of the interval.
     """
     a, n1 = _f(a), _f(n1)
-    big_o = np.broadcast_to(_f(outcome), a.shape)
-    big_n = np.broadcast_to(_f(total), a.shape)
+    terms = _mh_terms(a, n1, np.broadcast_to(_f(outcome), a.shape), np.broadcast_to(_f(total), a.shape))
+    return _mh_figures(*(t.sum(axis=-1) for t in terms), z=z)
+
+
+def mantel_haenszel_cells(group: np.ndarray, groups: int, a: np.ndarray, n1: np.ndarray, outcome: np.ndarray,
+                          total: np.ndarray, z: float = Z95) -> MantelHaenszel:
+    """:func:`mantel_haenszel` from the groups' non-empty cells only.
+
+    A cell where the group has no ticket (``n1 = 0``, so ``a = 0``) adds exactly zero to
+    every sum, so the tables of many groups over many strata -- nearly all of whose cells
+    are empty once the strata are cut fine -- are summed over the cells that hold tickets.
+    The figures equal the dense function's up to the order of the additions (the last bits).
+
+    Args:
+        group: per cell, its group (0 .. ``groups`` - 1).  groups: how many groups.
+        a, n1: per cell, the group's outcomes and tickets in the stratum.
+        outcome, total: per cell, the stratum's ``O`` and ``N``.
+        z: normal quantile of the interval.
+    """
+    terms = _mh_terms(_f(a), _f(n1), _f(outcome), _f(total))
+    return _mh_figures(*(np.bincount(group, weights=t, minlength=groups) for t in terms), z=z)
+
+
+def _mh_terms(a: np.ndarray, n1: np.ndarray, big_o: np.ndarray, big_n: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Each stratum's share of ``R``, ``S``, ``P``, ``E``, ``V`` and ``a`` (summed over strata by the caller)."""
     c = big_o - a
     n0 = big_n - n1
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = np.where(big_n > 0, 1.0 / big_n, 0.0)
-        r = (a * n0 * inv).sum(axis=-1)
-        s = (c * n1 * inv).sum(axis=-1)
-        pp = ((n1 * n0 * big_o - a * c * big_n) * inv * inv).sum(axis=-1)
+        r = a * n0 * inv
+        s = c * n1 * inv
+        pp = (n1 * n0 * big_o - a * c * big_n) * inv * inv
+        expected_k = n1 * big_o * inv
+        var_k = np.where(big_n > 1, n1 * n0 * big_o * (big_n - big_o) * inv * inv / (big_n - 1), 0.0)
+    return r, s, pp, expected_k, var_k, a
+
+
+def _mh_figures(r: np.ndarray, s: np.ndarray, pp: np.ndarray, e: np.ndarray, v: np.ndarray, a_sum: np.ndarray,
+                *, z: float) -> MantelHaenszel:
+    """The ratio, interval and test of each group from its sums over strata."""
+    with np.errstate(divide="ignore", invalid="ignore"):
         ratio = r / s
         se = np.sqrt(pp / (r * s))
         finite = np.isfinite(ratio) & (ratio > 0) & np.isfinite(se)
         lo = np.where(finite, np.exp(np.log(ratio) - z * se), np.nan)
         hi = np.where(finite, np.exp(np.log(ratio) + z * se), np.nan)
-        expected_k = n1 * big_o * inv
-        var_k = np.where(big_n > 1, n1 * n0 * big_o * (big_n - big_o) * inv * inv / (big_n - 1), 0.0)
-        e = expected_k.sum(axis=-1)
-        v = var_k.sum(axis=-1)
-        stat = np.where(v > 0, (a.sum(axis=-1) - e) / np.sqrt(v), np.nan)
-        stat_cc = np.where(v > 0, (a.sum(axis=-1) - e - 0.5) / np.sqrt(v), np.nan)
+        stat = np.where(v > 0, (a_sum - e) / np.sqrt(v), np.nan)
+        stat_cc = np.where(v > 0, (a_sum - e - 0.5) / np.sqrt(v), np.nan)
     p = np.where(np.isfinite(stat_cc), normal_upper(stat_cc), 1.0)
     return MantelHaenszel(ratio=ratio, lo=lo, hi=hi, z=stat, p=p, expected=e)
 

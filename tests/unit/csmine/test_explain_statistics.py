@@ -52,6 +52,7 @@ from csmine.explain.statistics import (
     exact_upper_p,
     katz,
     mantel_haenszel,
+    mantel_haenszel_cells,
     newcombe,
     normal_upper,
     wilson,
@@ -132,6 +133,35 @@ def test_mantel_haenszel_many_groups_at_once():
     assert mh.ratio[1] == pytest.approx(1 / 3.4)
     assert mh.z[1] == pytest.approx(-mh.z[0])
     assert np.isnan(mh.z[2]) and mh.p[2] == 1.0
+
+
+def test_mantel_haenszel_from_the_non_empty_cells_by_hand():
+    # the hand-worked table above, as its two cells, beside a group with one cell in the
+    # second stratum and a group with none (not testable)
+    mh = mantel_haenszel_cells(np.array([0, 0, 1]), 3, np.array([3, 2, 1]), np.array([4, 4, 8]),
+                               OK[[0, 1, 1]], NK[[0, 1, 1]])
+    assert mh.ratio[0] == pytest.approx(3.4)
+    assert mh.z[0] == pytest.approx(1.892457, abs=1e-6)
+    assert mh.p[0] == pytest.approx(0.077900, abs=1e-6)
+    # group 1: 1 of 8 in stratum 2 (3 of 12): E = 8 x 3 / 12 = 2
+    assert mh.expected[1] == pytest.approx(2.0)
+    assert np.isnan(mh.z[2]) and mh.p[2] == 1.0
+
+
+def test_mantel_haenszel_from_cells_equals_the_dense_tables():
+    rng = np.random.default_rng(7)
+    groups, strata = 40, 300
+    nk = rng.integers(0, 60, strata)
+    ok = rng.binomial(nk, 0.3)
+    n1k = rng.binomial(nk, 0.05, size=(groups, strata)) * (rng.random((groups, strata)) < 0.1)  # mostly empty
+    ak = np.minimum(rng.binomial(n1k, 0.5), ok)
+    dense = mantel_haenszel(ak, n1k, ok, nk)
+    cells = np.flatnonzero(n1k)
+    k = cells % strata
+    sparse = mantel_haenszel_cells(cells // strata, groups, ak.ravel()[cells], n1k.ravel()[cells], ok[k], nk[k])
+    assert 0.01 < len(cells) / n1k.size < 0.2
+    for field in ("ratio", "lo", "hi", "z", "p", "expected"):
+        np.testing.assert_allclose(getattr(sparse, field), getattr(dense, field), rtol=1e-12, equal_nan=True)
 
 
 def test_exact_stratified_p_by_hand():
