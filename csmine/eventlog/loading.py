@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from event_store.memory import release_free_memory
 from event_store.readmodel import queries
 from event_store.readmodel.chunks import read_columnar
 from event_store.readmodel.queries import RowFilter, to_us
@@ -284,6 +285,8 @@ def load_event_log(
     df = _phases_and_free_filters(store, df, log_filter, free_filters)
     if len(df) != n:
         df = df.reset_index(drop=True)
+    del table, attrs_column
+    release_free_memory()  # the Arrow columns the frame was made from (as much again as the frame)
     return df
 
 

@@ -109,6 +109,10 @@ class Evidence:
     p_star: float
 
 
+#: Memberships counted at once by :func:`count_candidates`.
+COUNT_CHUNK = 4_000_000
+
+
 def weigh_candidates(outcome: Outcome, features: FeatureSet, *, min_support: int, alpha: float,
                      adjust: tuple[str, ...]) -> Evidence:
     """Count, test and control every candidate (see the module docstring)."""
@@ -124,13 +128,21 @@ def count_candidates(outcome: Outcome, features: FeatureSet, *, min_support: int
     big_n, big_o = int(applies.sum()), int(outcome.flag.sum())
     n_feat = features.size
     keep = applies[features.ticket]
-    t, f = features.ticket[keep], features.candidate[keep]
+    if keep.all():  # the outcome applies to every ticket: the memberships as they are (no copies)
+        t, f = features.ticket, features.candidate
+    else:
+        t, f = features.ticket[keep], features.candidate[keep]
     present = tuple(name for name in adjust if name in features.strata
                     and len(np.unique(features.strata[name][applies])) > 1)
     full, full_size = stratum_codes([features.strata[x] for x in present], features.tickets)
-    key = f * full_size + full[t]
-    n1_full = np.bincount(key, minlength=n_feat * full_size).reshape(n_feat, full_size).astype(float)
-    a_full = np.bincount(key, weights=y[t], minlength=n_feat * full_size).reshape(n_feat, full_size)
+    cells = n_feat * full_size
+    n1_full, a_full = np.zeros(cells), np.zeros(cells)
+    for start in range(0, len(t), COUNT_CHUNK):  # bounded temporaries; the sums are of integers: exact
+        tt = t[start:start + COUNT_CHUNK]
+        key = f[start:start + COUNT_CHUNK].astype(np.int64) * full_size + full[tt]
+        n1_full += np.bincount(key, minlength=cells)
+        a_full += np.bincount(key, weights=y[tt], minlength=cells)
+    n1_full, a_full = n1_full.reshape(n_feat, full_size), a_full.reshape(n_feat, full_size)
     for code, parts in features.derived.items():
         n1_full[code] = n1_full[list(parts)].sum(axis=0)
         a_full[code] = a_full[list(parts)].sum(axis=0)

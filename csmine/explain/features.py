@@ -306,13 +306,21 @@ def ticket_features(
         kind=np.asarray(b.kind, dtype=object),
         involves=tuple(b.involves),
         pair_of=np.asarray(b.pair_of, dtype=np.int64).reshape(-1, 2),
-        ticket=np.concatenate(b.tickets).astype(np.int64) if b.tickets else np.zeros(0, np.int64),
-        candidate=np.concatenate(b.codes).astype(np.int64) if b.codes else np.zeros(0, np.int64),
+        ticket=_codes(b.tickets),
+        candidate=_codes(b.codes),
         strata=strata,
         tickets=b.n,
         notes=tuple(notes),
         derived=dict(b.derived),
     )
+
+
+def _codes(parts: list[np.ndarray]) -> np.ndarray:
+    """The memberships' ticket or candidate codes in one array: 32-bit (tens of millions of
+    memberships on a large log: half the memory of 64-bit codes; arithmetic on them widens first)."""
+    top = max((int(p.max()) for p in parts if p.size), default=0)
+    kind = np.int32 if top < 2 ** 31 - 1 else np.int64
+    return np.concatenate([p.astype(kind, copy=False) for p in parts]) if parts else np.zeros(0, kind)
 
 
 #: A ticket attribute tested: per ticket its value code, the values, its first candidate code.

@@ -29,6 +29,7 @@ import importlib
 import os
 import pickle
 import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -52,7 +53,8 @@ class Job:
         self._fn = fn
         self._value: Any = None
         self._pid = 0
-        self._fd = -1
+        self._data = b""
+        self._reader = threading.Thread()  # replaced by the reader of a forked child
         if fork and hasattr(os, "fork"):
             for name in needs:  # waits for another thread importing it to finish
                 importlib.import_module(name)
@@ -61,6 +63,9 @@ class Job:
             self._value = fn()
 
     def _fork(self) -> None:
+        from event_store.memory import release_free_memory
+
+        release_free_memory()  # freed pages the child would otherwise map too
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: compute, send the result, leave without any clean-up
@@ -81,25 +86,37 @@ class Job:
                 # would end the parent's session).
                 os._exit(0)
         os.close(write_fd)
-        self._pid, self._fd = pid, read_fd
+        self._pid = pid
+        # Take the child's answer as soon as it is written, so that the child ends then:
+        # waiting to be read, it would keep mapping every page of the parent's that the
+        # parent has freed since the fork (at 10M events, gigabytes of the process tree).
+        self._reader = threading.Thread(target=self._drain, args=(read_fd, pid), daemon=True,
+                                        name=f"csmine-job-{pid}")
+        self._reader.start()
+
+    def _drain(self, fd: int, pid: int) -> None:
+        """Read the child's whole answer (empty if it died without one), then reap it."""
+        try:
+            with os.fdopen(fd, "rb") as fh:
+                self._data = fh.read()
+        finally:
+            os.waitpid(pid, 0)
 
     def close(self) -> None:
         """Stop a child whose result will not be read (no-op once it has been)."""
         if self._pid == 0:
             return
-        os.close(self._fd)
         with contextlib.suppress(ProcessLookupError):
-            os.kill(self._pid, signal.SIGKILL)
-        os.waitpid(self._pid, 0)
+            os.kill(self._pid, signal.SIGKILL)  # its pipe closes: the reader ends and reaps it
+        self._reader.join()
         self._pid = 0
 
     def result(self) -> Any:
         """The computation's value (waiting for the child); its exception is raised here."""
         if self._pid == 0:
             return self._value
-        with os.fdopen(self._fd, "rb") as fh:
-            data = fh.read()
-        os.waitpid(self._pid, 0)
+        self._reader.join()
+        data, self._data = self._data, b""
         self._pid = 0
         if not data:  # the child died (killed, out of memory): compute it here
             self._value = self._fn()

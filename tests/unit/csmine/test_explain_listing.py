@@ -1,4 +1,4 @@
-"""The contributors' forward selection counts its candidates chunk by chunk: the same figures."""
+"""The contributors' counting (evidence) and forward selection (listing) go chunk by chunk: the same figures."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from csmine.explain import listing
+from csmine.explain import evidence, listing
 from csmine.explain.listing import _chunks
 
 
@@ -46,6 +46,7 @@ def test_small_chunks_give_the_same_contributors(planted, monkeypatch):
         seen.append(len(parts))
         return parts
 
+    monkeypatch.setattr(evidence, "COUNT_CHUNK", 97)  # thousands of memberships: many pieces
     monkeypatch.setattr(listing, "CHUNK_MEMBERSHIPS", 40)
     monkeypatch.setattr(listing, "CHUNK_CELLS", 64)
     monkeypatch.setattr(listing, "_chunks", lambda codes, sizes, limit=None, most=None: counted(
