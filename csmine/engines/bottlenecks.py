@@ -8,7 +8,7 @@ aggregates written here as portable SQL over ``events``:
   :func:`csmine.mining.time_split.split_time` and :func:`csmine.performance.steps.step_times`
   do (own duration; the gap to the next event when the event opens a waiting status, or
   always in a status log; the gap *before* it is the transition's), with
-  :func:`csmine.performance.impact.impact_stats`' figures (median, P90, impact over the
+  :func:`csmine.mining.group_stats.impact_stats`' figures (median, P90, impact over the
   median, slow tickets);
 * :func:`transition_impact` — the gaps between consecutive activities;
 * :func:`handover_impact` and :func:`ping_pong_pairs` — between consecutive holders
@@ -151,7 +151,7 @@ class _Shape:
 
 
 def _stats(f: pd.DataFrame, index: np.ndarray) -> pd.DataFrame:
-    """An engine's impact statistics (µs) as :func:`~csmine.performance.impact.impact_stats`' frame (s)."""
+    """An engine's impact statistics (µs) as :func:`~csmine.mining.group_stats.impact_stats`' frame (s)."""
     out = pd.DataFrame({"size": f["size"].to_numpy(dtype=np.int64)}, index=pd.Index(index, name="k"))
     for col, src in (("median", "median"), ("mean", "mean"), ("sum", "total"), ("p90", "p90"), ("impact", "impact")):
         out[col] = f[src].to_numpy(dtype=float) / 1e6

@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 
 from csmine.errors import EmptyLogError, MiningError
-from csmine.mining.encoding import ACTIVITY, CASE_ID, START_TS, TIMESTAMP, EncodedLog, encode_log
+from csmine.mining.encoding import ACTIVITY, CASE_ID, START_TS, TIMESTAMP, EncodedLog, encode_log, unique_ints
+from csmine.mining.group_stats import impact_stats
 from csmine.mining.graph import connect
 
 if TYPE_CHECKING:
@@ -191,37 +192,23 @@ class ProcessMap:
         return asdict(self)
 
 
-def _group_stats(keys: np.ndarray, values: np.ndarray) -> pd.DataFrame:
-    frame = pd.DataFrame({"key": keys, "v": values})
-    g = frame.groupby("key", sort=True)["v"]
-    out = g.agg(["median", "mean", "sum"])
-    out["p90"] = g.quantile(0.9)
-    return out
-
-
-def _cases_per_key(case: np.ndarray, key: np.ndarray) -> pd.Series:
-    pairs = pd.DataFrame({"c": case, "k": key}).drop_duplicates()
-    return pairs.groupby("k", sort=True).size()
-
-
 def _dfg_arrays(log: EncodedLog) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Paths, start arcs and end arcs of an encoded log as frames with codes."""
     n_act = len(log.activities)
     i, j = log.pairs()
-    key = log.act[i] * n_act + log.act[j]
+    key = log.act[i].astype(np.int64) * n_act + log.act[j]
     gap = log.arrival()[j] - log.ts[i]
-    counts = pd.Series(key).value_counts(sort=False).sort_index()
-    stats = _group_stats(key, gap)
-    cases = _cases_per_key(log.case[i], key)
+    stats = impact_stats(key, gap, log.case[i], impact=False)  # one sort: counts, tickets, quantiles
+    codes = stats.index.to_numpy()
     paths = pd.DataFrame({
-        "source": counts.index.to_numpy() // n_act,
-        "target": counts.index.to_numpy() % n_act,
-        "events": counts.to_numpy(),
-        "cases": cases.reindex(counts.index).to_numpy(),
-        "median": stats["median"].reindex(counts.index).to_numpy(),
-        "mean": stats["mean"].reindex(counts.index).to_numpy(),
-        "p90": stats["p90"].reindex(counts.index).to_numpy(),
-        "sum": stats["sum"].reindex(counts.index).to_numpy(),
+        "source": codes // n_act,
+        "target": codes % n_act,
+        "events": stats["size"].to_numpy(),
+        "cases": stats["tickets"].to_numpy(),
+        "median": stats["median"].to_numpy(),
+        "mean": stats["mean"].to_numpy(),
+        "p90": stats["p90"].to_numpy(),
+        "sum": stats["sum"].to_numpy(),
     })
     starts = pd.Series(log.act[log.first]).value_counts(sort=False).sort_index()
     ends = pd.Series(log.act[log.last]).value_counts(sort=False).sort_index()
@@ -354,7 +341,9 @@ def _arc_counts(names: np.ndarray, path_frame: pd.DataFrame, start_frame: pd.Dat
 def _map_nodes(sub: EncodedLog, cut: _ActivityCut) -> tuple[MapNode, ...]:
     """The kept activities with their events (whole log), tickets and work times (``sub``)."""
     names = sub.activities
-    node_cases = pd.DataFrame({"c": sub.case, "a": sub.act}).drop_duplicates().groupby("a").size()
+    span = int(sub.case.max()) + 1 if sub.n else 1
+    node_cases = np.bincount(unique_ints(sub.act.astype(np.int64) * span + sub.case) // span,
+                             minlength=len(names))  # tickets per activity: distinct (activity, ticket)
     work_median: dict[int, float] = {}
     work_mean: dict[int, float] = {}
     if sub.has_start:
@@ -366,7 +355,7 @@ def _map_nodes(sub: EncodedLog, cut: _ActivityCut) -> tuple[MapNode, ...]:
         MapNode(
             activity=str(names[a]),
             events=int(cut.events[a]),
-            cases=int(node_cases.get(a, 0)),
+            cases=int(node_cases[a]),
             work_median_s=work_median.get(a),
             work_mean_s=work_mean.get(a),
         )

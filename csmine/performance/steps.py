@@ -1,7 +1,7 @@
 """Where a ticket's time goes, step by step: time per activity, per transition, and rework.
 
 Built on :func:`csmine.mining.time_split.split_time` (every second of a ticket
-attributed to one event, waiting or working) and :func:`~csmine.performance.impact.impact_stats`;
+attributed to one event, waiting or working) and :func:`~csmine.mining.group_stats.impact_stats`;
 see :mod:`csmine.performance.bottlenecks` for how the steps and transitions are
 ranked as bottlenecks.
 """
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from csmine.performance.impact import impact_stats
+from csmine.mining.group_stats import impact_stats
 
 if TYPE_CHECKING:
     from csmine.mining.encoding import EncodedLog
@@ -109,7 +109,7 @@ class StepTable:
 
     Attributes:
         rows: one :class:`StepTime` per activity, most time first.
-        stats: :func:`~csmine.performance.impact.impact_stats` of each activity's own
+        stats: :func:`~csmine.mining.group_stats.impact_stats` of each activity's own
             time per event (index: activity code).
         waiting_share: per activity code, its waiting over its waiting and working time.
     """
@@ -125,7 +125,7 @@ class TransitionTable:
 
     Attributes:
         rows: one :class:`TransitionTime` per pair of activities, most time first.
-        stats: :func:`~csmine.performance.impact.impact_stats` of the gaps (index:
+        stats: :func:`~csmine.mining.group_stats.impact_stats` of the gaps (index:
             ``source * n_activities + target`` codes; empty without pairs).
         waiting_share: per transition code, the share of its gaps that are waiting.
         n_activities: the activity codes' range, to decode the keys.

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from csmine.mining.time_split import seconds_between
-from csmine.performance.impact import impact_stats
+from csmine.mining.group_stats import impact_stats
 
 if TYPE_CHECKING:
     from csmine.mining.encoding import EncodedLog
@@ -121,7 +121,7 @@ def team_flows(prep: Prepared, calendar: BusinessCalendar | None, max_rows: int)
 
     Returns:
         ``(handovers, ping_pong, stats, names)``: ``stats`` is the
-        :func:`~csmine.performance.impact.impact_stats` of the handover times per pair
+        :func:`~csmine.mining.group_stats.impact_stats` of the handover times per pair
         code (None without handovers), ``names`` the ``(source, target)`` teams per
         pair code, for ranking handovers as bottlenecks.
     """

@@ -207,8 +207,8 @@ def test_bpic2013_against_per_ticket_loops():
 
 @pytest.mark.parametrize("n", [1, 2, 9, 5000])
 def test_sorted_stats_equal_the_pandas_groupby(n):
-    from csmine.performance.impact import impact_stats as _stats
-    from csmine.performance.impact import impact_stats_pandas as _stats_pandas
+    from csmine.mining.group_stats import impact_stats as _stats
+    from csmine.mining.group_stats import impact_stats_pandas as _stats_pandas
 
     rng = np.random.default_rng(n)
     keys = rng.integers(0, 6, n)
@@ -217,3 +217,9 @@ def test_sorted_stats_equal_the_pandas_groupby(n):
     fast = _stats(keys, values, cases)
     slow = _stats_pandas(keys, values, cases)[fast.columns]
     pd.testing.assert_frame_equal(fast, slow, check_exact=False, rtol=1e-12, check_dtype=False)
+    # the process map's paths: the same figures without the impact (both ways)
+    plain = _stats(keys, values, cases, impact=False)
+    assert list(plain.columns) == ["size", "median", "mean", "sum", "p90", "tickets"]
+    pd.testing.assert_frame_equal(plain, fast[plain.columns])
+    with_nan = np.where(np.arange(n) == 0, np.nan, values)  # the pandas path
+    assert "impact" not in _stats(keys, with_nan, cases, impact=False).columns

@@ -1,9 +1,10 @@
-"""Impact statistics: per key (a step, a transition, a handover) how its occurrences spread.
+"""Group statistics: per key (a path of the map, a step, a transition, a handover) how its occurrences spread.
 
 :func:`impact_stats` gives, per key, the count, tickets, median, mean, P90 and total
-of its occurrences' times and its **impact**: the time saved if every occurrence
-slower than the median took only the median time, ``sum(max(0, t - median(t)))``
-(see :mod:`csmine.performance.bottlenecks`).
+of its occurrences' times and, unless asked not to, its **impact**: the time saved if
+every occurrence slower than the median took only the median time,
+``sum(max(0, t - median(t)))`` (see :mod:`csmine.performance.bottlenecks`). The process
+map's paths (:mod:`csmine.mining.maps`) are the same figures without the impact.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pandas as pd
 from csmine.mining.encoding import unique_ints
 
 
-def impact_stats(keys: np.ndarray, values: np.ndarray, cases: np.ndarray) -> pd.DataFrame:
+def impact_stats(keys: np.ndarray, values: np.ndarray, cases: np.ndarray, *, impact: bool = True) -> pd.DataFrame:
     """Per key: count, tickets, median, mean, p90, total, impact (excess over median), tickets slower.
 
     Integer keys and ticket codes without missing values (the usual case) are done in
@@ -24,14 +25,16 @@ def impact_stats(keys: np.ndarray, values: np.ndarray, cases: np.ndarray) -> pd.
 
     Returns:
         One row per key (index ``k``, sorted) with columns ``size``, ``median``,
-        ``mean``, ``sum``, ``p90``, ``impact``, ``slow_tickets`` and ``tickets``.
+        ``mean``, ``sum``, ``p90``, ``impact``, ``slow_tickets`` and ``tickets`` (``impact=False``:
+        without ``impact`` and ``slow_tickets``).
     """
     keys = np.asarray(keys)
     values = np.asarray(values, dtype=float)
     cases = np.asarray(cases)
     if (len(keys) == 0 or keys.dtype.kind not in "iu" or cases.dtype.kind not in "iu"
             or bool(np.isnan(values).any()) or int(cases.min()) < 0):
-        return impact_stats_pandas(keys, values, cases)
+        out = impact_stats_pandas(keys, values, cases)
+        return out if impact else out.drop(columns=["impact", "slow_tickets"])
     order = np.lexsort((values, keys))
     k, v, c = keys[order], values[order], cases[order]
     starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
@@ -49,25 +52,18 @@ def impact_stats(keys: np.ndarray, values: np.ndarray, cases: np.ndarray) -> pd.
     lo = (sizes - 1) // 2
     median = (v[starts + lo] + v[starts + sizes // 2]) / 2.0  # the middle value, or the mean of the two
     total = np.add.reduceat(v, starts)
-    excess = np.clip(v - np.repeat(median, sizes), 0, None)
     group_of = np.repeat(np.arange(groups, dtype=np.int64), sizes)
     span = int(c.max()) + 1
-    pairs = unique_ints(group_of * span + c)
-    slow_pairs = unique_ints((group_of * span + c)[excess > 0])
-    out = pd.DataFrame(
-        {
-            "size": sizes.astype(np.int64),
-            "median": median,
-            "mean": total / sizes,
-            "sum": total,
-            "p90": quantile(0.9),
-            "impact": np.add.reduceat(excess, starts),
-            "slow_tickets": np.bincount(slow_pairs // span, minlength=groups).astype(np.int64),
-            "tickets": np.bincount(pairs // span, minlength=groups).astype(np.int64),
-        },
-        index=pd.Index(k[starts], name="k"),
-    )
-    return out
+    pair_key = group_of * span + c
+    columns: dict[str, np.ndarray] = {"size": sizes.astype(np.int64), "median": median, "mean": total / sizes,
+                                      "sum": total, "p90": quantile(0.9)}
+    if impact:
+        excess = np.clip(v - np.repeat(median, sizes), 0, None)
+        columns["impact"] = np.add.reduceat(excess, starts)
+        columns["slow_tickets"] = np.bincount(unique_ints(pair_key[excess > 0]) // span,
+                                              minlength=groups).astype(np.int64)
+    columns["tickets"] = np.bincount(unique_ints(pair_key) // span, minlength=groups).astype(np.int64)
+    return pd.DataFrame(columns, index=pd.Index(k[starts], name="k"))
 
 
 def impact_stats_pandas(keys: np.ndarray, values: np.ndarray, cases: np.ndarray) -> pd.DataFrame:
