@@ -271,11 +271,14 @@ def discover_maps(
     timestamp_key: str = TIMESTAMP,
     start_timestamp_key: str | None = START_TS,
     keep: Iterable[str | tuple[str, str]] = (),
+    encoded: EncodedLog | None = None,
 ) -> dict[tuple[float, float], ProcessMap]:
     """:func:`discover_map` at every pair of slider levels, sharing the work.
 
     The log is encoded once and the directly-follows counts and waiting times are
     computed once per activity level; each path level only filters those paths.
+    ``encoded``: ``df`` already encoded with these columns (the report's prepared log),
+    not encoded again.
 
     Returns:
         ``{(activities, paths): map}`` for every pair of levels.
@@ -286,8 +289,9 @@ def discover_maps(
         _check_share("paths", p)
     if len(df) == 0:
         raise EmptyLogError("the event log is empty: nothing to discover (check the filters)")
-    log = encode_log(df, case_id_key=case_id_key, activity_key=activity_key,
-                     timestamp_key=timestamp_key, start_timestamp_key=start_timestamp_key)
+    log = encoded if encoded is not None else encode_log(
+        df, case_id_key=case_id_key, activity_key=activity_key, timestamp_key=timestamp_key,
+        start_timestamp_key=start_timestamp_key)
     keep = tuple(keep)
     out: dict[tuple[float, float], ProcessMap] = {}
     for a in activities:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from csmine.engines.base import Engine
     from csmine.eventlog.lifecycle import ClosingRule
     from csmine.explain.section import WhySection
+    from csmine.mining.encoding import EncodedLog
     from csmine.mining.maps import ProcessMap
     from csmine.performance.bottlenecks import BottleneckReport
     from csmine.performance.sop_choice import SopChoice
@@ -154,6 +155,7 @@ def _build_report(store: TicketStore, log_filter: LogFilter, *, sop: SOP | None,
     from csmine.performance.bottlenecks import find_bottlenecks
     from csmine.performance.kpi import ticket_kpis
     from csmine.performance.limits import check_limits
+    from csmine.performance.preparation import prepare
     from csmine.performance.summary import summarise_kpis
     from csmine.reports import report_sections as sections
 
@@ -177,7 +179,7 @@ def _build_report(store: TicketStore, log_filter: LogFilter, *, sop: SOP | None,
     # The Why section on the second core too, while this process draws the maps.
     why_job = start(lambda: _why(df, sop, bn, closing), fork=fork, needs=_WHY_NEED)
     step("process maps")
-    map_svgs, full_map, anim_svg = _draw_maps(df, labels, bn)
+    map_svgs, full_map, anim_svg = _draw_maps(df, labels, bn, encoded=prepare(df, sop).log)  # encoded once
     step("variants and backlog")
     variants = sections.variants_section(discover_variants(df))  # every variant once: top 15 and the count
     backlog_svg = _backlog_svg(store, tickets)
@@ -333,14 +335,16 @@ def _checks(df: pd.DataFrame, sop: SOP | None, tickets: pd.DataFrame, sides: _Si
 
 
 def _draw_maps(df: pd.DataFrame | None, labels: dict[str, str], bn: BottleneckReport,
-               maps: dict[tuple[float, float], ProcessMap] | None = None) -> tuple[dict[str, str], ProcessMap, str]:
+               maps: dict[tuple[float, float], ProcessMap] | None = None,
+               encoded: EncodedLog | None = None) -> tuple[dict[str, str], ProcessMap, str]:
     """The map at every activity/path level in both modes (SVG), the full map, and the animation's SVG
-    (``maps``: the maps already computed, e.g. by an engine; else discovered from ``df``)."""
+    (``maps``: the maps already computed, e.g. by an engine; else discovered from ``df``, or from
+    ``encoded``, the log already encoded)."""
     from csmine.mining.maps import discover_maps
 
     highlight, notes = bn.highlight(3), bn.highlight_notes(3)
     if maps is None:
-        maps = discover_maps(df, activities=ACTIVITY_LEVELS, paths=PATH_LEVELS)
+        maps = discover_maps(df, activities=ACTIVITY_LEVELS, paths=PATH_LEVELS, encoded=encoded)
     svgs: dict[str, str] = {}
     for i, a in enumerate(ACTIVITY_LEVELS):
         for j, p in enumerate(PATH_LEVELS):
