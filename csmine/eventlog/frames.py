@@ -69,13 +69,15 @@ def sort_order(table: Any, tie_order: str | None) -> Any:
     )
 
 
-def table_to_frame(table: Any, order: Any, *, with_attrs: bool) -> tuple[pd.DataFrame, Any]:
+def table_to_frame(table: Any, order: Any, *, with_attrs: bool) -> tuple[pd.DataFrame, Any, Any]:
     """The frame's columns of an ``event_log`` Arrow table, rows taken in ``order``.
 
     Returns:
-        ``(frame, attrs)``: times ``datetime64[us, UTC]``, text columns pandas' default
-        string dtype (object of None when every value is missing); ``attrs`` is the
-        reordered attribute-text column when ``with_attrs``, else None.
+        ``(frame, attrs, positions)``: times ``datetime64[us, UTC]``, text columns pandas'
+        default string dtype (object of None when every value is missing); ``attrs`` is the
+        table's attribute-text column when ``with_attrs`` (else None), **not** reordered
+        (:func:`expand_table_attributes` takes only the rows it needs); ``positions`` the
+        table row of each frame row (numpy), None when they are the same.
     """
     import numpy as np
     import pandas as pd
@@ -92,14 +94,12 @@ def table_to_frame(table: Any, order: Any, *, with_attrs: bool) -> tuple[pd.Data
             col = col.cast(utc)
         names.append(name)
         arrays.append(col)
-    if with_attrs:
-        arrays.append(table["attrs"])
-    positions = order.to_numpy(zero_copy_only=False)
-    if not (len(positions) and np.array_equal(positions, np.arange(len(positions)))):
-        # (an import writes tickets whole, so the rows are often in order already)
+    positions: Any = order.to_numpy(zero_copy_only=False)
+    if len(positions) and np.array_equal(positions, np.arange(len(positions))):
+        positions = None  # (an import writes tickets whole, so the rows are often in order already)
+    else:
         with ThreadPoolExecutor(2) as pool:  # gathering strings is the costly part; arrow releases the GIL
             arrays = list(pool.map(lambda col: col.take(order), arrays))
-    attrs_column = arrays.pop() if with_attrs else None
     # Text columns with no value at all are object columns of None, as pandas infers them.
     empty_text = [name for name, col in zip(names, arrays, strict=True)
                   if pa.types.is_string(col.type) and col.null_count == n]
@@ -108,27 +108,42 @@ def table_to_frame(table: Any, order: Any, *, with_attrs: bool) -> tuple[pd.Data
     del frame_table, arrays
     for name in empty_text:
         df[name] = pd.Series(np.full(n, None, dtype=object), index=df.index, dtype=object)
-    return df, attrs_column
+    return df, (table["attrs"] if with_attrs else None), positions
 
 
 def expand_table_attributes(df: pd.DataFrame, attrs_column: Any, attributes: Sequence[str] | str | None,
-                            free_filters: Mapping[str, Sequence[str]], decode: Decode) -> None:
+                            free_filters: Mapping[str, Sequence[str]], decode: Decode,
+                            positions: Any = None) -> None:
     """Add the free attributes (:func:`expanded_keys`) of an Arrow attribute-text column to ``df``.
 
+    Row ``i`` of ``df`` has the text at ``positions[i]`` of the column (None: at ``i``).
     Attribute texts repeat a lot: each distinct text is decoded once, then the values
     are spread with the dictionary indices (no per-event Python work). When the keys
-    are named (not ``"all"``), only the distinct texts holding one of them as a JSON
-    string are decoded: an export with a value of its own on every event (a comment,
-    a row id) makes nearly every text distinct, and the rest cannot hold the keys.
+    are named (not ``"all"``), only the rows whose text holds one of them as a JSON
+    string are gathered and decoded: an export with a value of its own on every event (a
+    comment, a row id) makes nearly every text distinct, and the rest cannot hold the keys
+    (at 10M events, the whole column reordered and dictionary-encoded took two more copies
+    of it, 1.2 GB).
     """
     import numpy as np
     import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if isinstance(attrs_column, pa.ChunkedArray):  # not reordered by table_to_frame
+    if isinstance(attrs_column, pa.ChunkedArray):
         attrs_column = attrs_column.combine_chunks()
+    n = len(df)
+    if attributes != "all":
+        may = _holding_keys(attrs_column, expanded_keys(attributes, free_filters, ()))
+        rows = np.flatnonzero(may if positions is None else may[positions])  # frame rows
+        source = rows if positions is None else positions[rows]
+        attrs_column = attrs_column.take(pa.array(source, pa.int64()))
+    else:
+        rows = np.arange(n)
+        if positions is not None:
+            attrs_column = attrs_column.take(pa.array(positions, pa.int64()))
     encoded = pc.dictionary_encode(attrs_column)
+    del attrs_column
     texts = encoded.dictionary
     wanted = pc.not_equal(texts, "").to_numpy(zero_copy_only=False)  # "": no attributes
     if attributes != "all":
@@ -139,7 +154,9 @@ def expand_table_attributes(df: pd.DataFrame, attrs_column: Any, attributes: Seq
     for key in expanded_keys(attributes, free_filters, decoded):
         values = np.full(len(texts) + 1, None, dtype=object)  # the last slot: no attributes
         values[chosen] = [d.get(key) for d in decoded]
-        df[key] = pd.Series(values[index], index=df.index, dtype=object)
+        column = np.full(n, None, dtype=object)
+        column[rows] = values[index]
+        df[key] = pd.Series(column, index=df.index, dtype=object)
 
 
 def _holding_keys(texts: Any, keys: Sequence[str]) -> Any:

@@ -279,13 +279,14 @@ def load_event_log(
     table, free_filters = _filter_table(read_columnar(store), log_filter)
     n = table.num_rows
     expand = bool(free_filters or attributes)
-    df, attrs_column = table_to_frame(table, sort_order(table, log_filter.tie_order), with_attrs=expand)
+    df, attrs_column, positions = table_to_frame(table, sort_order(table, log_filter.tie_order), with_attrs=expand)
     if expand:
-        expand_table_attributes(df, attrs_column, attributes, free_filters, queries.attribute_decoder(store))
+        expand_table_attributes(df, attrs_column, attributes, free_filters, queries.attribute_decoder(store),
+                                positions)
     df = _phases_and_free_filters(store, df, log_filter, free_filters)
     if len(df) != n:
         df = df.reset_index(drop=True)
-    del table, attrs_column
+    del table, attrs_column, positions
     release_free_memory()  # the Arrow columns the frame was made from (as much again as the frame)
     return df
 

@@ -54,3 +54,17 @@ def test_all_keys_and_filters():
     df = pd.DataFrame({"x": range(len(TEXTS))})
     expand_table_attributes(df, pa.array(TEXTS, pa.string()), None, {"row": ("r1",)}, lambda raw: json.loads(raw))
     assert df["row"].tolist() == _reference(["row"])["row"]
+
+
+@pytest.mark.parametrize("attributes", [["satisfaction"], ["满意度", "row"], "all"])
+def test_rows_taken_in_the_frames_order(attributes):
+    # the frame's row i holds the column's text at positions[i] (the load sorts the rows)
+    import numpy as np
+
+    positions = np.array([8, 3, 0, 6, 1, 4, 7, 2, 5])
+    df = pd.DataFrame({"x": range(len(TEXTS))})
+    expand_table_attributes(df, pa.array(TEXTS, pa.string()), attributes, {}, lambda raw: json.loads(raw), positions)
+    keys = ["note", "row", "satisfaction", "满意度"] if attributes == "all" else attributes
+    for key, values in _reference(keys).items():
+        assert df[key].tolist() == [values[p] for p in positions], key
+    assert df["satisfaction" if "satisfaction" in keys else "row"].notna().sum() > 0
