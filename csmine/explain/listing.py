@@ -125,10 +125,13 @@ class Listing:
                 needed[part] = True
         f, t = ev.counts.candidate, ev.counts.ticket
         sub = needed[f]
-        sub_f, sub_t = f[sub], t[sub]
+        sub_f = f[sub]
         by_code = _sorted_by_code(sub_f, self.n_feat)
-        self.sub_f, self.sub_t = sub_f[by_code], sub_t[by_code]
-        self.bounds = np.searchsorted(self.sub_f, np.arange(self.n_feat + 1))
+        per_code = np.bincount(sub_f, minlength=self.n_feat)
+        del sub_f  # the sorted codes are per_code's runs: no gather of them (tens of millions at 10M events)
+        self.sub_t = t[sub][by_code]
+        del by_code
+        self.bounds = np.concatenate([[0], np.cumsum(per_code)])
         self._members: dict[int, np.ndarray] = {}
         #: per strata group, as the last conditional tables counted: stratum per ticket, size, O_k, N_k
         self._strata: dict[int, tuple[np.ndarray, int, np.ndarray, np.ndarray]] = {}
