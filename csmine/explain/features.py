@@ -145,14 +145,14 @@ class _Builder:
                involves: frozenset[str] = frozenset()) -> int:
         offset = self._labels(attribute, kind, labels, involves)
         keep = codes >= 0
-        self.tickets.append(np.flatnonzero(keep))
-        self.codes.append(offset + codes[keep])
+        self.tickets.append(_narrow(np.flatnonzero(keep)))
+        self.codes.append(_narrow(offset + codes[keep]))
         return offset
 
     def multi(self, attribute: str, kind: str, ticket: np.ndarray, codes: np.ndarray, labels: list[str]) -> None:
         offset = self._labels(attribute, kind, labels, frozenset())
-        self.tickets.append(ticket)
-        self.codes.append(offset + codes)
+        self.tickets.append(_narrow(ticket))
+        self.codes.append(_narrow(offset + codes))
 
 
 def _by_ticket(b: _Builder, attribute: str, kind: str, case: np.ndarray, codes: np.ndarray,
@@ -315,6 +315,14 @@ def ticket_features(
     )
 
 
+def _narrow(codes: np.ndarray) -> np.ndarray:
+    """Non-negative codes as 32-bit integers when they fit (the builder holds tens of millions)."""
+    codes = np.asarray(codes)
+    if codes.size and int(codes.max()) >= 2 ** 31 - 1:
+        return codes
+    return codes.astype(np.int32, copy=False)
+
+
 def _codes(parts: list[np.ndarray]) -> np.ndarray:
     """The memberships' ticket or candidate codes in one array: 32-bit (tens of millions of
     memberships on a large log: half the memory of 64-bit codes; arithmetic on them widens first)."""
@@ -386,8 +394,8 @@ def _pairs(b: _Builder, singles: dict[str, _Single], max_pair_levels: int, notes
             labels = [f"{la[int(v) // len(lb)]} & {lb[int(v) % len(lb)]}" for v in present]
             parts = [(oa + int(v) // len(lb), ob + int(v) % len(lb)) for v in present]
             offset = b._labels(f"{first} & {second}", "pair", labels, frozenset({first, second}), parts)
-            b.tickets.append(np.arange(b.n))
-            b.codes.append(offset + local)
+            b.tickets.append(_narrow(np.arange(b.n)))
+            b.codes.append(_narrow(offset + local))
 
 
 def _opening_time(b: _Builder, prep: Prepared, tz: str) -> None:
