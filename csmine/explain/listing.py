@@ -267,11 +267,8 @@ class Listing:
             ok = np.bincount(g[on], weights=y[on], minlength=size)
             self._strata[gk] = (g, size, ok, nk)
             for part in _chunks(codes, self.size_of, most=CHUNK_CELLS // size):
-                ak, n1k = self._stratum_counts(part, g, size)
-                cells = np.flatnonzero(n1k)  # the rest add nothing to any sum (see mantel_haenszel_cells)
-                stratum_k = cells % size
-                mh = mantel_haenszel_cells(cells // size, len(part), ak.ravel()[cells], n1k.ravel()[cells],
-                                           ok[stratum_k], nk[stratum_k])
+                group, stratum_k, a_cells, n1_cells = self._stratum_cells(part, g, size)
+                mh = mantel_haenszel_cells(group, len(part), a_cells, n1_cells, ok[stratum_k], nk[stratum_k])
                 cond_lo[part] = np.where(np.isfinite(mh.lo), mh.lo,
                                          np.where(np.isinf(mh.ratio), self.crude_lo[part], 0.0))
                 cond_z[part] = mh.z
@@ -284,10 +281,29 @@ class Listing:
         ak, n1k = self._stratum_counts(np.array([code], dtype=np.int64), g, size)
         return ak[0], n1k[0], ok, nk
 
-    def _stratum_counts(self, codes: np.ndarray, g: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per candidate of ``codes`` and stratum ``g`` (0..size-1 per ticket): outcomes and tickets inside."""
+    def _stratum_cells(self, codes: np.ndarray, g: np.ndarray,
+                       size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The cells of ``codes``' tables over strata ``g`` that hold tickets, in (candidate,
+        stratum) order: each cell's candidate (index into ``codes``), stratum, outcomes and tickets.
+
+        Counted over the strata the candidates' tickets touch only (renumbered in order), so
+        the table is candidates x touched strata, not candidates x every stratum."""
         rows, pick, row, tickets = self._rows(codes)
-        key = row * size + g[tickets]
+        gs = g[tickets]
+        present = np.zeros(size, dtype=bool)
+        present[gs] = True
+        touched = np.flatnonzero(present)
+        ak, n1k = self._stratum_counts(codes, np.cumsum(present)[gs] - 1, len(touched), (rows, pick, row, tickets))
+        cells = np.flatnonzero(n1k)  # the rest add nothing to any sum (see mantel_haenszel_cells)
+        width = max(len(touched), 1)
+        return cells // width, touched[cells % width], ak.ravel()[cells], n1k.ravel()[cells]
+
+    def _stratum_counts(self, codes: np.ndarray, g: np.ndarray, size: int,
+                        gathered: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per candidate of ``codes`` and stratum ``g`` (0..size-1 per ticket, or per membership of
+        ``gathered``, :meth:`_rows` already called): outcomes and tickets inside."""
+        rows, pick, row, tickets = self._rows(codes) if gathered is None else gathered
+        key = row * size + (g[tickets] if gathered is None else g)
         shape = (len(rows), size)
         n1r = np.bincount(key, minlength=len(rows) * size).reshape(shape)
         ar = np.bincount(key, weights=self.y[tickets], minlength=len(rows) * size).reshape(shape)

@@ -54,3 +54,31 @@ def test_small_chunks_give_the_same_contributors(planted, monkeypatch):
     chunked = explain_outcome(df, sop, outcome, what_if=0).to_dict()
     assert max(seen) > 10  # the candidates were really counted in many pieces
     assert json.dumps(chunked, sort_keys=True, default=str) == json.dumps(whole, sort_keys=True, default=str)
+
+
+def test_table_cells_equal_the_dense_tables(planted):
+    # the selection counts each chunk over the strata its tickets touch: the same non-empty
+    # cells, in the same order, as the full candidates x strata tables
+    from csmine.explain.evidence import weigh_candidates
+    from csmine.explain.features import ticket_features
+    from csmine.explain.listing import Listing
+    from csmine.explain.outcomes import parse_outcome
+    from csmine.explain.why import _measure
+
+    df, sop, outcome = planted
+    prep, kpis, result = _measure(df, sop, parse_outcome(outcome), calendar=None, closing=None,
+                                  priority_key="case:priority", first_response=None)
+    features = ticket_features(prep, kpis, result)
+    listing = Listing(result, features, weigh_candidates(result, features, min_support=20, alpha=0.05,
+                                                         adjust=("priority", "channel")))
+    codes = np.flatnonzero(listing.alive)[:25]
+    assert len(codes) >= 5
+    rng = np.random.default_rng(3)
+    size = 500
+    g = rng.integers(0, size, features.tickets)  # fine strata: most untouched by a candidate
+    ak, n1k = listing._stratum_counts(codes, g, size)
+    cells = np.flatnonzero(n1k)
+    group, stratum, a, n1 = listing._stratum_cells(codes, g, size)
+    assert (group == cells // size).all() and (stratum == cells % size).all()
+    assert (a == ak.ravel()[cells]).all() and (n1 == n1k.ravel()[cells]).all()
+    assert 0 < len(cells) < n1k.size
