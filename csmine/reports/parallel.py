@@ -3,7 +3,7 @@
 The report checks conformance (exact alignments, CPU-bound Python) while it draws the
 maps; threads would share one core because of the GIL, so the computation runs in a
 child made with ``os.fork`` (it inherits the frames already in memory, no pickling on
-the way in) and sends its result back pickled through a pipe::
+the way in) and hands its result back pickled in a temporary file::
 
     with background_jobs() as start:
         job = start(lambda: slow(df), fork=worth_forking(len(df), 200_000), needs=("pm4py",))
@@ -29,7 +29,7 @@ import importlib
 import os
 import pickle
 import signal
-import threading
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -53,8 +53,7 @@ class Job:
         self._fn = fn
         self._value: Any = None
         self._pid = 0
-        self._data = b""
-        self._reader = threading.Thread()  # replaced by the reader of a forked child
+        self._answer = ""
         if fork and hasattr(os, "fork"):
             for name in needs:  # waits for another thread importing it to finish
                 importlib.import_module(name)
@@ -66,10 +65,14 @@ class Job:
         from event_store.memory import release_free_memory
 
         release_free_memory()  # freed pages the child would otherwise map too
-        read_fd, write_fd = os.pipe()
+        # The child writes its answer to a file and ends at once: waiting for the parent to
+        # read it from a pipe, it would keep mapping every page the parent has freed since
+        # the fork (at 10M events, gigabytes of the process tree). Ended, it is a zombie
+        # holding no memory until result() or close() reaps it (so its pid is never reused
+        # before then).
+        fd, self._answer = tempfile.mkstemp(prefix="csmine-job-", suffix=".pickle")
         pid = os.fork()
-        if pid == 0:  # the child: compute, send the result, leave without any clean-up
-            os.close(read_fd)
+        if pid == 0:  # the child: compute, write the result, leave without any clean-up
             try:
                 try:
                     payload = pickle.dumps(("ok", self._fn()), protocol=pickle.HIGHEST_PROTOCOL)
@@ -78,46 +81,43 @@ class Job:
                         payload = pickle.dumps(("error", exc), protocol=pickle.HIGHEST_PROTOCOL)
                     except Exception:
                         payload = pickle.dumps(("error", RuntimeError(repr(exc))))
-                with os.fdopen(write_fd, "wb") as fh:
+                with os.fdopen(fd, "wb") as fh:
                     fh.write(payload)
             finally:
                 # Never return into the parent's code, run its atexit hooks or close
                 # its database connections (a PostgreSQL connection closed here
                 # would end the parent's session).
                 os._exit(0)
-        os.close(write_fd)
+        os.close(fd)
         self._pid = pid
-        # Take the child's answer as soon as it is written, so that the child ends then:
-        # waiting to be read, it would keep mapping every page of the parent's that the
-        # parent has freed since the fork (at 10M events, gigabytes of the process tree).
-        self._reader = threading.Thread(target=self._drain, args=(read_fd, pid), daemon=True,
-                                        name=f"csmine-job-{pid}")
-        self._reader.start()
 
-    def _drain(self, fd: int, pid: int) -> None:
-        """Read the child's whole answer (empty if it died without one), then reap it."""
+    def _reap(self) -> bytes:
+        """Wait for the child, take its answer (empty if it died without one, even half-written)
+        and remove the file."""
+        _, status = os.waitpid(self._pid, 0)
+        self._pid = 0
         try:
-            with os.fdopen(fd, "rb") as fh:
-                self._data = fh.read()
+            if os.waitstatus_to_exitcode(status) != 0:
+                return b""
+            with open(self._answer, "rb") as fh:
+                return fh.read()
         finally:
-            os.waitpid(pid, 0)
+            with contextlib.suppress(OSError):
+                os.unlink(self._answer)
 
     def close(self) -> None:
         """Stop a child whose result will not be read (no-op once it has been)."""
         if self._pid == 0:
             return
         with contextlib.suppress(ProcessLookupError):
-            os.kill(self._pid, signal.SIGKILL)  # its pipe closes: the reader ends and reaps it
-        self._reader.join()
-        self._pid = 0
+            os.kill(self._pid, signal.SIGKILL)  # our own child (or zombie): not reaped yet
+        self._reap()
 
     def result(self) -> Any:
         """The computation's value (waiting for the child); its exception is raised here."""
         if self._pid == 0:
             return self._value
-        self._reader.join()
-        data, self._data = self._data, b""
-        self._pid = 0
+        data = self._reap()
         if not data:  # the child died (killed, out of memory): compute it here
             self._value = self._fn()
             return self._value
