@@ -57,12 +57,13 @@ def _chunks(codes: np.ndarray, sizes: np.ndarray, limit: int = CHUNK_MEMBERSHIPS
     return out
 
 
-def _compress(codes: np.ndarray, size: int) -> tuple[np.ndarray, int]:
-    """Codes below ``size`` renumbered 0..k-1 over the ones that occur (no sort: a lookup)."""
+def _compress(codes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes below ``size`` renumbered 0..k-1 over the ones that occur, in order (no sort: a
+    lookup), and the codes that occur (``k`` of them)."""
     present = np.zeros(size, dtype=bool)
     present[codes] = True
     remap = np.cumsum(present) - 1
-    return remap[codes], int(present.sum())
+    return remap[codes], np.flatnonzero(present)
 
 
 def _jaccard(x: np.ndarray, y: np.ndarray, nx: float | None = None) -> float:
@@ -262,7 +263,8 @@ class Listing:
             codes = np.flatnonzero(self.alive & (self.group_of == gk))
             if len(codes) == 0:
                 continue
-            g, size = _compress(stratum * width + self.pattern, int(stratum.max()) * width + width)
+            g, occurring = _compress(stratum * width + self.pattern, int(stratum.max()) * width + width)
+            size = len(occurring)
             nk = np.bincount(g[on], minlength=size)
             ok = np.bincount(g[on], weights=y[on], minlength=size)
             self._strata[gk] = (g, size, ok, nk)
@@ -289,11 +291,8 @@ class Listing:
         Counted over the strata the candidates' tickets touch only (renumbered in order), so
         the table is candidates x touched strata, not candidates x every stratum."""
         rows, pick, row, tickets = self._rows(codes)
-        gs = g[tickets]
-        present = np.zeros(size, dtype=bool)
-        present[gs] = True
-        touched = np.flatnonzero(present)
-        ak, n1k = self._stratum_counts(codes, np.cumsum(present)[gs] - 1, len(touched), (rows, pick, row, tickets))
+        local, touched = _compress(g[tickets], size)
+        ak, n1k = self._stratum_counts(codes, local, len(touched), (rows, pick, row, tickets))
         cells = np.flatnonzero(n1k)  # the rest add nothing to any sum (see mantel_haenszel_cells)
         width = max(len(touched), 1)
         return cells // width, touched[cells % width], ak.ravel()[cells], n1k.ravel()[cells]

@@ -56,9 +56,9 @@ def test_small_chunks_give_the_same_contributors(planted, monkeypatch):
     assert json.dumps(chunked, sort_keys=True, default=str) == json.dumps(whole, sort_keys=True, default=str)
 
 
-def test_table_cells_equal_the_dense_tables(planted):
-    # the selection counts each chunk over the strata its tickets touch: the same non-empty
-    # cells, in the same order, as the full candidates x strata tables
+@pytest.fixture
+def listing_of(planted):
+    """The selection's state on the planted outcome, before anything is listed, and its candidates."""
     from csmine.explain.evidence import weigh_candidates
     from csmine.explain.features import ticket_features
     from csmine.explain.listing import Listing
@@ -69,8 +69,14 @@ def test_table_cells_equal_the_dense_tables(planted):
     prep, kpis, result = _measure(df, sop, parse_outcome(outcome), calendar=None, closing=None,
                                   priority_key="case:priority", first_response=None)
     features = ticket_features(prep, kpis, result)
-    listing = Listing(result, features, weigh_candidates(result, features, min_support=20, alpha=0.05,
-                                                         adjust=("priority", "channel")))
+    evidence = weigh_candidates(result, features, min_support=20, alpha=0.05, adjust=("priority", "channel"))
+    return Listing(result, features, evidence), features
+
+
+def test_table_cells_equal_the_dense_tables(listing_of):
+    # the selection counts each chunk over the strata its tickets touch: the same non-empty
+    # cells, in the same order, as the full candidates x strata tables
+    listing, features = listing_of
     codes = np.flatnonzero(listing.alive)[:25]
     assert len(codes) >= 5
     rng = np.random.default_rng(3)
@@ -84,22 +90,12 @@ def test_table_cells_equal_the_dense_tables(planted):
     assert 0 < len(cells) < n1k.size
 
 
-def test_conditional_tables_equal_the_dense_mantel_haenszel(planted):
+def test_conditional_tables_equal_the_dense_mantel_haenszel(listing_of):
     # every alive candidate's conditional figures, summed over its non-empty cells, against
     # the dense Mantel-Haenszel of its whole table (a cell left out or misplaced changes them)
-    from csmine.explain.evidence import weigh_candidates
-    from csmine.explain.features import ticket_features
-    from csmine.explain.listing import Listing
-    from csmine.explain.outcomes import parse_outcome
     from csmine.explain.statistics import mantel_haenszel
-    from csmine.explain.why import _measure
 
-    df, sop, outcome = planted
-    prep, kpis, result = _measure(df, sop, parse_outcome(outcome), calendar=None, closing=None,
-                                  priority_key="case:priority", first_response=None)
-    features = ticket_features(prep, kpis, result)
-    listing = Listing(result, features, weigh_candidates(result, features, min_support=20, alpha=0.05,
-                                                         adjust=("priority", "channel")))
+    listing, _ = listing_of
     best = int(np.flatnonzero(listing.alive)[0])  # condition on one, so the strata are cut finer
     listing.pattern = listing.conditioning(best)
     cond_lo, cond_z, cond_p = listing.conditional_tables()
