@@ -324,11 +324,9 @@ def _narrow(codes: np.ndarray) -> np.ndarray:
 
 
 def _codes(parts: list[np.ndarray]) -> np.ndarray:
-    """The memberships' ticket or candidate codes in one array: 32-bit (tens of millions of
-    memberships on a large log: half the memory of 64-bit codes; arithmetic on them widens first)."""
-    top = max((int(p.max()) for p in parts if p.size), default=0)
-    kind = np.int32 if top < 2 ** 31 - 1 else np.int64
-    return np.concatenate([p.astype(kind, copy=False) for p in parts]) if parts else np.zeros(0, kind)
+    """The memberships' ticket or candidate codes in one array, 32-bit as :func:`_narrow` made the
+    parts (64-bit if one needed it; arithmetic on them widens first)."""
+    return np.concatenate(parts) if parts else np.zeros(0, np.int32)
 
 
 #: A ticket attribute tested: per ticket its value code, the values, its first candidate code.

@@ -73,6 +73,7 @@ class Job:
         fd, self._answer = tempfile.mkstemp(prefix="csmine-job-", suffix=".pickle")
         pid = os.fork()
         if pid == 0:  # the child: compute, write the result, leave without any clean-up
+            code = 1  # an answer not wholly written counts as none (result() computes it here)
             try:
                 try:
                     payload = pickle.dumps(("ok", self._fn()), protocol=pickle.HIGHEST_PROTOCOL)
@@ -83,11 +84,12 @@ class Job:
                         payload = pickle.dumps(("error", RuntimeError(repr(exc))))
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(payload)
+                code = 0
             finally:
                 # Never return into the parent's code, run its atexit hooks or close
                 # its database connections (a PostgreSQL connection closed here
                 # would end the parent's session).
-                os._exit(0)
+                os._exit(code)
         os.close(fd)
         self._pid = pid
 

@@ -344,39 +344,38 @@ def _attack(url: str, table: str, attack: Callable[[Attacker], tuple[str, int]])
         attacker.close()
 
 
-def test_trace_exits_5_when_its_ticket_was_changed(cli, signed_store):
+def _failed_trace(cli, ticket: str, url: str):
+    """``trace TICKET`` as text and as ``--json``: both exit 5 and point to ``csmine verify``;
+    the text result and the JSON's integrity block."""
     import json
 
+    text = cli("trace", ticket, "--store", url)
+    assert text.exit_code == 5, text.output
+    assert "csmine verify" in text.stderr
+    as_json = cli("trace", ticket, "--json", "--store", url)
+    assert as_json.exit_code == 5, as_json.output
+    return text, json.loads(as_json.stdout)["integrity"]
+
+
+def test_trace_exits_5_when_its_ticket_was_changed(cli, signed_store):
     url, table, _ = signed_store
     assert cli("trace", "CS-2", "--store", url).exit_code == 0
     _attack(url, table, change_payload_byte)
-    text = cli("trace", "CS-2", "--store", url)
-    assert text.exit_code == 5, text.output
+    text, integrity = _failed_trace(cli, "CS-2", url)
     assert "chain BROKEN" in text.stdout
     assert "version 2: stored bytes do not hash to its chain link" in text.stderr
-    assert "csmine verify" in text.stderr
-    as_json = cli("trace", "CS-2", "--json", "--store", url)
-    assert as_json.exit_code == 5, as_json.output
-    integrity = json.loads(as_json.stdout)["integrity"]
     assert integrity["ok"] is False and integrity["chain_ok"] is False
 
 
 def test_trace_reports_the_log_cut_after_its_ticket(cli, signed_store):
     """The log's last event deleted with its chain row: the ticket's own chain still re-hashes,
     only the chain head, which records 35 entries, tells."""
-    import json
-
     url, table, _ = signed_store
     _attack(url, table, lambda a: (a.delete("CS-5", 6), ("CS-5", 6))[1])
-    text = cli("trace", "CS-5", "--store", url)
-    assert text.exit_code == 5, text.output
+    text, integrity = _failed_trace(cli, "CS-5", url)
     assert "chain head: DOES NOT MATCH" in text.stdout
     assert "the chain head records 35 entries, the chain holds 34" in text.stdout
     assert "CS-5 version 6 (position 35)" in text.stderr
-    assert "csmine verify" in text.stderr
-    as_json = cli("trace", "CS-5", "--json", "--store", url)
-    assert as_json.exit_code == 5, as_json.output
-    integrity = json.loads(as_json.stdout)["integrity"]
     assert integrity["ok"] is False and integrity["chain_ok"] is True and integrity["log_ok"] is False
     assert (integrity["head_size"], integrity["tree_size"]) == (35, 34)
     assert any("cut off after chain position 34" in p for p in integrity["problems"])
